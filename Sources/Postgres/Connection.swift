@@ -1,0 +1,160 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libpq connection. Not thread-safe: one thread uses it at a time.
+///
+/// Parameters are always bound, never spliced into SQL text.
+public final class Connection {
+    private var handle: OpaquePointer?
+    public let conninfo: String
+    private var prepared: Set<String> = []
+
+    /// Connects with a libpq connection string (`host=/run/pg port=5432 dbname=switchboard`) or URI.
+    public init(_ conninfo: String) throws {
+        self.conninfo = conninfo
+        try reconnect()
+    }
+
+    deinit { if let handle { PQfinish(handle) } }
+
+    /// Drops the current connection, if any, and opens a new one.
+    public func reconnect() throws {
+        if let handle { PQfinish(handle) }
+        prepared.removeAll()
+        handle = PQconnectdb(conninfo)
+        guard let handle, PQstatus(handle) == CONNECTION_OK else {
+            let message = handle.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            if let handle { PQfinish(handle) }
+            self.handle = nil
+            throw PostgresError(code: .connectionFailed, message: message.trimmingTrailingNewlines())
+        }
+    }
+
+    /// True when libpq believes the connection is usable.
+    public var isConnected: Bool {
+        guard let handle else { return false }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// The server's version number (e.g. 150018), for diagnostics.
+    public var serverVersion: Int { handle.map { Int(PQserverVersion($0)) } ?? 0 }
+
+    /// Runs one statement with bound parameters and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [PostgresValue] = []) throws -> PostgresRows {
+        let connection = try live(sql)
+        let result = withParameters(parameters) { values, lengths, formats in
+            PQexecParams(connection, sql, Int32(parameters.count), nil, values, lengths, formats, 0)
+        }
+        return try consume(result, sql: sql)
+    }
+
+    /// Runs several statements given as one text with no parameters (migrations, transaction control).
+    public func execute(script sql: String) throws {
+        let connection = try live(sql)
+        _ = try consume(PQexec(connection, sql), sql: sql)
+    }
+
+    /// Prepares `sql` under `name` once per connection, then runs it with bound parameters.
+    @discardableResult
+    public func queryPrepared(_ name: String, _ sql: String, _ parameters: [PostgresValue]) throws -> PostgresRows {
+        let connection = try live(sql)
+        if !prepared.contains(name) {
+            _ = try consume(PQprepare(connection, name, sql, Int32(parameters.count), nil), sql: sql)
+            prepared.insert(name)
+        }
+        let result = withParameters(parameters) { values, lengths, formats in
+            PQexecPrepared(connection, name, Int32(parameters.count), values, lengths, formats, 0)
+        }
+        return try consume(result, sql: sql)
+    }
+
+    /// Runs `body` inside BEGIN/COMMIT; any thrown error rolls back and is rethrown.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute(script: "BEGIN")
+        do {
+            let value = try body()
+            try execute(script: "COMMIT")
+            return value
+        } catch {
+            if isConnected { try? execute(script: "ROLLBACK") }
+            throw error
+        }
+    }
+
+    // MARK: Internals
+
+    private func live(_ sql: String) throws -> OpaquePointer {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else {
+            throw PostgresError(code: .connectionFailed, message: "not connected", query: sql)
+        }
+        return handle
+    }
+
+    private func withParameters(
+        _ parameters: [PostgresValue],
+        _ body: (UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> OpaquePointer?
+    ) -> OpaquePointer? {
+        var buffers: [UnsafeMutablePointer<CChar>?] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        for parameter in parameters {
+            switch parameter {
+            case .null:
+                buffers.append(nil); lengths.append(0); formats.append(0)
+            case .text(let text):
+                buffers.append(strdup(text)); lengths.append(0); formats.append(0)
+            case .bytes(let bytes):
+                let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
+                bytes.withUnsafeBytes { raw in
+                    if let base = raw.baseAddress { buffer.update(from: base.assumingMemoryBound(to: CChar.self), count: bytes.count) }
+                }
+                buffers.append(buffer); lengths.append(Int32(bytes.count)); formats.append(1)
+            }
+        }
+        defer {
+            for (index, buffer) in buffers.enumerated() {
+                guard let buffer else { continue }
+                if formats[index] == 1 { buffer.deallocate() } else { free(buffer) }
+            }
+        }
+        let constants = buffers.map { UnsafePointer($0) }
+        return constants.withUnsafeBufferPointer { values in
+            lengths.withUnsafeBufferPointer { lengths in
+                formats.withUnsafeBufferPointer { formats in
+                    body(values.baseAddress, lengths.baseAddress, formats.baseAddress)
+                }
+            }
+        }
+    }
+
+    private func consume(_ result: OpaquePointer?, sql: String) throws -> PostgresRows {
+        guard let result else {
+            throw PostgresError(code: .connectionFailed, message: lastError(), query: sql)
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return PostgresRows(result: result)
+        default:
+            let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? lastError()
+            let lost = handle.map { PQstatus($0) != CONNECTION_OK } ?? true
+            throw PostgresError(code: lost && sqlState == nil ? .connectionFailed : .server, sqlState: sqlState, message: message, query: sql)
+        }
+    }
+
+    private func lastError() -> String {
+        handle.map { String(cString: PQerrorMessage($0)).trimmingTrailingNewlines() } ?? "not connected"
+    }
+}
+
+extension String {
+    func trimmingTrailingNewlines() -> String {
+        var text = self
+        while text.last == "\n" || text.last == " " { text.removeLast() }
+        return text
+    }
+}

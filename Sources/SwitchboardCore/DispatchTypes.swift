@@ -1,0 +1,131 @@
+import SwitchboardProtocol
+
+/// The ROUTER routing id of a connected worker: who to send to, and who sent.
+public struct PeerID: Hashable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { bytes.map { String($0, radix: 16) }.joined() }
+}
+
+/// What a worker gets with a task besides the dispatch fields: the interaction, the customer, the body.
+public struct TaskPayload: Sendable, Equatable {
+    public var interaction: JSONValue
+    public var customer: JSONValue
+    public var body: [UInt8]
+
+    public init(interaction: JSONValue, customer: JSONValue, body: [UInt8]) {
+        self.interaction = interaction
+        self.customer = customer
+        self.body = body
+    }
+}
+
+/// A delivery the dispatcher holds in memory: committed, waiting to be offered or in flight.
+public struct DispatchTask: Sendable, Equatable {
+    public var deliveryID: Int64
+    public var queue: String
+    public var priority: Int
+    /// Unix milliseconds.
+    public var deadline: Int64
+    /// How many times it has been offered so far.
+    public var attempts: Int
+    /// Not to be offered before this time (a scheduled retry), Unix milliseconds.
+    public var notBefore: Int64?
+    public var payload: TaskPayload
+
+    public init(deliveryID: Int64, queue: String, priority: Int, deadline: Int64, attempts: Int = 0, notBefore: Int64? = nil, payload: TaskPayload) {
+        self.deliveryID = deliveryID
+        self.queue = queue
+        self.priority = priority
+        self.deadline = deadline
+        self.attempts = attempts
+        self.notBefore = notBefore
+        self.payload = payload
+    }
+
+    /// Dispatch order (DESIGN §1.4): earliest deadline, then highest priority, then oldest delivery.
+    var urgency: Urgency { Urgency(deadline: deadline, priority: priority, deliveryID: deliveryID) }
+
+    /// The TASK command that offers this delivery.
+    public func offer() -> TaskOffer {
+        TaskOffer(
+            deliveryID: deliveryID, attempt: attempts, deadline: deadline, queue: queue, priority: priority,
+            interaction: payload.interaction, customer: payload.customer, body: payload.body)
+    }
+}
+
+/// Sort key of the ready queues: smaller is more urgent.
+struct Urgency: Comparable, Hashable {
+    var deadline: Int64
+    var priority: Int
+    var deliveryID: Int64
+
+    static func < (lhs: Urgency, rhs: Urgency) -> Bool {
+        if lhs.deadline != rhs.deadline { return lhs.deadline < rhs.deadline }
+        if lhs.priority != rhs.priority { return lhs.priority > rhs.priority }
+        return lhs.deliveryID < rhs.deliveryID
+    }
+}
+
+/// A durable state change of a delivery that the store must write.
+public enum DeliveryTransition: Sendable, Equatable {
+    case offered(deliveryID: Int64, worker: String, attempt: Int, leaseUntil: Int64)
+    case done(deliveryID: Int64, worker: String, outcome: String, notes: String?)
+    /// Back to pending, to be offered again not before `notBefore`.
+    case retry(deliveryID: Int64, notBefore: Int64, error: String)
+    case rejected(deliveryID: Int64, worker: String, reason: String)
+    case dead(deliveryID: Int64, error: String)
+
+    public var deliveryID: Int64 {
+        switch self {
+        case .offered(let id, _, _, _), .done(let id, _, _, _), .retry(let id, _, _), .rejected(let id, _, _), .dead(let id, _): id
+        }
+    }
+
+    /// The state the delivery is in once this is written.
+    public var resultingState: String {
+        switch self {
+        case .offered: "offered"
+        case .done: "done"
+        case .retry: "pending"
+        case .rejected: "failed"
+        case .dead: "dead"
+        }
+    }
+}
+
+/// What the hub loop must carry out after a dispatcher event.
+public enum DispatchAction: Sendable, Equatable {
+    /// Send this TASK to the worker.
+    case offer(PeerID, TaskOffer)
+    /// Write this transition; if `confirmTo` is set, send that worker CONFIRM once it is committed.
+    case persist(DeliveryTransition, confirmTo: PeerID?)
+    /// Tell the worker its READY was accepted.
+    case welcome(PeerID, Welcome)
+    /// Refuse a worker's command.
+    case refuse(PeerID, WorkerError)
+    /// Load up to `limit` pending deliveries of `queue` from the store (the in-memory window ran low).
+    case refill(queue: String, limit: Int)
+    /// A worker left or was given up on; for logs and metrics.
+    case workerLost(PeerID, workerID: String, reason: String, requeued: Int)
+}
+
+/// Limits of the dispatcher, from the hub's configuration.
+public struct DispatchConfig: Sendable {
+    public var maxAttempts: Int
+    public var heartbeatMs: Int64
+    /// A worker silent this long is considered dead.
+    public var heartbeatTimeoutMs: Int64
+    /// How long a worker may hold a task before it goes back to the queue.
+    public var leaseMs: Int64
+    /// How many pending deliveries of one queue are kept in memory; the rest wait in PostgreSQL.
+    public var windowPerQueue: Int
+
+    public init(maxAttempts: Int = 5, heartbeatMs: Int64 = 1000, heartbeatTimeoutMs: Int64 = 3000, leaseMs: Int64 = 300_000, windowPerQueue: Int = 10_000) {
+        self.maxAttempts = maxAttempts
+        self.heartbeatMs = heartbeatMs
+        self.heartbeatTimeoutMs = heartbeatTimeoutMs
+        self.leaseMs = leaseMs
+        self.windowPerQueue = windowPerQueue
+    }
+}

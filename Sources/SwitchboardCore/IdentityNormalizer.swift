@@ -1,0 +1,100 @@
+import SwitchboardProtocol
+
+/// One normalized identity of a customer, as stored in `customer_identities`.
+public struct NormalizedIdentity: Sendable, Hashable {
+    public enum Kind: String, Sendable { case phone, email, external, device }
+    public var kind: Kind
+    public var value: String
+
+    public init(kind: Kind, value: String) {
+        self.kind = kind
+        self.value = value
+    }
+}
+
+/// Why an identity hint could not be normalized.
+public struct IdentityError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let field: String
+    public let reason: String
+    public var description: String { "hint '\(field)': \(reason)" }
+}
+
+/// Turns raw identity hints into the normalized keys customers are matched by.
+public struct IdentityNormalizer: Sendable {
+    /// Country calling code assumed for national numbers ("0912…"), e.g. "98"; nil refuses them.
+    public var defaultCountryCode: String?
+
+    public init(defaultCountryCode: String?) {
+        self.defaultCountryCode = defaultCountryCode
+    }
+
+    /// All normalized identities of a message's hints, or the first hint that is not valid.
+    public func normalize(_ hints: IdentityHints) throws(IdentityError) -> [NormalizedIdentity] {
+        var identities: [NormalizedIdentity] = []
+        if let phone = hints.phone { identities.append(NormalizedIdentity(kind: .phone, value: try normalizePhone(phone))) }
+        if let email = hints.email { identities.append(NormalizedIdentity(kind: .email, value: try normalizeEmail(email))) }
+        if let id = hints.externalID { identities.append(NormalizedIdentity(kind: .external, value: try normalizeToken(id, field: "external_id"))) }
+        if let id = hints.deviceID { identities.append(NormalizedIdentity(kind: .device, value: try normalizeToken(id, field: "device_id"))) }
+        return identities
+    }
+
+    /// E.164 (`+989123456789`) from digits in any script (Latin, Arabic-Indic, Persian, …),
+    /// with `+` or `00` for international numbers and a single leading `0` as national trunk prefix.
+    public func normalizePhone(_ raw: String) throws(IdentityError) -> String {
+        var digits = ""
+        var sawPlus = false
+        for scalar in raw.unicodeScalars {
+            if let digit = Self.decimalDigit(scalar) {
+                digits.append(Character(Unicode.Scalar(UInt8(ascii: "0") + digit)))
+            } else if scalar == "+" || scalar == "\u{FF0B}" {
+                guard digits.isEmpty, !sawPlus else { throw IdentityError(field: "phone", reason: "'+' may only lead the number") }
+                sawPlus = true
+            } else if Self.separators.contains(scalar) || scalar.properties.isWhitespace {
+                continue
+            } else {
+                throw IdentityError(field: "phone", reason: "'\(raw)' holds '\(scalar)', which is neither a digit nor a separator")
+            }
+        }
+        var international: Substring
+        if sawPlus {
+            international = Substring(digits)
+        } else if digits.hasPrefix("00") {
+            international = digits.dropFirst(2)
+        } else if let country = defaultCountryCode {
+            international = Substring(country + (digits.hasPrefix("0") ? String(digits.dropFirst()) : digits))
+        } else {
+            throw IdentityError(field: "phone", reason: "'\(raw)' is a national number and no default country code is configured")
+        }
+        guard let first = international.first, first != "0" else {
+            throw IdentityError(field: "phone", reason: "'\(raw)' has no valid country code")
+        }
+        guard (8...15).contains(international.count) else {
+            throw IdentityError(field: "phone", reason: "'\(raw)' has \(international.count) digits; E.164 numbers have 8 to 15")
+        }
+        return "+" + international
+    }
+
+    /// Trimmed and lower-cased; must have one '@' with a non-empty local part and a dotted domain.
+    public func normalizeEmail(_ raw: String) throws(IdentityError) -> String {
+        let email = String(raw.unicodeScalars.filter { !$0.properties.isWhitespace }).lowercased()
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix(".") else {
+            throw IdentityError(field: "email", reason: "'\(raw)' is not an e-mail address")
+        }
+        return email
+    }
+
+    private func normalizeToken(_ raw: String, field: String) throws(IdentityError) -> String {
+        let token = String(raw.unicodeScalars.filter { !$0.properties.isWhitespace })
+        guard !token.isEmpty else { throw IdentityError(field: field, reason: "is empty") }
+        return token
+    }
+
+    private static let separators: Set<Unicode.Scalar> = ["-", "(", ")", ".", "/", "\u{2010}", "\u{2011}", "\u{2012}", "\u{2013}", "\u{200C}", "\u{200E}", "\u{200F}"]
+
+    /// The value of a decimal digit in any script (Unicode Nd), or nil.
+    static func decimalDigit(_ scalar: Unicode.Scalar) -> UInt8? {
+        guard scalar.properties.numericType == .decimal, let value = scalar.properties.numericValue else { return nil }
+        return UInt8(value)
+    }
+}

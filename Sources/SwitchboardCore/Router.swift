@@ -1,0 +1,90 @@
+import SwitchboardProtocol
+
+/// A routing decision and the reason for it, stored with the delivery so it can be explained.
+public struct RouteDecision: Sendable, Equatable {
+    public var process: CRMProcess
+    /// The queue the delivery goes to (v1: the process's own queue).
+    public var queue: String
+    public var priority: Int
+    /// Unix milliseconds by which the contact should be handled (received + service-level target).
+    public var deadline: Int64
+    /// Why: "explicit process", "intent 'billing'", "keywords: refund, возврат", "default".
+    public var reason: String
+}
+
+/// Maps a message to a CRM process: explicit process, else intent, else keywords, else the default.
+/// Pure: the same rules, message and clock give the same decision.
+public struct Router: Sendable {
+    public let rules: RoutingRules
+    private let keywordIndex: [(process: CRMProcess, keywords: [String])]
+    private let intentIndex: [String: CRMProcess]
+
+    public init(rules: RoutingRules) {
+        self.rules = rules
+        keywordIndex = CRMProcess.allCases.map { process in
+            (process, rules.rules(for: process).keywords.map(TextFolding.fold).filter { !$0.isEmpty })
+        }
+        var intents: [String: CRMProcess] = [:]
+        for process in CRMProcess.allCases {
+            for intent in rules.rules(for: process).intents where intents[intent.lowercased()] == nil {
+                intents[intent.lowercased()] = process
+            }
+        }
+        intentIndex = intents
+    }
+
+    /// Routes one message received at `now` (Unix milliseconds).
+    public func route(_ message: Publish, now: Int64) -> RouteDecision {
+        let (process, reason) = choose(message)
+        let target = rules.rules(for: process).target(for: message.channel)
+        return RouteDecision(
+            process: process, queue: process.rawValue, priority: message.priority,
+            deadline: now + target, reason: reason)
+    }
+
+    private func choose(_ message: Publish) -> (CRMProcess, String) {
+        if let process = message.process { return (process, "explicit process") }
+        if let intent = message.intent, let process = intentIndex[intent.lowercased()] {
+            return (process, "intent '\(intent)'")
+        }
+        if let text = message.bodyText {
+            let folded = TextFolding.fold(text)
+            var best: (process: CRMProcess, matched: [String])?
+            for (process, keywords) in keywordIndex {
+                let matched = keywords.filter { TextFolding.containsWord(folded, $0) }
+                if !matched.isEmpty, matched.count > (best?.matched.count ?? 0) { best = (process, matched) }
+            }
+            if let best { return (best.process, "keywords: " + best.matched.joined(separator: ", ")) }
+        }
+        return (rules.defaultProcess, "default")
+    }
+}
+
+/// Case and script folding so keywords match however a customer typed them.
+public enum TextFolding {
+    /// Lower-cases, maps Arabic yeh/kaf to their Persian forms, turns ZWNJ and punctuation into spaces.
+    public static func fold(_ text: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.lowercased().unicodeScalars {
+            switch scalar {
+            case "\u{064A}", "\u{0649}": scalars.append("\u{06CC}")
+            case "\u{0643}": scalars.append("\u{06A9}")
+            case "\u{0451}": scalars.append("\u{0435}")
+            case "\u{200C}": scalars.append(" ")
+            default:
+                if scalar.properties.isAlphabetic || scalar.properties.numericType != nil || scalar.properties.generalCategory == .nonspacingMark {
+                    scalars.append(scalar)
+                } else {
+                    scalars.append(" ")
+                }
+            }
+        }
+        return String(scalars).split(separator: " ").joined(separator: " ")
+    }
+
+    /// True when `keyword` (already folded) starts a word of `text` (already folded), so that
+    /// inflected forms match too ("ремонт" in "ремонта", "refund" in "refunds").
+    public static func containsWord(_ text: String, _ keyword: String) -> Bool {
+        " \(text)".contains(" \(keyword)")
+    }
+}

@@ -1,0 +1,33 @@
+import SwitchboardProtocol
+
+/// What the dispatcher knows of one connected worker.
+struct WorkerState {
+    var peer: PeerID
+    var registration: Ready
+    /// Deliveries this worker holds now.
+    var held: Set<Int64> = []
+    /// Last time anything arrived from it, Unix milliseconds.
+    var lastSeen: Int64
+    /// Since when it has had no task, for "longest idle first".
+    var idleSince: Int64
+    /// After BYE: finishes what it holds, gets nothing new.
+    var draining = false
+
+    var freeCapacity: Int { draining ? 0 : registration.capacity - held.count }
+
+    func serves(_ queue: String) -> Bool { registration.queues.contains(queue) }
+}
+
+/// A task a worker holds, until it answers or its lease runs out.
+struct OfferedTask {
+    var task: DispatchTask
+    var peer: PeerID?
+    var workerID: String
+    var leaseUntil: Int64
+}
+
+/// One queue's in-memory window of ready deliveries, most urgent first.
+struct ReadyEntry: Comparable {
+    var urgency: Urgency
+    static func < (lhs: ReadyEntry, rhs: ReadyEntry) -> Bool { lhs.urgency < rhs.urgency }
+}

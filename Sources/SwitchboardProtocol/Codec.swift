@@ -1,0 +1,237 @@
+/// Frames ⇄ commands for SWB/1 (see protocols/gateway.md and protocols/worker.md).
+///
+/// A message is `version, command, header [, body]`: the version frame is `SWB/1`, the command
+/// frame an upper-case ASCII name, the header a JSON object (an empty frame means `{}`), and
+/// PUBLISH and TASK carry one more frame, the body, as raw bytes.
+public enum Codec {
+    /// Encodes a command as its frames (without any ROUTER routing id).
+    public static func encode(_ command: Command) -> [[UInt8]] {
+        var frames: [[UInt8]] = [Array(protocolVersion.utf8), Array(command.name.utf8)]
+        frames.append(JSONWriter.bytes(header(of: command)))
+        switch command {
+        case .publish(let publish): frames.append(publish.body)
+        case .task(let task): frames.append(task.body)
+        default: break
+        }
+        return frames
+    }
+
+    /// Decodes and validates frames; every refusal is a `ProtocolError` whose reason names the fault.
+    public static func decode(_ frames: [[UInt8]], limits: DecodingLimits = DecodingLimits()) throws(ProtocolError) -> Command {
+        guard frames.count >= 2 else {
+            throw ProtocolError(.malformedFrames, "expected at least 2 frames (version, command), got \(frames.count)")
+        }
+        guard frames[0].elementsEqual(protocolVersion.utf8) else {
+            let shown = String(decoding: frames[0].prefix(16), as: UTF8.self)
+            throw ProtocolError(.unsupportedVersion, "version frame is '\(shown)', this hub speaks \(protocolVersion)")
+        }
+        let name = String(decoding: frames[1].prefix(16), as: UTF8.self)
+        guard let shape = shapes[name], frames[1].count <= 16 else {
+            throw ProtocolError(.unknownCommand, "unknown command '\(name)'; known: \(shapes.keys.sorted().joined(separator: ", "))")
+        }
+        let expectedFrames = shape ? 4 : 3
+        guard frames.count == expectedFrames else {
+            throw ProtocolError(.malformedFrames, "\(name) takes \(expectedFrames) frames, got \(frames.count)")
+        }
+        var header = try HeaderReader(command: name, header: frames[2])
+        switch name {
+        case "PUBLISH":
+            header.messageID = try? header.identifier("message_id")
+            return .publish(try decodePublish(header, body: frames[3], limits: limits))
+        case "ACK":
+            return .ack(
+                Ack(
+                    messageID: try header.string("message_id"), interactionID: try header.integer("interaction_id", in: 1...Int64.max),
+                    customerID: try header.integer("customer_id", in: 1...Int64.max), queue: try header.identifier("queue"),
+                    duplicate: try header.bool("duplicate", default: false)))
+        case "NACK":
+            let code = try header.string("code")
+            guard let nackCode = NackCode(rawValue: code) else { throw header.failure(.invalidField, "NACK code '\(code)' is unknown") }
+            return .nack(
+                Nack(
+                    messageID: try header.optionalString("message_id"), code: nackCode, detail: try header.string("detail"),
+                    reason: try header.string("reason", maxBytes: 4096),
+                    retryAfterMs: try header.optionalInteger("retry_after_ms", in: 0...86_400_000).map(Int.init)))
+        case "PING": return .ping
+        case "PONG": return .pong
+        case "HEARTBEAT": return .heartbeat
+        case "BYE": return .bye
+        case "READY": return .ready(try decodeReady(header))
+        case "WELCOME":
+            return .welcome(Welcome(workerID: try header.string("worker_id"), heartbeatMs: Int(try header.integer("heartbeat_ms", in: 1...3_600_000))))
+        case "TASK": return .task(try decodeTask(header, body: frames[3]))
+        case "DONE":
+            return .done(
+                Done(
+                    deliveryID: try header.integer("delivery_id", in: 1...Int64.max), outcome: try header.identifier("outcome", maxBytes: 64),
+                    notes: try header.optionalString("notes", maxBytes: 4096, allowEmpty: true)))
+        case "FAIL": return .fail(try decodeFail(header))
+        case "CONFIRM":
+            return .confirm(Confirm(deliveryID: try header.integer("delivery_id", in: 1...Int64.max), state: try header.identifier("state")))
+        case "ERROR":
+            let code = try header.string("code")
+            guard let errorCode = WorkerError.Code(rawValue: code) else { throw header.failure(.invalidField, "ERROR code '\(code)' is unknown") }
+            return .error(
+                WorkerError(
+                    code: errorCode, detail: try header.string("detail"), reason: try header.string("reason", maxBytes: 4096),
+                    deliveryID: try header.optionalInteger("delivery_id", in: 1...Int64.max)))
+        default:
+            throw ProtocolError(.unknownCommand, "unknown command '\(name)'")
+        }
+    }
+
+    /// Command names and whether they carry a body frame.
+    private static let shapes: [String: Bool] = [
+        "PUBLISH": true, "ACK": false, "NACK": false, "PING": false, "PONG": false, "READY": false, "WELCOME": false,
+        "TASK": true, "DONE": false, "FAIL": false, "CONFIRM": false, "ERROR": false, "HEARTBEAT": false, "BYE": false,
+    ]
+
+    private static func decodePublish(_ header: HeaderReader, body: [UInt8], limits: DecodingLimits) throws(ProtocolError) -> Publish {
+        let messageID = try header.identifier("message_id")
+        let channel = try header.identifier("channel", maxBytes: 32)
+        guard limits.channels.contains(channel) else {
+            throw header.failure(.unknownChannel, "channel '\(channel)' is not configured; expected one of \(limits.channels.sorted().joined(separator: ", "))")
+        }
+        guard body.count <= limits.maxBodyBytes else {
+            throw header.failure(.bodyTooLarge, "body is \(body.count) bytes, the limit is \(limits.maxBodyBytes)")
+        }
+        var process: CRMProcess?
+        if let name = try header.optionalString("process") {
+            guard let known = CRMProcess(rawValue: name) else {
+                throw header.failure(.invalidField, "process '\(name)' is unknown; expected one of \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            process = known
+        }
+        var hints = IdentityHints()
+        if let value = header.members["hints"], value != .null {
+            guard case .object(let members) = value else {
+                throw header.failure(.invalidField, "PUBLISH field 'hints' must be an object, got \(value.typeName)")
+            }
+            let known: Set<String> = ["phone", "email", "external_id", "device_id", "name"]
+            if let unknown = members.keys.first(where: { !known.contains($0) }) {
+                throw header.failure(.invalidField, "PUBLISH hint '\(unknown)' is unknown; expected \(known.sorted().joined(separator: ", "))")
+            }
+            let reader = HeaderReader(command: "PUBLISH hints", members: members, messageID: messageID)
+            hints = IdentityHints(
+                phone: try reader.optionalString("phone", maxBytes: 64), email: try reader.optionalString("email", maxBytes: 254),
+                externalID: try reader.optionalString("external_id", maxBytes: 128), deviceID: try reader.optionalString("device_id", maxBytes: 128),
+                name: try reader.optionalString("name", maxBytes: 256))
+        }
+        let publish = Publish(
+            messageID: messageID, channel: channel, occurredAt: try header.integer("occurred_at", in: 0...253_402_300_799_999),
+            hints: hints, intent: try header.optionalString("intent", maxBytes: 64), process: process,
+            priority: Int(try header.optionalInteger("priority", in: 0...9) ?? 0), language: try header.optionalString("language", maxBytes: 16),
+            contentType: try header.optionalString("content_type", maxBytes: 128) ?? Publish.defaultContentType, body: body,
+            attributes: try header.stringMap("attributes", maxCount: 64))
+        if publish.isText {
+            guard let text = String(validating: body, as: UTF8.self) else {
+                throw header.failure(.invalidText, "body is declared '\(publish.contentType)' but is not valid UTF-8")
+            }
+            guard !text.utf8.contains(0) else {
+                throw header.failure(.invalidText, "text body contains a NUL byte; send it as application/octet-stream")
+            }
+        }
+        return publish
+    }
+
+    private static func decodeReady(_ header: HeaderReader) throws(ProtocolError) -> Ready {
+        Ready(
+            workerID: try header.identifier("worker_id"), queues: try header.stringArray("queues", maxCount: 64, required: true),
+            capacity: Int(try header.integer("capacity", in: 1...10_000)), skills: try header.stringArray("skills", maxCount: 64, required: false),
+            languages: try header.stringArray("languages", maxCount: 64, required: false))
+    }
+
+    private static func decodeTask(_ header: HeaderReader, body: [UInt8]) throws(ProtocolError) -> TaskOffer {
+        TaskOffer(
+            deliveryID: try header.integer("delivery_id", in: 1...Int64.max), attempt: Int(try header.integer("attempt", in: 1...1_000_000)),
+            deadline: try header.integer("deadline", in: 0...Int64.max), queue: try header.identifier("queue"),
+            priority: Int(try header.integer("priority", in: 0...9)), interaction: try header.object("interaction"),
+            customer: try header.object("customer"), body: body)
+    }
+
+    private static func decodeFail(_ header: HeaderReader) throws(ProtocolError) -> Fail {
+        let deliveryID = try header.integer("delivery_id", in: 1...Int64.max)
+        let retryAfter = try header.optionalInteger("retry_after_ms", in: 0...86_400_000)
+        let reject = try header.optionalString("reject", maxBytes: 4096)
+        switch (retryAfter, reject) {
+        case (let milliseconds?, nil): return Fail(deliveryID: deliveryID, disposition: .retryAfter(milliseconds: Int(milliseconds)))
+        case (nil, let reason?): return Fail(deliveryID: deliveryID, disposition: .reject(reason: reason))
+        default: throw header.failure(.invalidField, "FAIL needs exactly one of 'retry_after_ms' or 'reject'")
+        }
+    }
+
+    private static func header(of command: Command) -> JSONValue {
+        var members: [String: JSONValue] = [:]
+        func put(_ key: String, _ value: String?) { if let value { members[key] = .string(value) } }
+        func put(_ key: String, _ value: Int64?) { if let value { members[key] = .integer(value) } }
+        switch command {
+        case .publish(let publish):
+            put("message_id", publish.messageID)
+            put("channel", publish.channel)
+            put("occurred_at", publish.occurredAt)
+            var hints: [String: JSONValue] = [:]
+            if let phone = publish.hints.phone { hints["phone"] = .string(phone) }
+            if let email = publish.hints.email { hints["email"] = .string(email) }
+            if let id = publish.hints.externalID { hints["external_id"] = .string(id) }
+            if let id = publish.hints.deviceID { hints["device_id"] = .string(id) }
+            if let name = publish.hints.name { hints["name"] = .string(name) }
+            if !hints.isEmpty { members["hints"] = .object(hints) }
+            put("intent", publish.intent)
+            put("process", publish.process?.rawValue)
+            if publish.priority != 0 { put("priority", Int64(publish.priority)) }
+            put("language", publish.language)
+            if publish.contentType != Publish.defaultContentType { put("content_type", publish.contentType) }
+            if !publish.attributes.isEmpty { members["attributes"] = .object(publish.attributes.mapValues { .string($0) }) }
+        case .ack(let ack):
+            put("message_id", ack.messageID)
+            put("interaction_id", ack.interactionID)
+            put("customer_id", ack.customerID)
+            put("queue", ack.queue)
+            members["duplicate"] = .bool(ack.duplicate)
+        case .nack(let nack):
+            put("message_id", nack.messageID)
+            put("code", nack.code.rawValue)
+            put("detail", nack.detail)
+            put("reason", nack.reason)
+            put("retry_after_ms", nack.retryAfterMs.map(Int64.init))
+        case .ready(let ready):
+            put("worker_id", ready.workerID)
+            members["queues"] = .array(ready.queues.map { .string($0) })
+            put("capacity", Int64(ready.capacity))
+            if !ready.skills.isEmpty { members["skills"] = .array(ready.skills.map { .string($0) }) }
+            if !ready.languages.isEmpty { members["languages"] = .array(ready.languages.map { .string($0) }) }
+        case .welcome(let welcome):
+            put("worker_id", welcome.workerID)
+            put("heartbeat_ms", Int64(welcome.heartbeatMs))
+        case .task(let task):
+            put("delivery_id", task.deliveryID)
+            put("attempt", Int64(task.attempt))
+            put("deadline", task.deadline)
+            put("queue", task.queue)
+            put("priority", Int64(task.priority))
+            members["interaction"] = task.interaction
+            members["customer"] = task.customer
+        case .done(let done):
+            put("delivery_id", done.deliveryID)
+            put("outcome", done.outcome)
+            put("notes", done.notes)
+        case .fail(let fail):
+            put("delivery_id", fail.deliveryID)
+            switch fail.disposition {
+            case .retryAfter(let milliseconds): put("retry_after_ms", Int64(milliseconds))
+            case .reject(let reason): put("reject", reason)
+            }
+        case .confirm(let confirm):
+            put("delivery_id", confirm.deliveryID)
+            put("state", confirm.state)
+        case .error(let error):
+            put("code", error.code.rawValue)
+            put("detail", error.detail)
+            put("reason", error.reason)
+            put("delivery_id", error.deliveryID)
+        case .ping, .pong, .heartbeat, .bye:
+            break
+        }
+        return .object(members)
+    }
+}

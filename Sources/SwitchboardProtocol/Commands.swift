@@ -1,0 +1,276 @@
+/// The protocol version this codec speaks; the first frame of every message.
+public let protocolVersion = "SWB/1"
+
+/// The four CRM processes of the IBM contact-center model; each has a queue of the same name.
+public enum CRMProcess: String, Sendable, CaseIterable, Codable {
+    case sales
+    case marketing
+    case fieldService = "field_service"
+    case support
+}
+
+/// Who the customer is, as far as the channel knows. Values are raw; the hub normalizes them.
+public struct IdentityHints: Sendable, Equatable {
+    public var phone: String?
+    public var email: String?
+    public var externalID: String?
+    public var deviceID: String?
+    public var name: String?
+
+    public init(phone: String? = nil, email: String? = nil, externalID: String? = nil, deviceID: String? = nil, name: String? = nil) {
+        self.phone = phone
+        self.email = email
+        self.externalID = externalID
+        self.deviceID = deviceID
+        self.name = name
+    }
+}
+
+/// A customer message from a gateway (gateway → hub).
+public struct Publish: Sendable, Equatable {
+    public var messageID: String
+    public var channel: String
+    /// When the contact happened, in Unix milliseconds, as the gateway saw it.
+    public var occurredAt: Int64
+    public var hints: IdentityHints
+    public var intent: String?
+    public var process: CRMProcess?
+    /// 0 (routine) to 9 (most urgent).
+    public var priority: Int
+    public var language: String?
+    public var contentType: String
+    public var body: [UInt8]
+    public var attributes: [String: String]
+
+    public init(
+        messageID: String, channel: String, occurredAt: Int64, hints: IdentityHints = IdentityHints(),
+        intent: String? = nil, process: CRMProcess? = nil, priority: Int = 0, language: String? = nil,
+        contentType: String = Publish.defaultContentType, body: [UInt8], attributes: [String: String] = [:]
+    ) {
+        self.messageID = messageID
+        self.channel = channel
+        self.occurredAt = occurredAt
+        self.hints = hints
+        self.intent = intent
+        self.process = process
+        self.priority = priority
+        self.language = language
+        self.contentType = contentType
+        self.body = body
+        self.attributes = attributes
+    }
+
+    public static let defaultContentType = "text/plain; charset=utf-8"
+
+    /// True when the body must be UTF-8 text (any `text/*` type).
+    public var isText: Bool { contentType.lowercased().hasPrefix("text/") }
+    /// The body as text, for routing by keywords; nil for binary bodies.
+    public var bodyText: String? { isText ? String(decoding: body, as: UTF8.self) : nil }
+}
+
+/// The hub's receipt: the message and its routing decision are committed (hub → gateway).
+public struct Ack: Sendable, Equatable {
+    public var messageID: String
+    public var interactionID: Int64
+    public var customerID: Int64
+    public var queue: String
+    /// True when this answers a re-sent message that was already stored.
+    public var duplicate: Bool
+
+    public init(messageID: String, interactionID: Int64, customerID: Int64, queue: String, duplicate: Bool) {
+        self.messageID = messageID
+        self.interactionID = interactionID
+        self.customerID = customerID
+        self.queue = queue
+        self.duplicate = duplicate
+    }
+}
+
+/// The wire error codes of a NACK or ERROR.
+public enum NackCode: String, Sendable, CaseIterable {
+    /// The sender's input is wrong; re-sending it unchanged will fail again.
+    case invalid
+    /// The sender is not allowed to do this.
+    case unauthorized
+    /// The hub is at its limit; retry after `retry_after_ms`.
+    case overloaded
+    /// The hub cannot reach its database; retry after `retry_after_ms`.
+    case unavailable
+}
+
+/// A refusal of a gateway message, with a code to switch on and a reason to read (hub → gateway).
+public struct Nack: Sendable, Equatable {
+    public var messageID: String?
+    public var code: NackCode
+    /// A finer machine-readable cause (`unknown_channel`, `body_too_large`, …).
+    public var detail: String
+    public var reason: String
+    public var retryAfterMs: Int?
+
+    public init(messageID: String?, code: NackCode, detail: String, reason: String, retryAfterMs: Int? = nil) {
+        self.messageID = messageID
+        self.code = code
+        self.detail = detail
+        self.reason = reason
+        self.retryAfterMs = retryAfterMs
+    }
+}
+
+/// A worker announcing what it serves (worker → hub).
+public struct Ready: Sendable, Equatable {
+    public var workerID: String
+    public var queues: [String]
+    /// How many tasks it handles at once.
+    public var capacity: Int
+    public var skills: [String]
+    public var languages: [String]
+
+    public init(workerID: String, queues: [String], capacity: Int, skills: [String] = [], languages: [String] = []) {
+        self.workerID = workerID
+        self.queues = queues
+        self.capacity = capacity
+        self.skills = skills
+        self.languages = languages
+    }
+}
+
+/// The hub's answer to READY: registered, and how often to send heartbeats (hub → worker).
+public struct Welcome: Sendable, Equatable {
+    public var workerID: String
+    public var heartbeatMs: Int
+
+    public init(workerID: String, heartbeatMs: Int) {
+        self.workerID = workerID
+        self.heartbeatMs = heartbeatMs
+    }
+}
+
+/// One unit of work offered to a worker, with everything needed to handle it (hub → worker).
+public struct TaskOffer: Sendable, Equatable {
+    public var deliveryID: Int64
+    public var attempt: Int
+    /// The service-level deadline, Unix milliseconds.
+    public var deadline: Int64
+    public var queue: String
+    public var priority: Int
+    /// The interaction's fields (id, channel, occurred_at, …) as a JSON object.
+    public var interaction: JSONValue
+    /// Customer context: profile, identities, recent history, as a JSON object.
+    public var customer: JSONValue
+    public var body: [UInt8]
+
+    public init(deliveryID: Int64, attempt: Int, deadline: Int64, queue: String, priority: Int, interaction: JSONValue, customer: JSONValue, body: [UInt8]) {
+        self.deliveryID = deliveryID
+        self.attempt = attempt
+        self.deadline = deadline
+        self.queue = queue
+        self.priority = priority
+        self.interaction = interaction
+        self.customer = customer
+        self.body = body
+    }
+}
+
+/// A worker finished a task (worker → hub).
+public struct Done: Sendable, Equatable {
+    public var deliveryID: Int64
+    public var outcome: String
+    public var notes: String?
+
+    public init(deliveryID: Int64, outcome: String, notes: String? = nil) {
+        self.deliveryID = deliveryID
+        self.outcome = outcome
+        self.notes = notes
+    }
+}
+
+/// A worker could not finish a task: retry it later, or reject it for good (worker → hub).
+public struct Fail: Sendable, Equatable {
+    public enum Disposition: Sendable, Equatable {
+        case retryAfter(milliseconds: Int)
+        case reject(reason: String)
+    }
+
+    public var deliveryID: Int64
+    public var disposition: Disposition
+
+    public init(deliveryID: Int64, disposition: Disposition) {
+        self.deliveryID = deliveryID
+        self.disposition = disposition
+    }
+}
+
+/// The hub stored a worker's DONE or FAIL; `state` is the delivery's state now (hub → worker).
+public struct Confirm: Sendable, Equatable {
+    public var deliveryID: Int64
+    public var state: String
+
+    public init(deliveryID: Int64, state: String) {
+        self.deliveryID = deliveryID
+        self.state = state
+    }
+}
+
+/// The hub refused a worker's command (hub → worker).
+public struct WorkerError: Sendable, Equatable {
+    public enum Code: String, Sendable, CaseIterable {
+        /// The command was malformed; `detail` has the protocol error code.
+        case invalid
+        /// DONE/FAIL named a delivery this worker does not hold (never offered, re-offered, or settled).
+        case notHeld = "not_held"
+        /// A task command came before READY.
+        case notReady = "not_ready"
+        /// The hub cannot reach its database; retry after `retry_after_ms`.
+        case unavailable
+    }
+
+    public var code: Code
+    public var detail: String
+    public var reason: String
+    public var deliveryID: Int64?
+
+    public init(code: Code, detail: String, reason: String, deliveryID: Int64? = nil) {
+        self.code = code
+        self.detail = detail
+        self.reason = reason
+        self.deliveryID = deliveryID
+    }
+}
+
+/// Every SWB/1 command, in both directions and for both roles.
+public enum Command: Sendable, Equatable {
+    case publish(Publish)
+    case ack(Ack)
+    case nack(Nack)
+    case ping
+    case pong
+    case ready(Ready)
+    case welcome(Welcome)
+    case task(TaskOffer)
+    case done(Done)
+    case fail(Fail)
+    case confirm(Confirm)
+    case error(WorkerError)
+    case heartbeat
+    case bye
+
+    /// The command's name in the command frame.
+    public var name: String {
+        switch self {
+        case .publish: "PUBLISH"
+        case .ack: "ACK"
+        case .nack: "NACK"
+        case .ping: "PING"
+        case .pong: "PONG"
+        case .ready: "READY"
+        case .welcome: "WELCOME"
+        case .task: "TASK"
+        case .done: "DONE"
+        case .fail: "FAIL"
+        case .confirm: "CONFIRM"
+        case .error: "ERROR"
+        case .heartbeat: "HEARTBEAT"
+        case .bye: "BYE"
+        }
+    }
+}

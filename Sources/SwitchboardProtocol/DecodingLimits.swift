@@ -1,0 +1,17 @@
+/// What the decoder accepts beyond the grammar: configured by the hub, fixed defaults for clients.
+public struct DecodingLimits: Sendable {
+    /// The channels gateways may publish on; the hub's configuration extends the standard set.
+    public var channels: Set<String>
+    /// The largest body a PUBLISH may carry, in bytes.
+    public var maxBodyBytes: Int
+
+    public static let standardChannels: Set<String> = ["phone", "email", "web", "chat", "sms", "mail", "fax", "in_person"]
+
+    public init(channels: Set<String> = DecodingLimits.standardChannels, maxBodyBytes: Int = 1 << 20) {
+        self.channels = channels
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    /// Limits for a client reading the hub's answers: any channel, bodies up to 64 MiB.
+    public static let client = DecodingLimits(channels: [], maxBodyBytes: 64 << 20)
+}

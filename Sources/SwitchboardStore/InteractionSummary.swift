@@ -1,0 +1,61 @@
+import SwitchboardProtocol
+
+/// The interaction fields a worker sees in TASK's `interaction` object.
+struct InteractionSummary {
+    var id: Int64
+    var gateway: String
+    var messageID: String
+    var channel: String
+    var occurredAt: Int64
+    var receivedAt: Int64
+    var intent: String?
+    var language: String?
+    var contentType: String
+    var attributes: [String: String]
+    var routeReason: String
+
+    var json: JSONValue {
+        var members: [String: JSONValue] = [
+            "id": .integer(id), "gateway": .string(gateway), "message_id": .string(messageID), "channel": .string(channel),
+            "occurred_at": .integer(occurredAt), "received_at": .integer(receivedAt), "content_type": .string(contentType),
+            "attributes": .object(attributes.mapValues { .string($0) }), "route_reason": .string(routeReason),
+        ]
+        if let intent { members["intent"] = .string(intent) }
+        if let language { members["language"] = .string(language) }
+        return .object(members)
+    }
+}
+
+/// Lower-case hexadecimal, as PostgreSQL's encode(…, 'hex') writes it.
+enum Hex {
+    static func encode(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var high: UInt8?
+        for unit in text.utf8 {
+            let nibble: UInt8
+            switch unit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = unit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = unit - UInt8(ascii: "a") + 10
+            default: continue
+            }
+            if let first = high {
+                bytes.append(first << 4 | nibble)
+                high = nil
+            } else {
+                high = nibble
+            }
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,44 @@
+import Postgres
+
+/// Applies the numbered SQL migrations in `Migrations/`, each in its own transaction, once.
+public enum Migrator {
+    /// Every migration, in order. A new file in Migrations/ is added here too.
+    static let migrations: [(version: String, sql: [UInt8])] = [
+        ("0001_schema", PackageResources.V0001__schema_sql),
+        ("0002_functions", PackageResources.V0002__functions_sql),
+        ("0003_analytics", PackageResources.V0003__analytics_sql),
+    ]
+
+    /// The newest version this build knows.
+    public static var latestVersion: String { migrations.last!.version }
+
+    /// Applies what is missing and returns the versions applied now (empty when up to date).
+    /// Safe to run concurrently: an advisory lock serializes migrators.
+    @discardableResult
+    public static func migrate(_ connection: Connection) throws -> [String] {
+        try connection.execute(script: """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    text PRIMARY KEY,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """)
+        var applied: [String] = []
+        try connection.transaction {
+            try connection.query("SELECT pg_advisory_xact_lock(hashtext('switchboard.migrate'))")
+            let done = Set(try connection.query("SELECT version FROM schema_migrations").rows.compactMap { $0[0] })
+            for migration in migrations where !done.contains(migration.version) {
+                try connection.execute(script: String(decoding: migration.sql, as: UTF8.self))
+                try connection.query("INSERT INTO schema_migrations (version) VALUES ($1)", [.text(migration.version)])
+                applied.append(migration.version)
+            }
+        }
+        return applied
+    }
+
+    /// The versions a database has applied, oldest first.
+    public static func appliedVersions(_ connection: Connection) throws -> [String] {
+        let exists = try connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL").scalar()
+        guard exists == "t" else { return [] }
+        return try connection.query("SELECT version FROM schema_migrations ORDER BY version").rows.compactMap { $0[0] }
+    }
+}

@@ -1,0 +1,74 @@
+import SwitchboardCore
+import SwitchboardProtocol
+
+/// One routed message to store: what the gateway sent, who it is about, where it goes.
+public struct IngestRecord: Sendable {
+    public var gateway: String
+    public var publish: Publish
+    public var identities: [NormalizedIdentity]
+    public var route: RouteDecision
+    public var routingVersion: Int
+
+    public init(gateway: String, publish: Publish, identities: [NormalizedIdentity], route: RouteDecision, routingVersion: Int) {
+        self.gateway = gateway
+        self.publish = publish
+        self.identities = identities
+        self.route = route
+        self.routingVersion = routingVersion
+    }
+}
+
+/// What storing one message came to.
+public enum IngestOutcome: Sendable, Equatable {
+    /// Newly stored: the ACK to send and the delivery to dispatch.
+    case stored(Ack, DispatchTask)
+    /// The same (gateway, message id) and content were stored before: the original ACK.
+    case duplicate(Ack)
+    /// The same (gateway, message id) was stored before with other content.
+    case conflict(messageID: String, original: Ack)
+}
+
+/// A refused input to keep for inspection and replay.
+public struct QuarantineEntry: Sendable {
+    public var role: String
+    public var peer: String
+    public var messageID: String?
+    public var code: String
+    public var reason: String
+    public var frames: [[UInt8]]
+
+    public init(role: String, peer: String, messageID: String?, code: String, reason: String, frames: [[UInt8]]) {
+        self.role = role
+        self.peer = peer
+        self.messageID = messageID
+        self.code = code
+        self.reason = reason
+        self.frames = frames
+    }
+
+    /// The frames as stored in `quarantine.raw`: each a 4-byte big-endian length, then its bytes.
+    public var raw: [UInt8] {
+        var bytes: [UInt8] = []
+        for frame in frames {
+            let length = UInt32(frame.count)
+            bytes += [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
+            bytes += frame
+        }
+        return bytes
+    }
+
+    /// Splits `quarantine.raw` back into frames (for replay).
+    public static func frames(fromRaw raw: [UInt8]) -> [[UInt8]]? {
+        var frames: [[UInt8]] = []
+        var index = 0
+        while index < raw.count {
+            guard index + 4 <= raw.count else { return nil }
+            let length = Int(raw[index]) << 24 | Int(raw[index + 1]) << 16 | Int(raw[index + 2]) << 8 | Int(raw[index + 3])
+            index += 4
+            guard index + length <= raw.count else { return nil }
+            frames.append(Array(raw[index..<index + length]))
+            index += length
+        }
+        return frames
+    }
+}

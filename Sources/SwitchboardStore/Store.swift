@@ -1,0 +1,217 @@
+import Postgres
+import SwitchboardCore
+import SwitchboardProtocol
+
+/// The hub's access to PostgreSQL: one connection, used by one thread (the store thread).
+///
+/// Every write is one round trip per batch to a server-side function (`swb_ingest`, `swb_apply`)
+/// inside one transaction, so a batch of many messages costs one commit.
+public final class Store {
+    public let connection: Connection
+    /// This hub's name in lease rows (`deliveries.owner`).
+    public let owner: String
+
+    public init(conninfo: String, owner: String) throws {
+        connection = try Connection(conninfo)
+        self.owner = owner
+        try configureSession()
+    }
+
+    private func configureSession() throws {
+        try connection.execute(script: "SET TIME ZONE 'UTC'; SET application_name = 'switchboard-hub'")
+    }
+
+    /// Reconnects after a lost connection.
+    public func reconnect() throws {
+        try connection.reconnect()
+        try configureSession()
+    }
+
+    /// Fails unless the database has every migration this build knows.
+    public func checkSchema() throws {
+        let applied = try Migrator.appliedVersions(connection)
+        guard applied.last.map({ $0 >= Migrator.latestVersion }) ?? false else {
+            throw PostgresError(code: .unexpectedResult, message: "database schema is at \(applied.last ?? "nothing"), this hub needs \(Migrator.latestVersion): run 'switchboard migrate'")
+        }
+    }
+
+    /// Creates this month's and next month's interaction partitions if they are missing.
+    public func ensurePartitions(nowMs: Int64) throws {
+        try connection.query(
+            "SELECT swb_ensure_interaction_partition(to_timestamp($1::bigint / 1000.0)), swb_ensure_interaction_partition(to_timestamp($1::bigint / 1000.0) + interval '1 month')",
+            [.init(nowMs)])
+    }
+
+    /// Records the routing rules in force and returns their version id (same rules, same id).
+    public func registerRouting(_ rules: JSONValue) throws -> Int {
+        let text = JSONWriter.string(rules)
+        let rows = try connection.query(
+            """
+            WITH inserted AS (
+                INSERT INTO routing_versions (digest, rules) VALUES (md5($1), $1::jsonb)
+                ON CONFLICT (digest) DO NOTHING RETURNING id)
+            SELECT id FROM inserted UNION ALL SELECT id FROM routing_versions WHERE digest = md5($1)
+            """, [.text(text)])
+        guard let id = rows.rows.first?[0].flatMap({ Int($0) }) else {
+            throw PostgresError(code: .unexpectedResult, message: "routing version was not recorded")
+        }
+        return id
+    }
+
+    // MARK: Ingest
+
+    /// Stores a batch of routed messages in one transaction; the answers are in the batch's order.
+    public func ingest(_ records: [IngestRecord], receivedAtMs: Int64) throws -> [IngestOutcome] {
+        let batch = JSONValue.array(records.map(Self.ingestJSON))
+        let rows = try connection.transaction {
+            try connection.queryPrepared(
+                "swb_ingest",
+                "SELECT o_message_id, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_context FROM swb_ingest($1::jsonb, to_timestamp($2::bigint / 1000.0))",
+                [.text(JSONWriter.string(batch)), .init(receivedAtMs)])
+        }
+        guard rows.rows.count == records.count else {
+            throw PostgresError(code: .unexpectedResult, message: "swb_ingest answered \(rows.rows.count) rows for \(records.count) messages")
+        }
+        return try zip(records, rows.rows).map { record, row in try Self.outcome(record, row, receivedAtMs: receivedAtMs) }
+    }
+
+    private static func ingestJSON(_ record: IngestRecord) -> JSONValue {
+        let publish = record.publish
+        var members: [String: JSONValue] = [
+            "gateway": .string(record.gateway), "message_id": .string(publish.messageID), "channel": .string(publish.channel),
+            "occurred_at": .integer(publish.occurredAt), "queue": .string(record.route.queue),
+            "priority": .integer(Int64(record.route.priority)), "deadline": .integer(record.route.deadline),
+            "route_reason": .string(record.route.reason), "routing_version": .integer(Int64(record.routingVersion)),
+            "content_type": .string(publish.contentType),
+            "hints": .array(record.identities.map { .array([.string($0.kind.rawValue), .string($0.value)]) }),
+            "attributes": .object(publish.attributes.mapValues { .string($0) }),
+        ]
+        if let text = publish.bodyText { members["body_text"] = .string(text) } else { members["body_hex"] = .string(Hex.encode(publish.body)) }
+        if let name = publish.hints.name { members["name"] = .string(name) }
+        if let intent = publish.intent { members["intent"] = .string(intent) }
+        if let language = publish.language { members["language"] = .string(language) }
+        return .object(members)
+    }
+
+    private static func outcome(_ record: IngestRecord, _ row: [String?], receivedAtMs: Int64) throws -> IngestOutcome {
+        guard let outcome = row[1], let interactionID = row[2].flatMap({ Int64($0) }), let customerID = row[3].flatMap({ Int64($0) }),
+            let queue = row[4]
+        else {
+            throw PostgresError(code: .unexpectedResult, message: "swb_ingest answered an incomplete row")
+        }
+        let messageID = record.publish.messageID
+        switch outcome {
+        case "duplicate":
+            return .duplicate(Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: true))
+        case "conflict":
+            return .conflict(messageID: messageID, original: Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: true))
+        default:
+            guard let deliveryID = row[5].flatMap({ Int64($0) }) else {
+                throw PostgresError(code: .unexpectedResult, message: "swb_ingest stored a message without a delivery")
+            }
+            let summary = InteractionSummary(
+                id: interactionID, gateway: record.gateway, messageID: messageID, channel: record.publish.channel,
+                occurredAt: record.publish.occurredAt, receivedAt: receivedAtMs, intent: record.publish.intent,
+                language: record.publish.language, contentType: record.publish.contentType, attributes: record.publish.attributes,
+                routeReason: record.route.reason)
+            let task = DispatchTask(
+                deliveryID: deliveryID, queue: queue, priority: record.route.priority, deadline: record.route.deadline,
+                payload: TaskPayload(interaction: summary.json, customer: try parseJSON(row[6]), body: record.publish.body))
+            return .stored(Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: false), task)
+        }
+    }
+
+    // MARK: Dispatch transitions
+
+    /// Writes dispatch transitions in one transaction; answers, in order, whether each applied.
+    public func apply(_ transitions: [DeliveryTransition]) throws -> [Bool] {
+        guard !transitions.isEmpty else { return [] }
+        let batch = JSONValue.array(transitions.map { transitionJSON($0) })
+        let rows = try connection.transaction {
+            try connection.queryPrepared("swb_apply", "SELECT o_index, o_applied FROM swb_apply($1::jsonb)", [.text(JSONWriter.string(batch))])
+        }
+        return rows.rows.map { $0[1] == "t" }
+    }
+
+    private func transitionJSON(_ transition: DeliveryTransition) -> JSONValue {
+        switch transition {
+        case .offered(let id, let worker, let attempt, let leaseUntil):
+            ["op": "offer", "id": .integer(id), "worker": .string(worker), "attempt": .integer(Int64(attempt)), "lease_until": .integer(leaseUntil), "owner": .string(owner)]
+        case .done(let id, let worker, let outcome, let notes):
+            ["op": "done", "id": .integer(id), "worker": .string(worker), "outcome": .string(outcome), "notes": notes.map { .string($0) } ?? .null]
+        case .retry(let id, let notBefore, let error):
+            ["op": "retry", "id": .integer(id), "not_before": .integer(notBefore), "error": .string(error)]
+        case .rejected(let id, let worker, let reason):
+            ["op": "reject", "id": .integer(id), "worker": .string(worker), "error": .string(reason)]
+        case .dead(let id, let error):
+            ["op": "dead", "id": .integer(id), "error": .string(error)]
+        }
+    }
+
+    // MARK: Recovery and refill
+
+    /// The most urgent pending deliveries of a queue, in dispatch order, ready for the dispatcher.
+    public func loadPending(queue: String, limit: Int) throws -> [DispatchTask] {
+        try loadTasks(where: "d.state = 'pending' AND d.queue = $1 ORDER BY d.deadline, d.priority DESC, d.id LIMIT $2", [.text(queue), .init(limit)]).map(\.task)
+    }
+
+    /// Deliveries that were held by workers when the hub stopped, with who held them and until when.
+    public func loadOffered() throws -> [(task: DispatchTask, worker: String, leaseUntil: Int64)] {
+        try loadTasks(where: "d.state IN ('offered', 'in_progress') ORDER BY d.id", []).map { ($0.task, $0.worker ?? "", $0.leaseUntil ?? 0) }
+    }
+
+    private func loadTasks(where clause: String, _ parameters: [PostgresValue]) throws -> [(task: DispatchTask, worker: String?, leaseUntil: Int64?)] {
+        let sql = """
+            SELECT d.id, d.queue, d.priority, \(Self.ms("d.deadline")), d.attempts, \(Self.ms("d.not_before")), d.worker, \(Self.ms("d.lease_until")),
+                   i.id, i.gateway, i.message_id, i.channel, \(Self.ms("i.occurred_at")), \(Self.ms("i.received_at")), i.intent, i.language,
+                   i.content_type, i.attributes, d.route_reason, i.body_text, encode(i.body_bytes, 'hex'), swb_customer_context(d.customer_id)
+              FROM deliveries d
+              JOIN interactions i ON i.id = d.interaction_id AND i.received_at = d.interaction_received_at
+             WHERE \(clause)
+            """
+        return try connection.query(sql, parameters).rows.map { row in
+            func int(_ index: Int) -> Int64 { row[index].flatMap { Int64($0) } ?? 0 }
+            var attributes: [String: String] = [:]
+            if case .object(let members) = try parseJSON(row[17]) {
+                for (key, value) in members { if case .string(let text) = value { attributes[key] = text } }
+            }
+            let summary = InteractionSummary(
+                id: int(8), gateway: row[9] ?? "", messageID: row[10] ?? "", channel: row[11] ?? "", occurredAt: int(12), receivedAt: int(13),
+                intent: row[14], language: row[15], contentType: row[16] ?? Publish.defaultContentType, attributes: attributes, routeReason: row[18] ?? "")
+            let body = row[19].map { Array($0.utf8) } ?? Hex.decode(row[20] ?? "")
+            let task = DispatchTask(
+                deliveryID: int(0), queue: row[1] ?? "", priority: Int(int(2)), deadline: int(3), attempts: Int(int(4)),
+                notBefore: row[5].flatMap { Int64($0) },
+                payload: TaskPayload(interaction: summary.json, customer: try parseJSON(row[21]), body: body))
+            return (task, row[6], row[7].flatMap { Int64($0) })
+        }
+    }
+
+    /// SQL for a timestamptz column as Unix milliseconds.
+    static func ms(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000)::bigint" }
+
+    // MARK: Quarantine
+
+    /// Keeps refused input with its raw frames.
+    public func quarantine(_ entries: [QuarantineEntry]) throws {
+        guard !entries.isEmpty else { return }
+        try connection.transaction {
+            for entry in entries {
+                try connection.queryPrepared(
+                    "swb_quarantine",
+                    "INSERT INTO quarantine (role, peer, message_id, code, reason, frame_count, raw) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    [.text(entry.role), .text(entry.peer), .init(entry.messageID), .text(entry.code), .text(entry.reason),
+                     .init(entry.frames.count), .bytes(entry.raw)])
+            }
+        }
+    }
+}
+
+func parseJSON(_ text: String?) throws -> JSONValue {
+    guard let text else { return .null }
+    do {
+        return try JSONParser.parse(Array(text.utf8), maxDepth: 64)
+    } catch {
+        throw PostgresError(code: .unexpectedResult, message: "invalid JSON from the database: \(error.reason)")
+    }
+}

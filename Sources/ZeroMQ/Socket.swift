@@ -1,0 +1,160 @@
+import CZeroMQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One ZeroMQ socket. Not thread-safe: the thread that creates it is its only user.
+///
+/// Messages are multipart: an array of frames, each a byte array.
+public final class Socket {
+    let handle: UnsafeMutableRawPointer
+    private let context: Context
+    private var closed = false
+    #if DEBUG
+    private let ownerThread = pthread_self()
+    #endif
+
+    init(context: Context, type: SocketType) throws {
+        guard let handle = zmq_socket(context.handle, type.rawValue) else {
+            throw ZeroMQError.last("zmq_socket")
+        }
+        self.handle = handle
+        self.context = context
+        try setOption(ZMQ_LINGER, 0)
+    }
+
+    deinit { close() }
+
+    /// Closes the socket; later calls fail. Safe to call twice.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        zmq_close(handle)
+    }
+
+    @inline(__always) private func checkOwner() {
+        #if DEBUG
+        precondition(pthread_equal(ownerThread, pthread_self()) != 0, "a ZeroMQ socket was used off its owning thread")
+        #endif
+    }
+
+    public func bind(_ endpoint: String) throws {
+        checkOwner()
+        guard zmq_bind(handle, endpoint) == 0 else { throw ZeroMQError.last("bind \(endpoint)") }
+    }
+
+    public func connect(_ endpoint: String) throws {
+        checkOwner()
+        guard zmq_connect(handle, endpoint) == 0 else { throw ZeroMQError.last("connect \(endpoint)") }
+    }
+
+    /// The endpoint the socket last bound to, with a wildcard port resolved (`tcp://127.0.0.1:41234`).
+    public var lastEndpoint: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        var size = buffer.count
+        zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size)
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: Options
+
+    public func setOption(_ option: Int32, _ value: Int32) throws {
+        var value = value
+        guard zmq_setsockopt(handle, option, &value, MemoryLayout<Int32>.size) == 0 else {
+            throw ZeroMQError.last("setsockopt \(option)")
+        }
+    }
+
+    public func setOption(_ option: Int32, bytes: [UInt8]) throws {
+        let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
+        guard rc == 0 else { throw ZeroMQError.last("setsockopt \(option)") }
+    }
+
+    /// Makes a ROUTER fail with EHOSTUNREACH instead of silently dropping a message to an unknown peer.
+    public func setRouterMandatory(_ on: Bool) throws { try setOption(ZMQ_ROUTER_MANDATORY, on ? 1 : 0) }
+    /// Sets the identity a DEALER presents to a ROUTER.
+    public func setRoutingID(_ id: [UInt8]) throws { try setOption(ZMQ_ROUTING_ID, bytes: id) }
+    /// Bounds the queue of outgoing and incoming messages (high-water marks).
+    public func setHighWaterMarks(send: Int32, receive: Int32) throws {
+        try setOption(ZMQ_SNDHWM, send)
+        try setOption(ZMQ_RCVHWM, receive)
+    }
+    /// Caps the size of one inbound message; larger ones drop the connection (libzmq's ZMQ_MAXMSGSIZE).
+    public func setMaxMessageSize(_ bytes: Int64) throws {
+        var value = bytes
+        guard zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &value, MemoryLayout<Int64>.size) == 0 else {
+            throw ZeroMQError.last("setsockopt ZMQ_MAXMSGSIZE")
+        }
+    }
+    public func subscribe(_ prefix: [UInt8] = []) throws { try setOption(ZMQ_SUBSCRIBE, bytes: prefix) }
+
+    // MARK: Send and receive
+
+    /// Sends a multipart message. With `dontWait`, throws EAGAIN instead of blocking.
+    public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws {
+        checkOwner()
+        for (index, frame) in frames.enumerated() {
+            var flags: Int32 = index < frames.count - 1 ? ZMQ_SNDMORE : 0
+            if dontWait { flags |= ZMQ_DONTWAIT }
+            let rc = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+            guard rc >= 0 else { throw ZeroMQError.last("send") }
+        }
+    }
+
+    /// Receives one multipart message, or nil when `dontWait` is set and nothing is waiting.
+    public func receive(dontWait: Bool = false) throws -> ReceivedMessage? {
+        checkOwner()
+        var frames: [[UInt8]] = []
+        var sourceDescriptor: Int32 = -1
+        var message = zmq_msg_t()
+        zmq_msg_init(&message)
+        defer { zmq_msg_close(&message) }
+        repeat {
+            let rc = zmq_msg_recv(&message, handle, dontWait && frames.isEmpty ? ZMQ_DONTWAIT : 0)
+            if rc < 0 {
+                let error = ZeroMQError.last("receive")
+                if error.wouldBlock && frames.isEmpty { return nil }
+                throw error
+            }
+            let size = zmq_msg_size(&message)
+            let data = zmq_msg_data(&message)!
+            frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
+            if frames.count == 1 { sourceDescriptor = zmq_msg_get(&message, ZMQ_SRCFD) }
+        } while zmq_msg_more(&message) != 0
+        return ReceivedMessage(frames: frames, sourceDescriptor: sourceDescriptor)
+    }
+
+    // MARK: Monitoring
+
+    /// Publishes this socket's connection events on an inproc PAIR endpoint (see `SocketEvent`).
+    public func monitor(endpoint: String, events: Int32 = ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPTED) throws {
+        guard zmq_socket_monitor(handle, endpoint, events) == 0 else { throw ZeroMQError.last("zmq_socket_monitor") }
+    }
+}
+
+/// A received multipart message and the file descriptor of the connection it came on.
+public struct ReceivedMessage: Sendable {
+    public var frames: [[UInt8]]
+    /// The peer connection's descriptor (libzmq's ZMQ_SRCFD), matched against monitor events; -1 if unknown.
+    public var sourceDescriptor: Int32
+}
+
+/// A connection event read from a monitor socket.
+public struct SocketEvent: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable { case accepted, disconnected, other(UInt16) }
+    public var kind: Kind
+    /// For accepted and disconnected: the connection's file descriptor.
+    public var value: Int32
+
+    /// Decodes libzmq's two-frame monitor message (16-bit event, 32-bit value; then the endpoint).
+    public init?(frames: [[UInt8]]) {
+        guard let first = frames.first, first.count >= 6 else { return nil }
+        let event = UInt16(first[0]) | UInt16(first[1]) << 8
+        value = Int32(bitPattern: UInt32(first[2]) | UInt32(first[3]) << 8 | UInt32(first[4]) << 16 | UInt32(first[5]) << 24)
+        switch Int32(event) {
+        case ZMQ_EVENT_ACCEPTED: kind = .accepted
+        case ZMQ_EVENT_DISCONNECTED: kind = .disconnected
+        default: kind = .other(event)
+        }
+    }
+}
