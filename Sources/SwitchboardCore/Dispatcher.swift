@@ -58,6 +58,15 @@ public struct Dispatcher {
         return actions
     }
 
+    /// A refill could not be read (the store is unavailable); the queue stays marked for a later `markBacklog`.
+    public mutating func refillFailed(queue: String) {
+        refillsInFlight.remove(queue)
+        if refillsInFlight.isEmpty { settledDuringRefill.removeAll() }
+    }
+
+    /// The peers of every registered worker (for hub heartbeats).
+    public var workerPeers: [PeerID] { Array(workers.keys) }
+
     /// A delivery a worker held when the hub stopped; it comes back at `leaseUntil` unless settled first.
     public mutating func restoreOffered(_ task: DispatchTask, workerID: String, leaseUntil: Int64) {
         guard !isKnown(task.deliveryID) else { return }

@@ -99,7 +99,7 @@ public enum NackCode: String, Sendable, CaseIterable {
 }
 
 /// A refusal of a gateway message, with a code to switch on and a reason to read (hub → gateway).
-public struct Nack: Sendable, Equatable {
+public struct Nack: Error, Sendable, Equatable {
     public var messageID: String?
     public var code: NackCode
     /// A finer machine-readable cause (`unknown_channel`, `body_too_large`, …).

@@ -1,0 +1,102 @@
+import Glibc
+import SwitchboardProtocol
+import ZeroMQ
+
+/// A channel gateway's connection to the hub (DEALER socket, SWB/1 gateway protocol).
+///
+/// Not thread-safe: use it from the thread that created it. `publish` waits for the answer;
+/// `send` and `receive` let a gateway keep a window of messages in flight.
+public final class GatewayClient {
+    public let name: String
+    private let context: Context
+    private let socket: Socket
+    /// Answers that arrived for other messages while `publish` waited for its own.
+    private var early: [String: Result<Ack, Nack>] = [:]
+
+    /// Connects as gateway `name` (its routing id, which the hub uses as the gateway's name).
+    public init(name: String, endpoint: String, context: Context = Context()) throws {
+        self.name = name
+        self.context = context
+        socket = try context.socket(.dealer)
+        try socket.setRoutingID(Array(name.utf8))
+        try socket.connect(endpoint)
+    }
+
+    /// Publishes and waits for ACK; retries `overloaded` and `unavailable` after the hub's retry-after,
+    /// re-sending the same message id (the hub stores it once).
+    public func publish(_ message: Publish, timeoutMs: Int = 10_000, retries: Int = 5) throws -> Ack {
+        var attempt = 0
+        while true {
+            try send(message)
+            switch try awaitAnswer(for: message.messageID, timeoutMs: timeoutMs) {
+            case .success(let ack):
+                return ack
+            case .failure(let nack) where (nack.code == .overloaded || nack.code == .unavailable) && attempt < retries:
+                attempt += 1
+                usleep(UInt32(max(nack.retryAfterMs ?? 100, 10) * 1000 * attempt))
+            case .failure(let nack):
+                throw ClientError.refused(nack)
+            }
+        }
+    }
+
+    /// Sends without waiting; pair with `receive`.
+    public func send(_ message: Publish) throws {
+        try socket.send(Codec.encode(.publish(message)))
+    }
+
+    /// Sends raw frames (for tests of the hub's input checks).
+    public func sendRaw(_ frames: [[UInt8]]) throws {
+        try socket.send(frames)
+    }
+
+    /// The next command from the hub (ACK, NACK, PONG), or nil after `timeoutMs`.
+    public func receive(timeoutMs: Int) throws -> Command? {
+        var poller = Poller()
+        poller.add(socket)
+        guard try poller.wait(timeoutMilliseconds: timeoutMs)[0], let message = try socket.receive(dontWait: true) else { return nil }
+        do {
+            return try Codec.decode(message.frames, limits: .client)
+        } catch {
+            throw ClientError.protocolViolation(error)
+        }
+    }
+
+    /// PING → PONG round trip; true if the hub answered in time.
+    public func ping(timeoutMs: Int = 2000) throws -> Bool {
+        try socket.send(Codec.encode(.ping))
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        while monotonicMs() < deadline {
+            guard let command = try receive(timeoutMs: Int(deadline - monotonicMs())) else { return false }
+            if case .pong = command { return true }
+            stash(command)
+        }
+        return false
+    }
+
+    private func awaitAnswer(for messageID: String, timeoutMs: Int) throws -> Result<Ack, Nack> {
+        if let answer = early.removeValue(forKey: messageID) { return answer }
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        while monotonicMs() < deadline {
+            guard let command = try receive(timeoutMs: Int(max(1, deadline - monotonicMs()))) else { break }
+            stash(command)
+            if let answer = early.removeValue(forKey: messageID) { return answer }
+        }
+        throw ClientError.timedOut("ACK of '\(messageID)'")
+    }
+
+    private func stash(_ command: Command) {
+        switch command {
+        case .ack(let ack): early[ack.messageID] = .success(ack)
+        case .nack(let nack): if let id = nack.messageID { early[id] = .failure(nack) }
+        default: break
+        }
+    }
+}
+
+/// Milliseconds from a monotonic clock, for timeouts.
+func monotonicMs() -> Int64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+}

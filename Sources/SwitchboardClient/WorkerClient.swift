@@ -1,0 +1,105 @@
+import SwitchboardProtocol
+import ZeroMQ
+
+/// A worker's connection to the hub (DEALER socket, SWB/1 worker protocol).
+///
+/// Not thread-safe. Call `next` in a loop: it sends heartbeats when due, re-announces the worker
+/// when the hub says it does not know it (after a hub restart), and returns tasks and answers.
+public final class WorkerClient {
+    public let registration: Ready
+    private let context: Context
+    private let socket: Socket
+    private var heartbeatMs: Int64 = 1000
+    private var lastSent: Int64 = 0
+
+    /// What `next` can return.
+    public enum Event: Equatable {
+        case task(TaskOffer)
+        case confirmed(Confirm)
+        case refused(WorkerError)
+    }
+
+    public init(registration: Ready, endpoint: String, context: Context = Context()) throws {
+        self.registration = registration
+        self.context = context
+        socket = try context.socket(.dealer)
+        try socket.connect(endpoint)
+    }
+
+    /// Sends READY and waits for WELCOME.
+    public func ready(timeoutMs: Int = 10_000) throws {
+        try send(.ready(registration))
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        while monotonicMs() < deadline {
+            guard let command = try receive(timeoutMs: Int(max(1, deadline - monotonicMs()))) else { break }
+            switch command {
+            case .welcome(let welcome):
+                heartbeatMs = Int64(welcome.heartbeatMs)
+                return
+            case .error(let error):
+                throw ClientError.workerError(error)
+            default:
+                continue
+            }
+        }
+        throw ClientError.timedOut("WELCOME")
+    }
+
+    /// The next task or answer, or nil after `timeoutMs`; keeps the connection alive meanwhile.
+    public func next(timeoutMs: Int) throws -> Event? {
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        while true {
+            let now = monotonicMs()
+            if now - lastSent >= heartbeatMs { try send(.heartbeat) }
+            let wait = min(deadline - now, heartbeatMs - (now - lastSent))
+            if let command = try receive(timeoutMs: Int(max(0, wait))) {
+                switch command {
+                case .task(let task): return .task(task)
+                case .confirm(let confirm): return .confirmed(confirm)
+                case .error(let error) where error.code == .notReady:
+                    try send(.ready(registration))
+                case .error(let error): return .refused(error)
+                default: break
+                }
+            }
+            if monotonicMs() >= deadline { return nil }
+        }
+    }
+
+    public func done(_ deliveryID: Int64, outcome: String, notes: String? = nil) throws {
+        try send(.done(Done(deliveryID: deliveryID, outcome: outcome, notes: notes)))
+    }
+
+    public func retry(_ deliveryID: Int64, afterMs: Int) throws {
+        try send(.fail(Fail(deliveryID: deliveryID, disposition: .retryAfter(milliseconds: afterMs))))
+    }
+
+    public func reject(_ deliveryID: Int64, reason: String) throws {
+        try send(.fail(Fail(deliveryID: deliveryID, disposition: .reject(reason: reason))))
+    }
+
+    /// Announces a drain: the hub sends nothing new.
+    public func bye() throws { try send(.bye) }
+
+    /// Closes the connection at once, as a crashed worker would.
+    public func close() { socket.close() }
+
+    /// Sends raw frames (for tests of the hub's input checks).
+    public func sendRaw(_ frames: [[UInt8]]) throws { try socket.send(frames) }
+
+    private func send(_ command: Command) throws {
+        try socket.send(Codec.encode(command))
+        lastSent = monotonicMs()
+    }
+
+    private func receive(timeoutMs: Int) throws -> Command? {
+        var poller = Poller()
+        poller.add(socket)
+        guard try poller.wait(timeoutMilliseconds: timeoutMs)[0], let message = try socket.receive(dontWait: true) else { return nil }
+        do {
+            return try Codec.decode(message.frames, limits: .client)
+        } catch {
+            throw ClientError.protocolViolation(error)
+        }
+    }
+}

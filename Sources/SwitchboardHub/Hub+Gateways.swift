@@ -1,0 +1,145 @@
+import Logging
+import SwitchboardCore
+import SwitchboardProtocol
+import SwitchboardStore
+import ZeroMQ
+
+/// A routed message waiting for its batch to be committed.
+struct PendingPublish {
+    var peer: PeerID
+    var record: IngestRecord
+    var frames: [[UInt8]]
+}
+
+extension Hub {
+    /// Reads every waiting gateway message (bounded per turn so workers are not starved).
+    func receiveGateways() throws {
+        for _ in 0..<1000 {
+            guard let message = try gateways.receive(dontWait: true) else { return }
+            guard message.frames.count >= 1 else { continue }
+            handleGateway(PeerID(message.frames[0]), Array(message.frames.dropFirst()))
+        }
+    }
+
+    func handleGateway(_ peer: PeerID, _ frames: [[UInt8]]) {
+        stats.received += 1
+        let command: Command
+        do {
+            command = try Codec.decode(frames, limits: config.decodingLimits)
+        } catch {
+            refuseGateway(peer, frames, messageID: error.messageID, code: .invalid, detail: error.code.rawValue, reason: error.reason)
+            return
+        }
+        switch command {
+        case .publish(let publish):
+            accept(publish, from: peer, frames: frames)
+        case .ping:
+            sendGateway(.pong, to: peer)
+        default:
+            refuseGateway(peer, frames, messageID: nil, code: .invalid, detail: ProtocolError.Code.unknownCommand.rawValue,
+                          reason: "\(command.name) is not a gateway command; gateways send PUBLISH and PING")
+        }
+    }
+
+    /// Validates identity and routes; the message waits for the next batch.
+    private func accept(_ publish: Publish, from peer: PeerID, frames: [[UInt8]]) {
+        guard let gateway = Self.gatewayName(peer) else {
+            refuseGateway(peer, frames, messageID: publish.messageID, code: .invalid, detail: "anonymous_gateway",
+                          reason: "set the socket's routing id (ZMQ_ROUTING_ID) to the gateway's name: printable ASCII, 1 to 128 bytes")
+            return
+        }
+        let inFlight = gatewayInFlight[peer, default: 0]
+        guard inFlight < config.gatewayWindow else {
+            stats.nacked += 1
+            sendGateway(.nack(Nack(messageID: publish.messageID, code: .overloaded, detail: "gateway_window",
+                                   reason: "gateway '\(gateway)' has \(inFlight) messages waiting for ACK, the limit is \(config.gatewayWindow)",
+                                   retryAfterMs: 100)), to: peer)
+            return
+        }
+        let identities: [NormalizedIdentity]
+        do {
+            identities = try normalizer.normalize(publish.hints)
+        } catch {
+            refuseGateway(peer, frames, messageID: publish.messageID, code: .invalid, detail: "invalid_hint", reason: error.description)
+            return
+        }
+        let route = router.route(publish, now: Clock.nowMs())
+        let record = IngestRecord(gateway: gateway, publish: publish, identities: identities, route: route, routingVersion: routingVersion)
+        gatewayInFlight[peer] = inFlight + 1
+        ingestBuffer.append(PendingPublish(peer: peer, record: record, frames: frames))
+    }
+
+    /// The gateway's name is its routing id, which it must set; libzmq's generated ids start with a zero byte.
+    static func gatewayName(_ peer: PeerID) -> String? {
+        guard (1...128).contains(peer.bytes.count), peer.bytes.allSatisfy({ (0x21...0x7E).contains($0) }) else { return nil }
+        return String(decoding: peer.bytes, as: UTF8.self)
+    }
+
+    /// Sends the next batch when none is in flight: batches grow with load (group commit).
+    func flushIngest() {
+        guard ingestInFlight == nil, !ingestBuffer.isEmpty else { return }
+        let batch = Array(ingestBuffer.prefix(config.batchMax))
+        ingestBuffer.removeFirst(batch.count)
+        ingestInFlight = batch
+        stats.batches += 1
+        submit(.ingest(batch.map(\.record), receivedAtMs: Clock.nowMs()))
+    }
+
+    /// The batch is committed (or failed): answer each gateway, hand new deliveries to the dispatcher.
+    func ingested(_ results: [Result<IngestOutcome, StoreFailure>]) {
+        guard let batch = ingestInFlight else { return }
+        ingestInFlight = nil
+        var tasks: [DispatchTask] = []
+        for (pending, result) in zip(batch, results) {
+            gatewayInFlight[pending.peer] = max(0, gatewayInFlight[pending.peer, default: 1] - 1)
+            if gatewayInFlight[pending.peer] == 0 { gatewayInFlight[pending.peer] = nil }
+            let messageID = pending.record.publish.messageID
+            switch result {
+            case .success(.stored(let ack, let task)):
+                stats.acked += 1
+                stats.routed[ack.queue, default: 0] += 1
+                tasks.append(task)
+                sendGateway(.ack(ack), to: pending.peer)
+            case .success(.duplicate(let ack)):
+                stats.acked += 1
+                stats.duplicates += 1
+                sendGateway(.ack(ack), to: pending.peer)
+            case .success(.conflict(_, let original)):
+                refuseGateway(pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: "message_id_reused",
+                              reason: "message id '\(messageID)' was stored before (interaction \(original.interactionID)) with different content; use a new id for a new message")
+            case .failure(let failure) where failure.unavailable:
+                stats.nacked += 1
+                sendGateway(.nack(Nack(messageID: messageID, code: .unavailable, detail: "database_unavailable",
+                                       reason: "the hub cannot reach its database; the message was not stored", retryAfterMs: 1000)), to: pending.peer)
+            case .failure(let failure):
+                refuseGateway(pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: "store_rejected", reason: failure.reason)
+            }
+        }
+        if !tasks.isEmpty { perform(dispatcher.enqueue(tasks, now: Clock.nowMs())) }
+    }
+
+    /// NACKs, logs and quarantines refused gateway input.
+    func refuseGateway(_ peer: PeerID, _ frames: [[UInt8]], messageID: String?, code: NackCode, detail: String, reason: String) {
+        stats.nacked += 1
+        let name = Self.gatewayName(peer) ?? "peer-\(peer)"
+        logger.warning("refused gateway input: \(reason)", metadata: [
+            LogKey.gateway: .string(name), LogKey.messageID: .string(messageID ?? "-"), LogKey.code: .string(detail),
+        ])
+        sendGateway(.nack(Nack(messageID: messageID, code: code, detail: detail, reason: reason)), to: peer)
+        quarantine(role: "gateway", peer: name, messageID: messageID, code: detail, reason: reason, frames: frames)
+    }
+
+    func quarantine(role: String, peer: String, messageID: String?, code: String, reason: String, frames: [[UInt8]]) {
+        stats.quarantined += 1
+        submit(.quarantine([QuarantineEntry(role: role, peer: peer, messageID: messageID, code: code, reason: reason, frames: frames)]))
+    }
+
+    func sendGateway(_ command: Command, to peer: PeerID) {
+        do {
+            try gateways.send([peer.bytes] + Codec.encode(command), dontWait: true)
+        } catch {
+            // The gateway is gone or not reading: it re-sends what was not ACKed.
+            logger.debug("could not send \(command.name) to gateway \(peer): \(error)")
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Logging
+import SwitchboardCore
+import SwitchboardProtocol
+import ZeroMQ
+
+extension Hub {
+    func receiveWorkers() throws {
+        for _ in 0..<1000 {
+            guard let message = try workers.receive(dontWait: true) else { return }
+            guard message.frames.count >= 1 else { continue }
+            let peer = PeerID(message.frames[0])
+            if message.sourceDescriptor >= 0 { workerDescriptors[message.sourceDescriptor] = peer }
+            handleWorker(peer, Array(message.frames.dropFirst()))
+        }
+    }
+
+    func handleWorker(_ peer: PeerID, _ frames: [[UInt8]]) {
+        let now = Clock.nowMs()
+        dispatcher.workerSeen(peer, now: now)
+        let command: Command
+        do {
+            command = try Codec.decode(frames, limits: config.decodingLimits)
+        } catch {
+            refuseWorker(peer, frames, WorkerError(code: .invalid, detail: error.code.rawValue, reason: error.reason))
+            return
+        }
+        switch command {
+        case .ready(let ready):
+            let unknown = ready.queues.filter { CRMProcess(rawValue: $0) == nil }
+            guard unknown.isEmpty else {
+                refuseWorker(peer, frames, WorkerError(code: .invalid, detail: "unknown_queue",
+                    reason: "queues \(unknown.joined(separator: ", ")) do not exist; expected \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))"))
+                return
+            }
+            logger.info("worker ready", metadata: [LogKey.worker: .string(ready.workerID), LogKey.queue: .string(ready.queues.joined(separator: ","))])
+            perform(dispatcher.workerReady(peer, ready, now: now))
+        case .done(let done):
+            perform(dispatcher.done(peer, done, now: now))
+        case .fail(let fail):
+            perform(dispatcher.fail(peer, fail, now: now))
+        case .heartbeat:
+            if !dispatcher.isRegistered(peer) {
+                // After a hub restart the worker's connection survives; tell it to announce itself again.
+                send(.error(WorkerError(code: .notReady, detail: "not_ready", reason: "this hub does not know you: send READY")), toWorker: peer)
+            }
+        case .bye:
+            perform(dispatcher.workerDraining(peer, now: now))
+        default:
+            refuseWorker(peer, frames, WorkerError(code: .invalid, detail: ProtocolError.Code.unknownCommand.rawValue,
+                reason: "\(command.name) is not a worker command; workers send READY, DONE, FAIL, HEARTBEAT and BYE"))
+        }
+    }
+
+    /// A worker connection closed: its tasks go back to the queue at once.
+    func handleMonitorEvents() throws {
+        while let message = try monitor.receive(dontWait: true) {
+            guard let event = SocketEvent(frames: message.frames), event.kind == .disconnected else { continue }
+            guard let peer = workerDescriptors.removeValue(forKey: event.value) else { continue }
+            perform(dispatcher.workerGone(peer, reason: "disconnected", now: Clock.nowMs()))
+        }
+    }
+
+    func refuseWorker(_ peer: PeerID, _ frames: [[UInt8]], _ error: WorkerError) {
+        let name = dispatcher.workerID(of: peer) ?? "peer-\(peer)"
+        logger.warning("refused worker input: \(error.reason)", metadata: [LogKey.worker: .string(name), LogKey.code: .string(error.detail)])
+        send(.error(error), toWorker: peer)
+        quarantine(role: "worker", peer: name, messageID: nil, code: error.detail, reason: error.reason, frames: frames)
+    }
+
+    func send(_ command: Command, toWorker peer: PeerID) {
+        do {
+            try workers.send([peer.bytes] + Codec.encode(command), dontWait: true)
+        } catch let error as ZeroMQError where error.hostUnreachable {
+            perform(dispatcher.workerGone(peer, reason: "unreachable", now: Clock.nowMs()))
+        } catch {
+            logger.warning("could not send \(command.name) to worker \(peer): \(error)")
+        }
+    }
+
+    /// Carries out what the dispatcher decided.
+    func perform(_ actions: [DispatchAction]) {
+        for action in actions {
+            switch action {
+            case .offer(let peer, let task):
+                stats.offered += 1
+                send(.task(task), toWorker: peer)
+            case .persist(let transition, let confirmTo):
+                count(transition)
+                transitionBuffer.append((transition, confirmTo))
+            case .welcome(let peer, let welcome):
+                send(.welcome(welcome), toWorker: peer)
+            case .refuse(let peer, let error):
+                logger.warning("refused worker command: \(error.reason)", metadata: [LogKey.code: .string(error.detail)])
+                send(.error(error), toWorker: peer)
+            case .refill(let queue, let limit):
+                submit(.loadPending(queue: queue, limit: limit))
+            case .workerLost(_, let workerID, let reason, let requeued):
+                workerDescriptors = workerDescriptors.filter { dispatcher.isRegistered($0.value) }
+                logger.warning("worker lost: \(reason); \(requeued) tasks back to the queue", metadata: [LogKey.worker: .string(workerID)])
+            }
+        }
+    }
+
+    private func count(_ transition: DeliveryTransition) {
+        switch transition {
+        case .offered: break
+        case .done: stats.completed += 1
+        case .retry: stats.requeued += 1
+        case .rejected: stats.failed += 1
+        case .dead(let id, let error):
+            stats.dead += 1
+            logger.error("delivery dead-lettered: \(error)", metadata: [LogKey.deliveryID: .stringConvertible(id)])
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import Logging
+import SwitchboardCore
+import SwitchboardProtocol
+import SwitchboardStore
+import ZeroMQ
+
+/// The bound addresses of a running hub (wildcard ports resolved).
+public struct HubEndpoints: Sendable, Equatable {
+    public var gateway: String
+    public var worker: String
+}
+
+/// The Switchboard daemon's loop: one thread owns every ZeroMQ socket and the dispatcher; the
+/// store runs on its own thread. A gateway gets ACK only after its message is committed; a
+/// worker gets a task only after it is committed.
+public final class Hub {
+    let config: HubConfig
+    var logger: Logger
+    let context = Context()
+    let router: Router
+    let normalizer: IdentityNormalizer
+    var dispatcher: Dispatcher
+    var routingVersion = 0
+    public internal(set) var stats = HubStats()
+
+    var gateways: Socket!
+    var workers: Socket!
+    var storeWake: Socket!
+    var monitor: Socket!
+    var store: StoreThread!
+
+    /// Routed messages waiting for the next ingest batch, and the batch in flight.
+    var ingestBuffer: [PendingPublish] = []
+    var ingestInFlight: [PendingPublish]?
+    /// Transitions waiting to be written, and the batch in flight, with who to confirm to.
+    var transitionBuffer: [(DeliveryTransition, PeerID?)] = []
+    var transitionsInFlight: [(DeliveryTransition, PeerID?)]?
+    var transitionRetryAt: Int64 = 0
+    var gatewayInFlight: [PeerID: Int] = [:]
+    var workerDescriptors: [Int32: PeerID] = [:]
+    var failedRefills: Set<String> = []
+    var offeredLoaded = false
+    var nextTick: Int64 = 0
+    var nextHeartbeat: Int64 = 0
+    var nextStatsLog: Int64 = 0
+    var nextMaintenance: Int64 = 0
+
+    public init(config: HubConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        self.logger[metadataKey: "hub"] = .string(config.hubName)
+        router = Router(rules: config.routing)
+        normalizer = IdentityNormalizer(defaultCountryCode: config.defaultCountryCode)
+        dispatcher = Dispatcher(config: config.dispatch)
+    }
+
+    /// Prepares the database, binds, recovers and serves until `stop` is raised; then drains.
+    /// `onReady` is called once the sockets are bound and recovery has been requested.
+    public func run(stop: StopSignal, onReady: (HubEndpoints) -> Void = { _ in }) throws {
+        try prepareDatabase()
+        try bindSockets()
+        let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+        store = StoreThread(context: context, conninfo: config.database, owner: config.hubName, logger: logger)
+        store.start()
+        recover()
+        let endpoints = HubEndpoints(gateway: gateways.lastEndpoint, worker: workers.lastEndpoint)
+        logger.info("hub serving: gateways on \(endpoints.gateway), workers on \(endpoints.worker), libzmq \(Context.libraryVersion)")
+        systemd.notify("READY=1\nSTATUS=serving gateways on \(endpoints.gateway), workers on \(endpoints.worker)")
+        onReady(endpoints)
+        var nextWatchdog: Int64 = 0
+        while !stop.isRaised {
+            try serveOnce(timeoutMs: 50)
+            if let interval = systemd.watchdogIntervalMs, Clock.nowMs() >= nextWatchdog {
+                systemd.notify("WATCHDOG=1")
+                nextWatchdog = Clock.nowMs() + interval
+            }
+        }
+        systemd.notify("STOPPING=1\nSTATUS=draining")
+        try drain()
+        logger.info("hub stopped: \(stats.summary)")
+    }
+
+    /// Checks the schema, records the routing rules, creates partitions: before any socket is bound.
+    private func prepareDatabase() throws {
+        let setup = try Store(conninfo: config.database, owner: config.hubName)
+        try setup.checkSchema()
+        routingVersion = try setup.registerRouting(try routingJSON())
+        try setup.ensurePartitions(nowMs: Clock.nowMs())
+        logger.info("database ready; routing version \(routingVersion)")
+    }
+
+    private func routingJSON() throws -> JSONValue {
+        let data = try JSONEncoder().encode(config.routing)
+        return try JSONParser.parse(Array(data), maxDepth: 32)
+    }
+
+    private func bindSockets() throws {
+        gateways = try context.socket(.router)
+        try gateways.setRouterMandatory(true)
+        // A gateway that reconnects under the same name takes its routing id over.
+        try gateways.setOption(ZMQ_ROUTER_HANDOVER_OPTION, 1)
+        try gateways.setMaxMessageSize(Int64(config.maxBodyBytes) + 256 * 1024)
+        try gateways.bind(config.gatewayEndpoint)
+        workers = try context.socket(.router)
+        try workers.setRouterMandatory(true)
+        try workers.setMaxMessageSize(1 << 20)
+        try workers.monitor(endpoint: "inproc://switchboard-worker-monitor")
+        try workers.bind(config.workerEndpoint)
+        monitor = try context.socket(.pair)
+        try monitor.connect("inproc://switchboard-worker-monitor")
+        storeWake = try context.socket(.pair)
+    }
+
+    /// Asks the store for what was pending or in flight when the hub last stopped.
+    private func recover() {
+        try? storeWake.bind(store.endpoint)
+        submit(.loadOffered)
+        for process in CRMProcess.allCases { perform(dispatcher.markBacklog(queue: process.rawValue)) }
+    }
+
+    func submit(_ request: StoreRequest) {
+        store.requests.post(request)
+        do {
+            try storeWake.send([[0]])
+        } catch {
+            logger.critical("cannot wake the store thread: \(error)")
+        }
+    }
+
+    /// One turn of the loop: wait for input, handle it, run timers, flush batches.
+    func serveOnce(timeoutMs: Int) throws {
+        var poller = Poller()
+        poller.add(gateways)
+        poller.add(workers)
+        poller.add(storeWake)
+        poller.add(monitor)
+        let readable = try poller.wait(timeoutMilliseconds: timeoutMs)
+        if readable[2] { try handleStoreReplies() }
+        if readable[3] { try handleMonitorEvents() }
+        if readable[1] { try receiveWorkers() }
+        if readable[0] { try receiveGateways() }
+        runTimers(now: Clock.nowMs())
+        flushIngest()
+        flushTransitions(now: Clock.nowMs())
+    }
+
+    private func runTimers(now: Int64) {
+        if now >= nextTick {
+            perform(dispatcher.tick(now: now))
+            nextTick = now + 100
+        }
+        if now >= nextHeartbeat {
+            for peer in dispatcher.workerPeers { send(.heartbeat, toWorker: peer) }
+            nextHeartbeat = now + config.dispatch.heartbeatMs
+            for queue in failedRefills { perform(dispatcher.markBacklog(queue: queue)) }
+            failedRefills.removeAll()
+            if !offeredLoaded { submit(.loadOffered) }
+        }
+        if now >= nextStatsLog {
+            stats.workers = dispatcher.workerCount
+            stats.ready = dispatcher.readyCount
+            stats.inFlight = dispatcher.offeredCount
+            if nextStatsLog > 0 { logger.info("stats \(stats.summary)") }
+            nextStatsLog = now + 10_000
+        }
+        if now >= nextMaintenance {
+            if nextMaintenance > 0 { submit(.maintain(nowMs: now)) }
+            nextMaintenance = now + 3_600_000
+        }
+    }
+
+    /// Stops taking input, lets the batches in flight finish (up to 5 s), stops the store thread.
+    private func drain() throws {
+        let deadline = Clock.nowMs() + 5000
+        while (ingestInFlight != nil || transitionsInFlight != nil || !transitionBuffer.isEmpty) && Clock.nowMs() < deadline {
+            var poller = Poller()
+            poller.add(storeWake)
+            if try poller.wait(timeoutMilliseconds: 50)[0] { try handleStoreReplies() }
+            flushTransitions(now: Clock.nowMs())
+        }
+        submit(.stop)
+        while !store.hasFinished && Clock.nowMs() < deadline + 2000 { usleep(10_000) }
+        gateways.close()
+        workers.close()
+        monitor.close()
+        storeWake.close()
+    }
+}
+
+/// libzmq's ZMQ_ROUTER_HANDOVER, not exported as a Swift constant by the C module.
+let ZMQ_ROUTER_HANDOVER_OPTION: Int32 = 56

@@ -1,0 +1,150 @@
+import Foundation
+import SwitchboardCore
+import SwitchboardProtocol
+import Yams
+
+/// The hub's configuration: one YAML file, with environment variables overriding single keys.
+public struct HubConfig: Sendable {
+    /// libpq connection string of the database (env `SWITCHBOARD_DATABASE`).
+    public var database: String = "dbname=switchboard"
+    /// Where gateways connect (env `SWITCHBOARD_GATEWAY_ENDPOINT`).
+    public var gatewayEndpoint: String = "tcp://*:5570"
+    /// Where workers connect (env `SWITCHBOARD_WORKER_ENDPOINT`).
+    public var workerEndpoint: String = "tcp://*:5571"
+    /// This hub's name in lease rows and logs (env `SWITCHBOARD_HUB_NAME`).
+    public var hubName: String = ProcessInfo.processInfo.hostName
+    public var maxBodyBytes: Int = 1 << 20
+    /// Channels beyond the standard eight that gateways may use.
+    public var extraChannels: [String] = []
+    /// Country calling code for national phone numbers, e.g. "98"; unset refuses them.
+    public var defaultCountryCode: String?
+    /// The most messages stored in one transaction.
+    public var batchMax: Int = 512
+    /// The most un-ACKed messages one gateway may have in flight; more get NACK overloaded.
+    public var gatewayWindow: Int = 1000
+    public var dispatch = DispatchConfig()
+    public var routing: RoutingRules = .standard
+
+    public init() {}
+
+    public var channels: Set<String> { DecodingLimits.standardChannels.union(extraChannels) }
+    public var decodingLimits: DecodingLimits { DecodingLimits(channels: channels, maxBodyBytes: maxBodyBytes) }
+
+    /// Reads a YAML file (or none) and applies environment overrides.
+    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HubConfig {
+        var config = HubConfig()
+        if let path {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            config = try parse(yaml: text)
+        }
+        if let value = environment["SWITCHBOARD_DATABASE"] { config.database = value }
+        if let value = environment["SWITCHBOARD_GATEWAY_ENDPOINT"] { config.gatewayEndpoint = value }
+        if let value = environment["SWITCHBOARD_WORKER_ENDPOINT"] { config.workerEndpoint = value }
+        if let value = environment["SWITCHBOARD_HUB_NAME"] { config.hubName = value }
+        return config
+    }
+
+    /// Parses the YAML text of a configuration file; unknown keys are errors, so typos do not pass silently.
+    public static func parse(yaml: String) throws -> HubConfig {
+        let file = try YAMLDecoder().decode(ConfigFile.self, from: yaml)
+        var config = HubConfig()
+        if let value = file.database { config.database = value }
+        if let value = file.gatewayEndpoint { config.gatewayEndpoint = value }
+        if let value = file.workerEndpoint { config.workerEndpoint = value }
+        if let value = file.hubName { config.hubName = value }
+        if let value = file.maxBodyBytes { config.maxBodyBytes = try positive(value, "max_body_bytes") }
+        if let value = file.extraChannels { config.extraChannels = value }
+        config.defaultCountryCode = file.defaultCountryCode
+        if let value = file.batchMax { config.batchMax = try positive(value, "batch_max") }
+        if let value = file.gatewayWindow { config.gatewayWindow = try positive(value, "gateway_window") }
+        if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
+        if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
+        if let value = file.heartbeatTimeoutMs { config.dispatch.heartbeatTimeoutMs = Int64(try positive(value, "heartbeat_timeout_ms")) }
+        if let value = file.leaseMs { config.dispatch.leaseMs = Int64(try positive(value, "lease_ms")) }
+        if let value = file.windowPerQueue { config.dispatch.windowPerQueue = try positive(value, "window_per_queue") }
+        if let value = file.routing { config.routing = value }
+        if let code = config.defaultCountryCode, code.isEmpty || code.count > 3 || !code.allSatisfy(\.isASCII) || Int(code) == nil {
+            throw ConfigError(reason: "default_country_code '\(code)' must be 1 to 3 digits, like \"98\" or \"1\"")
+        }
+        return config
+    }
+
+    private static func positive(_ value: Int, _ key: String) throws -> Int {
+        guard value > 0 else { throw ConfigError(reason: "\(key) must be positive, got \(value)") }
+        return value
+    }
+}
+
+/// A configuration value that parses but makes no sense.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "configuration: \(reason)" }
+}
+
+/// The file's shape; every key optional, unknown keys refused.
+struct ConfigFile: Decodable {
+    var database: String?
+    var gatewayEndpoint: String?
+    var workerEndpoint: String?
+    var hubName: String?
+    var maxBodyBytes: Int?
+    var extraChannels: [String]?
+    var defaultCountryCode: String?
+    var batchMax: Int?
+    var gatewayWindow: Int?
+    var maxAttempts: Int?
+    var heartbeatMs: Int?
+    var heartbeatTimeoutMs: Int?
+    var leaseMs: Int?
+    var windowPerQueue: Int?
+    var routing: RoutingRules?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case database
+        case gatewayEndpoint = "gateway_endpoint"
+        case workerEndpoint = "worker_endpoint"
+        case hubName = "hub_name"
+        case maxBodyBytes = "max_body_bytes"
+        case extraChannels = "extra_channels"
+        case defaultCountryCode = "default_country_code"
+        case batchMax = "batch_max"
+        case gatewayWindow = "gateway_window"
+        case maxAttempts = "max_attempts"
+        case heartbeatMs = "heartbeat_ms"
+        case heartbeatTimeoutMs = "heartbeat_timeout_ms"
+        case leaseMs = "lease_ms"
+        case windowPerQueue = "window_per_queue"
+        case routing
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: any Decoder) throws {
+        let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let unknown = keys.first(where: { !known.contains($0) }) {
+            throw ConfigError(reason: "unknown key '\(unknown)'; known keys: \(known.sorted().joined(separator: ", "))")
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        database = try container.decodeIfPresent(String.self, forKey: .database)
+        gatewayEndpoint = try container.decodeIfPresent(String.self, forKey: .gatewayEndpoint)
+        workerEndpoint = try container.decodeIfPresent(String.self, forKey: .workerEndpoint)
+        hubName = try container.decodeIfPresent(String.self, forKey: .hubName)
+        maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes)
+        extraChannels = try container.decodeIfPresent([String].self, forKey: .extraChannels)
+        defaultCountryCode = try container.decodeIfPresent(String.self, forKey: .defaultCountryCode)
+        batchMax = try container.decodeIfPresent(Int.self, forKey: .batchMax)
+        gatewayWindow = try container.decodeIfPresent(Int.self, forKey: .gatewayWindow)
+        maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
+        heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)
+        heartbeatTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs)
+        leaseMs = try container.decodeIfPresent(Int.self, forKey: .leaseMs)
+        windowPerQueue = try container.decodeIfPresent(Int.self, forKey: .windowPerQueue)
+        routing = try container.decodeIfPresent(RoutingRules.self, forKey: .routing)
+    }
+}

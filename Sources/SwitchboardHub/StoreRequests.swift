@@ -1,0 +1,32 @@
+import SwitchboardCore
+import SwitchboardStore
+
+/// Work the hub loop hands to the store thread.
+enum StoreRequest: Sendable {
+    case ingest([IngestRecord], receivedAtMs: Int64)
+    case apply([DeliveryTransition])
+    case loadPending(queue: String, limit: Int)
+    case loadOffered
+    case quarantine([QuarantineEntry])
+    /// Creates upcoming interaction partitions.
+    case maintain(nowMs: Int64)
+    case stop
+}
+
+/// Why the store could not do a request.
+struct StoreFailure: Error, Sendable {
+    /// True when PostgreSQL is unreachable: the hub answers `unavailable` and retries.
+    let unavailable: Bool
+    let reason: String
+}
+
+/// The store thread's answer to a request, in request order.
+enum StoreReply: Sendable {
+    /// One result per record; a record that failed alone carries its failure.
+    case ingested([Result<IngestOutcome, StoreFailure>])
+    case applied(transitions: [DeliveryTransition], Result<[Bool], StoreFailure>)
+    case pending(queue: String, limit: Int, Result<[DispatchTask], StoreFailure>)
+    case offered(Result<[(task: DispatchTask, worker: String, leaseUntil: Int64)], StoreFailure>)
+    case quarantined(count: Int, StoreFailure?)
+    case maintained(StoreFailure?)
+}

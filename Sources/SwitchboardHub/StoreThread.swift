@@ -1,0 +1,127 @@
+import Foundation
+import Logging
+import Postgres
+import SwitchboardCore
+import SwitchboardStore
+import ZeroMQ
+
+/// Runs the store on its own thread with its own PostgreSQL connection, so the hub loop never
+/// blocks on the database. Requests and replies travel through mailboxes; an inproc PAIR socket
+/// pair wakes each side.
+final class StoreThread: Sendable {
+    let requests = Mailbox<StoreRequest>()
+    let replies = Mailbox<StoreReply>()
+    let endpoint: String
+    private let conninfo: String
+    private let owner: String
+    private let context: Context
+    private let logger: Logger
+    private let finished = StopSignal()
+
+    init(context: Context, conninfo: String, owner: String, logger: Logger) {
+        self.context = context
+        self.conninfo = conninfo
+        self.owner = owner
+        self.logger = logger
+        endpoint = "inproc://switchboard-store-\(UUID().uuidString)"
+    }
+
+    var hasFinished: Bool { finished.isRaised }
+
+    /// Starts the thread; the hub must have bound `endpoint` (a PAIR) first.
+    func start() {
+        let thread = Thread { [self] in
+            defer { finished.raise() }
+            do {
+                try run()
+            } catch {
+                logger.critical("store thread stopped: \(error)")
+            }
+        }
+        thread.name = "switchboard-store"
+        thread.start()
+    }
+
+    private func run() throws {
+        let wake = try context.socket(.pair)
+        try wake.connect(endpoint)
+        var store: Store?
+        logger.info("store thread started")
+        while true {
+            guard try wake.receive() != nil else { continue }
+            for request in requests.drain() {
+                if case .stop = request {
+                    logger.info("store thread stopping")
+                    return
+                }
+                let reply = handle(request, store: &store)
+                replies.post(reply)
+                try wake.send([[1]])
+            }
+        }
+    }
+
+    /// Runs one request, (re)connecting first if needed; a lost connection is reported, not fatal.
+    private func handle(_ request: StoreRequest, store: inout Store?) -> StoreReply {
+        do {
+            if store == nil || store?.connection.isConnected == false {
+                store = nil
+                store = try Store(conninfo: conninfo, owner: owner)
+                logger.info("store connected to PostgreSQL")
+            }
+            return try perform(request, on: store!)
+        } catch {
+            let failure = Self.failure(error)
+            if failure.unavailable { store = nil }
+            logger.error("store request failed: \(failure.reason)")
+            return Self.failedReply(request, failure)
+        }
+    }
+
+    private func perform(_ request: StoreRequest, on store: Store) throws -> StoreReply {
+        switch request {
+        case .ingest(let records, let receivedAtMs):
+            do {
+                return .ingested(try store.ingest(records, receivedAtMs: receivedAtMs).map { .success($0) })
+            } catch let error as PostgresError where !error.isConnectionLoss && records.count > 1 {
+                // One bad record must not fail the others: store them one by one to find it.
+                logger.warning("batch of \(records.count) failed (\(error)); storing one by one")
+                return .ingested(records.map { record in
+                    Result { try store.ingest([record], receivedAtMs: receivedAtMs)[0] }.mapError(Self.failure)
+                })
+            }
+        case .apply(let transitions):
+            return .applied(transitions: transitions, .success(try store.apply(transitions)))
+        case .loadPending(let queue, let limit):
+            return .pending(queue: queue, limit: limit, .success(try store.loadPending(queue: queue, limit: limit)))
+        case .loadOffered:
+            return .offered(.success(try store.loadOffered()))
+        case .quarantine(let entries):
+            try store.quarantine(entries)
+            return .quarantined(count: entries.count, nil)
+        case .maintain(let nowMs):
+            try store.ensurePartitions(nowMs: nowMs)
+            return .maintained(nil)
+        case .stop:
+            fatalError("stop is handled by the loop")
+        }
+    }
+
+    private static func failedReply(_ request: StoreRequest, _ failure: StoreFailure) -> StoreReply {
+        switch request {
+        case .ingest(let records, _): .ingested(records.map { _ in .failure(failure) })
+        case .apply(let transitions): .applied(transitions: transitions, .failure(failure))
+        case .loadPending(let queue, let limit): .pending(queue: queue, limit: limit, .failure(failure))
+        case .loadOffered: .offered(.failure(failure))
+        case .quarantine(let entries): .quarantined(count: entries.count, failure)
+        case .maintain, .stop: .maintained(failure)
+        }
+    }
+
+    static func failure(_ error: any Error) -> StoreFailure {
+        if let error = error as? PostgresError {
+            return StoreFailure(unavailable: error.isConnectionLoss, reason: error.description)
+        }
+        return StoreFailure(unavailable: false, reason: "\(error)")
+    }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import Histogram
+import SwitchboardClient
+import SwitchboardProtocol
+import Synchronization
+
+/// Figures shared by the demo's gateway and worker threads.
+struct DemoFigures {
+    var sent = 0
+    var acked = 0
+    var nacked = 0
+    var routed: [String: Int] = [:]
+    var completed = 0
+    var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+}
+
+final class SharedFigures: Sendable {
+    let state = Mutex(DemoFigures())
+}
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Drive a running hub with demo gateways and workers and print live figures until Ctrl-C.")
+
+    @Option(help: "The hub's gateway endpoint.") var gatewayEndpoint = "tcp://127.0.0.1:5570"
+    @Option(help: "The hub's worker endpoint.") var workerEndpoint = "tcp://127.0.0.1:5571"
+    @Option(help: "Messages per second, all gateways together.") var rate = 200
+    @Option(help: "Number of gateways.") var gateways = 3
+    @Option(help: "Workers per CRM process queue.") var workersPerQueue = 2
+    @Option(help: "Stop after this many seconds (0: run until Ctrl-C).") var seconds = 0
+
+    func run() throws {
+        signal(SIGINT) { _ in shutdownSignal.raise() }
+        signal(SIGTERM) { _ in shutdownSignal.raise() }
+        let figures = SharedFigures()
+        var threads: [Thread] = []
+        for queue in CRMProcess.allCases {
+            for index in 0..<workersPerQueue {
+                threads.append(startWorker(id: "demo-\(queue.rawValue)-\(index + 1)", queue: queue.rawValue, figures: figures))
+            }
+        }
+        let perGateway = max(1, rate / max(gateways, 1))
+        for index in 0..<gateways {
+            threads.append(startGateway(name: "demo-gw-\(index + 1)", rate: perGateway, seed: UInt64(index + 1), figures: figures))
+        }
+        let started = Date()
+        print("demo: \(gateways) gateways at \(perGateway) msg/s each, \(workersPerQueue) workers per queue; Ctrl-C stops")
+        var previous = figures.state.withLock { $0 }
+        while !shutdownSignal.isRaised {
+            sleep(1)
+            let now = figures.state.withLock { current -> DemoFigures in
+                let snapshot = current
+                current.latency.reset()
+                return snapshot
+            }
+            let queues = CRMProcess.allCases.map { "\($0.rawValue)=\(now.routed[$0.rawValue, default: 0])" }.joined(separator: " ")
+            let p50 = Double(now.latency.valueAtPercentile(50)) / 1000
+            let p99 = Double(now.latency.valueAtPercentile(99)) / 1000
+            let line = String(format: "sent %6d  acked %6d (+%4d/s)  nacked %3d  completed %6d  ack p50 %6.2f ms  p99 %6.2f ms  routed: ",
+                              now.sent, now.acked, now.acked - previous.acked, now.nacked, now.completed, p50, p99)
+            FileHandle.standardOutput.write(Data((line + queues + "\n").utf8))
+            previous = now
+            if seconds > 0, Date().timeIntervalSince(started) >= Double(seconds) { shutdownSignal.raise() }
+        }
+        sleep(1)
+    }
+
+    private func startGateway(name: String, rate: Int, seed: UInt64, figures: SharedFigures) -> Thread {
+        let endpoint = gatewayEndpoint
+        let thread = Thread {
+            do {
+                let client = try GatewayClient(name: name, endpoint: endpoint)
+                var traffic = DemoTraffic(gateway: name, seed: seed)
+                var sentAt: [String: UInt64] = [:]
+                let interval = 1_000_000_000 / UInt64(rate)
+                var nextSend = DispatchTime.now().uptimeNanoseconds
+                while !shutdownSignal.isRaised {
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    if now >= nextSend && sentAt.count < 500 {
+                        let message = traffic.next(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+                        try client.send(message)
+                        sentAt[message.messageID] = now
+                        nextSend += interval
+                        figures.state.withLock { $0.sent += 1 }
+                    }
+                    let waitMs = nextSend > now ? Int((nextSend - now) / 1_000_000) : 0
+                    guard let answer = try client.receive(timeoutMs: min(waitMs, 100)) else { continue }
+                    let received = DispatchTime.now().uptimeNanoseconds
+                    figures.state.withLock { figures in
+                        switch answer {
+                        case .ack(let ack):
+                            if let start = sentAt.removeValue(forKey: ack.messageID) {
+                                figures.latency.record((received - start) / 1000)
+                            }
+                            figures.acked += 1
+                            figures.routed[ack.queue, default: 0] += 1
+                        case .nack(let nack):
+                            if let id = nack.messageID { sentAt[id] = nil }
+                            figures.nacked += 1
+                        default: break
+                        }
+                    }
+                }
+            } catch {
+                print("demo gateway \(name) stopped: \(error)")
+            }
+        }
+        thread.start()
+        return thread
+    }
+
+    private func startWorker(id: String, queue: String, figures: SharedFigures) -> Thread {
+        let endpoint = workerEndpoint
+        let thread = Thread {
+            do {
+                let client = try WorkerClient(registration: Ready(workerID: id, queues: [queue], capacity: 4), endpoint: endpoint)
+                try client.ready()
+                var holding: [(id: Int64, due: UInt64)] = []
+                var random = SplitMix(seed: UInt64(abs(id.hashValue)))
+                while !shutdownSignal.isRaised {
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    for task in holding where task.due <= now {
+                        try client.done(task.id, outcome: "handled", notes: "demo worker \(id)")
+                    }
+                    let finished = holding.filter { $0.due <= now }.count
+                    holding.removeAll { $0.due <= now }
+                    if finished > 0 { figures.state.withLock { $0.completed += finished } }
+                    if case .task(let task) = try client.next(timeoutMs: 5) {
+                        // Simulated handling time: 5 to 40 ms.
+                        holding.append((task.deliveryID, now + (5 + random.next() % 36) * 1_000_000))
+                    }
+                }
+                try client.bye()
+            } catch {
+                print("demo worker \(id) stopped: \(error)")
+            }
+        }
+        thread.start()
+        return thread
+    }
+}

@@ -1,0 +1,78 @@
+import SwitchboardProtocol
+
+/// A realistic mix of contacts for the demo: every channel, English, Persian and Russian texts,
+/// phone numbers written in Latin, Persian and Arabic-Indic digits, repeat customers.
+struct DemoTraffic {
+    private var generator: SplitMix
+    private let gateway: String
+    private var sequence = 0
+
+    init(gateway: String, seed: UInt64) {
+        self.gateway = gateway
+        generator = SplitMix(seed: seed)
+    }
+
+    static let texts: [(language: String, text: String)] = [
+        ("en", "Hello, I would like a price quote for 20 licences and a discount if we order this month."),
+        ("en", "My internet is not working since yesterday, please help."),
+        ("en", "The washing machine is broken, can a technician visit on Friday for a repair?"),
+        ("en", "Please unsubscribe me from the newsletter."),
+        ("en", "I want a refund for the duplicate charge on my invoice, this is a complaint."),
+        ("en", "Can I upgrade my plan and buy the premium package?"),
+        ("fa", "سلام، قیمت بسته سالانه چقدر است؟ می‌خواهم سفارش بدهم."),
+        ("fa", "اینترنت من کار نمی‌کند، لطفاً پشتیبانی کنید. مشکل از دیروز است."),
+        ("fa", "کولر خراب شده است، لطفاً یک تکنسین برای تعمیر بفرستید."),
+        ("fa", "لطفاً مرا از خبرنامه حذف کنید، لغو اشتراک."),
+        ("fa", "از خدمات شما شکایت دارم و درخواست بازپرداخت دارم."),
+        ("ru", "Здравствуйте, какая цена подписки? Хочу купить на год."),
+        ("ru", "У меня не работает приложение, выдаёт ошибку при входе. Помощь нужна."),
+        ("ru", "Нужен мастер для установки счётчика, когда возможен выезд?"),
+        ("ru", "Отписаться от рассылки, пожалуйста."),
+        ("ru", "Жалоба: деньги списали дважды, требую возврат."),
+    ]
+
+    static let channels = ["phone", "email", "web", "chat", "sms", "mail", "fax", "in_person"]
+
+    /// Digits of the same number in the scripts customers type them in.
+    static func phone(_ index: Int, style: Int) -> String {
+        let national = String(9_120_000_000 + index * 7919 % 9_999_999)
+        switch style {
+        case 0: return "0" + national
+        case 1: return "۰" + String(national.map { Character(Unicode.Scalar(0x06F0 + UInt32(String($0))!)!) })
+        case 2: return "٠٠٩٨" + String(national.map { Character(Unicode.Scalar(0x0660 + UInt32(String($0))!)!) })
+        default: return "+7 (912) \(100 + index % 900)-\(10 + index % 89)-\(10 + index % 83)"
+        }
+    }
+
+    mutating func next(nowMs: Int64) -> Publish {
+        sequence += 1
+        let customer = Int(generator.next() % 300)
+        let sample = Self.texts[Int(generator.next() % UInt64(Self.texts.count))]
+        let channel = Self.channels[Int(generator.next() % UInt64(Self.channels.count))]
+        var hints = IdentityHints(name: "Customer \(customer)")
+        switch channel {
+        case "email", "web": hints.email = "  Customer.\(customer)@Example.COM "
+        case "chat": hints.deviceID = "cookie-\(customer)"
+        case "mail", "in_person": hints.externalID = "CRM-\(100_000 + customer)"
+        default: hints.phone = Self.phone(customer, style: sample.language == "ru" ? 3 : customer % 3)
+        }
+        let priority = generator.next() % 10 == 0 ? 7 : 0
+        return Publish(
+            messageID: "\(gateway)-\(sequence)", channel: channel, occurredAt: nowMs, hints: hints,
+            priority: Int(priority), language: sample.language, body: Array(sample.text.utf8),
+            attributes: ["demo": "true"])
+    }
+}
+
+/// A small deterministic random source, so demo runs are reproducible.
+struct SplitMix {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+}

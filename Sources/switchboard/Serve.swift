@@ -1,0 +1,35 @@
+import ArgumentParser
+import Glibc
+import Logging
+import SwitchboardHub
+
+/// Raised by SIGTERM/SIGINT; the hub loop polls it and drains.
+let shutdownSignal = StopSignal()
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the hub until SIGTERM or SIGINT (systemd: Type=notify).",
+        discussion: """
+            Checks that the database schema is current (run 'switchboard migrate' first), recovers \
+            pending and in-flight deliveries, then serves gateways and workers. On SIGTERM it stops \
+            taking input, lets committed batches finish and exits 0.
+            """)
+
+    @OptionGroup var options: CommonOptions
+
+    func run() throws {
+        let logger = options.makeLogger(label: "switchboard.hub")
+        var config = try HubConfig.load(path: options.config)
+        if let database = options.database { config.database = database }
+        signal(SIGTERM) { _ in shutdownSignal.raise() }
+        signal(SIGINT) { _ in shutdownSignal.raise() }
+        signal(SIGPIPE, SIG_IGN)
+        let hub = Hub(config: config, logger: logger)
+        do {
+            try hub.run(stop: shutdownSignal)
+        } catch {
+            logger.critical("hub failed: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Logging
+
+@main
+struct Switchboard: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard",
+        abstract: "The contact-center hub: gateways publish customer contacts, workers of the four CRM processes handle them.",
+        subcommands: [Serve.self, Migrate.self, Status.self, Demo.self])
+}
+
+/// Options every command that touches the database or the config file shares.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Configuration file (YAML). Environment variables SWITCHBOARD_* override its keys.")
+    var config: String?
+
+    @Option(help: "libpq connection string; overrides the config file and SWITCHBOARD_DATABASE.")
+    var database: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func makeLogger(label: String) -> Logger {
+        let level = logLevel
+        LoggingSystem.bootstrap { name in
+            var handler = StreamLogHandler.standardError(label: name)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 cluster for `make run` and `make test`, under .run/.
+#   scripts/pg.sh start [--fast]   start it (creating it first); --fast turns fsync off (tests only)
+#   scripts/pg.sh stop             stop it
+#   scripts/pg.sh conninfo DBNAME  print the libpq connection string for a database in it
+# As root, PostgreSQL runs as the `postgres` user; if that user cannot reach .run/ (a home folder
+# of mode 700), the cluster lives in a folder under /tmp and .run/pg links to it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+run="$root/.run"
+port="${SWITCHBOARD_PG_PORT:-54329}"
+bin=/usr/lib/postgresql/15/bin
+mkdir -p "$run"
+
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cluster_dir() {
+    if [ -L "$run/pg" ] || [ -d "$run/pg" ]; then
+        readlink -f "$run/pg"
+        return
+    fi
+    local dir="$run/pg"
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$run" 2>/dev/null; then
+        dir=$(mktemp -d /tmp/switchboard-pg.XXXXXX)
+        ln -sfn "$dir" "$run/pg"
+    elif [ ${#dir} -gt 80 ]; then
+        # Unix socket paths are limited to 107 bytes.
+        dir=$(mktemp -d /tmp/switchboard-pg.XXXXXX)
+        ln -sfn "$dir" "$run/pg"
+    fi
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+    echo "$dir"
+}
+
+case "${1:-}" in
+start)
+    dir=$(cluster_dir)
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        as_pg "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-sync >"$run/initdb.log" 2>&1 \
+            || { cat "$run/initdb.log"; exit 1; }
+    fi
+    if as_pg "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+        echo "PostgreSQL already running (port $port)"
+        exit 0
+    fi
+    options="-k $dir -p $port -c listen_addresses='' -c max_connections=200"
+    [ "${2:-}" = "--fast" ] && options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$options" start >/dev/null \
+        || { cat "$dir/server.log"; exit 1; }
+    for name in switchboard switchboard_test; do
+        as_pg /usr/bin/psql -h "$dir" -p "$port" -U postgres -qAtc \
+            "SELECT 1 FROM pg_database WHERE datname = '$name'" postgres | grep -q 1 \
+            || as_pg /usr/bin/createdb -h "$dir" -p "$port" -U postgres "$name"
+    done
+    echo "PostgreSQL running: socket $dir, port $port"
+    ;;
+stop)
+    [ -e "$run/pg" ] || exit 0
+    dir=$(readlink -f "$run/pg")
+    as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    ;;
+conninfo)
+    dir=$(readlink -f "$run/pg")
+    echo "host=$dir port=$port user=postgres dbname=${2:-switchboard}"
+    ;;
+*)
+    echo "usage: $0 start [--fast] | stop | conninfo [DBNAME]" >&2
+    exit 2
+    ;;
+esac
