@@ -16,6 +16,7 @@ public enum Migrator {
     /// Safe to run concurrently: an advisory lock serializes migrators.
     @discardableResult
     public static func migrate(_ connection: Connection) throws -> [String] {
+        try connection.execute(script: "SET client_min_messages = warning")
         try connection.execute(script: """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version    text PRIMARY KEY,

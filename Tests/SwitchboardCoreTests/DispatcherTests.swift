@@ -1,0 +1,177 @@
+import SwitchboardProtocol
+import Testing
+
+@testable import SwitchboardCore
+
+@Suite("Dispatcher")
+struct DispatcherTests {
+    static let payload = TaskPayload(interaction: ["id": 1], customer: ["id": 1], body: [])
+
+    func task(_ id: Int64, queue: String = "support", priority: Int = 0, deadline: Int64 = 10_000) -> DispatchTask {
+        DispatchTask(deliveryID: id, queue: queue, priority: priority, deadline: deadline, payload: Self.payload)
+    }
+
+    func worker(_ name: String, queues: [String] = ["support"], capacity: Int = 1) -> (PeerID, Ready) {
+        (PeerID(Array(name.utf8)), Ready(workerID: name, queues: queues, capacity: capacity))
+    }
+
+    func offers(_ actions: [DispatchAction]) -> [(PeerID, Int64)] {
+        actions.compactMap { if case .offer(let peer, let task) = $0 { (peer, task.deliveryID) } else { nil } }
+    }
+
+    @Test("offers by earliest deadline, then highest priority, then oldest")
+    func urgencyOrder() {
+        var dispatcher = Dispatcher(config: DispatchConfig())
+        _ = dispatcher.enqueue([task(5, deadline: 900), task(1, priority: 9, deadline: 1000), task(3, deadline: 1000), task(2, deadline: 1000), task(4, deadline: 500)], now: 0)
+        let (peer, ready) = worker("w", capacity: 10)
+        let offered = offers(dispatcher.workerReady(peer, ready, now: 0)).map(\.1)
+        #expect(offered == [4, 5, 1, 2, 3])
+    }
+
+    @Test("picks the worker with most free capacity, then the longest idle")
+    func fairness() {
+        var dispatcher = Dispatcher(config: DispatchConfig())
+        let (a, readyA) = worker("a", capacity: 1)
+        let (b, readyB) = worker("b", capacity: 3)
+        let (c, readyC) = worker("c", capacity: 3)
+        _ = dispatcher.workerReady(a, readyA, now: 0)
+        _ = dispatcher.workerReady(c, readyC, now: 20)
+        _ = dispatcher.workerReady(b, readyB, now: 10)
+        #expect(offers(dispatcher.enqueue([task(1)], now: 30)).map(\.0) == [b])  // 3 free, idle since 10
+        #expect(offers(dispatcher.enqueue([task(2)], now: 31)).map(\.0) == [c])  // 3 free beats 2 free
+        let next = offers(dispatcher.enqueue([task(3), task(4), task(5)], now: 32)).map(\.0)
+        #expect(next.count == 3)
+        #expect(Set(next) == [a, b, c])
+    }
+
+    @Test("only offers to workers subscribed to the queue, within capacity")
+    func eligibility() {
+        var dispatcher = Dispatcher(config: DispatchConfig())
+        let (peer, ready) = worker("sales-only", queues: ["sales"], capacity: 1)
+        _ = dispatcher.workerReady(peer, ready, now: 0)
+        #expect(offers(dispatcher.enqueue([task(1, queue: "support")], now: 0)).isEmpty)
+        #expect(offers(dispatcher.enqueue([task(2, queue: "sales"), task(3, queue: "sales")], now: 0)).map(\.1) == [2])
+    }
+
+    @Test("a lost worker's tasks are offered to another worker at once, as a new attempt")
+    func redeliversWhenWorkerDies() {
+        var dispatcher = Dispatcher(config: DispatchConfig())
+        let (a, readyA) = worker("a")
+        _ = dispatcher.workerReady(a, readyA, now: 0)
+        _ = dispatcher.enqueue([task(1)], now: 0)
+        let (b, readyB) = worker("b")
+        _ = dispatcher.workerReady(b, readyB, now: 1)
+        let actions = dispatcher.workerGone(a, reason: "disconnected", now: 2)
+        #expect(actions.contains(.persist(.retry(deliveryID: 1, notBefore: 2, error: "worker 'a' lost: disconnected"), confirmTo: nil)))
+        let offered = actions.compactMap { if case .offer(let peer, let task) = $0 { (peer, task.attempt) } else { nil } }
+        #expect(offered.count == 1)
+        #expect(offered.first?.0 == b)
+        #expect(offered.first?.1 == 2)
+    }
+
+    @Test("a worker silent past the heartbeat timeout loses its tasks; its late DONE is refused")
+    func heartbeatExpiry() {
+        var dispatcher = Dispatcher(config: DispatchConfig(heartbeatTimeoutMs: 3000))
+        let (a, readyA) = worker("a")
+        let (b, readyB) = worker("b")
+        _ = dispatcher.workerReady(a, readyA, now: 0)
+        _ = dispatcher.enqueue([task(1)], now: 0)
+        _ = dispatcher.workerReady(b, readyB, now: 0)
+        dispatcher.workerSeen(b, now: 3000)
+        #expect(offers(dispatcher.tick(now: 2999)).isEmpty)
+        #expect(offers(dispatcher.tick(now: 3001)).map(\.0) == [b])
+        let late = dispatcher.done(a, Done(deliveryID: 1, outcome: "ok"), now: 3002)
+        guard case .refuse(_, let error) = late.first else { Issue.record("late DONE was accepted"); return }
+        #expect(error.code == .notReady)
+        let done = dispatcher.done(b, Done(deliveryID: 1, outcome: "ok"), now: 3003)
+        #expect(done.first == .persist(.done(deliveryID: 1, worker: "b", outcome: "ok", notes: nil), confirmTo: b))
+    }
+
+    @Test("DONE for a delivery held by another worker, or never offered, is refused as not_held")
+    func notHeld() {
+        var dispatcher = Dispatcher(config: DispatchConfig())
+        let (a, readyA) = worker("a")
+        let (b, readyB) = worker("b")
+        _ = dispatcher.workerReady(a, readyA, now: 0)
+        _ = dispatcher.workerReady(b, readyB, now: 1)
+        #expect(offers(dispatcher.enqueue([task(1)], now: 2)).map(\.0) == [a])  // idle longest
+        for deliveryID: Int64 in [1, 99] {
+            let actions = dispatcher.done(b, Done(deliveryID: deliveryID, outcome: "ok"), now: 3)
+            guard case .refuse(let peer, let error) = actions.first, actions.count == 1 else {
+                Issue.record("DONE of \(deliveryID) by a non-holder was accepted: \(actions)")
+                continue
+            }
+            #expect(peer == b)
+            #expect(error.code == .notHeld)
+            #expect(error.deliveryID == deliveryID)
+        }
+        #expect(dispatcher.offeredCount == 1)
+    }
+
+    @Test("after max_attempts offers a delivery is dead-lettered")
+    func deadLetter() {
+        var dispatcher = Dispatcher(config: DispatchConfig(maxAttempts: 2))
+        let (a, readyA) = worker("a")
+        _ = dispatcher.workerReady(a, readyA, now: 0)
+        _ = dispatcher.enqueue([task(1)], now: 0)
+        let first = dispatcher.fail(a, Fail(deliveryID: 1, disposition: .retryAfter(milliseconds: 0)), now: 1)
+        #expect(first.contains(.persist(.retry(deliveryID: 1, notBefore: 1, error: "worker 'a' asked to retry"), confirmTo: a)))
+        #expect(offers(first).map(\.1) == [1])
+        let second = dispatcher.fail(a, Fail(deliveryID: 1, disposition: .retryAfter(milliseconds: 0)), now: 2)
+        guard case .persist(.dead(1, _), let confirmTo) = second.first else { Issue.record("not dead: \(second)"); return }
+        #expect(confirmTo == a)
+        #expect(offers(second).isEmpty)
+    }
+
+    @Test("a retry waits until its time")
+    func scheduledRetry() {
+        var dispatcher = Dispatcher(config: DispatchConfig())
+        let (a, readyA) = worker("a")
+        _ = dispatcher.workerReady(a, readyA, now: 0)
+        _ = dispatcher.enqueue([task(1)], now: 0)
+        #expect(offers(dispatcher.fail(a, Fail(deliveryID: 1, disposition: .retryAfter(milliseconds: 500)), now: 10)).isEmpty)
+        #expect(offers(dispatcher.tick(now: 400)).isEmpty)
+        #expect(offers(dispatcher.tick(now: 510)).map(\.1) == [1])
+    }
+
+    @Test("a task held past its lease goes back to the queue")
+    func leaseExpiry() {
+        var dispatcher = Dispatcher(config: DispatchConfig(heartbeatTimeoutMs: 1_000_000, leaseMs: 1000))
+        let (a, readyA) = worker("a", capacity: 2)
+        _ = dispatcher.workerReady(a, readyA, now: 0)
+        _ = dispatcher.enqueue([task(1)], now: 0)
+        let actions = dispatcher.tick(now: 1001)
+        #expect(actions.contains(.persist(.retry(deliveryID: 1, notBefore: 1001, error: "lease expired while held by 'a'"), confirmTo: nil)))
+        #expect(offers(actions).map(\.1) == [1])
+    }
+
+    @Test("memory keeps the most urgent window; the rest is refilled from the store")
+    func boundedWindow() {
+        var dispatcher = Dispatcher(config: DispatchConfig(windowPerQueue: 2))
+        _ = dispatcher.enqueue([task(1, deadline: 300), task(2, deadline: 200)], now: 0)
+        let overflow = dispatcher.enqueue([task(3, deadline: 100), task(4, deadline: 400)], now: 0)
+        #expect(dispatcher.readyCount(queue: "support") == 2)
+        #expect(overflow.isEmpty)
+        let (a, readyA) = worker("a", capacity: 2)
+        let actions = dispatcher.workerReady(a, readyA, now: 0)
+        #expect(offers(actions).map(\.1) == [3, 2])
+        #expect(actions.contains(.refill(queue: "support", limit: 4)))
+        // The store answers with what it holds, including a delivery already settled meanwhile.
+        _ = dispatcher.done(a, Done(deliveryID: 3, outcome: "ok"), now: 1)
+        let refill = dispatcher.refilled(queue: "support", tasks: [task(3, deadline: 100), task(1, deadline: 300), task(4, deadline: 400)], limit: 4, now: 2)
+        #expect(offers(refill).map(\.1) == [1])
+        #expect(dispatcher.readyCount(queue: "support") == 1)
+    }
+
+    @Test("a second READY under a known worker id replaces the old connection")
+    func reconnectReplaces() {
+        var dispatcher = Dispatcher(config: DispatchConfig())
+        let (old, ready) = worker("w")
+        _ = dispatcher.workerReady(old, ready, now: 0)
+        _ = dispatcher.enqueue([task(1)], now: 0)
+        let new = PeerID([1, 2, 3])
+        let actions = dispatcher.workerReady(new, ready, now: 5)
+        #expect(offers(actions).map(\.0) == [new])
+        #expect(dispatcher.workerCount == 1)
+    }
+}

@@ -1,0 +1,68 @@
+import SwitchboardProtocol
+import Testing
+
+@testable import SwitchboardCore
+
+@Suite("Routing rules v1")
+struct RouterTests {
+    let router = Router(rules: .standard)
+
+    func message(_ text: String, channel: String = "email", intent: String? = nil, process: CRMProcess? = nil) -> Publish {
+        Publish(messageID: "m", channel: channel, occurredAt: 0, intent: intent, process: process, body: Array(text.utf8))
+    }
+
+    @Test(
+        "keywords in English, Persian and Russian pick the process",
+        arguments: [
+            ("I want to buy the premium plan, what is the price?", CRMProcess.sales),
+            ("Please unsubscribe me from the newsletter", .marketing),
+            ("The boiler is broken, send a technician", .fieldService),
+            ("My password does not work, I need help", .support),
+            ("قیمت این محصول چقدر است؟ می‌خواهم خرید کنم", .sales),
+            ("لطفاً لغو اشتراک خبرنامه", .marketing),
+            ("کولر خراب است، تکنسین برای تعمیر بفرستید", .fieldService),
+            ("اینترنت کار نمی‌کند، مشکل دارم", .support),
+            ("Хочу купить, какая цена?", .sales),
+            ("Отписаться от рассылки", .marketing),
+            ("Нужен мастер для ремонта", .fieldService),
+            ("Не работает приложение, ошибка", .support),
+        ])
+    func keywords(_ text: String, _ expected: CRMProcess) {
+        let decision = router.route(message(text), now: 0)
+        #expect(decision.process == expected, "\(decision.reason)")
+        #expect(decision.reason.hasPrefix("keywords: "))
+    }
+
+    @Test("explicit process beats intent, intent beats keywords, nothing means support")
+    func precedence() {
+        #expect(router.route(message("buy now", intent: "complaint", process: .marketing), now: 0).process == .marketing)
+        let byIntent = router.route(message("buy now", intent: "Complaint"), now: 0)
+        #expect(byIntent.process == .support)
+        #expect(byIntent.reason == "intent 'Complaint'")
+        let fallback = router.route(message("hello there"), now: 0)
+        #expect(fallback.process == .support)
+        #expect(fallback.reason == "default")
+    }
+
+    @Test("Arabic letter forms match Persian keywords")
+    func arabicForms() {
+        // "مشكل" written with Arabic kaf (U+0643) still matches "مشکل".
+        #expect(router.route(message("مشكل دارم"), now: 0).process == .support)
+    }
+
+    @Test("the deadline is the receive time plus the process's target for the channel")
+    func deadline() {
+        let phone = router.route(message("help", channel: "phone"), now: 1000)
+        #expect(phone.deadline == 1000 + 60_000)
+        let mail = router.route(message("help", channel: "mail"), now: 1000)
+        #expect(mail.deadline == 1000 + 7_200_000)
+    }
+
+    @Test("binary bodies are routed by intent or default, never by bytes")
+    func binary() {
+        var scan = message("")
+        scan.contentType = "image/tiff"
+        scan.body = Array("buy".utf8)
+        #expect(router.route(scan, now: 0).process == .support)
+    }
+}

@@ -1,0 +1,96 @@
+import Testing
+
+@testable import SwitchboardProtocol
+
+@Suite("SWB/1 codec")
+struct CodecTests {
+    static let publish = Publish(
+        messageID: "ivr-1-0001", channel: "phone", occurredAt: 1_790_000_000_000,
+        hints: IdentityHints(phone: "۰۹۱۲ ۳۴۵ ۶۷۸۹", email: "a@b.example", externalID: "CRM-1", deviceID: "cookie-9", name: "Sara"),
+        intent: "billing", process: .support, priority: 7, language: "fa", body: Array("سلام، مشکل دارم".utf8),
+        attributes: ["ivr_path": "1-3-2"])
+
+    static let commands: [Command] = [
+        .publish(publish),
+        .publish(Publish(messageID: "m", channel: "fax", occurredAt: 0, contentType: "image/tiff", body: [0, 1, 2, 255])),
+        .ack(Ack(messageID: "m", interactionID: 1, customerID: 2, queue: "support", duplicate: false)),
+        .nack(Nack(messageID: "m", code: .overloaded, detail: "gateway_window", reason: "too many", retryAfterMs: 100)),
+        .nack(Nack(messageID: nil, code: .invalid, detail: "malformed_frames", reason: "x")),
+        .ping, .pong, .heartbeat, .bye,
+        .ready(Ready(workerID: "w1", queues: ["sales", "support"], capacity: 4, skills: ["billing"], languages: ["fa", "ru"])),
+        .welcome(Welcome(workerID: "w1", heartbeatMs: 1000)),
+        .task(TaskOffer(deliveryID: 9, attempt: 2, deadline: 5, queue: "sales", priority: 3, interaction: ["id": 1], customer: ["id": 2, "identities": []], body: [1, 2])),
+        .done(Done(deliveryID: 9, outcome: "resolved", notes: "called back")),
+        .fail(Fail(deliveryID: 9, disposition: .retryAfter(milliseconds: 500))),
+        .fail(Fail(deliveryID: 9, disposition: .reject(reason: "spam"))),
+        .confirm(Confirm(deliveryID: 9, state: "done")),
+        .error(WorkerError(code: .notHeld, detail: "not_held", reason: "no", deliveryID: 9)),
+    ]
+
+    @Test("every command decodes to itself and re-encodes to the same frames", arguments: commands)
+    func roundTrip(_ command: Command) throws {
+        let frames = Codec.encode(command)
+        let decoded = try Codec.decode(frames, limits: DecodingLimits())
+        #expect(decoded == command)
+        #expect(Codec.encode(decoded) == frames)
+    }
+
+    static func frames(_ command: String, _ header: String, body: [UInt8]? = nil) -> [[UInt8]] {
+        [Array("SWB/1".utf8), Array(command.utf8), Array(header.utf8)] + (body.map { [$0] } ?? [])
+    }
+
+    static let valid = #"{"message_id":"m1","channel":"sms","occurred_at":1}"#
+
+    static let rejections: [(String, [[UInt8]], ProtocolError.Code)] = [
+        ("one frame", [Array("SWB/1".utf8)], .malformedFrames),
+        ("wrong version", [Array("SWB/2".utf8), Array("PING".utf8), []], .unsupportedVersion),
+        ("unknown command", frames("PUBLISHX", "{}"), .unknownCommand),
+        ("missing body frame", frames("PUBLISH", valid), .malformedFrames),
+        ("extra frame", frames("PING", "{}") + [[1]], .malformedFrames),
+        ("header not JSON", frames("PUBLISH", "{oops", body: []), .malformedHeader),
+        ("header is an array", frames("PUBLISH", "[]", body: []), .malformedHeader),
+        ("missing message id", frames("PUBLISH", #"{"channel":"sms","occurred_at":1}"#, body: []), .missingField),
+        ("message id with a space", frames("PUBLISH", #"{"message_id":"a b","channel":"sms","occurred_at":1}"#, body: []), .invalidField),
+        ("unknown channel", frames("PUBLISH", #"{"message_id":"m1","channel":"pager","occurred_at":1}"#, body: []), .unknownChannel),
+        ("occurred_at as string", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":"now"}"#, body: []), .invalidField),
+        ("priority out of range", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"priority":12}"#, body: []), .invalidField),
+        ("unknown process", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"process":"hr"}"#, body: []), .invalidField),
+        ("unknown hint", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"hints":{"fax":"1"}}"#, body: []), .invalidField),
+        ("attribute not a string", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"attributes":{"a":1}}"#, body: []), .invalidField),
+        ("body too large", frames("PUBLISH", valid, body: [UInt8](repeating: 65, count: 1025)), .bodyTooLarge),
+        ("invalid UTF-8 text body", frames("PUBLISH", valid, body: [0xC3, 0x28]), .invalidText),
+        ("NUL in text body", frames("PUBLISH", valid, body: [0x41, 0x00]), .invalidText),
+        ("READY with no queues", frames("READY", #"{"worker_id":"w","queues":[],"capacity":1}"#), .invalidField),
+        ("READY with negative capacity", frames("READY", #"{"worker_id":"w","queues":["sales"],"capacity":-1}"#), .invalidField),
+        ("FAIL with both dispositions", frames("FAIL", #"{"delivery_id":1,"retry_after_ms":1,"reject":"x"}"#), .invalidField),
+        ("DONE with delivery id 0", frames("DONE", #"{"delivery_id":0,"outcome":"ok"}"#), .invalidField),
+    ]
+
+    @Test("refuses bad input with the documented code", arguments: rejections)
+    func rejects(_ name: String, _ frames: [[UInt8]], _ code: ProtocolError.Code) {
+        do {
+            _ = try Codec.decode(frames, limits: DecodingLimits(maxBodyBytes: 1024))
+            Issue.record("\(name) was accepted")
+        } catch {
+            #expect(error.code == code, "\(name): \(error.reason)")
+            #expect(!error.reason.isEmpty)
+        }
+    }
+
+    @Test("a refused PUBLISH still names its message id so the NACK can")
+    func refusalCarriesMessageID() {
+        let frames = Self.frames("PUBLISH", #"{"message_id":"m7","channel":"pager","occurred_at":1}"#, body: [])
+        do {
+            _ = try Codec.decode(frames)
+            Issue.record("unknown channel was accepted")
+        } catch {
+            #expect(error.code == .unknownChannel)
+            #expect(error.messageID == "m7")
+        }
+    }
+
+    @Test("every protocol error maps to the wire code invalid")
+    func wireCodes() {
+        for code in ProtocolError.Code.allCases { #expect(ProtocolError(code, "x").wireCode == .invalid) }
+    }
+}
