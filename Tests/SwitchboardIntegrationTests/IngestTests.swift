@@ -1,0 +1,113 @@
+import Foundation
+import Postgres
+import SwitchboardClient
+import SwitchboardHub
+import SwitchboardProtocol
+import SwitchboardStore
+import Testing
+
+@Suite("Durable ingest, end to end")
+struct IngestTests {
+    @Test("a message is committed before its ACK, routed, offered with customer context, and its DONE is stored")
+    func publishAckTaskDone() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "ivr-1", endpoint: hub.endpoints.gateway)
+        let ack = try gateway.publish(Messages.publish("m-1", "کولر خراب است، تکنسین بفرستید", channel: "phone", hints: IdentityHints(phone: "۰۹۱۲ ۳۴۵ ۶۷۸۹", name: "Sara")))
+        #expect(ack.queue == "field_service")
+        #expect(!ack.duplicate)
+        // ACK means committed: the rows are visible to any other connection now.
+        #expect(try database.count("SELECT count(*) FROM interactions WHERE id = $1 AND gateway = 'ivr-1' AND message_id = 'm-1'", [.init(ack.interactionID)]) == 1)
+        #expect(try database.value("SELECT value FROM customer_identities WHERE customer_id = $1", [.init(ack.customerID)]) == "+989123456789")
+        #expect(try database.value("SELECT state FROM deliveries WHERE interaction_id = $1", [.init(ack.interactionID)]) == "pending")
+
+        let worker = try WorkerClient(registration: Ready(workerID: "fs-1", queues: ["field_service"], capacity: 2), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        let task = try #require(try worker.nextTask())
+        #expect(task.queue == "field_service")
+        #expect(task.attempt == 1)
+        #expect(task.interaction["id"] == .integer(ack.interactionID))
+        #expect(task.customer["id"] == .integer(ack.customerID))
+        #expect(task.customer["display_name"] == "Sara")
+        #expect(task.customer["identities"] == [["kind": "phone", "value": "+989123456789"]])
+        #expect(String(decoding: task.body, as: UTF8.self) == "کولر خراب است، تکنسین بفرستید")
+
+        try worker.done(task.deliveryID, outcome: "technician_booked", notes: "Friday 10:00")
+        #expect(try worker.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "done")))
+        let row = try database.connect().query("SELECT state, outcome, notes, worker, attempts FROM deliveries WHERE id = $1", [.init(task.deliveryID)]).rows[0]
+        #expect(row == ["done", "technician_booked", "Friday 10:00", "fs-1", "1"])
+    }
+
+    @Test("re-publishing the same (gateway, message id) returns the original ACK and stores nothing new")
+    func idempotentRepublish() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "mail-1", endpoint: hub.endpoints.gateway)
+        let message = Messages.publish("dup-1")
+        let first = try gateway.publish(message)
+        let second = try gateway.publish(message)
+        #expect(second.duplicate)
+        #expect(second.interactionID == first.interactionID)
+        #expect(second.customerID == first.customerID)
+        #expect(second.queue == first.queue)
+        // A different gateway may use the same message id: it is another message.
+        let other = try GatewayClient(name: "mail-2", endpoint: hub.endpoints.gateway).publish(message)
+        #expect(other.interactionID != first.interactionID)
+        #expect(try database.count("SELECT count(*) FROM interactions") == 2)
+        #expect(try database.count("SELECT count(*) FROM deliveries") == 2)
+    }
+
+    @Test("the same message id with other content is refused as message_id_reused and quarantined")
+    func reusedMessageID() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "sms-1", endpoint: hub.endpoints.gateway)
+        _ = try gateway.publish(Messages.publish("r-1", "first text", channel: "sms"))
+        #expect(throws: ClientError.self) { try gateway.publish(Messages.publish("r-1", "another text", channel: "sms")) }
+        do {
+            _ = try gateway.publish(Messages.publish("r-1", "another text", channel: "sms"))
+        } catch ClientError.refused(let nack) {
+            #expect(nack.code == .invalid)
+            #expect(nack.detail == "message_id_reused")
+        }
+        #expect(try database.count("SELECT count(*) FROM interactions") == 1)
+        #expect(try eventually { try database.count("SELECT count(*) FROM quarantine WHERE code = 'message_id_reused'") >= 1 })
+    }
+
+    @Test("identities in different digit scripts resolve to one customer; new hints are linked to it")
+    func identityResolution() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "ivr-2", endpoint: hub.endpoints.gateway)
+        let persian = try gateway.publish(Messages.publish("i-1", channel: "phone", hints: IdentityHints(phone: "۰۹۱۲ ۳۴۵ ۶۷۸۹")))
+        let arabic = try gateway.publish(Messages.publish("i-2", channel: "phone", hints: IdentityHints(phone: "٠٠٩٨٩١٢٣٤٥٦٧٨٩", email: "Sara@Example.com")))
+        let email = try gateway.publish(Messages.publish("i-3", hints: IdentityHints(email: " sara@example.COM")))
+        let stranger = try gateway.publish(Messages.publish("i-4", channel: "web", hints: IdentityHints()))
+        #expect(arabic.customerID == persian.customerID)
+        #expect(email.customerID == persian.customerID)
+        #expect(stranger.customerID != persian.customerID)
+        #expect(try database.value("SELECT anonymous FROM customers WHERE id = $1", [.init(stranger.customerID)]) == "t")
+        #expect(try database.count("SELECT count(*) FROM customer_identities WHERE customer_id = $1", [.init(persian.customerID)]) == 2)
+    }
+
+    @Test("many messages from several gateways are stored in shared transactions and all ACKed")
+    func groupCommit() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "web-1", endpoint: hub.endpoints.gateway)
+        for index in 0..<300 { try gateway.send(Messages.publish("g-\(index)", "buy \(index)", channel: "web")) }
+        var acked = Set<String>()
+        while acked.count < 300, let answer = try gateway.receive(timeoutMs: 5000) {
+            guard case .ack(let ack) = answer else { Issue.record("unexpected \(answer)"); break }
+            acked.insert(ack.messageID)
+        }
+        #expect(acked.count == 300)
+        #expect(try database.count("SELECT count(*) FROM interactions WHERE gateway = 'web-1'") == 300)
+        #expect(try database.count("SELECT count(*) FROM deliveries WHERE queue = 'sales'") == 300)
+    }
+}
