@@ -115,6 +115,16 @@ extension WorkerClient {
         return nil
     }
 
+    /// The next `count` events of any kind, in arrival order.
+    func events(count: Int, timeoutMs: Int = 5000) throws -> [Event] {
+        let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
+        var events: [Event] = []
+        while events.count < count && Date() < deadline {
+            if let event = try next(timeoutMs: 50) { events.append(event) }
+        }
+        return events
+    }
+
     /// Waits for the next event that is not a task.
     func nextAnswer(timeoutMs: Int = 5000) throws -> Event? {
         let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
