@@ -11,6 +11,12 @@ public final class WorkerClient {
     private let socket: Socket
     private var heartbeatMs: Int64 = 1000
     private var lastSent: Int64 = 0
+    /// DONE and FAIL sent but not yet confirmed: re-sent after the hub asks for READY again (it restarted).
+    private var unconfirmed: [Int64: Command] = [:]
+    /// Tasks received and not yet answered: what this worker holds.
+    private var holding: Set<Int64> = []
+    /// READY was sent again after a hub restart; unconfirmed answers follow its WELCOME.
+    private var reannouncing = false
 
     /// What `next` can return.
     public enum Event: Equatable {
@@ -54,11 +60,21 @@ public final class WorkerClient {
             let wait = min(deadline - now, heartbeatMs - (now - lastSent))
             if let command = try receive(timeoutMs: Int(max(0, wait))) {
                 switch command {
-                case .task(let task): return .task(task)
-                case .confirm(let confirm): return .confirmed(confirm)
+                case .task(let task):
+                    holding.insert(task.deliveryID)
+                    return .task(task)
+                case .confirm(let confirm):
+                    unconfirmed[confirm.deliveryID] = nil
+                    return .confirmed(confirm)
                 case .error(let error) where error.code == .notReady:
-                    try send(.ready(registration))
-                case .error(let error): return .refused(error)
+                    if !reannouncing { try reannounce() }
+                case .welcome(let welcome) where reannouncing:
+                    reannouncing = false
+                    heartbeatMs = Int64(welcome.heartbeatMs)
+                    for (_, command) in unconfirmed.sorted(by: { $0.key < $1.key }) { try send(command) }
+                case .error(let error):
+                    if let id = error.deliveryID { unconfirmed[id] = nil }
+                    return .refused(error)
                 default: break
                 }
             }
@@ -67,15 +83,30 @@ public final class WorkerClient {
     }
 
     public func done(_ deliveryID: Int64, outcome: String, notes: String? = nil) throws {
-        try send(.done(Done(deliveryID: deliveryID, outcome: outcome, notes: notes)))
+        try settle(deliveryID, .done(Done(deliveryID: deliveryID, outcome: outcome, notes: notes)))
     }
 
     public func retry(_ deliveryID: Int64, afterMs: Int) throws {
-        try send(.fail(Fail(deliveryID: deliveryID, disposition: .retryAfter(milliseconds: afterMs))))
+        try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: .retryAfter(milliseconds: afterMs))))
     }
 
     public func reject(_ deliveryID: Int64, reason: String) throws {
-        try send(.fail(Fail(deliveryID: deliveryID, disposition: .reject(reason: reason))))
+        try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: .reject(reason: reason))))
+    }
+
+    private func settle(_ deliveryID: Int64, _ command: Command) throws {
+        holding.remove(deliveryID)
+        unconfirmed[deliveryID] = command
+        try send(command)
+    }
+
+    /// The hub does not know this connection (it restarted): READY again, listing what this worker
+    /// holds, so the hub keeps those deliveries with it; unconfirmed answers are re-sent after WELCOME.
+    private func reannounce() throws {
+        var registration = registration
+        registration.holding = holding.union(unconfirmed.keys).sorted()
+        reannouncing = true
+        try send(.ready(registration))
     }
 
     /// Announces a drain: the hub sends nothing new.

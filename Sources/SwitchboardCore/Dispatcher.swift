@@ -67,12 +67,11 @@ public struct Dispatcher {
     /// The peers of every registered worker (for hub heartbeats).
     public var workerPeers: [PeerID] { Array(workers.keys) }
 
-    /// A delivery a worker held when the hub stopped; it comes back at `leaseUntil` unless settled first.
-    public mutating func restoreOffered(_ task: DispatchTask, workerID: String, leaseUntil: Int64) {
+    /// A delivery a worker held when the hub stopped. It waits one heartbeat timeout for that worker
+    /// to announce itself again listing it in READY's `holding`; otherwise it goes back to the queue.
+    public mutating func restoreOffered(_ task: DispatchTask, workerID: String, now: Int64) {
         guard !isKnown(task.deliveryID) else { return }
-        let peer = workers.first(where: { $0.value.registration.workerID == workerID })?.key
-        offered[task.deliveryID] = OfferedTask(task: task, peer: peer, workerID: workerID, leaseUntil: leaseUntil)
-        if let peer { workers[peer]?.held.insert(task.deliveryID) }
+        offered[task.deliveryID] = OfferedTask(task: task, peer: nil, workerID: workerID, leaseUntil: now + config.heartbeatTimeoutMs)
     }
 
     private func isKnown(_ id: Int64) -> Bool {
@@ -110,10 +109,16 @@ public struct Dispatcher {
             actions += workerGone(previous, reason: "replaced by a new connection with the same worker id", now: now)
         }
         workers[peer] = WorkerState(peer: peer, registration: registration, lastSeen: now, idleSince: now)
-        // Deliveries restored at start-up for this worker id are held by this connection now.
+        // Deliveries restored at start-up for this worker id: kept if it says it holds them, else re-offered.
         for (id, held) in offered where held.peer == nil && held.workerID == registration.workerID {
-            offered[id]?.peer = peer
-            workers[peer]?.held.insert(id)
+            if registration.holding.contains(id) {
+                offered[id]?.peer = peer
+                offered[id]?.leaseUntil = now + config.leaseMs
+                workers[peer]?.held.insert(id)
+            } else {
+                offered[id] = nil
+                actions += requeue(held.task, error: "worker '\(held.workerID)' came back without it", now: now)
+            }
         }
         actions.append(.welcome(peer, Welcome(workerID: registration.workerID, heartbeatMs: Int(config.heartbeatMs))))
         return actions + pump(now: now)

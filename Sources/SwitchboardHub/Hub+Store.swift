@@ -19,12 +19,6 @@ extension Hub {
                 logger.error("could not load pending deliveries of \(queue): \(failure.reason)")
                 dispatcher.refillFailed(queue: queue)
                 failedRefills.insert(queue)
-            case .offered(.success(let held)):
-                offeredLoaded = true
-                for entry in held { dispatcher.restoreOffered(entry.task, workerID: entry.worker, leaseUntil: entry.leaseUntil) }
-                if !held.isEmpty { logger.info("recovered \(held.count) deliveries held by workers before the restart") }
-            case .offered(.failure(let failure)):
-                logger.error("could not load in-flight deliveries: \(failure.reason)")
             case .quarantined(_, let failure?), .maintained(let failure?):
                 logger.error("store maintenance failed: \(failure.reason)")
             case .quarantined, .maintained:

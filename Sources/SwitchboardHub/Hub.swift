@@ -40,7 +40,6 @@ public final class Hub {
     var gatewayInFlight: [PeerID: Int] = [:]
     var workerDescriptors: [Int32: PeerID] = [:]
     var failedRefills: Set<String> = []
-    var offeredLoaded = false
     var nextTick: Int64 = 0
     var nextHeartbeat: Int64 = 0
     var nextStatsLog: Int64 = 0
@@ -87,7 +86,10 @@ public final class Hub {
         try setup.checkSchema()
         routingVersion = try setup.registerRouting(try routingJSON())
         try setup.ensurePartitions(nowMs: Clock.nowMs())
-        logger.info("database ready; routing version \(routingVersion)")
+        // Deliveries workers held at the last stop are restored before any worker can answer for them.
+        let held = try setup.loadOffered()
+        for entry in held { dispatcher.restoreOffered(entry.task, workerID: entry.worker, now: Clock.nowMs()) }
+        logger.info("database ready; routing version \(routingVersion); \(held.count) deliveries held by workers at the last stop")
     }
 
     private func routingJSON() throws -> JSONValue {
@@ -115,7 +117,6 @@ public final class Hub {
     /// Asks the store for what was pending or in flight when the hub last stopped.
     private func recover() {
         try? storeWake.bind(store.endpoint)
-        submit(.loadOffered)
         for process in CRMProcess.allCases { perform(dispatcher.markBacklog(queue: process.rawValue)) }
     }
 
@@ -155,7 +156,6 @@ public final class Hub {
             nextHeartbeat = now + config.dispatch.heartbeatMs
             for queue in failedRefills { perform(dispatcher.markBacklog(queue: queue)) }
             failedRefills.removeAll()
-            if !offeredLoaded { submit(.loadOffered) }
         }
         if now >= nextStatsLog {
             stats.workers = dispatcher.workerCount

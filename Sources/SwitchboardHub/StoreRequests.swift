@@ -6,7 +6,6 @@ enum StoreRequest: Sendable {
     case ingest([IngestRecord], receivedAtMs: Int64)
     case apply([DeliveryTransition])
     case loadPending(queue: String, limit: Int)
-    case loadOffered
     case quarantine([QuarantineEntry])
     /// Creates upcoming interaction partitions.
     case maintain(nowMs: Int64)
@@ -26,7 +25,6 @@ enum StoreReply: Sendable {
     case ingested([Result<IngestOutcome, StoreFailure>])
     case applied(transitions: [DeliveryTransition], Result<[Bool], StoreFailure>)
     case pending(queue: String, limit: Int, Result<[DispatchTask], StoreFailure>)
-    case offered(Result<[(task: DispatchTask, worker: String, leaseUntil: Int64)], StoreFailure>)
     case quarantined(count: Int, StoreFailure?)
     case maintained(StoreFailure?)
 }

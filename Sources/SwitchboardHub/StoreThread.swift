@@ -94,8 +94,6 @@ final class StoreThread: Sendable {
             return .applied(transitions: transitions, .success(try store.apply(transitions)))
         case .loadPending(let queue, let limit):
             return .pending(queue: queue, limit: limit, .success(try store.loadPending(queue: queue, limit: limit)))
-        case .loadOffered:
-            return .offered(.success(try store.loadOffered()))
         case .quarantine(let entries):
             try store.quarantine(entries)
             return .quarantined(count: entries.count, nil)
@@ -112,7 +110,6 @@ final class StoreThread: Sendable {
         case .ingest(let records, _): .ingested(records.map { _ in .failure(failure) })
         case .apply(let transitions): .applied(transitions: transitions, .failure(failure))
         case .loadPending(let queue, let limit): .pending(queue: queue, limit: limit, .failure(failure))
-        case .loadOffered: .offered(.failure(failure))
         case .quarantine(let entries): .quarantined(count: entries.count, failure)
         case .maintain, .stop: .maintained(failure)
         }

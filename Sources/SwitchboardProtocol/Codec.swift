@@ -138,7 +138,8 @@ public enum Codec {
         Ready(
             workerID: try header.identifier("worker_id"), queues: try header.stringArray("queues", maxCount: 64, required: true),
             capacity: Int(try header.integer("capacity", in: 1...10_000)), skills: try header.stringArray("skills", maxCount: 64, required: false),
-            languages: try header.stringArray("languages", maxCount: 64, required: false))
+            languages: try header.stringArray("languages", maxCount: 64, required: false),
+            holding: try header.integerArray("holding", maxCount: 10_000))
     }
 
     private static func decodeTask(_ header: HeaderReader, body: [UInt8]) throws(ProtocolError) -> TaskOffer {
@@ -200,6 +201,7 @@ public enum Codec {
             put("capacity", Int64(ready.capacity))
             if !ready.skills.isEmpty { members["skills"] = .array(ready.skills.map { .string($0) }) }
             if !ready.languages.isEmpty { members["languages"] = .array(ready.languages.map { .string($0) }) }
+            if !ready.holding.isEmpty { members["holding"] = .array(ready.holding.map { .integer($0) }) }
         case .welcome(let welcome):
             put("worker_id", welcome.workerID)
             put("heartbeat_ms", Int64(welcome.heartbeatMs))

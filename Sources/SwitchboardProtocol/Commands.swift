@@ -124,13 +124,16 @@ public struct Ready: Sendable, Equatable {
     public var capacity: Int
     public var skills: [String]
     public var languages: [String]
+    /// Deliveries this worker still holds from before a reconnect (hub restart); empty on first start.
+    public var holding: [Int64]
 
-    public init(workerID: String, queues: [String], capacity: Int, skills: [String] = [], languages: [String] = []) {
+    public init(workerID: String, queues: [String], capacity: Int, skills: [String] = [], languages: [String] = [], holding: [Int64] = []) {
         self.workerID = workerID
         self.queues = queues
         self.capacity = capacity
         self.skills = skills
         self.languages = languages
+        self.holding = holding
     }
 }
 

@@ -110,6 +110,21 @@ struct HeaderReader {
         return strings
     }
 
+    func integerArray(_ key: String, maxCount: Int) throws(ProtocolError) -> [Int64] {
+        guard let value = members[key], value != .null else { return [] }
+        guard case .array(let elements) = value, elements.count <= maxCount else {
+            throw failure(.invalidField, "\(command) field '\(key)' must be an array of at most \(maxCount) integers")
+        }
+        var numbers: [Int64] = []
+        for element in elements {
+            guard case .integer(let number) = element, number > 0 else {
+                throw failure(.invalidField, "\(command) field '\(key)' must hold positive integers")
+            }
+            numbers.append(number)
+        }
+        return numbers
+    }
+
     func stringMap(_ key: String, maxCount: Int) throws(ProtocolError) -> [String: String] {
         guard let value = members[key], value != .null else { return [:] }
         guard case .object(let entries) = value else {

@@ -86,6 +86,8 @@ public final class Socket {
             throw ZeroMQError.last("setsockopt ZMQ_MAXMSGSIZE")
         }
     }
+    /// Makes a blocking receive give up after `milliseconds` (it then returns nil).
+    public func setReceiveTimeout(_ milliseconds: Int32) throws { try setOption(ZMQ_RCVTIMEO, milliseconds) }
     public func subscribe(_ prefix: [UInt8] = []) throws { try setOption(ZMQ_SUBSCRIBE, bytes: prefix) }
 
     // MARK: Send and receive

@@ -32,8 +32,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Stop after this many seconds (0: run until Ctrl-C).") var seconds = 0
 
     func run() throws {
-        signal(SIGINT) { _ in shutdownSignal.raise() }
-        signal(SIGTERM) { _ in shutdownSignal.raise() }
+        installShutdownHandlers()
         let figures = SharedFigures()
         var threads: [Thread] = []
         for queue in CRMProcess.allCases {

@@ -21,9 +21,7 @@ struct Serve: ParsableCommand {
         let logger = options.makeLogger(label: "switchboard.hub")
         var config = try HubConfig.load(path: options.config)
         if let database = options.database { config.database = database }
-        signal(SIGTERM) { _ in shutdownSignal.raise() }
-        signal(SIGINT) { _ in shutdownSignal.raise() }
-        signal(SIGPIPE, SIG_IGN)
+        installShutdownHandlers()
         let hub = Hub(config: config, logger: logger)
         do {
             try hub.run(stop: shutdownSignal)
@@ -32,4 +30,18 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// SIGTERM and SIGINT raise `shutdownSignal`. They are unblocked first: a parent may have started
+/// us with them blocked (posix_spawn passes the spawning thread's mask on), and a daemon that
+/// cannot be stopped is worse than one that dies.
+func installShutdownHandlers() {
+    signal(SIGTERM) { _ in shutdownSignal.raise() }
+    signal(SIGINT) { _ in shutdownSignal.raise() }
+    signal(SIGPIPE, SIG_IGN)
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGTERM)
+    sigaddset(&set, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }

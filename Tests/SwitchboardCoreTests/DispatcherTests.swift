@@ -175,3 +175,35 @@ struct DispatcherTests {
         #expect(dispatcher.workerCount == 1)
     }
 }
+
+@Suite("Dispatcher recovery")
+struct DispatcherRecoveryTests {
+    let payload = TaskPayload(interaction: [:], customer: [:], body: [])
+
+    @Test("after a restart a worker keeps the deliveries it lists in READY; the others are re-offered")
+    func restoredDeliveries() {
+        var dispatcher = Dispatcher(config: DispatchConfig(heartbeatTimeoutMs: 3000))
+        for id: Int64 in [1, 2] {
+            dispatcher.restoreOffered(DispatchTask(deliveryID: id, queue: "sales", priority: 0, deadline: 0, attempts: 1, payload: payload), workerID: "w", now: 0)
+        }
+        let peer = PeerID([7])
+        let actions = dispatcher.workerReady(peer, Ready(workerID: "w", queues: ["sales"], capacity: 5, holding: [1]), now: 10)
+        #expect(actions.contains(.persist(.retry(deliveryID: 2, notBefore: 10, error: "worker 'w' came back without it"), confirmTo: nil)))
+        let offered = actions.compactMap { if case .offer(_, let task) = $0 { task } else { nil } }
+        #expect(offered.map(\.deliveryID) == [2])
+        #expect(offered.first?.attempt == 2)
+        #expect(dispatcher.done(peer, Done(deliveryID: 1, outcome: "ok"), now: 11).first == .persist(.done(deliveryID: 1, worker: "w", outcome: "ok", notes: nil), confirmTo: peer))
+    }
+
+    @Test("a restored delivery whose worker never returns is re-offered after one heartbeat timeout")
+    func restoredWithoutWorker() {
+        var dispatcher = Dispatcher(config: DispatchConfig(heartbeatTimeoutMs: 3000))
+        dispatcher.restoreOffered(DispatchTask(deliveryID: 1, queue: "sales", priority: 0, deadline: 0, attempts: 1, payload: payload), workerID: "gone", now: 0)
+        let other = PeerID([8])
+        _ = dispatcher.workerReady(other, Ready(workerID: "other", queues: ["sales"], capacity: 1), now: 1)
+        dispatcher.workerSeen(other, now: 2999)
+        #expect(dispatcher.tick(now: 2999).isEmpty)
+        let actions = dispatcher.tick(now: 3001)
+        #expect(actions.contains { if case .offer(other, let task) = $0 { task.deliveryID == 1 } else { false } })
+    }
+}

@@ -36,8 +36,7 @@ struct DispatchTests {
         defer { hub.shutdown() }
         // A raw DEALER that never heartbeats stands for a worker stopped with SIGSTOP.
         let context = Context()
-        let frozen = try context.socket(.dealer)
-        try frozen.connect(hub.endpoints.worker)
+        let frozen = try rawDealer(context, hub.endpoints.worker)
         try frozen.send(Codec.encode(.ready(Ready(workerID: "frozen", queues: ["sales"], capacity: 1))))
         _ = try GatewayClient(name: "gw", endpoint: hub.endpoints.gateway).publish(Messages.publish("f-1", "I want to buy"))
         var offered: TaskOffer?

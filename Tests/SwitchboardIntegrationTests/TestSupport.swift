@@ -147,3 +147,11 @@ func eventually(timeoutMs: Int = 5000, _ condition: () throws -> Bool) rethrows 
     }
     return try condition()
 }
+
+/// A bare DEALER for speaking the protocol by hand; a receive gives up after a second.
+func rawDealer(_ context: Context, _ endpoint: String) throws -> Socket {
+    let socket = try context.socket(.dealer)
+    try socket.setReceiveTimeout(1000)
+    try socket.connect(endpoint)
+    return socket
+}

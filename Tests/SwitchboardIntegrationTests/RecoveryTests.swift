@@ -1,0 +1,141 @@
+import Foundation
+import SwitchboardClient
+import SwitchboardProtocol
+import Testing
+import ZeroMQ
+
+/// The real `switchboard serve` binary as a child process, so it can be killed with SIGKILL.
+final class HubProcess {
+    let process = Process()
+    let log: URL
+
+    init(database: TestDatabase, gateway: String, worker: String) throws {
+        guard let binary = ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"] else {
+            throw TestSetupError("SWITCHBOARD_BIN is not set: run the tests with 'make test'")
+        }
+        log = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-hub-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--log-level", "warning"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWITCHBOARD_DATABASE"] = database.conninfo
+        environment["SWITCHBOARD_GATEWAY_ENDPOINT"] = gateway
+        environment["SWITCHBOARD_WORKER_ENDPOINT"] = worker
+        environment["SWITCHBOARD_HUB_NAME"] = "killable"
+        environment.removeValue(forKey: "NOTIFY_SOCKET")
+        process.environment = environment
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func terminate() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+}
+
+/// A loopback endpoint with a port that was free a moment ago.
+func freeEndpoint() throws -> String {
+    let context = Context()
+    let socket = try context.socket(.router)
+    try socket.bind("tcp://127.0.0.1:*")
+    let endpoint = socket.lastEndpoint
+    socket.close()
+    return endpoint
+}
+
+@Suite("Restart recovery")
+struct RecoveryTests {
+    @Test("kill -9 of the hub loses no ACKed message, duplicates no interaction, and completes no task twice")
+    func killNineLosesNothing() throws {
+        let database = try TestDatabase()
+        let gatewayEndpoint = try freeEndpoint()
+        let workerEndpoint = try freeEndpoint()
+        var hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint)
+        defer { hub.terminate() }
+        let gateway = try GatewayClient(name: "crash-gw", endpoint: gatewayEndpoint)
+        #expect(try eventually(timeoutMs: 15_000) { try gateway.ping(timeoutMs: 200) }, "hub did not start: \(hub.output)")
+
+        let messages = (0..<400).map { Messages.publish("k-\($0)", "help \($0)", hints: IdentityHints(email: "c\($0 % 37)@example.com")) }
+        var acked: [String: Ack] = [:]
+        func collect(timeoutMs: Int) throws {
+            while let answer = try gateway.receive(timeoutMs: timeoutMs) {
+                if case .ack(let ack) = answer {
+                    if let earlier = acked[ack.messageID] { #expect(earlier.interactionID == ack.interactionID, "re-ACK changed the interaction") }
+                    acked[ack.messageID] = ack
+                }
+            }
+        }
+        for message in messages[0..<200] { try gateway.send(message) }
+        try collect(timeoutMs: 2000)
+        #expect(acked.count == 200)
+
+        // A worker takes five tasks and completes three of them, confirmed, before the crash.
+        let worker = try WorkerClient(registration: Ready(workerID: "survivor", queues: ["support"], capacity: 5), endpoint: workerEndpoint)
+        try worker.ready()
+        var holding: [Int64] = []
+        while holding.count < 5, let task = try worker.nextTask() { holding.append(task.deliveryID) }
+        #expect(holding.count == 5)
+        var completed: [Int64] = Array(holding.prefix(3))
+        holding.removeFirst(3)
+        for id in completed { try worker.done(id, outcome: "ok") }
+        var confirmed = 0
+        while confirmed < 3, let event = try worker.next(timeoutMs: 5000) {
+            switch event {
+            case .confirmed(let confirm): #expect(confirm.state == "done"); confirmed += 1
+            case .task(let task): holding.append(task.deliveryID)  // capacity freed: new offers arrive
+            case .refused(let error): Issue.record("refused: \(error)")
+            }
+        }
+        #expect(confirmed == 3)
+
+        // Mid-load crash: 200 more messages in flight, then SIGKILL.
+        for message in messages[200...] { try gateway.send(message) }
+        try collect(timeoutMs: 5)
+        hub.kill9()
+        hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint)
+
+        // The gateway re-sends everything without an ACK until all is ACKed.
+        for _ in 0..<20 where acked.count < messages.count {
+            for message in messages where acked[message.messageID] == nil { try gateway.send(message) }
+            try collect(timeoutMs: 500)
+        }
+        #expect(acked.count == messages.count, "hub log: \(hub.output)")
+
+        // The worker finishes what it held and drains the queue; nothing is offered twice once confirmed.
+        for id in holding {
+            try worker.done(id, outcome: "ok")
+            completed.append(id)
+        }
+        var idle = 0
+        while idle < 10 {
+            guard let event = try worker.next(timeoutMs: 200) else { idle += 1; continue }
+            idle = 0
+            switch event {
+            case .task(let task):
+                #expect(!completed.contains(task.deliveryID), "delivery \(task.deliveryID) offered again after its DONE was confirmed")
+                try worker.done(task.deliveryID, outcome: "ok")
+                completed.append(task.deliveryID)
+            case .confirmed, .refused:
+                continue
+            }
+        }
+        #expect(try database.count("SELECT count(*) FROM interactions") == messages.count)
+        #expect(try database.count("SELECT count(DISTINCT (gateway, message_id)) FROM interactions") == messages.count)
+        let ackedIDs = Set(acked.values.map(\.interactionID))
+        #expect(ackedIDs.count == messages.count)
+        #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == messages.count)
+        #expect(Set(completed).count == completed.count)
+    }
+}
