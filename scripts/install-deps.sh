@@ -13,3 +13,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# pyzmq, for the protocol's Python example clients (exercised by `make test`).
+if command -v python3 >/dev/null && ! python3 -c 'import zmq' 2>/dev/null; then
+    echo "installing: pyzmq"
+    python3 -m pip install -q pyzmq || apt-get install -y -qq python3-zmq >/dev/null
+fi

@@ -96,7 +96,8 @@ extension Hub {
                 submit(.loadPending(queue: queue, limit: limit))
             case .workerLost(_, let workerID, let reason, let requeued):
                 workerDescriptors = workerDescriptors.filter { dispatcher.isRegistered($0.value) }
-                logger.warning("worker lost: \(reason); \(requeued) tasks back to the queue", metadata: [LogKey.worker: .string(workerID)])
+                let level: Logger.Level = requeued > 0 ? .warning : .info
+                logger.log(level: level, "worker gone: \(reason); \(requeued) tasks back to the queue", metadata: [LogKey.worker: .string(workerID)])
             }
         }
     }

@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+
+/// Runs a Python example client from protocols/examples and returns its exit status and output.
+func runExample(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", root.appendingPathComponent("protocols/examples/\(script)").path] + arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+}
+
+@Suite("The Python example clients speak SWB/1 from the spec alone")
+struct ExampleClientTests {
+    @Test("examples/gateway.py publishes and is ACKed; examples/worker.py completes the tasks")
+    func pythonExamples() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try runExample("gateway.py", ["--endpoint", hub.endpoints.gateway, "--name", "py-gw", "--count", "5"])
+        #expect(gateway.status == 0, "\(gateway.output)")
+        #expect(gateway.output.contains("5 of 5 messages acknowledged"))
+        #expect(try database.count("SELECT count(*) FROM interactions WHERE gateway = 'py-gw'") == 5)
+        let worker = try runExample("worker.py", ["--endpoint", hub.endpoints.worker, "--tasks", "5", "--idle", "10"])
+        #expect(worker.status == 0, "\(worker.output)")
+        #expect(worker.output.contains("5 tasks confirmed"))
+        #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done' AND worker = 'example-worker'") == 5)
+    }
+}

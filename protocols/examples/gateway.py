@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""A Switchboard gateway written from protocols/gateway.md alone (SWB/1), with pyzmq.
+
+Publishes a few customer messages and waits for each ACK, re-sending on timeout or on
+NACK overloaded/unavailable, as the spec says. Exits 0 when every message is ACKed.
+
+    pip install pyzmq
+    python3 gateway.py --endpoint tcp://127.0.0.1:5570 --name example-gw --count 5
+"""
+import argparse
+import json
+import sys
+import time
+
+import zmq
+
+VERSION = b"SWB/1"
+
+SAMPLES = [
+    ("sms", {"phone": "۰۹۱۲ ۳۴۵ ۶۷۸۹"}, "fa", "اینترنت من کار نمی‌کند، لطفاً کمک کنید"),
+    ("email", {"email": "Ivan.Petrov@Example.com", "name": "Ivan Petrov"}, "ru", "Хочу купить годовую подписку, какая цена?"),
+    ("phone", {"phone": "+7 (912) 345-67-89"}, "ru", "Нужен мастер для ремонта"),
+    ("web", {"device_id": "cookie-42"}, "en", "Please unsubscribe me from the newsletter"),
+    ("chat", {"external_id": "CRM-1001"}, "en", "I want a refund, this is a complaint"),
+]
+
+
+def publish_frames(message_id, channel, hints, language, text):
+    header = {
+        "message_id": message_id,
+        "channel": channel,
+        "occurred_at": int(time.time() * 1000),
+        "hints": hints,
+        "language": language,
+        "attributes": {"source": "examples/gateway.py"},
+    }
+    return [VERSION, b"PUBLISH", json.dumps(header, ensure_ascii=False).encode("utf-8"), text.encode("utf-8")]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:5570")
+    parser.add_argument("--name", default="example-gw", help="gateway name = ZeroMQ routing id")
+    parser.add_argument("--count", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for all ACKs")
+    args = parser.parse_args()
+
+    context = zmq.Context()
+    socket = context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.ROUTING_ID, args.name.encode("ascii"))  # gateway.md §2: required
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(args.endpoint)
+
+    run = int(time.time())
+    pending = {}
+    for index in range(args.count):
+        channel, hints, language, text = SAMPLES[index % len(SAMPLES)]
+        message_id = f"{args.name}-{run}-{index}"
+        pending[message_id] = publish_frames(message_id, channel, hints, language, text)
+
+    deadline = time.time() + args.timeout
+    resend_at = {message_id: 0.0 for message_id in pending}
+    acked = 0
+    while pending and time.time() < deadline:
+        now = time.time()
+        for message_id, frames in pending.items():
+            if resend_at[message_id] <= now:
+                socket.send_multipart(frames)
+                resend_at[message_id] = now + 2.0  # no answer in 2 s: send the same message again
+        if not socket.poll(200):
+            continue
+        frames = socket.recv_multipart()
+        if len(frames) != 3 or frames[0] != VERSION:
+            print(f"unexpected reply: {frames!r}", file=sys.stderr)
+            continue
+        command, header = frames[1].decode("ascii"), json.loads(frames[2] or b"{}")
+        message_id = header.get("message_id")
+        if command == "ACK" and message_id in pending:
+            del pending[message_id]
+            acked += 1
+            print(f"ACK {message_id}: interaction {header['interaction_id']}, customer {header['customer_id']}, "
+                  f"queue {header['queue']}{' (duplicate)' if header['duplicate'] else ''}")
+        elif command == "NACK" and message_id in pending:
+            if header["code"] in ("overloaded", "unavailable"):
+                resend_at[message_id] = time.time() + header.get("retry_after_ms", 1000) / 1000
+            else:
+                print(f"NACK {message_id}: {header['code']}/{header['detail']}: {header['reason']}", file=sys.stderr)
+                del pending[message_id]
+    print(f"{acked} of {args.count} messages acknowledged")
+    return 0 if acked == args.count else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

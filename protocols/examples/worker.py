@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""A Switchboard worker written from protocols/worker.md alone (SWB/1), with pyzmq.
+
+Serves the given queues: announces itself with READY, heartbeats, handles each TASK by printing
+it and answering DONE, and re-announces itself (with the tasks it holds) when the hub restarted.
+Exits after --tasks confirmed tasks, or after --idle seconds without work.
+
+    pip install pyzmq
+    python3 worker.py --endpoint tcp://127.0.0.1:5571 --queues support,sales --tasks 5
+"""
+import argparse
+import json
+import sys
+import time
+
+import zmq
+
+VERSION = b"SWB/1"
+
+
+def frames(command, header=None):
+    return [VERSION, command.encode("ascii"), json.dumps(header or {}, ensure_ascii=False).encode("utf-8")]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:5571")
+    parser.add_argument("--worker-id", default="example-worker")
+    parser.add_argument("--queues", default="sales,marketing,field_service,support")
+    parser.add_argument("--capacity", type=int, default=2)
+    parser.add_argument("--tasks", type=int, default=0, help="stop after this many confirmed tasks (0: never)")
+    parser.add_argument("--idle", type=float, default=0, help="stop after this many seconds without a task (0: never)")
+    args = parser.parse_args()
+
+    context = zmq.Context()
+    socket = context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(args.endpoint)
+    ready = {"worker_id": args.worker_id, "queues": args.queues.split(","), "capacity": args.capacity}
+    socket.send_multipart(frames("READY", ready))
+
+    heartbeat_s = 1.0
+    last_sent = time.time()
+    last_work = time.time()
+    holding = set()       # tasks received, not yet answered
+    unconfirmed = {}      # delivery id -> DONE frames sent, not yet confirmed
+    reannouncing = False
+    confirmed = 0
+    while args.tasks == 0 or confirmed < args.tasks:
+        if args.idle and time.time() - last_work > args.idle:
+            break
+        if time.time() - last_sent >= heartbeat_s:
+            socket.send_multipart(frames("HEARTBEAT"))
+            last_sent = time.time()
+        if not socket.poll(int(heartbeat_s * 1000 / 2)):
+            continue
+        message = socket.recv_multipart()
+        if len(message) < 3 or message[0] != VERSION:
+            print(f"unexpected message: {message!r}", file=sys.stderr)
+            continue
+        command, header = message[1].decode("ascii"), json.loads(message[2] or b"{}")
+        if command == "WELCOME":
+            heartbeat_s = header["heartbeat_ms"] / 1000
+            if reannouncing:  # worker.md §5: re-send what was not confirmed
+                reannouncing = False
+                for done in unconfirmed.values():
+                    socket.send_multipart(done)
+        elif command == "TASK":
+            last_work = time.time()
+            delivery = header["delivery_id"]
+            holding.add(delivery)
+            customer = header["customer"]
+            text = message[3].decode("utf-8", errors="replace")
+            print(f"TASK {delivery} attempt {header['attempt']} queue {header['queue']} "
+                  f"customer {customer['id']} ({customer.get('display_name') or 'anonymous'}): {text}")
+            done = frames("DONE", {"delivery_id": delivery, "outcome": "handled", "notes": "examples/worker.py"})
+            holding.discard(delivery)
+            unconfirmed[delivery] = done
+            socket.send_multipart(done)
+            last_sent = time.time()
+        elif command == "CONFIRM":
+            unconfirmed.pop(header["delivery_id"], None)
+            confirmed += 1
+            print(f"CONFIRM {header['delivery_id']}: {header['state']}")
+        elif command == "ERROR":
+            if header["code"] == "not_ready" and not reannouncing:
+                reannouncing = True
+                socket.send_multipart(frames("READY", dict(ready, holding=sorted(holding | set(unconfirmed)))))
+            elif header["code"] != "not_ready":
+                unconfirmed.pop(header.get("delivery_id"), None)
+                print(f"ERROR {header['code']}/{header['detail']}: {header['reason']}", file=sys.stderr)
+    socket.send_multipart(frames("BYE"))
+    print(f"{confirmed} tasks confirmed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
