@@ -2,6 +2,7 @@
 # Installs the system packages Switchboard builds and runs with, if any is missing (Debian 12).
 set -euo pipefail
 packages=(libzmq3-dev libpq-dev postgresql-15 pkg-config)
+command -v systemd-analyze >/dev/null || packages+=(systemd)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1,0 +1,53 @@
+import Foundation
+import SwitchboardHub
+import Testing
+
+@Suite("Deployment files")
+struct DeployTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("the systemd unit passes systemd-analyze verify without a single warning")
+    func unitVerifies() throws {
+        let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
+        let unit = try String(contentsOf: Self.root.appendingPathComponent("deploy/switchboard.service"), encoding: .utf8)
+        #expect(unit.contains("Type=notify"))
+        #expect(unit.contains("WatchdogSec="))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swb-unit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("switchboard.service")
+        // verify needs the ExecStart binary to exist: point it at the one just built.
+        try unit.replacingOccurrences(of: "/usr/local/bin/switchboard", with: binary).write(to: path, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["systemd-analyze", "verify", path.path]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = errors
+        try process.run()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(output)")
+    }
+
+    @Test("the packaged configuration file parses and matches the built-in routing rules")
+    func packagedConfigParses() throws {
+        let yaml = try String(contentsOf: Self.root.appendingPathComponent("deploy/switchboard.yaml"), encoding: .utf8)
+        let config = try HubConfig.parse(yaml: yaml)
+        #expect(config.defaultCountryCode == "98")
+        #expect(config.gatewayEndpoint == "tcp://*:5570")
+        #expect(config.routing == .standard)
+    }
+
+    @Test("a configuration with an unknown key or a bad value is refused with the key's name")
+    func configErrors() {
+        #expect(throws: (any Error).self) { try HubConfig.parse(yaml: "gateway_endpont: tcp://*:1\n") }
+        do {
+            _ = try HubConfig.parse(yaml: "batch_max: 0\n")
+            Issue.record("batch_max 0 accepted")
+        } catch {
+            #expect("\(error)".contains("batch_max"))
+        }
+        #expect(throws: (any Error).self) { try HubConfig.parse(yaml: "routing:\n  processes:\n    payroll: {}\n") }
+    }
+}
