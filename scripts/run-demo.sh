@@ -11,12 +11,14 @@ log="$root/.run/hub.log"
 "$bin" serve --config "$config" >"$log" 2>&1 &
 hub=$!
 stop() {
-    trap - INT TERM EXIT
+    trap - EXIT
     kill -TERM "$hub" 2>/dev/null && wait "$hub" 2>/dev/null || true
     bash "$root/scripts/pg.sh" stop
     echo "stopped: hub log in .run/hub.log; 'make run' starts again where this left off"
 }
-trap stop INT TERM EXIT
+# Ctrl-C reaches the hub and the demo too; the demo returns, the status is printed, then all stops.
+trap stop EXIT
+trap : INT TERM
 for _ in $(seq 1 100); do
     grep -q "hub serving" "$log" 2>/dev/null && break
     kill -0 "$hub" 2>/dev/null || { cat "$log"; exit 1; }

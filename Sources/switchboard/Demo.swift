@@ -45,7 +45,7 @@ struct Demo: ParsableCommand {
             threads.append(startGateway(name: "demo-gw-\(index + 1)", rate: perGateway, seed: UInt64(index + 1), figures: figures))
         }
         let started = Date()
-        print("demo: \(gateways) gateways at \(perGateway) msg/s each, \(workersPerQueue) workers per queue; Ctrl-C stops")
+        FileHandle.standardOutput.write(Data("demo: \(gateways) gateways at \(perGateway) msg/s each, \(workersPerQueue) workers per queue; Ctrl-C stops\n".utf8))
         var previous = figures.state.withLock { $0 }
         while !shutdownSignal.isRaised {
             sleep(1)
@@ -71,7 +71,7 @@ struct Demo: ParsableCommand {
         let thread = Thread {
             do {
                 let client = try GatewayClient(name: name, endpoint: endpoint)
-                var traffic = DemoTraffic(gateway: name, seed: seed)
+                var traffic = DemoTraffic(gateway: name, seed: seed, run: Int64(Date().timeIntervalSince1970))
                 var sentAt: [String: UInt64] = [:]
                 let interval = 1_000_000_000 / UInt64(rate)
                 var nextSend = DispatchTime.now().uptimeNanoseconds

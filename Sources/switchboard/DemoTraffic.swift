@@ -5,10 +5,13 @@ import SwitchboardProtocol
 struct DemoTraffic {
     private var generator: SplitMix
     private let gateway: String
+    /// Distinguishes this run's message ids from an earlier run's, which the hub would ACK as duplicates.
+    private let run: Int64
     private var sequence = 0
 
-    init(gateway: String, seed: UInt64) {
+    init(gateway: String, seed: UInt64, run: Int64) {
         self.gateway = gateway
+        self.run = run
         generator = SplitMix(seed: seed)
     }
 
@@ -58,7 +61,7 @@ struct DemoTraffic {
         }
         let priority = generator.next() % 10 == 0 ? 7 : 0
         return Publish(
-            messageID: "\(gateway)-\(sequence)", channel: channel, occurredAt: nowMs, hints: hints,
+            messageID: "\(gateway)-\(run)-\(sequence)", channel: channel, occurredAt: nowMs, hints: hints,
             priority: Int(priority), language: sample.language, body: Array(sample.text.utf8),
             attributes: ["demo": "true"])
     }
