@@ -8,7 +8,7 @@ export SWITCHBOARD_PG_PORT ?= 54329
 run: deps build db
 	@bash scripts/run-demo.sh "$(BIN_DIR)/switchboard"
 
-test: deps db-fast build
+test: deps db-fast build lint
 	SWITCHBOARD_TEST_DATABASE="$$(bash scripts/pg.sh conninfo switchboard_test)" \
 	SWITCHBOARD_BIN="$(BIN_DIR)/switchboard" \
 	$(SWIFT) test --disable-xctest
@@ -35,7 +35,7 @@ format:
 	$(SWIFT) format -i -r Sources Tests
 
 lint:
-	$(SWIFT) format lint -r Sources Tests
+	$(SWIFT) format lint --strict -r Sources Tests
 
 clean:
 	-@bash scripts/pg.sh stop

@@ -24,9 +24,10 @@ public struct PostgresRows: Sendable {
                 } else {
                     let length = Int(PQgetlength(result, Int32(row), Int32(column)))
                     let pointer = PQgetvalue(result, Int32(row), Int32(column))!
-                    values.append(pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
-                        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
-                    })
+                    values.append(
+                        pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+                            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+                        })
                 }
             }
             rows.append(values)

@@ -121,7 +121,9 @@ public struct DispatchConfig: Sendable {
     /// How many pending deliveries of one queue are kept in memory; the rest wait in PostgreSQL.
     public var windowPerQueue: Int
 
-    public init(maxAttempts: Int = 5, heartbeatMs: Int64 = 1000, heartbeatTimeoutMs: Int64 = 3000, leaseMs: Int64 = 300_000, windowPerQueue: Int = 10_000) {
+    public init(
+        maxAttempts: Int = 5, heartbeatMs: Int64 = 1000, heartbeatTimeoutMs: Int64 = 3000, leaseMs: Int64 = 300_000, windowPerQueue: Int = 10_000
+    ) {
         self.maxAttempts = maxAttempts
         self.heartbeatMs = heartbeatMs
         self.heartbeatTimeoutMs = heartbeatTimeoutMs

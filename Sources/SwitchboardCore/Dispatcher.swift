@@ -102,7 +102,13 @@ public struct Dispatcher {
     /// A worker announced itself; a second READY with a known worker id replaces the old connection.
     public mutating func workerReady(_ peer: PeerID, _ registration: Ready, now: Int64) -> [DispatchAction] {
         if workers[peer] != nil {
-            return [.refuse(peer, WorkerError(code: .invalid, detail: "duplicate_ready", reason: "worker '\(registration.workerID)' is already registered on this connection"))]
+            return [
+                .refuse(
+                    peer,
+                    WorkerError(
+                        code: .invalid, detail: "duplicate_ready",
+                        reason: "worker '\(registration.workerID)' is already registered on this connection"))
+            ]
         }
         var actions: [DispatchAction] = []
         if let previous = workers.first(where: { $0.value.registration.workerID == registration.workerID })?.key {
@@ -174,7 +180,8 @@ public struct Dispatcher {
             case .reject(let reason):
                 actions = [.persist(.rejected(deliveryID: fail.deliveryID, worker: held.workerID, reason: reason), confirmTo: peer)]
             case .retryAfter(let milliseconds):
-                actions = requeue(held.task, error: "worker '\(held.workerID)' asked to retry", notBefore: now + Int64(milliseconds), now: now, confirmTo: peer)
+                actions = requeue(
+                    held.task, error: "worker '\(held.workerID)' asked to retry", notBefore: now + Int64(milliseconds), now: now, confirmTo: peer)
             }
             return actions + pump(now: now)
         }
@@ -182,14 +189,20 @@ public struct Dispatcher {
 
     private mutating func take(_ deliveryID: Int64, from peer: PeerID, now: Int64) -> Result<OfferedTask, RefusalAction> {
         guard workers[peer] != nil else {
-            return .failure(RefusalAction(peer, WorkerError(code: .notReady, detail: "not_ready", reason: "send READY before answering tasks", deliveryID: deliveryID)))
+            return .failure(
+                RefusalAction(
+                    peer, WorkerError(code: .notReady, detail: "not_ready", reason: "send READY before answering tasks", deliveryID: deliveryID)))
         }
         workers[peer]?.lastSeen = now
         guard let held = offered[deliveryID], held.peer == peer else {
-            return .failure(RefusalAction(peer, WorkerError(
-                code: .notHeld, detail: "not_held",
-                reason: "delivery \(deliveryID) is not held by this worker (never offered to it, re-offered after its lease or heartbeat expired, or already settled)",
-                deliveryID: deliveryID)))
+            return .failure(
+                RefusalAction(
+                    peer,
+                    WorkerError(
+                        code: .notHeld, detail: "not_held",
+                        reason:
+                            "delivery \(deliveryID) is not held by this worker (never offered to it, re-offered after its lease or heartbeat expired, or already settled)",
+                        deliveryID: deliveryID)))
         }
         offered[deliveryID] = nil
         workers[peer]?.held.remove(deliveryID)
@@ -203,7 +216,9 @@ public struct Dispatcher {
     }
 
     /// Back to the queue, or to the dead letters once it has had `maxAttempts` offers.
-    private mutating func requeue(_ task: DispatchTask, error: String, notBefore: Int64? = nil, now: Int64, confirmTo: PeerID? = nil) -> [DispatchAction] {
+    private mutating func requeue(_ task: DispatchTask, error: String, notBefore: Int64? = nil, now: Int64, confirmTo: PeerID? = nil)
+        -> [DispatchAction]
+    {
         if task.attempts >= config.maxAttempts {
             noteSettled(task.deliveryID)
             return [.persist(.dead(deliveryID: task.deliveryID, error: "\(error); \(task.attempts) attempts made"), confirmTo: confirmTo)]
@@ -249,7 +264,8 @@ public struct Dispatcher {
             offered[task.deliveryID] = OfferedTask(task: task, peer: peer, workerID: workerID, leaseUntil: leaseUntil)
             workers[peer]!.held.insert(task.deliveryID)
             actions.append(.offer(peer, task.offer()))
-            actions.append(.persist(.offered(deliveryID: task.deliveryID, worker: workerID, attempt: task.attempts, leaseUntil: leaseUntil), confirmTo: nil))
+            actions.append(
+                .persist(.offered(deliveryID: task.deliveryID, worker: workerID, attempt: task.attempts, leaseUntil: leaseUntil), confirmTo: nil))
         }
         for queue in ready.keys { actions += refillIfLow(queue) }
         return actions

@@ -90,7 +90,9 @@ public struct IdentityNormalizer: Sendable {
         return token
     }
 
-    private static let separators: Set<Unicode.Scalar> = ["-", "(", ")", ".", "/", "\u{2010}", "\u{2011}", "\u{2012}", "\u{2013}", "\u{200C}", "\u{200E}", "\u{200F}"]
+    private static let separators: Set<Unicode.Scalar> = [
+        "-", "(", ")", ".", "/", "\u{2010}", "\u{2011}", "\u{2012}", "\u{2013}", "\u{200C}", "\u{200E}", "\u{200F}",
+    ]
 
     /// The value of a decimal digit in any script (Unicode Nd), or nil.
     static func decimalDigit(_ scalar: Unicode.Scalar) -> UInt8? {

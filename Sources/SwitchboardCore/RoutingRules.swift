@@ -67,19 +67,31 @@ public struct RoutingRules: Sendable, Equatable, Codable {
     /// The built-in rule set: English, Persian and Russian keywords for each process.
     public static let standard = RoutingRules(processes: [
         "sales": ProcessRules(
-            keywords: ["buy", "purchase", "price", "quote", "order", "upgrade", "discount", "خرید", "قیمت", "سفارش", "پیش‌فاکتور", "купить", "цена", "заказ", "стоимость", "скидка"],
+            keywords: [
+                "buy", "purchase", "price", "quote", "order", "upgrade", "discount", "خرید", "قیمت", "سفارش", "پیش‌فاکتور", "купить", "цена", "заказ",
+                "стоимость", "скидка",
+            ],
             intents: ["sales", "purchase", "quote", "order"],
             targetMs: ["default": 3_600_000, "phone": 120_000, "chat": 120_000, "web": 600_000]),
         "marketing": ProcessRules(
-            keywords: ["newsletter", "unsubscribe", "campaign", "promotion", "offer", "survey", "خبرنامه", "لغو اشتراک", "تخفیف ویژه", "جشنواره", "рассылка", "отписаться", "акция", "опрос"],
+            keywords: [
+                "newsletter", "unsubscribe", "campaign", "promotion", "offer", "survey", "خبرنامه", "لغو اشتراک", "تخفیف ویژه", "جشنواره", "рассылка",
+                "отписаться", "акция", "опрос",
+            ],
             intents: ["marketing", "unsubscribe", "survey", "campaign"],
             targetMs: ["default": 86_400_000]),
         "field_service": ProcessRules(
-            keywords: ["technician", "repair", "install", "installation", "visit", "broken", "onsite", "تعمیر", "نصب", "تکنسین", "خراب", "ремонт", "установка", "мастер", "сломал", "выезд"],
+            keywords: [
+                "technician", "repair", "install", "installation", "visit", "broken", "onsite", "تعمیر", "نصب", "تکنسین", "خراب", "ремонт",
+                "установка", "мастер", "сломал", "выезд",
+            ],
             intents: ["field_service", "repair", "installation", "appointment"],
             targetMs: ["default": 14_400_000, "phone": 600_000]),
         "support": ProcessRules(
-            keywords: ["help", "problem", "error", "complaint", "refund", "not working", "password", "پشتیبانی", "مشکل", "شکایت", "بازپرداخت", "کار نمی‌کند", "помощь", "проблема", "жалоба", "возврат", "не работает", "ошибка"],
+            keywords: [
+                "help", "problem", "error", "complaint", "refund", "not working", "password", "پشتیبانی", "مشکل", "شکایت", "بازپرداخت", "کار نمی‌کند",
+                "помощь", "проблема", "жалоба", "возврат", "не работает", "ошибка",
+            ],
             intents: ["support", "complaint", "billing", "technical"],
             targetMs: ["default": 7_200_000, "phone": 60_000, "chat": 60_000, "web": 900_000]),
     ])

@@ -36,24 +36,29 @@ extension Hub {
         case .ping:
             sendGateway(.pong, to: peer)
         default:
-            refuseGateway(peer, frames, messageID: nil, code: .invalid, detail: ProtocolError.Code.unknownCommand.rawValue,
-                          reason: "\(command.name) is not a gateway command; gateways send PUBLISH and PING")
+            refuseGateway(
+                peer, frames, messageID: nil, code: .invalid, detail: ProtocolError.Code.unknownCommand.rawValue,
+                reason: "\(command.name) is not a gateway command; gateways send PUBLISH and PING")
         }
     }
 
     /// Validates identity and routes; the message waits for the next batch.
     private func accept(_ publish: Publish, from peer: PeerID, frames: [[UInt8]]) {
         guard let gateway = Self.gatewayName(peer) else {
-            refuseGateway(peer, frames, messageID: publish.messageID, code: .invalid, detail: "anonymous_gateway",
-                          reason: "set the socket's routing id (ZMQ_ROUTING_ID) to the gateway's name: printable ASCII, 1 to 128 bytes")
+            refuseGateway(
+                peer, frames, messageID: publish.messageID, code: .invalid, detail: "anonymous_gateway",
+                reason: "set the socket's routing id (ZMQ_ROUTING_ID) to the gateway's name: printable ASCII, 1 to 128 bytes")
             return
         }
         let inFlight = gatewayInFlight[peer, default: 0]
         guard inFlight < config.gatewayWindow else {
             stats.nacked += 1
-            sendGateway(.nack(Nack(messageID: publish.messageID, code: .overloaded, detail: "gateway_window",
-                                   reason: "gateway '\(gateway)' has \(inFlight) messages waiting for ACK, the limit is \(config.gatewayWindow)",
-                                   retryAfterMs: 100)), to: peer)
+            sendGateway(
+                .nack(
+                    Nack(
+                        messageID: publish.messageID, code: .overloaded, detail: "gateway_window",
+                        reason: "gateway '\(gateway)' has \(inFlight) messages waiting for ACK, the limit is \(config.gatewayWindow)",
+                        retryAfterMs: 100)), to: peer)
             return
         }
         let identities: [NormalizedIdentity]
@@ -105,12 +110,18 @@ extension Hub {
                 stats.duplicates += 1
                 sendGateway(.ack(ack), to: pending.peer)
             case .success(.conflict(_, let original)):
-                refuseGateway(pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: "message_id_reused",
-                              reason: "message id '\(messageID)' was stored before (interaction \(original.interactionID)) with different content; use a new id for a new message")
+                refuseGateway(
+                    pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: "message_id_reused",
+                    reason:
+                        "message id '\(messageID)' was stored before (interaction \(original.interactionID)) with different content; use a new id for a new message"
+                )
             case .failure(let failure) where failure.unavailable:
                 stats.nacked += 1
-                sendGateway(.nack(Nack(messageID: messageID, code: .unavailable, detail: "database_unavailable",
-                                       reason: "the hub cannot reach its database; the message was not stored", retryAfterMs: 1000)), to: pending.peer)
+                sendGateway(
+                    .nack(
+                        Nack(
+                            messageID: messageID, code: .unavailable, detail: "database_unavailable",
+                            reason: "the hub cannot reach its database; the message was not stored", retryAfterMs: 1000)), to: pending.peer)
             case .failure(let failure):
                 refuseGateway(pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: "store_rejected", reason: failure.reason)
             }
@@ -122,9 +133,11 @@ extension Hub {
     func refuseGateway(_ peer: PeerID, _ frames: [[UInt8]], messageID: String?, code: NackCode, detail: String, reason: String) {
         stats.nacked += 1
         let name = Self.gatewayName(peer) ?? "peer-\(peer)"
-        logger.warning("refused gateway input: \(reason)", metadata: [
-            LogKey.gateway: .string(name), LogKey.messageID: .string(messageID ?? "-"), LogKey.code: .string(detail),
-        ])
+        logger.warning(
+            "refused gateway input: \(reason)",
+            metadata: [
+                LogKey.gateway: .string(name), LogKey.messageID: .string(messageID ?? "-"), LogKey.code: .string(detail),
+            ])
         sendGateway(.nack(Nack(messageID: messageID, code: code, detail: detail, reason: reason)), to: peer)
         quarantine(role: "gateway", peer: name, messageID: messageID, code: detail, reason: reason, frames: frames)
     }

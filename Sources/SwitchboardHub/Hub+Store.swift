@@ -46,7 +46,11 @@ extension Hub {
                 if applied {
                     send(.confirm(Confirm(deliveryID: transition.deliveryID, state: transition.resultingState)), toWorker: peer)
                 } else {
-                    send(.error(WorkerError(code: .notHeld, detail: "not_held", reason: "delivery \(transition.deliveryID) was settled before", deliveryID: transition.deliveryID)), toWorker: peer)
+                    send(
+                        .error(
+                            WorkerError(
+                                code: .notHeld, detail: "not_held", reason: "delivery \(transition.deliveryID) was settled before",
+                                deliveryID: transition.deliveryID)), toWorker: peer)
                 }
             }
         case .failure(let failure):

@@ -28,11 +28,17 @@ extension Hub {
         case .ready(let ready):
             let unknown = ready.queues.filter { CRMProcess(rawValue: $0) == nil }
             guard unknown.isEmpty else {
-                refuseWorker(peer, frames, WorkerError(code: .invalid, detail: "unknown_queue",
-                    reason: "queues \(unknown.joined(separator: ", ")) do not exist; expected \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))"))
+                refuseWorker(
+                    peer, frames,
+                    WorkerError(
+                        code: .invalid, detail: "unknown_queue",
+                        reason:
+                            "queues \(unknown.joined(separator: ", ")) do not exist; expected \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))"
+                    ))
                 return
             }
-            logger.info("worker ready", metadata: [LogKey.worker: .string(ready.workerID), LogKey.queue: .string(ready.queues.joined(separator: ","))])
+            logger.info(
+                "worker ready", metadata: [LogKey.worker: .string(ready.workerID), LogKey.queue: .string(ready.queues.joined(separator: ","))])
             perform(dispatcher.workerReady(peer, ready, now: now))
         case .done(let done):
             perform(dispatcher.done(peer, done, now: now))
@@ -46,8 +52,11 @@ extension Hub {
         case .bye:
             perform(dispatcher.workerDraining(peer, now: now))
         default:
-            refuseWorker(peer, frames, WorkerError(code: .invalid, detail: ProtocolError.Code.unknownCommand.rawValue,
-                reason: "\(command.name) is not a worker command; workers send READY, DONE, FAIL, HEARTBEAT and BYE"))
+            refuseWorker(
+                peer, frames,
+                WorkerError(
+                    code: .invalid, detail: ProtocolError.Code.unknownCommand.rawValue,
+                    reason: "\(command.name) is not a worker command; workers send READY, DONE, FAIL, HEARTBEAT and BYE"))
         }
     }
 

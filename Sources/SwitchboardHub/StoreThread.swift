@@ -86,9 +86,10 @@ final class StoreThread: Sendable {
             } catch let error as PostgresError where !error.isConnectionLoss && records.count > 1 {
                 // One bad record must not fail the others: store them one by one to find it.
                 logger.warning("batch of \(records.count) failed (\(error)); storing one by one")
-                return .ingested(records.map { record in
-                    Result { try store.ingest([record], receivedAtMs: receivedAtMs)[0] }.mapError(Self.failure)
-                })
+                return .ingested(
+                    records.map { record in
+                        Result { try store.ingest([record], receivedAtMs: receivedAtMs)[0] }.mapError(Self.failure)
+                    })
             }
         case .apply(let transitions):
             return .applied(transitions: transitions, .success(try store.apply(transitions)))

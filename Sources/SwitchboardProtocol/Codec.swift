@@ -58,7 +58,8 @@ public enum Codec {
         case "BYE": return .bye
         case "READY": return .ready(try decodeReady(header))
         case "WELCOME":
-            return .welcome(Welcome(workerID: try header.string("worker_id"), heartbeatMs: Int(try header.integer("heartbeat_ms", in: 1...3_600_000))))
+            return .welcome(
+                Welcome(workerID: try header.string("worker_id"), heartbeatMs: Int(try header.integer("heartbeat_ms", in: 1...3_600_000))))
         case "TASK": return .task(try decodeTask(header, body: frames[3]))
         case "DONE":
             return .done(
@@ -90,7 +91,8 @@ public enum Codec {
         let messageID = try header.identifier("message_id")
         let channel = try header.identifier("channel", maxBytes: 32)
         guard limits.channels.contains(channel) else {
-            throw header.failure(.unknownChannel, "channel '\(channel)' is not configured; expected one of \(limits.channels.sorted().joined(separator: ", "))")
+            throw header.failure(
+                .unknownChannel, "channel '\(channel)' is not configured; expected one of \(limits.channels.sorted().joined(separator: ", "))")
         }
         guard body.count <= limits.maxBodyBytes else {
             throw header.failure(.bodyTooLarge, "body is \(body.count) bytes, the limit is \(limits.maxBodyBytes)")
@@ -98,7 +100,8 @@ public enum Codec {
         var process: CRMProcess?
         if let name = try header.optionalString("process") {
             guard let known = CRMProcess(rawValue: name) else {
-                throw header.failure(.invalidField, "process '\(name)' is unknown; expected one of \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw header.failure(
+                    .invalidField, "process '\(name)' is unknown; expected one of \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             process = known
         }

@@ -162,7 +162,9 @@ public struct TaskOffer: Sendable, Equatable {
     public var customer: JSONValue
     public var body: [UInt8]
 
-    public init(deliveryID: Int64, attempt: Int, deadline: Int64, queue: String, priority: Int, interaction: JSONValue, customer: JSONValue, body: [UInt8]) {
+    public init(
+        deliveryID: Int64, attempt: Int, deadline: Int64, queue: String, priority: Int, interaction: JSONValue, customer: JSONValue, body: [UInt8]
+    ) {
         self.deliveryID = deliveryID
         self.attempt = attempt
         self.deadline = deadline

@@ -17,12 +17,13 @@ public enum Migrator {
     @discardableResult
     public static func migrate(_ connection: Connection) throws -> [String] {
         try connection.execute(script: "SET client_min_messages = warning")
-        try connection.execute(script: """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version    text PRIMARY KEY,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )
-            """)
+        try connection.execute(
+            script: """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version    text PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """)
         var applied: [String] = []
         try connection.transaction {
             try connection.query("SELECT pg_advisory_xact_lock(hashtext('switchboard.migrate'))")

@@ -31,7 +31,9 @@ public final class Store {
     public func checkSchema() throws {
         let applied = try Migrator.appliedVersions(connection)
         guard applied.last.map({ $0 >= Migrator.latestVersion }) ?? false else {
-            throw PostgresError(code: .unexpectedResult, message: "database schema is at \(applied.last ?? "nothing"), this hub needs \(Migrator.latestVersion): run 'switchboard migrate'")
+            throw PostgresError(
+                code: .unexpectedResult,
+                message: "database schema is at \(applied.last ?? "nothing"), this hub needs \(Migrator.latestVersion): run 'switchboard migrate'")
         }
     }
 
@@ -104,7 +106,9 @@ public final class Store {
         case "duplicate":
             return .duplicate(Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: true))
         case "conflict":
-            return .conflict(messageID: messageID, original: Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: true))
+            return .conflict(
+                messageID: messageID,
+                original: Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: true))
         default:
             guard let deliveryID = row[5].flatMap({ Int64($0) }) else {
                 throw PostgresError(code: .unexpectedResult, message: "swb_ingest stored a message without a delivery")
@@ -136,7 +140,10 @@ public final class Store {
     private func transitionJSON(_ transition: DeliveryTransition) -> JSONValue {
         switch transition {
         case .offered(let id, let worker, let attempt, let leaseUntil):
-            ["op": "offer", "id": .integer(id), "worker": .string(worker), "attempt": .integer(Int64(attempt)), "lease_until": .integer(leaseUntil), "owner": .string(owner)]
+            [
+                "op": "offer", "id": .integer(id), "worker": .string(worker), "attempt": .integer(Int64(attempt)),
+                "lease_until": .integer(leaseUntil), "owner": .string(owner),
+            ]
         case .done(let id, let worker, let outcome, let notes):
             ["op": "done", "id": .integer(id), "worker": .string(worker), "outcome": .string(outcome), "notes": notes.map { .string($0) } ?? .null]
         case .retry(let id, let notBefore, let error):
@@ -152,7 +159,9 @@ public final class Store {
 
     /// The most urgent pending deliveries of a queue, in dispatch order, ready for the dispatcher.
     public func loadPending(queue: String, limit: Int) throws -> [DispatchTask] {
-        try loadTasks(where: "d.state = 'pending' AND d.queue = $1 ORDER BY d.deadline, d.priority DESC, d.id LIMIT $2", [.text(queue), .init(limit)]).map(\.task)
+        try loadTasks(
+            where: "d.state = 'pending' AND d.queue = $1 ORDER BY d.deadline, d.priority DESC, d.id LIMIT $2", [.text(queue), .init(limit)]
+        ).map(\.task)
     }
 
     /// Deliveries that were held by workers when the hub stopped, with who held them and until when.
@@ -160,7 +169,8 @@ public final class Store {
         try loadTasks(where: "d.state IN ('offered', 'in_progress') ORDER BY d.id", []).map { ($0.task, $0.worker ?? "", $0.leaseUntil ?? 0) }
     }
 
-    private func loadTasks(where clause: String, _ parameters: [PostgresValue]) throws -> [(task: DispatchTask, worker: String?, leaseUntil: Int64?)] {
+    private func loadTasks(where clause: String, _ parameters: [PostgresValue]) throws -> [(task: DispatchTask, worker: String?, leaseUntil: Int64?)]
+    {
         let sql = """
             SELECT d.id, d.queue, d.priority, \(Self.ms("d.deadline")), d.attempts, \(Self.ms("d.not_before")), d.worker, \(Self.ms("d.lease_until")),
                    i.id, i.gateway, i.message_id, i.channel, \(Self.ms("i.occurred_at")), \(Self.ms("i.received_at")), i.intent, i.language,
@@ -177,7 +187,8 @@ public final class Store {
             }
             let summary = InteractionSummary(
                 id: int(8), gateway: row[9] ?? "", messageID: row[10] ?? "", channel: row[11] ?? "", occurredAt: int(12), receivedAt: int(13),
-                intent: row[14], language: row[15], contentType: row[16] ?? Publish.defaultContentType, attributes: attributes, routeReason: row[18] ?? "")
+                intent: row[14], language: row[15], contentType: row[16] ?? Publish.defaultContentType, attributes: attributes,
+                routeReason: row[18] ?? "")
             let body = row[19].map { Array($0.utf8) } ?? Hex.decode(row[20] ?? "")
             let task = DispatchTask(
                 deliveryID: int(0), queue: row[1] ?? "", priority: Int(int(2)), deadline: int(3), attempts: Int(int(4)),
@@ -200,8 +211,10 @@ public final class Store {
                 try connection.queryPrepared(
                     "swb_quarantine",
                     "INSERT INTO quarantine (role, peer, message_id, code, reason, frame_count, raw) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    [.text(entry.role), .text(entry.peer), .init(entry.messageID), .text(entry.code), .text(entry.reason),
-                     .init(entry.frames.count), .bytes(entry.raw)])
+                    [
+                        .text(entry.role), .text(entry.peer), .init(entry.messageID), .text(entry.code), .text(entry.reason),
+                        .init(entry.frames.count), .bytes(entry.raw),
+                    ])
             }
         }
     }

@@ -1,6 +1,7 @@
 import CZeroMQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One ZeroMQ socket. Not thread-safe: the thread that creates it is its only user.
@@ -11,7 +12,7 @@ public final class Socket {
     private let context: Context
     private var closed = false
     #if DEBUG
-    private let ownerThread = pthread_self()
+        private let ownerThread = pthread_self()
     #endif
 
     init(context: Context, type: SocketType) throws {
@@ -34,7 +35,7 @@ public final class Socket {
 
     @inline(__always) private func checkOwner() {
         #if DEBUG
-        precondition(pthread_equal(ownerThread, pthread_self()) != 0, "a ZeroMQ socket was used off its owning thread")
+            precondition(pthread_equal(ownerThread, pthread_self()) != 0, "a ZeroMQ socket was used off its owning thread")
         #endif
     }
 

@@ -45,7 +45,8 @@ struct Demo: ParsableCommand {
             threads.append(startGateway(name: "demo-gw-\(index + 1)", rate: perGateway, seed: UInt64(index + 1), figures: figures))
         }
         let started = Date()
-        FileHandle.standardOutput.write(Data("demo: \(gateways) gateways at \(perGateway) msg/s each, \(workersPerQueue) workers per queue; Ctrl-C stops\n".utf8))
+        FileHandle.standardOutput.write(
+            Data("demo: \(gateways) gateways at \(perGateway) msg/s each, \(workersPerQueue) workers per queue; Ctrl-C stops\n".utf8))
         var previous = figures.state.withLock { $0 }
         while !shutdownSignal.isRaised {
             sleep(1)
@@ -57,8 +58,9 @@ struct Demo: ParsableCommand {
             let queues = CRMProcess.allCases.map { "\($0.rawValue)=\(now.routed[$0.rawValue, default: 0])" }.joined(separator: " ")
             let p50 = Double(now.latency.valueAtPercentile(50)) / 1000
             let p99 = Double(now.latency.valueAtPercentile(99)) / 1000
-            let line = String(format: "sent %6d  acked %6d (+%4d/s)  nacked %3d  completed %6d  ack p50 %6.2f ms  p99 %6.2f ms  routed: ",
-                              now.sent, now.acked, now.acked - previous.acked, now.nacked, now.completed, p50, p99)
+            let line = String(
+                format: "sent %6d  acked %6d (+%4d/s)  nacked %3d  completed %6d  ack p50 %6.2f ms  p99 %6.2f ms  routed: ",
+                now.sent, now.acked, now.acked - previous.acked, now.nacked, now.completed, p50, p99)
             FileHandle.standardOutput.write(Data((line + queues + "\n").utf8))
             previous = now
             if seconds > 0, Date().timeIntervalSince(started) >= Double(seconds) { shutdownSignal.raise() }

@@ -14,18 +14,22 @@ struct Status: ParsableCommand {
         if let database = options.database { config.database = database }
         let connection = try Connection(config.database)
         print("schema: \(try Migrator.appliedVersions(connection).last ?? "none (run 'switchboard migrate')")")
-        let counts = try connection.query("""
+        let counts = try connection.query(
+            """
             SELECT queue, state, count(*) FROM deliveries GROUP BY queue, state ORDER BY queue, state
             """)
         print("\nqueue          state        deliveries")
         for row in counts.rows {
             print(pad(row[0] ?? "", 15) + pad(row[1] ?? "", 13) + (row[2] ?? "0"))
         }
-        let totals = try connection.query("""
+        let totals = try connection.query(
+            """
             SELECT (SELECT count(*) FROM interactions), (SELECT count(*) FROM customers), (SELECT count(*) FROM quarantine)
-            """).rows[0]
+            """
+        ).rows[0]
         print("\ninteractions: \(totals[0] ?? "0")  customers: \(totals[1] ?? "0")  quarantined: \(totals[2] ?? "0")")
-        let recent = try connection.query("""
+        let recent = try connection.query(
+            """
             SELECT received_at::timestamp(0), role, peer, code, left(reason, 80) FROM quarantine ORDER BY id DESC LIMIT 5
             """)
         if !recent.rows.isEmpty {

@@ -22,7 +22,9 @@ struct DispatcherTests {
     @Test("offers by earliest deadline, then highest priority, then oldest")
     func urgencyOrder() {
         var dispatcher = Dispatcher(config: DispatchConfig())
-        _ = dispatcher.enqueue([task(5, deadline: 900), task(1, priority: 9, deadline: 1000), task(3, deadline: 1000), task(2, deadline: 1000), task(4, deadline: 500)], now: 0)
+        _ = dispatcher.enqueue(
+            [task(5, deadline: 900), task(1, priority: 9, deadline: 1000), task(3, deadline: 1000), task(2, deadline: 1000), task(4, deadline: 500)],
+            now: 0)
         let (peer, ready) = worker("w", capacity: 10)
         let offered = offers(dispatcher.workerReady(peer, ready, now: 0)).map(\.1)
         #expect(offered == [4, 5, 1, 2, 3])
@@ -158,7 +160,8 @@ struct DispatcherTests {
         #expect(actions.contains(.refill(queue: "support", limit: 4)))
         // The store answers with what it holds, including a delivery already settled meanwhile.
         _ = dispatcher.done(a, Done(deliveryID: 3, outcome: "ok"), now: 1)
-        let refill = dispatcher.refilled(queue: "support", tasks: [task(3, deadline: 100), task(1, deadline: 300), task(4, deadline: 400)], limit: 4, now: 2)
+        let refill = dispatcher.refilled(
+            queue: "support", tasks: [task(3, deadline: 100), task(1, deadline: 300), task(4, deadline: 400)], limit: 4, now: 2)
         #expect(offers(refill).map(\.1) == [1])
         #expect(dispatcher.readyCount(queue: "support") == 1)
     }
@@ -184,7 +187,8 @@ struct DispatcherRecoveryTests {
     func restoredDeliveries() {
         var dispatcher = Dispatcher(config: DispatchConfig(heartbeatTimeoutMs: 3000))
         for id: Int64 in [1, 2] {
-            dispatcher.restoreOffered(DispatchTask(deliveryID: id, queue: "sales", priority: 0, deadline: 0, attempts: 1, payload: payload), workerID: "w", now: 0)
+            dispatcher.restoreOffered(
+                DispatchTask(deliveryID: id, queue: "sales", priority: 0, deadline: 0, attempts: 1, payload: payload), workerID: "w", now: 0)
         }
         let peer = PeerID([7])
         let actions = dispatcher.workerReady(peer, Ready(workerID: "w", queues: ["sales"], capacity: 5, holding: [1]), now: 10)
@@ -192,13 +196,16 @@ struct DispatcherRecoveryTests {
         let offered = actions.compactMap { if case .offer(_, let task) = $0 { task } else { nil } }
         #expect(offered.map(\.deliveryID) == [2])
         #expect(offered.first?.attempt == 2)
-        #expect(dispatcher.done(peer, Done(deliveryID: 1, outcome: "ok"), now: 11).first == .persist(.done(deliveryID: 1, worker: "w", outcome: "ok", notes: nil), confirmTo: peer))
+        #expect(
+            dispatcher.done(peer, Done(deliveryID: 1, outcome: "ok"), now: 11).first
+                == .persist(.done(deliveryID: 1, worker: "w", outcome: "ok", notes: nil), confirmTo: peer))
     }
 
     @Test("a restored delivery whose worker never returns is re-offered after one heartbeat timeout")
     func restoredWithoutWorker() {
         var dispatcher = Dispatcher(config: DispatchConfig(heartbeatTimeoutMs: 3000))
-        dispatcher.restoreOffered(DispatchTask(deliveryID: 1, queue: "sales", priority: 0, deadline: 0, attempts: 1, payload: payload), workerID: "gone", now: 0)
+        dispatcher.restoreOffered(
+            DispatchTask(deliveryID: 1, queue: "sales", priority: 0, deadline: 0, attempts: 1, payload: payload), workerID: "gone", now: 0)
         let other = PeerID([8])
         _ = dispatcher.workerReady(other, Ready(workerID: "other", queues: ["sales"], capacity: 1), now: 1)
         dispatcher.workerSeen(other, now: 2999)

@@ -42,10 +42,12 @@ struct IdentityNormalizerTests {
 
     @Test("all hints of a message become identities of their kind")
     func hints() throws {
-        let identities = try iran.normalize(IdentityHints(phone: "۰۹۱۲۳۴۵۶۷۸۹", email: "A@B.io", externalID: " CRM-1 ", deviceID: "c-9", name: "Sara"))
-        #expect(identities == [
-            NormalizedIdentity(kind: .phone, value: "+989123456789"), NormalizedIdentity(kind: .email, value: "a@b.io"),
-            NormalizedIdentity(kind: .external, value: "CRM-1"), NormalizedIdentity(kind: .device, value: "c-9"),
-        ])
+        let identities = try iran.normalize(
+            IdentityHints(phone: "۰۹۱۲۳۴۵۶۷۸۹", email: "A@B.io", externalID: " CRM-1 ", deviceID: "c-9", name: "Sara"))
+        #expect(
+            identities == [
+                NormalizedIdentity(kind: .phone, value: "+989123456789"), NormalizedIdentity(kind: .email, value: "a@b.io"),
+                NormalizedIdentity(kind: .external, value: "CRM-1"), NormalizedIdentity(kind: .device, value: "c-9"),
+            ])
     }
 }

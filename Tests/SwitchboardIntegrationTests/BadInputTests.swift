@@ -23,12 +23,19 @@ struct BadInputTests {
         ("an unknown channel", frames("PUBLISH", #"{"message_id":"bad-1","channel":"pager","occurred_at":1}"#, body: []), "unknown_channel"),
         ("an oversized body", frames("PUBLISH", header, body: [UInt8](repeating: 0x41, count: 5000)), "body_too_large"),
         ("invalid UTF-8 in a text body", frames("PUBLISH", header, body: [0xE2, 0x28, 0xA1]), "invalid_text"),
-        ("a phone hint that is no number", frames("PUBLISH", #"{"message_id":"bad-1","channel":"sms","occurred_at":1,"hints":{"phone":"call me"}}"#, body: []), "invalid_hint"),
-        ("an occurred_at of the wrong type", frames("PUBLISH", #"{"message_id":"bad-1","channel":"sms","occurred_at":"yesterday"}"#, body: []), "invalid_field"),
+        (
+            "a phone hint that is no number",
+            frames("PUBLISH", #"{"message_id":"bad-1","channel":"sms","occurred_at":1,"hints":{"phone":"call me"}}"#, body: []), "invalid_hint"
+        ),
+        (
+            "an occurred_at of the wrong type", frames("PUBLISH", #"{"message_id":"bad-1","channel":"sms","occurred_at":"yesterday"}"#, body: []),
+            "invalid_field"
+        ),
     ]
 
-    @Test("each bad gateway input gets NACK invalid with its detail, its raw frames are kept, a good gateway is still served",
-          arguments: gatewayCases)
+    @Test(
+        "each bad gateway input gets NACK invalid with its detail, its raw frames are kept, a good gateway is still served",
+        arguments: gatewayCases)
     func gatewayInput(_ name: String, _ frames: [[UInt8]], _ detail: String) throws {
         let database = try TestDatabase()
         let hub = try RunningHub(RunningHub.config(database))

@@ -26,7 +26,9 @@ struct DispatchTests {
         #expect(again.attempt == 2)
         try second.done(again.deliveryID, outcome: "resolved")
         #expect(try second.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "done")))
-        #expect(try database.value("SELECT worker || ':' || state || ':' || attempts FROM deliveries WHERE id = $1", [.init(task.deliveryID)]) == "s-2:done:2")
+        #expect(
+            try database.value("SELECT worker || ':' || state || ':' || attempts FROM deliveries WHERE id = $1", [.init(task.deliveryID)])
+                == "s-2:done:2")
     }
 
     @Test("a frozen worker loses its task at heartbeat expiry; its late DONE is refused and not counted")
@@ -111,8 +113,9 @@ struct DispatchTests {
         let phone = try gateway.publish(Messages.publish("u-4", "help", channel: "phone"))
         // e-mail and mail share support's default target, so the later e-mails have later deadlines;
         // raise the high-priority e-mail's deadline to match the other one to show the priority tie-break.
-        try database.connect().query("UPDATE deliveries SET deadline = (SELECT deadline FROM deliveries WHERE interaction_id = $1) WHERE interaction_id = $2",
-                                     [.init(lowEmail.interactionID), .init(highEmail.interactionID)])
+        try database.connect().query(
+            "UPDATE deliveries SET deadline = (SELECT deadline FROM deliveries WHERE interaction_id = $1) WHERE interaction_id = $2",
+            [.init(lowEmail.interactionID), .init(highEmail.interactionID)])
         // The hub reads the changed deadline when it recovers its backlog from PostgreSQL.
         hub.shutdown()
         let restarted = try RunningHub(RunningHub.config(database))

@@ -14,11 +14,14 @@ struct IngestTests {
         let hub = try RunningHub(RunningHub.config(database))
         defer { hub.shutdown() }
         let gateway = try GatewayClient(name: "ivr-1", endpoint: hub.endpoints.gateway)
-        let ack = try gateway.publish(Messages.publish("m-1", "کولر خراب است، تکنسین بفرستید", channel: "phone", hints: IdentityHints(phone: "۰۹۱۲ ۳۴۵ ۶۷۸۹", name: "Sara")))
+        let ack = try gateway.publish(
+            Messages.publish("m-1", "کولر خراب است، تکنسین بفرستید", channel: "phone", hints: IdentityHints(phone: "۰۹۱۲ ۳۴۵ ۶۷۸۹", name: "Sara")))
         #expect(ack.queue == "field_service")
         #expect(!ack.duplicate)
         // ACK means committed: the rows are visible to any other connection now.
-        #expect(try database.count("SELECT count(*) FROM interactions WHERE id = $1 AND gateway = 'ivr-1' AND message_id = 'm-1'", [.init(ack.interactionID)]) == 1)
+        #expect(
+            try database.count(
+                "SELECT count(*) FROM interactions WHERE id = $1 AND gateway = 'ivr-1' AND message_id = 'm-1'", [.init(ack.interactionID)]) == 1)
         #expect(try database.value("SELECT value FROM customer_identities WHERE customer_id = $1", [.init(ack.customerID)]) == "+989123456789")
         #expect(try database.value("SELECT state FROM deliveries WHERE interaction_id = $1", [.init(ack.interactionID)]) == "pending")
 
@@ -35,7 +38,9 @@ struct IngestTests {
 
         try worker.done(task.deliveryID, outcome: "technician_booked", notes: "Friday 10:00")
         #expect(try worker.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "done")))
-        let row = try database.connect().query("SELECT state, outcome, notes, worker, attempts FROM deliveries WHERE id = $1", [.init(task.deliveryID)]).rows[0]
+        let row = try database.connect().query(
+            "SELECT state, outcome, notes, worker, attempts FROM deliveries WHERE id = $1", [.init(task.deliveryID)]
+        ).rows[0]
         #expect(row == ["done", "technician_booked", "Friday 10:00", "fs-1", "1"])
     }
 
@@ -84,7 +89,8 @@ struct IngestTests {
         defer { hub.shutdown() }
         let gateway = try GatewayClient(name: "ivr-2", endpoint: hub.endpoints.gateway)
         let persian = try gateway.publish(Messages.publish("i-1", channel: "phone", hints: IdentityHints(phone: "۰۹۱۲ ۳۴۵ ۶۷۸۹")))
-        let arabic = try gateway.publish(Messages.publish("i-2", channel: "phone", hints: IdentityHints(phone: "٠٠٩٨٩١٢٣٤٥٦٧٨٩", email: "Sara@Example.com")))
+        let arabic = try gateway.publish(
+            Messages.publish("i-2", channel: "phone", hints: IdentityHints(phone: "٠٠٩٨٩١٢٣٤٥٦٧٨٩", email: "Sara@Example.com")))
         let email = try gateway.publish(Messages.publish("i-3", hints: IdentityHints(email: " sara@example.COM")))
         let stranger = try gateway.publish(Messages.publish("i-4", channel: "web", hints: IdentityHints()))
         #expect(arabic.customerID == persian.customerID)

@@ -98,10 +98,13 @@ final class RunningHub: Sendable {
 
 /// Builds PUBLISH messages with unique ids.
 enum Messages {
-    static func publish(_ id: String, _ text: String = "My internet is not working, please help", channel: String = "email",
-                        hints: IdentityHints = IdentityHints(email: "sara@example.com"), priority: Int = 0, process: CRMProcess? = nil) -> Publish {
-        Publish(messageID: id, channel: channel, occurredAt: 1_790_000_000_000, hints: hints, process: process,
-                priority: priority, body: Array(text.utf8))
+    static func publish(
+        _ id: String, _ text: String = "My internet is not working, please help", channel: String = "email",
+        hints: IdentityHints = IdentityHints(email: "sara@example.com"), priority: Int = 0, process: CRMProcess? = nil
+    ) -> Publish {
+        Publish(
+            messageID: id, channel: channel, occurredAt: 1_790_000_000_000, hints: hints, process: process,
+            priority: priority, body: Array(text.utf8))
     }
 }
 

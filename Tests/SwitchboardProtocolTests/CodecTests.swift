@@ -19,7 +19,10 @@ struct CodecTests {
         .ping, .pong, .heartbeat, .bye,
         .ready(Ready(workerID: "w1", queues: ["sales", "support"], capacity: 4, skills: ["billing"], languages: ["fa", "ru"])),
         .welcome(Welcome(workerID: "w1", heartbeatMs: 1000)),
-        .task(TaskOffer(deliveryID: 9, attempt: 2, deadline: 5, queue: "sales", priority: 3, interaction: ["id": 1], customer: ["id": 2, "identities": []], body: [1, 2])),
+        .task(
+            TaskOffer(
+                deliveryID: 9, attempt: 2, deadline: 5, queue: "sales", priority: 3, interaction: ["id": 1], customer: ["id": 2, "identities": []],
+                body: [1, 2])),
         .done(Done(deliveryID: 9, outcome: "resolved", notes: "called back")),
         .fail(Fail(deliveryID: 9, disposition: .retryAfter(milliseconds: 500))),
         .fail(Fail(deliveryID: 9, disposition: .reject(reason: "spam"))),
@@ -56,7 +59,10 @@ struct CodecTests {
         ("priority out of range", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"priority":12}"#, body: []), .invalidField),
         ("unknown process", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"process":"hr"}"#, body: []), .invalidField),
         ("unknown hint", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"hints":{"fax":"1"}}"#, body: []), .invalidField),
-        ("attribute not a string", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"attributes":{"a":1}}"#, body: []), .invalidField),
+        (
+            "attribute not a string", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"attributes":{"a":1}}"#, body: []),
+            .invalidField
+        ),
         ("body too large", frames("PUBLISH", valid, body: [UInt8](repeating: 65, count: 1025)), .bodyTooLarge),
         ("invalid UTF-8 text body", frames("PUBLISH", valid, body: [0xC3, 0x28]), .invalidText),
         ("NUL in text body", frames("PUBLISH", valid, body: [0x41, 0x00]), .invalidText),
