@@ -69,6 +69,8 @@ public final class Hub {
         onReady(endpoints)
         var nextWatchdog: Int64 = 0
         while !stop.isRaised {
+            // Without its store thread the hub can commit nothing: exit, and let systemd restart it.
+            guard !store.hasFinished else { throw HubError(reason: "the store thread stopped; see the log above") }
             try serveOnce(timeoutMs: 50)
             if let interval = systemd.watchdogIntervalMs, Clock.nowMs() >= nextWatchdog {
                 systemd.notify("WATCHDOG=1")
@@ -186,6 +188,12 @@ public final class Hub {
         monitor.close()
         storeWake.close()
     }
+}
+
+/// A condition that stops the hub.
+public struct HubError: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
 }
 
 /// libzmq's ZMQ_ROUTER_HANDOVER, not exported as a Swift constant by the C module.

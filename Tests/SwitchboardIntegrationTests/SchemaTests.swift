@@ -1,0 +1,63 @@
+import Postgres
+import SwitchboardClient
+import SwitchboardHub
+import SwitchboardProtocol
+import SwitchboardStore
+import Testing
+
+@Suite("Schema and migrations")
+struct SchemaTests {
+    @Test("migrate is idempotent: a second run applies nothing and changes nothing")
+    func migrateTwice() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        #expect(try Migrator.migrate(connection) == [])
+        #expect(try Migrator.appliedVersions(connection) == ["0001_schema", "0002_functions", "0003_analytics"])
+        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 3)
+    }
+
+    @Test("interactions are partitioned by month and the hub creates this month's and next month's partitions")
+    func partitions() throws {
+        let database = try TestDatabase()
+        #expect(try database.value("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'interactions'::regclass") == "r")
+        let hub = try RunningHub(RunningHub.config(database))
+        hub.shutdown()
+        let monthly = try database.count(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'interactions'::regclass AND inhrelid::regclass::text ~ '^interactions_[0-9]{4}_[0-9]{2}$'"
+        )
+        #expect(monthly == 2)
+    }
+
+    @Test("the hub refuses to start on a database that is not migrated, and says what to run")
+    func unmigratedDatabase() throws {
+        let database = try TestDatabase()
+        try database.connect().execute(script: "DELETE FROM schema_migrations WHERE version = '0003_analytics'")
+        do {
+            _ = try RunningHub(RunningHub.config(database))
+            Issue.record("the hub started on an old schema")
+        } catch {
+            #expect("\(error)".contains("switchboard migrate"))
+        }
+    }
+
+    @Test("the analytics views count what the hub stored: volume, service level, worker load, customer activity")
+    func analyticsViews() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "gw", endpoint: hub.endpoints.gateway)
+        let ack = try gateway.publish(Messages.publish("a-1", "help", channel: "chat"))
+        _ = try gateway.publish(Messages.publish("a-2", "help again", channel: "chat"))
+        let worker = try WorkerClient(registration: Ready(workerID: "agent", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        let task = try #require(try worker.nextTask())
+        try worker.done(task.deliveryID, outcome: "resolved")
+        #expect(try worker.nextAnswer() != nil)
+        #expect(try database.value("SELECT sum(interactions) FROM analytics_volume_daily WHERE channel = 'chat' AND process = 'support'") == "2")
+        let level = try database.connect().query(
+            "SELECT deliveries, done, open, done_within_target FROM analytics_service_level WHERE queue = 'support'")
+        #expect(level.rows == [["2", "1", "1", "1"]])
+        #expect(try database.value("SELECT completed FROM analytics_worker_load WHERE worker = 'agent'") == "1")
+        #expect(try database.value("SELECT contacts FROM analytics_customer_activity WHERE customer_id = $1", [.init(ack.customerID)]) == "2")
+    }
+}
