@@ -52,14 +52,7 @@ public final class GatewayClient {
 
     /// The next command from the hub (ACK, NACK, PONG), or nil after `timeoutMs`.
     public func receive(timeoutMs: Int) throws -> Command? {
-        var poller = Poller()
-        poller.add(socket)
-        guard try poller.wait(timeoutMilliseconds: timeoutMs)[0], let message = try socket.receive(dontWait: true) else { return nil }
-        do {
-            return try Codec.decode(message.frames, limits: .client)
-        } catch {
-            throw ClientError.protocolViolation(error)
-        }
+        try socket.receiveCommand(timeoutMs: timeoutMs)
     }
 
     /// PING → PONG round trip; true if the hub answered in time.

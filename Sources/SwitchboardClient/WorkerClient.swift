@@ -124,13 +124,6 @@ public final class WorkerClient {
     }
 
     private func receive(timeoutMs: Int) throws -> Command? {
-        var poller = Poller()
-        poller.add(socket)
-        guard try poller.wait(timeoutMilliseconds: timeoutMs)[0], let message = try socket.receive(dontWait: true) else { return nil }
-        do {
-            return try Codec.decode(message.frames, limits: .client)
-        } catch {
-            throw ClientError.protocolViolation(error)
-        }
+        try socket.receiveCommand(timeoutMs: timeoutMs)
     }
 }

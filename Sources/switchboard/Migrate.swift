@@ -10,8 +10,7 @@ struct Migrate: ParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() throws {
-        var config = try HubConfig.load(path: options.config)
-        if let database = options.database { config.database = database }
+        let config = try options.loadConfig()
         let connection = try Connection(config.database)
         let applied = try Migrator.migrate(connection)
         if applied.isEmpty {

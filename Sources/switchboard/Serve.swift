@@ -19,8 +19,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let logger = options.makeLogger(label: "switchboard.hub")
-        var config = try HubConfig.load(path: options.config)
-        if let database = options.database { config.database = database }
+        let config = try options.loadConfig()
         installShutdownHandlers()
         let hub = Hub(config: config, logger: logger)
         do {

@@ -10,8 +10,7 @@ struct Status: ParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() throws {
-        var config = try HubConfig.load(path: options.config)
-        if let database = options.database { config.database = database }
+        let config = try options.loadConfig()
         let connection = try Connection(config.database)
         print("schema: \(try Migrator.appliedVersions(connection).last ?? "none (run 'switchboard migrate')")")
         let counts = try connection.query(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import SwitchboardHub
 
 @main
 struct Switchboard: ParsableCommand {
@@ -19,6 +20,13 @@ struct CommonOptions: ParsableArguments {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
+
+    /// The configuration file (if any) with environment and `--database` overrides applied.
+    func loadConfig() throws -> HubConfig {
+        var loaded = try HubConfig.load(path: self.config)
+        if let database { loaded.database = database }
+        return loaded
+    }
 
     func makeLogger(label: String) -> Logger {
         let level = logLevel
