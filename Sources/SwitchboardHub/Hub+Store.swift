@@ -5,9 +5,9 @@ import ZeroMQ
 
 extension Hub {
     /// Handles every reply the store thread has posted.
-    func handleStoreReplies() throws {
-        while try storeWake.receive(dontWait: true) != nil {}
-        for reply in store.replies.drain() {
+    func handleStoreReplies(_ lane: StoreLane) throws {
+        while try lane.wake.receive(dontWait: true) != nil {}
+        for reply in lane.thread.replies.drain() {
             switch reply {
             case .ingested(let results):
                 ingested(results)
@@ -58,6 +58,28 @@ extension Hub {
             logger.error("could not write \(batch.count) delivery transitions, retrying: \(failure.reason)")
             transitionBuffer.insert(contentsOf: batch, at: 0)
             transitionRetryAt = Clock.nowMs() + 500
+        }
+    }
+}
+
+/// One store thread and the hub's end of the inproc socket that wakes it and is woken by it.
+struct StoreLane {
+    let thread: StoreThread
+    let wake: Socket
+
+    init(name: String, context: Context, config: HubConfig, logger: Logger) throws {
+        thread = StoreThread(name: name, context: context, conninfo: config.database, owner: config.hubName, logger: logger)
+        wake = try context.socket(.pair)
+        try wake.bind(thread.endpoint)
+        thread.start()
+    }
+
+    func submit(_ request: StoreRequest, logger: Logger) {
+        thread.requests.post(request)
+        do {
+            try wake.send([[0]])
+        } catch {
+            logger.critical("cannot wake the \(thread.name) store thread: \(error)")
         }
     }
 }

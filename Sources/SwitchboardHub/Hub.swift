@@ -26,9 +26,11 @@ public final class Hub {
 
     var gateways: Socket!
     var workers: Socket!
-    var storeWake: Socket!
     var monitor: Socket!
-    var store: StoreThread!
+    /// Two store threads, each with its own connection, so ACKs never wait behind dispatch writes.
+    var ingestLane: StoreLane!
+    var dispatchLane: StoreLane!
+    var lanes: [StoreLane] { [ingestLane, dispatchLane] }
 
     /// Routed messages waiting for the next ingest batch, and the batch in flight.
     var ingestBuffer: [PendingPublish] = []
@@ -60,8 +62,8 @@ public final class Hub {
         try prepareDatabase()
         try bindSockets()
         let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
-        store = StoreThread(context: context, conninfo: config.database, owner: config.hubName, logger: logger)
-        store.start()
+        ingestLane = try StoreLane(name: "ingest", context: context, config: config, logger: logger)
+        dispatchLane = try StoreLane(name: "dispatch", context: context, config: config, logger: logger)
         recover()
         let endpoints = HubEndpoints(gateway: gateways.lastEndpoint, worker: workers.lastEndpoint)
         logger.info("hub serving: gateways on \(endpoints.gateway), workers on \(endpoints.worker), libzmq \(Context.libraryVersion)")
@@ -70,7 +72,7 @@ public final class Hub {
         var nextWatchdog: Int64 = 0
         while !stop.isRaised {
             // Without its store thread the hub can commit nothing: exit, and let systemd restart it.
-            guard !store.hasFinished else { throw HubError(reason: "the store thread stopped; see the log above") }
+            guard !lanes.contains(where: \.thread.hasFinished) else { throw HubError(reason: "the store thread stopped; see the log above") }
             try serveOnce(timeoutMs: 50)
             if let interval = systemd.watchdogIntervalMs, Clock.nowMs() >= nextWatchdog {
                 systemd.notify("WATCHDOG=1")
@@ -113,21 +115,20 @@ public final class Hub {
         try workers.bind(config.workerEndpoint)
         monitor = try context.socket(.pair)
         try monitor.connect("inproc://switchboard-worker-monitor")
-        storeWake = try context.socket(.pair)
     }
 
     /// Asks the store for what was pending or in flight when the hub last stopped.
     private func recover() {
-        try? storeWake.bind(store.endpoint)
         for process in CRMProcess.allCases { perform(dispatcher.markBacklog(queue: process.rawValue)) }
     }
 
+    /// Ingest and quarantine go to the ingest lane; dispatch transitions, refills and maintenance to
+    /// the dispatch lane, whose FIFO order keeps a refill behind the transitions sent before it.
     func submit(_ request: StoreRequest) {
-        store.requests.post(request)
-        do {
-            try storeWake.send([[0]])
-        } catch {
-            logger.critical("cannot wake the store thread: \(error)")
+        switch request {
+        case .ingest, .quarantine: ingestLane.submit(request, logger: logger)
+        case .apply, .loadPending, .maintain: dispatchLane.submit(request, logger: logger)
+        case .stop: lanes.forEach { $0.submit(request, logger: logger) }
         }
     }
 
@@ -136,11 +137,13 @@ public final class Hub {
         var poller = Poller()
         poller.add(gateways)
         poller.add(workers)
-        poller.add(storeWake)
         poller.add(monitor)
+        poller.add(ingestLane.wake)
+        poller.add(dispatchLane.wake)
         let readable = try poller.wait(timeoutMilliseconds: timeoutMs)
-        if readable[2] { try handleStoreReplies() }
-        if readable[3] { try handleMonitorEvents() }
+        if readable[3] { try handleStoreReplies(ingestLane) }
+        if readable[4] { try handleStoreReplies(dispatchLane) }
+        if readable[2] { try handleMonitorEvents() }
         if readable[1] { try receiveWorkers() }
         if readable[0] { try receiveGateways() }
         runTimers(now: Clock.nowMs())
@@ -177,16 +180,19 @@ public final class Hub {
         let deadline = Clock.nowMs() + 5000
         while (ingestInFlight != nil || transitionsInFlight != nil || !transitionBuffer.isEmpty) && Clock.nowMs() < deadline {
             var poller = Poller()
-            poller.add(storeWake)
-            if try poller.wait(timeoutMilliseconds: 50)[0] { try handleStoreReplies() }
+            poller.add(ingestLane.wake)
+            poller.add(dispatchLane.wake)
+            let readable = try poller.wait(timeoutMilliseconds: 50)
+            if readable[0] { try handleStoreReplies(ingestLane) }
+            if readable[1] { try handleStoreReplies(dispatchLane) }
             flushTransitions(now: Clock.nowMs())
         }
         submit(.stop)
-        while !store.hasFinished && Clock.nowMs() < deadline + 2000 { usleep(10_000) }
+        while lanes.contains(where: { !$0.thread.hasFinished }) && Clock.nowMs() < deadline + 2000 { usleep(10_000) }
         gateways.close()
         workers.close()
         monitor.close()
-        storeWake.close()
+        lanes.forEach { $0.wake.close() }
     }
 }
 

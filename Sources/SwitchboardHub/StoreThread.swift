@@ -12,18 +12,20 @@ final class StoreThread: Sendable {
     let requests = Mailbox<StoreRequest>()
     let replies = Mailbox<StoreReply>()
     let endpoint: String
+    let name: String
     private let conninfo: String
     private let owner: String
     private let context: Context
     private let logger: Logger
     private let finished = StopSignal()
 
-    init(context: Context, conninfo: String, owner: String, logger: Logger) {
+    init(name: String, context: Context, conninfo: String, owner: String, logger: Logger) {
+        self.name = name
         self.context = context
         self.conninfo = conninfo
         self.owner = owner
         self.logger = logger
-        endpoint = "inproc://switchboard-store-\(UUID().uuidString)"
+        endpoint = "inproc://switchboard-store-\(name)-\(UUID().uuidString)"
     }
 
     var hasFinished: Bool { finished.isRaised }
@@ -35,10 +37,10 @@ final class StoreThread: Sendable {
             do {
                 try run()
             } catch {
-                logger.critical("store thread stopped: \(error)")
+                logger.critical("\(name) store thread stopped: \(error)")
             }
         }
-        thread.name = "switchboard-store"
+        thread.name = "switchboard-\(name)"
         thread.start()
     }
 
@@ -46,12 +48,12 @@ final class StoreThread: Sendable {
         let wake = try context.socket(.pair)
         try wake.connect(endpoint)
         var store: Store?
-        logger.info("store thread started")
+        logger.info("\(name) store thread started")
         while true {
             guard try wake.receive() != nil else { continue }
             for request in requests.drain() {
                 if case .stop = request {
-                    logger.info("store thread stopping")
+                    logger.info("\(name) store thread stopping")
                     return
                 }
                 let reply = handle(request, store: &store)
