@@ -1,12 +1,14 @@
 # Switchboard: `make run` to see it work, `make test` to check it. Both set up everything they need.
 SWIFT ?= swift
 BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
+RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
 export SWITCHBOARD_PG_PORT ?= 54329
 
-.PHONY: run test build deps db db-fast stop-db migrate format lint clean
+.PHONY: run test build release deps db db-fast stop-db migrate format lint clean
 
-run: deps build db
-	@bash scripts/run-demo.sh "$(BIN_DIR)/switchboard"
+# The demo runs the optimized build, as an operator would; the tests use the debug build.
+run: deps release db
+	@bash scripts/run-demo.sh "$(RELEASE_BIN_DIR)/switchboard"
 
 test: deps db-fast build lint
 	SWITCHBOARD_TEST_DATABASE="$$(bash scripts/pg.sh conninfo switchboard_test)" \
@@ -15,6 +17,9 @@ test: deps db-fast build lint
 
 build:
 	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release
 
 deps:
 	@bash scripts/install-deps.sh

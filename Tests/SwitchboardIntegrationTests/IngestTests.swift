@@ -117,3 +117,32 @@ struct IngestTests {
         #expect(try database.count("SELECT count(*) FROM deliveries WHERE queue = 'sales'") == 300)
     }
 }
+
+@Suite("Bodies and attributes survive storage")
+struct BodyTests {
+    @Test("a binary body (a fax page) reaches the worker byte for byte, also when loaded back after a restart")
+    func binaryBodyRoundTrip() throws {
+        let database = try TestDatabase()
+        var hub = try RunningHub(RunningHub.config(database))
+        let gateway = try GatewayClient(name: "fax-1", endpoint: hub.endpoints.gateway)
+        let page: [UInt8] = [0x49, 0x49, 0x2A, 0x00] + (0...255).map { UInt8($0) } + [0x00, 0xFF]
+        var fax = Messages.publish("fax-0001", channel: "fax", hints: IdentityHints(phone: "+7 (912) 345-67-89"))
+        fax.contentType = "image/tiff"
+        fax.body = page
+        fax.attributes = ["pages": "1", "caller": "+79123456789", "note": "ответ до пятницы"]
+        fax.intent = "repair"
+        let ack = try gateway.publish(fax)
+        #expect(ack.queue == "field_service")
+        #expect(try database.value("SELECT length(body_bytes) FROM interactions WHERE id = $1", [.init(ack.interactionID)]) == String(page.count))
+        hub.shutdown()
+        hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let worker = try WorkerClient(registration: Ready(workerID: "fs", queues: ["field_service"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        let task = try #require(try worker.nextTask())
+        #expect(task.body == page)
+        #expect(task.interaction["content_type"] == "image/tiff")
+        #expect(task.interaction["attributes"] == ["pages": "1", "caller": "+79123456789", "note": "ответ до пятницы"])
+        #expect(task.interaction["route_reason"] == "intent 'repair'")
+    }
+}
