@@ -10,6 +10,14 @@ public struct RouteDecision: Sendable, Equatable {
     public var deadline: Int64
     /// Why: "explicit process", "intent 'billing'", "keywords: refund, возврат", "default".
     public var reason: String
+
+    public init(process: CRMProcess, queue: String, priority: Int, deadline: Int64, reason: String) {
+        self.process = process
+        self.queue = queue
+        self.priority = priority
+        self.deadline = deadline
+        self.reason = reason
+    }
 }
 
 /// Maps a message to a CRM process: explicit process, else intent, else keywords, else the default.
