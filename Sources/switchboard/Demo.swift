@@ -80,13 +80,17 @@ struct Demo: ParsableCommand {
                 while !shutdownSignal.isRaised {
                     let now = DispatchTime.now().uptimeNanoseconds
                     if now >= nextSend && sentAt.count < 500 {
+                        // Behind schedule (the hub is the bottleneck): do not try to catch up in a burst.
+                        nextSend = max(nextSend, now)
                         let message = traffic.next(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
                         try client.send(message)
                         sentAt[message.messageID] = now
                         nextSend += interval
                         figures.state.withLock { $0.sent += 1 }
                     }
-                    let waitMs = nextSend > now ? Int((nextSend - now) / 1_000_000) : 0
+                    // With the window full there is nothing to send: wait for answers instead of spinning.
+                    let windowFull = sentAt.count >= 500
+                    let waitMs = windowFull ? 100 : nextSend > now ? Int((nextSend - now) / 1_000_000) : 0
                     guard let answer = try client.receive(timeoutMs: min(waitMs, 100)) else { continue }
                     let received = DispatchTime.now().uptimeNanoseconds
                     figures.state.withLock { figures in
