@@ -4,7 +4,7 @@ BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
 export SWITCHBOARD_PG_PORT ?= 54329
 
-.PHONY: run test build release deps db db-fast stop-db migrate format lint clean
+.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz
 
 # The demo runs the optimized build, as an operator would; the tests use the debug build.
 run: deps release db
@@ -14,6 +14,7 @@ test: deps db-fast build lint
 	SWITCHBOARD_TEST_DATABASE="$$(bash scripts/pg.sh conninfo switchboard_test)" \
 	SWITCHBOARD_BIN="$(BIN_DIR)/switchboard" \
 	$(SWIFT) test --disable-xctest
+	"$(BIN_DIR)/switchboard-fuzz" Fuzz/corpus
 
 build:
 	$(SWIFT) build
@@ -45,3 +46,12 @@ lint:
 clean:
 	-@bash scripts/pg.sh stop
 	rm -rf .run .build
+
+# Fuzzing: the SWB/1 decoder, the JSON parser and the config parser under libFuzzer + AddressSanitizer.
+FUZZ_SECONDS ?= 120
+fuzz:
+	$(SWIFT) build -c release --scratch-path .build-fuzz --product switchboard-fuzz \
+		--sanitize fuzzer --sanitize address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
+	mkdir -p .run/fuzz-corpus && cp -n Fuzz/corpus/* .run/fuzz-corpus/ 2>/dev/null || true
+	SWIFT_BACKTRACE=enable=no "$$($(SWIFT) build -c release --scratch-path .build-fuzz --show-bin-path)/switchboard-fuzz" \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=.run/ .run/fuzz-corpus Fuzz/corpus

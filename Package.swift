@@ -64,6 +64,8 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // libFuzzer target (make fuzz); built normally, it replays a corpus.
+        .executableTarget(name: "switchboard-fuzz", dependencies: ["SwitchboardProtocol", "SwitchboardHub"]),
         .testTarget(name: "SwitchboardProtocolTests", dependencies: ["SwitchboardProtocol"]),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore"]),
         .testTarget(

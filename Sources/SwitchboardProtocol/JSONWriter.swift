@@ -17,11 +17,9 @@ public enum JSONWriter {
         case .bool(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
         case .integer(let number): output.append(contentsOf: String(number).utf8)
         case .double(let number):
-            if number.rounded() == number, abs(number) < 1e15 {
-                output.append(contentsOf: String(Int64(number)).utf8)
-            } else {
-                output.append(contentsOf: "\(number)".utf8)
-            }
+            // Swift prints the shortest text that reads back as the same Double, and keeps ".0" on
+            // whole numbers, so a number stays a number and never turns into an integer.
+            output.append(contentsOf: "\(number)".utf8)
         case .string(let text): writeString(text, into: &output)
         case .array(let elements):
             output.append(UInt8(ascii: "["))

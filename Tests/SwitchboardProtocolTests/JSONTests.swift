@@ -31,3 +31,14 @@ struct JSONTests {
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(bytes) }
     }
 }
+
+@Suite("Strict JSON regressions")
+struct JSONRegressionTests {
+    @Test("a whole-number double stays a double when written and read back (found by make fuzz)")
+    func wholeNumberDoubleStaysDouble() throws {
+        for text in ["[1.0]", "[-0.0]", "[1e300]", "[123456789012345678.0]", "[2.5e-8]"] {
+            let value = try JSONParser.parse(Array(text.utf8))
+            #expect(try JSONParser.parse(JSONWriter.bytes(value)) == value, "\(text)")
+        }
+    }
+}
