@@ -52,13 +52,16 @@ extension Hub {
         }
         let inFlight = gatewayInFlight[peer, default: 0]
         guard inFlight < config.gatewayWindow else {
-            stats.nacked += 1
-            sendGateway(
-                .nack(
-                    Nack(
-                        messageID: publish.messageID, code: .overloaded, detail: "gateway_window",
-                        reason: "gateway '\(gateway)' has \(inFlight) messages waiting for ACK, the limit is \(config.gatewayWindow)",
-                        retryAfterMs: 100)), to: peer)
+            overloaded(
+                publish.messageID, peer: peer, detail: "gateway_window",
+                reason: "gateway '\(gateway)' has \(inFlight) messages waiting for ACK, the limit is \(config.gatewayWindow)")
+            return
+        }
+        // All gateways together: memory holds at most this many messages not yet committed.
+        guard ingestBuffer.count + (ingestInFlight?.count ?? 0) < config.maxUncommitted else {
+            overloaded(
+                publish.messageID, peer: peer, detail: "hub_ingest_limit",
+                reason: "the hub has \(config.maxUncommitted) messages waiting for their commit; PostgreSQL is behind")
             return
         }
         let identities: [NormalizedIdentity]
@@ -129,6 +132,13 @@ extension Hub {
         if !tasks.isEmpty { perform(dispatcher.enqueue(tasks, now: Clock.nowMs())) }
     }
 
+    /// NACK overloaded: the message is fine, the hub is full; the gateway re-sends after retry_after_ms.
+    private func overloaded(_ messageID: String, peer: PeerID, detail: String, reason: String) {
+        stats.nacked += 1
+        stats.overloaded += 1
+        sendGateway(.nack(Nack(messageID: messageID, code: .overloaded, detail: detail, reason: reason, retryAfterMs: 100)), to: peer)
+    }
+
     /// NACKs, logs and quarantines refused gateway input.
     func refuseGateway(_ peer: PeerID, _ frames: [[UInt8]], messageID: String?, code: NackCode, detail: String, reason: String) {
         stats.nacked += 1
@@ -142,9 +152,24 @@ extension Hub {
         quarantine(role: "gateway", peer: name, messageID: messageID, code: detail, reason: reason, frames: frames)
     }
 
+    /// Keeps refused input for the next quarantine batch. The buffer is bounded: a flood of bad input
+    /// beyond it is still answered and logged, and counted as `quarantine_dropped`, but not stored.
     func quarantine(role: String, peer: String, messageID: String?, code: String, reason: String, frames: [[UInt8]]) {
+        guard quarantineBuffer.count < Self.quarantineBufferLimit else {
+            stats.quarantineDropped += 1
+            return
+        }
         stats.quarantined += 1
-        submit(.quarantine([QuarantineEntry(role: role, peer: peer, messageID: messageID, code: code, reason: reason, frames: frames)]))
+        quarantineBuffer.append(QuarantineEntry(role: role, peer: peer, messageID: messageID, code: code, reason: reason, frames: frames))
+    }
+
+    static let quarantineBufferLimit = 10_000
+
+    /// Writes the waiting quarantine entries in one transaction.
+    func flushQuarantine() {
+        guard !quarantineBuffer.isEmpty else { return }
+        submit(.quarantine(quarantineBuffer))
+        quarantineBuffer.removeAll(keepingCapacity: true)
     }
 
     func sendGateway(_ command: Command, to peer: PeerID) {

@@ -40,6 +40,7 @@ public final class Hub {
     var transitionsInFlight: [(DeliveryTransition, PeerID?)]?
     var transitionRetryAt: Int64 = 0
     var gatewayInFlight: [PeerID: Int] = [:]
+    var quarantineBuffer: [QuarantineEntry] = []
     var workerDescriptors: [Int32: PeerID] = [:]
     var failedRefills: Set<String> = []
     var nextTick: Int64 = 0
@@ -148,6 +149,7 @@ public final class Hub {
         if readable[0] { try receiveGateways() }
         runTimers(now: Clock.nowMs())
         flushIngest()
+        flushQuarantine()
         flushTransitions(now: Clock.nowMs())
     }
 
@@ -178,6 +180,7 @@ public final class Hub {
     /// Stops taking input, lets the batches in flight finish (up to 5 s), stops the store thread.
     private func drain() throws {
         let deadline = Clock.nowMs() + 5000
+        flushQuarantine()
         while (ingestInFlight != nil || transitionsInFlight != nil || !transitionBuffer.isEmpty) && Clock.nowMs() < deadline {
             var poller = Poller()
             poller.add(ingestLane.wake)

@@ -22,6 +22,8 @@ public struct HubConfig: Sendable {
     public var batchMax: Int = 512
     /// The most un-ACKed messages one gateway may have in flight; more get NACK overloaded.
     public var gatewayWindow: Int = 1000
+    /// The most messages of all gateways together waiting for their commit; more get NACK overloaded.
+    public var maxUncommitted: Int = 20_000
     public var dispatch = DispatchConfig()
     public var routing: RoutingRules = .standard
 
@@ -57,6 +59,7 @@ public struct HubConfig: Sendable {
         config.defaultCountryCode = file.defaultCountryCode
         if let value = file.batchMax { config.batchMax = try positive(value, "batch_max") }
         if let value = file.gatewayWindow { config.gatewayWindow = try positive(value, "gateway_window") }
+        if let value = file.maxUncommitted { config.maxUncommitted = try positive(value, "max_uncommitted") }
         if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
         if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
         if let value = file.heartbeatTimeoutMs { config.dispatch.heartbeatTimeoutMs = Int64(try positive(value, "heartbeat_timeout_ms")) }
@@ -92,6 +95,7 @@ struct ConfigFile: Decodable {
     var defaultCountryCode: String?
     var batchMax: Int?
     var gatewayWindow: Int?
+    var maxUncommitted: Int?
     var maxAttempts: Int?
     var heartbeatMs: Int?
     var heartbeatTimeoutMs: Int?
@@ -109,6 +113,7 @@ struct ConfigFile: Decodable {
         case defaultCountryCode = "default_country_code"
         case batchMax = "batch_max"
         case gatewayWindow = "gateway_window"
+        case maxUncommitted = "max_uncommitted"
         case maxAttempts = "max_attempts"
         case heartbeatMs = "heartbeat_ms"
         case heartbeatTimeoutMs = "heartbeat_timeout_ms"
@@ -140,6 +145,7 @@ struct ConfigFile: Decodable {
         defaultCountryCode = try container.decodeIfPresent(String.self, forKey: .defaultCountryCode)
         batchMax = try container.decodeIfPresent(Int.self, forKey: .batchMax)
         gatewayWindow = try container.decodeIfPresent(Int.self, forKey: .gatewayWindow)
+        maxUncommitted = try container.decodeIfPresent(Int.self, forKey: .maxUncommitted)
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
         heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)
         heartbeatTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs)

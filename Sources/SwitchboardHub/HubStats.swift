@@ -5,6 +5,10 @@ public struct HubStats: Sendable, Equatable {
     public var duplicates = 0
     public var nacked = 0
     public var quarantined = 0
+    /// Refused inputs answered but not stored because the quarantine buffer was full (a flood).
+    public var quarantineDropped = 0
+    /// NACK overloaded sent (gateway window or hub ingest limit).
+    public var overloaded = 0
     public var offered = 0
     public var completed = 0
     public var failed = 0
@@ -19,6 +23,6 @@ public struct HubStats: Sendable, Equatable {
     public init() {}
 
     var summary: String {
-        "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) ready=\(ready) in_flight=\(inFlight)"
+        "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) quarantine_dropped=\(quarantineDropped) overloaded=\(overloaded) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) ready=\(ready) in_flight=\(inFlight)"
     }
 }
