@@ -43,6 +43,7 @@ public final class Hub {
     var quarantineBuffer: [QuarantineEntry] = []
     var workerDescriptors: [Int32: PeerID] = [:]
     var failedRefills: Set<String> = []
+    var nextRescan: Int64 = 0
     var nextTick: Int64 = 0
     var nextHeartbeat: Int64 = 0
     var nextStatsLog: Int64 = 0
@@ -163,6 +164,12 @@ public final class Hub {
             nextHeartbeat = now + config.dispatch.heartbeatMs
             for queue in failedRefills { perform(dispatcher.markBacklog(queue: queue)) }
             failedRefills.removeAll()
+        }
+        // Deliveries made pending outside this loop (replayed dead letters, another hub's expired
+        // leases later) are found by reading each queue's backlog again now and then.
+        if now >= nextRescan {
+            if nextRescan > 0 { for process in CRMProcess.allCases { perform(dispatcher.markBacklog(queue: process.rawValue)) } }
+            nextRescan = now + config.rescanMs
         }
         if now >= nextStatsLog {
             stats.workers = dispatcher.workerCount

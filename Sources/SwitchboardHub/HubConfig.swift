@@ -24,6 +24,8 @@ public struct HubConfig: Sendable {
     public var gatewayWindow: Int = 1000
     /// The most messages of all gateways together waiting for their commit; more get NACK overloaded.
     public var maxUncommitted: Int = 20_000
+    /// How often each queue's pending backlog is read again from PostgreSQL (replays, other writers).
+    public var rescanMs: Int64 = 5000
     public var dispatch = DispatchConfig()
     public var routing: RoutingRules = .standard
 
@@ -60,6 +62,7 @@ public struct HubConfig: Sendable {
         if let value = file.batchMax { config.batchMax = try positive(value, "batch_max") }
         if let value = file.gatewayWindow { config.gatewayWindow = try positive(value, "gateway_window") }
         if let value = file.maxUncommitted { config.maxUncommitted = try positive(value, "max_uncommitted") }
+        if let value = file.rescanMs { config.rescanMs = Int64(try positive(value, "rescan_ms")) }
         if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
         if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
         if let value = file.heartbeatTimeoutMs { config.dispatch.heartbeatTimeoutMs = Int64(try positive(value, "heartbeat_timeout_ms")) }
@@ -96,6 +99,7 @@ struct ConfigFile: Decodable {
     var batchMax: Int?
     var gatewayWindow: Int?
     var maxUncommitted: Int?
+    var rescanMs: Int?
     var maxAttempts: Int?
     var heartbeatMs: Int?
     var heartbeatTimeoutMs: Int?
@@ -114,6 +118,7 @@ struct ConfigFile: Decodable {
         case batchMax = "batch_max"
         case gatewayWindow = "gateway_window"
         case maxUncommitted = "max_uncommitted"
+        case rescanMs = "rescan_ms"
         case maxAttempts = "max_attempts"
         case heartbeatMs = "heartbeat_ms"
         case heartbeatTimeoutMs = "heartbeat_timeout_ms"
@@ -146,6 +151,7 @@ struct ConfigFile: Decodable {
         batchMax = try container.decodeIfPresent(Int.self, forKey: .batchMax)
         gatewayWindow = try container.decodeIfPresent(Int.self, forKey: .gatewayWindow)
         maxUncommitted = try container.decodeIfPresent(Int.self, forKey: .maxUncommitted)
+        rescanMs = try container.decodeIfPresent(Int.self, forKey: .rescanMs)
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
         heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)
         heartbeatTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs)

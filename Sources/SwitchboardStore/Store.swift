@@ -201,6 +201,21 @@ public final class Store {
     /// SQL for a timestamptz column as Unix milliseconds.
     static func ms(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000)::bigint" }
 
+    // MARK: Dead letters
+
+    /// Puts dead deliveries back in their queue with a fresh attempt count; the hub offers them
+    /// again at its next rescan. Narrow it to a queue, or to delivery ids. Answers how many.
+    public func replayDead(queue: String? = nil, deliveryIDs: [Int64] = []) throws -> Int {
+        let ids = "{" + deliveryIDs.map(String.init).joined(separator: ",") + "}"
+        return try connection.query(
+            """
+            UPDATE deliveries SET state = 'pending', attempts = 0, not_before = NULL, worker = NULL, owner = NULL,
+                   lease_until = NULL, completed_at = NULL, last_error = 'replayed after: ' || coalesce(last_error, 'dead')
+             WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) AND (cardinality($2::bigint[]) = 0 OR id = ANY($2::bigint[]))
+            """, [.init(queue), .text(ids)]
+        ).affected
+    }
+
     // MARK: Quarantine
 
     /// Keeps refused input with its raw frames.

@@ -2,6 +2,7 @@ import Foundation
 import SwitchboardClient
 import SwitchboardHub
 import SwitchboardProtocol
+import SwitchboardStore
 import Testing
 import ZeroMQ
 
@@ -129,5 +130,29 @@ struct DispatchTests {
             try fresh.done(task.deliveryID, outcome: "ok")
         }
         #expect(order == [phone.interactionID, mail.interactionID, highEmail.interactionID, lowEmail.interactionID])
+    }
+
+    @Test("a replayed dead letter is offered again, from attempt 1, by the running hub")
+    func replayDeadLetter() throws {
+        let database = try TestDatabase()
+        var config = RunningHub.config(database)
+        config.dispatch.maxAttempts = 1
+        config.rescanMs = 200
+        let hub = try RunningHub(config)
+        defer { hub.shutdown() }
+        let worker = try WorkerClient(registration: Ready(workerID: "w", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        _ = try GatewayClient(name: "gw", endpoint: hub.endpoints.gateway).publish(Messages.publish("z-1"))
+        let task = try #require(try worker.nextTask())
+        try worker.retry(task.deliveryID, afterMs: 0)
+        #expect(try worker.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "dead")))
+        let store = try Store(conninfo: database.conninfo, owner: "test")
+        #expect(try store.replayDead(queue: "sales") == 0)
+        #expect(try store.replayDead(queue: "support", deliveryIDs: [task.deliveryID]) == 1)
+        let again = try #require(try worker.nextTask(timeoutMs: 5000))
+        #expect(again.deliveryID == task.deliveryID)
+        #expect(again.attempt == 1)
+        try worker.done(again.deliveryID, outcome: "ok")
+        #expect(try worker.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "done")))
     }
 }
