@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL 15 cluster for `make run` and `make test`, under .run/.
+# A throwaway PostgreSQL 15 cluster for `make run` and `make test`, under .run/ (or $SWITCHBOARD_RUN_DIR).
 #   scripts/pg.sh start [--fast]   start it (creating it first); --fast turns fsync off (tests only)
 #   scripts/pg.sh stop             stop it
 #   scripts/pg.sh conninfo DBNAME  print the libpq connection string for a database in it
@@ -7,10 +7,19 @@
 # of mode 700), the cluster lives in a folder under /tmp and .run/pg links to it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-run="$root/.run"
+run="${SWITCHBOARD_RUN_DIR:-$root/.run}"
 port="${SWITCHBOARD_PG_PORT:-54329}"
 bin=/usr/lib/postgresql/15/bin
 mkdir -p "$run"
+
+# The server outlives this script: it must not keep the caller's pipes open (a caller waiting
+# for end-of-output, or Foundation's Process waiting for exit, would wait forever).
+close_inherited_fds() {
+    local fd
+    for fd in $(ls /proc/$$/fd); do
+        case "$fd" in 0|1|2|255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+    done
+}
 
 as_pg() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -48,7 +57,8 @@ start)
     fi
     options="-k $dir -p $port -c listen_addresses='' -c max_connections=200"
     [ "${2:-}" = "--fast" ] && options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$options" start >/dev/null \
+    close_inherited_fds
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$options" start </dev/null >/dev/null 2>&1 \
         || { cat "$dir/server.log"; exit 1; }
     for name in switchboard switchboard_test; do
         as_pg /usr/bin/psql -h "$dir" -p "$port" -U postgres -qAtc \

@@ -24,6 +24,9 @@ struct TestDatabase {
         try Migrator.migrate(try Connection(conninfo))
     }
 
+    /// An already migrated database.
+    init(existing conninfo: String) { self.conninfo = conninfo }
+
     func connect() throws -> Connection { try Connection(conninfo) }
 
     /// The single value of a query, as text.
