@@ -8,6 +8,7 @@ public enum Migrator {
         ("0002_functions", PackageResources.V0002__functions_sql),
         ("0003_analytics", PackageResources.V0003__analytics_sql),
         ("0004_set_based_ingest", PackageResources.V0004__set_based_ingest_sql),
+        ("0005_ingest_each", PackageResources.V0005__ingest_each_sql),
     ]
 
     /// The newest version this build knows.

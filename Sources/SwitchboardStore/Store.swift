@@ -10,6 +10,9 @@ public final class Store {
     public let connection: Connection
     /// This hub's name in lease rows (`deliveries.owner`).
     public let owner: String
+    /// Batches this large or larger are stored set-based (`swb_ingest`), smaller ones message by
+    /// message (`swb_ingest_each`): same result, each the cheaper at its size.
+    public var setBasedFrom = 32
 
     public init(conninfo: String, owner: String) throws {
         connection = try Connection(conninfo)
@@ -65,10 +68,11 @@ public final class Store {
     /// Stores a batch of routed messages in one transaction; the answers are in the batch's order.
     public func ingest(_ records: [IngestRecord], receivedAtMs: Int64) throws -> [IngestOutcome] {
         let batch = JSONValue.array(records.map(Self.ingestJSON))
+        let function = records.count >= setBasedFrom ? "swb_ingest" : "swb_ingest_each"
         let rows = try connection.transaction {
             try connection.queryPrepared(
-                "swb_ingest",
-                "SELECT o_message_id, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_context FROM swb_ingest($1::jsonb, to_timestamp($2::bigint / 1000.0))",
+                function,
+                "SELECT o_message_id, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_context FROM \(function)($1::jsonb, to_timestamp($2::bigint / 1000.0))",
                 [.text(JSONWriter.string(batch)), .init(receivedAtMs)])
         }
         guard rows.rows.count == records.count else {

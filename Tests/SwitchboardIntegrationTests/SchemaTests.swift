@@ -12,8 +12,11 @@ struct SchemaTests {
         let database = try TestDatabase()
         let connection = try database.connect()
         #expect(try Migrator.migrate(connection) == [])
-        #expect(try Migrator.appliedVersions(connection) == ["0001_schema", "0002_functions", "0003_analytics", "0004_set_based_ingest"])
-        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 4)
+        #expect(
+            try Migrator.appliedVersions(connection) == [
+                "0001_schema", "0002_functions", "0003_analytics", "0004_set_based_ingest", "0005_ingest_each",
+            ])
+        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 5)
     }
 
     @Test("interactions are partitioned by month and the hub creates this month's and next month's partitions")
@@ -31,7 +34,7 @@ struct SchemaTests {
     @Test("the hub refuses to start on a database that is not migrated, and says what to run")
     func unmigratedDatabase() throws {
         let database = try TestDatabase()
-        try database.connect().execute(script: "DELETE FROM schema_migrations WHERE version = '0004_set_based_ingest'")
+        try database.connect().execute(script: "DELETE FROM schema_migrations WHERE version = '0005_ingest_each'")
         do {
             _ = try RunningHub(RunningHub.config(database))
             Issue.record("the hub started on an old schema")

@@ -11,16 +11,20 @@ struct StoreIngestTests {
         IngestRecord(gateway: gateway, publish: Messages.publish(id, text), identities: identities, route: Self.route, routingVersion: 1)
     }
 
-    func store(_ database: TestDatabase) throws -> Store {
+    /// Both forms of batch ingest must give the same answers: message by message and set-based.
+    static let forms = [1_000_000, 1]
+
+    func store(_ database: TestDatabase, setBasedFrom: Int) throws -> Store {
         let store = try Store(conninfo: database.conninfo, owner: "test")
+        store.setBasedFrom = setBasedFrom
         _ = try store.registerRouting(["rules": "test"])
         return store
     }
 
-    @Test("a message repeated inside one batch is stored once; a repeat with other content is a conflict")
-    func repeatsWithinABatch() throws {
+    @Test("a message repeated inside one batch is stored once; a repeat with other content is a conflict", arguments: forms)
+    func repeatsWithinABatch(setBasedFrom: Int) throws {
         let database = try TestDatabase()
-        let store = try store(database)
+        let store = try store(database, setBasedFrom: setBasedFrom)
         let phone = NormalizedIdentity(kind: .phone, value: "+989121234567")
         let outcomes = try store.ingest(
             [
@@ -42,10 +46,10 @@ struct StoreIngestTests {
         #expect(try database.count("SELECT count(*) FROM deliveries") == 2)
     }
 
-    @Test("messages of one batch that share a new identity become one customer, in batch order")
-    func newCustomersWithinABatch() throws {
+    @Test("messages of one batch that share a new identity become one customer, in batch order", arguments: forms)
+    func newCustomersWithinABatch(setBasedFrom: Int) throws {
         let database = try TestDatabase()
-        let store = try store(database)
+        let store = try store(database, setBasedFrom: setBasedFrom)
         let phone = NormalizedIdentity(kind: .phone, value: "+79123456789")
         let email = NormalizedIdentity(kind: .email, value: "ivan@example.com")
         let outcomes = try store.ingest(
@@ -68,10 +72,10 @@ struct StoreIngestTests {
             task.payload.customer["identities"] == [["kind": "email", "value": "ivan@example.com"], ["kind": "phone", "value": "+79123456789"]])
     }
 
-    @Test("answers come in the batch's order with one delivery per stored message")
-    func order() throws {
+    @Test("answers come in the batch's order with one delivery per stored message", arguments: forms)
+    func order(setBasedFrom: Int) throws {
         let database = try TestDatabase()
-        let store = try store(database)
+        let store = try store(database, setBasedFrom: setBasedFrom)
         let records = (0..<50).map { record("o-\($0)", identities: [NormalizedIdentity(kind: .device, value: "d-\($0 % 7)")]) }
         let outcomes = try store.ingest(records, receivedAtMs: 1_790_000_000_000)
         var deliveries = Set<Int64>()
