@@ -4,7 +4,7 @@ BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
 export SWITCHBOARD_PG_PORT ?= 54329
 
-.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz
+.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz chaos
 
 # The demo runs the optimized build, as an operator would; the tests use the debug build.
 run: deps release db
@@ -46,6 +46,13 @@ lint:
 clean:
 	-@bash scripts/pg.sh stop
 	rm -rf .run .build
+
+# Chaos: the hub killed with SIGKILL CHAOS_KILLS times under load (make test runs 20).
+CHAOS_KILLS ?= 100
+chaos: deps db-fast build
+	SWITCHBOARD_TEST_DATABASE="$$(bash scripts/pg.sh conninfo switchboard_test)" \
+	SWITCHBOARD_BIN="$(BIN_DIR)/switchboard" SWITCHBOARD_CHAOS_KILLS=$(CHAOS_KILLS) \
+	$(SWIFT) test --disable-xctest --filter ChaosTests
 
 # Fuzzing: the SWB/1 decoder, the JSON parser and the config parser under libFuzzer + AddressSanitizer.
 FUZZ_SECONDS ?= 120

@@ -17,6 +17,7 @@ public final class WorkerClient {
     private var holding: Set<Int64> = []
     /// READY was sent again after a hub restart; unconfirmed answers follow its WELCOME.
     private var reannouncing = false
+    private var reannouncedAt: Int64 = 0
 
     /// What `next` can return.
     public enum Event: Equatable {
@@ -67,7 +68,8 @@ public final class WorkerClient {
                     unconfirmed[confirm.deliveryID] = nil
                     return .confirmed(confirm)
                 case .error(let error) where error.code == .notReady:
-                    if !reannouncing { try reannounce() }
+                    // Once per heartbeat at most; again if that READY was lost (the hub died once more).
+                    if !reannouncing || monotonicMs() - reannouncedAt > heartbeatMs { try reannounce() }
                 case .welcome(let welcome) where reannouncing:
                     reannouncing = false
                     heartbeatMs = Int64(welcome.heartbeatMs)
@@ -106,6 +108,7 @@ public final class WorkerClient {
         var registration = registration
         registration.holding = holding.union(unconfirmed.keys).sorted()
         reannouncing = true
+        reannouncedAt = monotonicMs()
         try send(.ready(registration))
     }
 

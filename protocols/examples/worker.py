@@ -45,6 +45,7 @@ def main():
     holding = set()       # tasks received, not yet answered
     unconfirmed = {}      # delivery id -> DONE frames sent, not yet confirmed
     reannouncing = False
+    reannounced_at = 0.0
     confirmed = 0
     while args.tasks == 0 or confirmed < args.tasks:
         if args.idle and time.time() - last_work > args.idle:
@@ -83,8 +84,10 @@ def main():
             confirmed += 1
             print(f"CONFIRM {header['delivery_id']}: {header['state']}")
         elif command == "ERROR":
-            if header["code"] == "not_ready" and not reannouncing:
+            # worker.md §5; again after a heartbeat if that READY was lost (the hub died once more)
+            if header["code"] == "not_ready" and (not reannouncing or time.time() - reannounced_at > heartbeat_s):
                 reannouncing = True
+                reannounced_at = time.time()
                 socket.send_multipart(frames("READY", dict(ready, holding=sorted(holding | set(unconfirmed)))))
             elif header["code"] != "not_ready":
                 unconfirmed.pop(header.get("delivery_id"), None)
