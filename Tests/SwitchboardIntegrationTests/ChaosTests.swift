@@ -74,7 +74,7 @@ struct ChaosTests {
         let ackedIDs = "{" + Set(acked.values).map(String.init).joined(separator: ",") + "}"
         let lost = Set(acked.values).count - (try database.count("SELECT count(*) FROM interactions WHERE id = ANY($1::bigint[])", [.text(ackedIDs)]))
         print(
-            "chaos: kills=\(Self.kills) messages=\(sent.count) acked=\(acked.count) stored=\(stored) lost=\(lost) duplicated=\(stored - distinct) completed=\(confirmed.count) reoffered_after_confirm=\(reofferedAfterConfirm)"
+            "chaos: kills=\(Self.kills) messages=\(sent.count) acked=\(acked.count) stored=\(stored) lost=\(lost) duplicated=\(stored - distinct) done_in_db=\(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'")) confirmed_to_worker=\(confirmed.count) reoffered_after_confirm=\(reofferedAfterConfirm)"
         )
         #expect(lost == 0)
         #expect(acked.count == sent.count, "hub log: \(hub.output)")
