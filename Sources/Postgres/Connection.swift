@@ -39,9 +39,6 @@ public final class Connection {
         return PQstatus(handle) == CONNECTION_OK
     }
 
-    /// The server's version number (e.g. 150018), for diagnostics.
-    public var serverVersion: Int { handle.map { Int(PQserverVersion($0)) } ?? 0 }
-
     /// Runs one statement with bound parameters and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ parameters: [PostgresValue] = []) throws -> PostgresRows {

@@ -43,12 +43,4 @@ public struct PostgresRows: Sendable {
         }
         return rows[0][0]
     }
-
-    /// Index of a named column, for readable row access.
-    public func column(_ name: String) throws -> Int {
-        guard let index = columns.firstIndex(of: name) else {
-            throw PostgresError(code: .unexpectedResult, message: "no column '\(name)' in result (\(columns.joined(separator: ", ")))")
-        }
-        return index
-    }
 }

@@ -75,11 +75,6 @@ public final class Socket {
     public func setRouterMandatory(_ on: Bool) throws { try setOption(ZMQ_ROUTER_MANDATORY, on ? 1 : 0) }
     /// Sets the identity a DEALER presents to a ROUTER.
     public func setRoutingID(_ id: [UInt8]) throws { try setOption(ZMQ_ROUTING_ID, bytes: id) }
-    /// Bounds the queue of outgoing and incoming messages (high-water marks).
-    public func setHighWaterMarks(send: Int32, receive: Int32) throws {
-        try setOption(ZMQ_SNDHWM, send)
-        try setOption(ZMQ_RCVHWM, receive)
-    }
     /// Caps the size of one inbound message; larger ones drop the connection (libzmq's ZMQ_MAXMSGSIZE).
     public func setMaxMessageSize(_ bytes: Int64) throws {
         var value = bytes
@@ -89,7 +84,6 @@ public final class Socket {
     }
     /// Makes a blocking receive give up after `milliseconds` (it then returns nil).
     public func setReceiveTimeout(_ milliseconds: Int32) throws { try setOption(ZMQ_RCVTIMEO, milliseconds) }
-    public func subscribe(_ prefix: [UInt8] = []) throws { try setOption(ZMQ_SUBSCRIBE, bytes: prefix) }
 
     // MARK: Send and receive
 

@@ -2,15 +2,13 @@ import CZeroMQ
 
 /// The ZeroMQ socket patterns Switchboard uses.
 public enum SocketType: Sendable {
-    case router, dealer, pair, pub, sub
+    case router, dealer, pair
 
     var rawValue: Int32 {
         switch self {
         case .router: ZMQ_ROUTER
         case .dealer: ZMQ_DEALER
         case .pair: ZMQ_PAIR
-        case .pub: ZMQ_PUB
-        case .sub: ZMQ_SUB
         }
     }
 }
