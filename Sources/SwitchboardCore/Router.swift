@@ -23,6 +23,10 @@ public struct RouteDecision: Sendable, Equatable {
 /// Maps a message to a CRM process: explicit process, else intent, else keywords, else the default.
 /// Pure: the same rules, message and clock give the same decision.
 public struct Router: Sendable {
+    /// Keywords are looked for in the first this many bytes of a text body: the opening says what a
+    /// message is about, and a long body (an e-mail thread, a pasted log) must not make routing slow.
+    public static let scannedBodyBytes = 4096
+
     public let rules: RoutingRules
     private let keywordIndex: [(process: CRMProcess, keywords: [String])]
     private let intentIndex: [String: CRMProcess]
@@ -55,7 +59,9 @@ public struct Router: Sendable {
         if let intent = message.intent, let process = intentIndex[intent.lowercased()] {
             return (process, "intent '\(intent)'")
         }
-        if let text = message.bodyText {
+        if message.isText {
+            // A cut through a multi-byte character becomes U+FFFD, which folds to a space.
+            let text = String(decoding: message.body.prefix(Self.scannedBodyBytes), as: UTF8.self)
             let folded = TextFolding.fold(text)
             var best: (process: CRMProcess, matched: [String])?
             for (process, keywords) in keywordIndex {

@@ -58,10 +58,15 @@ extension Hub {
             return
         }
         // All gateways together: memory holds at most this many messages not yet committed.
-        guard ingestBuffer.count + (ingestInFlight?.count ?? 0) < config.maxUncommitted else {
+        // The raw frames are kept for the quarantine, the decoded body for the store: both count.
+        let size = frames.byteCount + publish.body.count
+        guard ingestBuffer.count + (ingestInFlight?.count ?? 0) < config.maxUncommitted, uncommittedBytes + size <= config.maxUncommittedBytes
+        else {
             overloaded(
                 publish.messageID, peer: peer, detail: "hub_ingest_limit",
-                reason: "the hub has \(config.maxUncommitted) messages waiting for their commit; PostgreSQL is behind")
+                reason:
+                    "the hub holds \(ingestBuffer.count + (ingestInFlight?.count ?? 0)) messages (\(uncommittedBytes) bytes) waiting for their commit; PostgreSQL is behind"
+            )
             return
         }
         let identities: [NormalizedIdentity]
@@ -74,6 +79,7 @@ extension Hub {
         let route = router.route(publish, now: Clock.nowMs())
         let record = IngestRecord(gateway: gateway, publish: publish, identities: identities, route: route, routingVersion: routingVersion)
         gatewayInFlight[peer] = inFlight + 1
+        uncommittedBytes += size
         ingestBuffer.append(PendingPublish(peer: peer, record: record, frames: frames))
     }
 
@@ -99,6 +105,7 @@ extension Hub {
         ingestInFlight = nil
         var tasks: [DispatchTask] = []
         for (pending, result) in zip(batch, results) {
+            uncommittedBytes -= pending.frames.byteCount + pending.record.publish.body.count
             gatewayInFlight[pending.peer] = max(0, gatewayInFlight[pending.peer, default: 1] - 1)
             if gatewayInFlight[pending.peer] == 0 { gatewayInFlight[pending.peer] = nil }
             let messageID = pending.record.publish.messageID
@@ -152,14 +159,16 @@ extension Hub {
         quarantine(role: "gateway", peer: name, messageID: messageID, code: detail, reason: reason, frames: frames)
     }
 
-    /// Keeps refused input for the next quarantine batch. The buffer is bounded: a flood of bad input
-    /// beyond it is still answered and logged, and counted as `quarantine_dropped`, but not stored.
+    /// Keeps refused input for the next quarantine batch. The buffer is bounded in entries and in
+    /// bytes (until the store has written them): a flood of bad input beyond it is still answered and logged, and counted as `quarantine_dropped`, but not stored.
     func quarantine(role: String, peer: String, messageID: String?, code: String, reason: String, frames: [[UInt8]]) {
-        guard quarantineBuffer.count < Self.quarantineBufferLimit else {
+        let size = frames.byteCount
+        guard quarantineBuffer.count < Self.quarantineBufferLimit, quarantineBytes + size <= config.maxUncommittedBytes else {
             stats.quarantineDropped += 1
             return
         }
         stats.quarantined += 1
+        quarantineBytes += size
         quarantineBuffer.append(QuarantineEntry(role: role, peer: peer, messageID: messageID, code: code, reason: reason, frames: frames))
     }
 
@@ -168,7 +177,7 @@ extension Hub {
     /// Writes the waiting quarantine entries in one transaction.
     func flushQuarantine() {
         guard !quarantineBuffer.isEmpty else { return }
-        submit(.quarantine(quarantineBuffer))
+        submit(.quarantine(quarantineBuffer, bytes: quarantineBuffer.reduce(0) { $0 + $1.frames.byteCount }))
         quarantineBuffer.removeAll(keepingCapacity: true)
     }
 
@@ -180,4 +189,9 @@ extension Hub {
             logger.debug("could not send \(command.name) to gateway \(peer): \(error)")
         }
     }
+}
+
+extension [[UInt8]] {
+    /// The bytes of all frames together: what a message costs the hub's memory.
+    var byteCount: Int { reduce(0) { $0 + $1.count } }
 }

@@ -19,9 +19,12 @@ extension Hub {
                 logger.error("could not load pending deliveries of \(queue): \(failure.reason)")
                 dispatcher.refillFailed(queue: queue)
                 failedRefills.insert(queue)
-            case .quarantined(_, let failure?), .maintained(let failure?):
+            case .quarantined(let count, let bytes, let failure):
+                quarantineBytes -= bytes
+                if let failure { logger.error("could not quarantine \(count) refused inputs: \(failure.reason)") }
+            case .maintained(let failure?):
                 logger.error("store maintenance failed: \(failure.reason)")
-            case .quarantined, .maintained:
+            case .maintained:
                 break
             }
         }

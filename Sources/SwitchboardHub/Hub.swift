@@ -35,6 +35,10 @@ public final class Hub {
     /// Routed messages waiting for the next ingest batch, and the batch in flight.
     var ingestBuffer: [PendingPublish] = []
     var ingestInFlight: [PendingPublish]?
+    /// Bytes of the messages in `ingestBuffer` and `ingestInFlight`.
+    var uncommittedBytes = 0
+    /// Bytes of refused input buffered or on its way to the quarantine table.
+    var quarantineBytes = 0
     /// Transitions waiting to be written, and the batch in flight, with who to confirm to.
     var transitionBuffer: [(DeliveryTransition, PeerID?)] = []
     var transitionsInFlight: [(DeliveryTransition, PeerID?)]?
@@ -109,6 +113,8 @@ public final class Hub {
         // A gateway that reconnects under the same name takes its routing id over.
         try gateways.setOption(ZMQ_ROUTER_HANDOVER_OPTION, 1)
         try gateways.setMaxMessageSize(Int64(config.maxBodyBytes) + 256 * 1024)
+        // libzmq counts messages, not bytes: without this a connection could queue 1000 largest bodies.
+        try gateways.setReceiveHighWaterMark(Int32(config.gatewayReceiveQueue))
         try gateways.bind(config.gatewayEndpoint)
         workers = try context.socket(.router)
         try workers.setRouterMandatory(true)

@@ -24,12 +24,19 @@ public struct HubConfig: Sendable {
     public var gatewayWindow: Int = 1000
     /// The most messages of all gateways together waiting for their commit; more get NACK overloaded.
     public var maxUncommitted: Int = 20_000
+    /// The most bytes of messages of all gateways together waiting for their commit, and separately
+    /// of refused input waiting to be quarantined: what bounds memory when PostgreSQL is slow.
+    public var maxUncommittedBytes: Int = 64 << 20
     /// How often each queue's pending backlog is read again from PostgreSQL (replays, other writers).
     public var rescanMs: Int64 = 5000
     public var dispatch = DispatchConfig()
     public var routing: RoutingRules = .standard
 
     public init() {}
+
+    /// Messages libzmq may queue per gateway connection before the hub reads them (its RCVHWM):
+    /// sized so that one connection full of largest bodies stays within `maxUncommittedBytes`.
+    public var gatewayReceiveQueue: Int { max(16, min(1000, maxUncommittedBytes / max(1, maxBodyBytes))) }
 
     public var channels: Set<String> { DecodingLimits.standardChannels.union(extraChannels) }
     public var decodingLimits: DecodingLimits { DecodingLimits(channels: channels, maxBodyBytes: maxBodyBytes) }
@@ -62,6 +69,7 @@ public struct HubConfig: Sendable {
         if let value = file.batchMax { config.batchMax = try positive(value, "batch_max") }
         if let value = file.gatewayWindow { config.gatewayWindow = try positive(value, "gateway_window") }
         if let value = file.maxUncommitted { config.maxUncommitted = try positive(value, "max_uncommitted") }
+        if let value = file.maxUncommittedBytes { config.maxUncommittedBytes = try positive(value, "max_uncommitted_bytes") }
         if let value = file.rescanMs { config.rescanMs = Int64(try positive(value, "rescan_ms")) }
         if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
         if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
@@ -99,6 +107,7 @@ struct ConfigFile: Decodable {
     var batchMax: Int?
     var gatewayWindow: Int?
     var maxUncommitted: Int?
+    var maxUncommittedBytes: Int?
     var rescanMs: Int?
     var maxAttempts: Int?
     var heartbeatMs: Int?
@@ -118,6 +127,7 @@ struct ConfigFile: Decodable {
         case batchMax = "batch_max"
         case gatewayWindow = "gateway_window"
         case maxUncommitted = "max_uncommitted"
+        case maxUncommittedBytes = "max_uncommitted_bytes"
         case rescanMs = "rescan_ms"
         case maxAttempts = "max_attempts"
         case heartbeatMs = "heartbeat_ms"
@@ -151,6 +161,7 @@ struct ConfigFile: Decodable {
         batchMax = try container.decodeIfPresent(Int.self, forKey: .batchMax)
         gatewayWindow = try container.decodeIfPresent(Int.self, forKey: .gatewayWindow)
         maxUncommitted = try container.decodeIfPresent(Int.self, forKey: .maxUncommitted)
+        maxUncommittedBytes = try container.decodeIfPresent(Int.self, forKey: .maxUncommittedBytes)
         rescanMs = try container.decodeIfPresent(Int.self, forKey: .rescanMs)
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
         heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)

@@ -6,7 +6,7 @@ enum StoreRequest: Sendable {
     case ingest([IngestRecord], receivedAtMs: Int64)
     case apply([DeliveryTransition])
     case loadPending(queue: String, limit: Int)
-    case quarantine([QuarantineEntry])
+    case quarantine([QuarantineEntry], bytes: Int)
     /// Creates upcoming interaction partitions.
     case maintain(nowMs: Int64)
     case stop
@@ -25,6 +25,6 @@ enum StoreReply: Sendable {
     case ingested([Result<IngestOutcome, StoreFailure>])
     case applied(transitions: [DeliveryTransition], Result<[Bool], StoreFailure>)
     case pending(queue: String, limit: Int, Result<[DispatchTask], StoreFailure>)
-    case quarantined(count: Int, StoreFailure?)
+    case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?)
 }

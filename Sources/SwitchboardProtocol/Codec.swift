@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Frames ⇄ commands for SWB/1 (see protocols/gateway.md and protocols/worker.md).
 ///
 /// A message is `version, command, header [, body]`: the version frame is `SWB/1`, the command
@@ -127,10 +131,11 @@ public enum Codec {
             contentType: try header.optionalString("content_type", maxBytes: 128) ?? Publish.defaultContentType, body: body,
             attributes: try header.stringMap("attributes", maxCount: 64))
         if publish.isText {
-            guard let text = String(validating: body, as: UTF8.self) else {
+            guard String(validating: body, as: UTF8.self) != nil else {
                 throw header.failure(.invalidText, "body is declared '\(publish.contentType)' but is not valid UTF-8")
             }
-            guard !text.utf8.contains(0) else {
+            // memchr, not a generic `contains`: bodies run to megabytes and this is the hub's hot path.
+            guard body.withUnsafeBytes({ bytes in bytes.baseAddress.map { memchr($0, 0, bytes.count) } ?? nil }) == nil else {
                 throw header.failure(.invalidText, "text body contains a NUL byte; send it as application/octet-stream")
             }
         }

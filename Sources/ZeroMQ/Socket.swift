@@ -82,6 +82,8 @@ public final class Socket {
             throw ZeroMQError.last("setsockopt ZMQ_MAXMSGSIZE")
         }
     }
+    /// Caps how many inbound messages libzmq queues per connection before it stops reading from it.
+    public func setReceiveHighWaterMark(_ messages: Int32) throws { try setOption(ZMQ_RCVHWM, messages) }
     /// Makes a blocking receive give up after `milliseconds` (it then returns nil).
     public func setReceiveTimeout(_ milliseconds: Int32) throws { try setOption(ZMQ_RCVTIMEO, milliseconds) }
 
@@ -118,7 +120,9 @@ public final class Socket {
             frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
             if frames.count == 1 { sourceDescriptor = zmq_msg_get(&message, ZMQ_SRCFD) }
         } while zmq_msg_more(&message) != 0
-        return ReceivedMessage(frames: frames, sourceDescriptor: sourceDescriptor)
+        // Set by the ZAP handler that accepted the peer (CURVE); libzmq keeps it on every message.
+        let userID = zmq_msg_gets(&message, "User-Id").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        return ReceivedMessage(frames: frames, sourceDescriptor: sourceDescriptor, userID: userID)
     }
 
     // MARK: Monitoring
@@ -134,6 +138,8 @@ public struct ReceivedMessage: Sendable {
     public var frames: [[UInt8]]
     /// The peer connection's descriptor (libzmq's ZMQ_SRCFD), matched against monitor events; -1 if unknown.
     public var sourceDescriptor: Int32
+    /// The user id the ZAP handler gave the peer when it authenticated it, or nil without security.
+    public var userID: String? = nil
 }
 
 /// A connection event read from a monitor socket.

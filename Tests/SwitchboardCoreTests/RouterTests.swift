@@ -33,6 +33,17 @@ struct RouterTests {
         #expect(decision.reason.hasPrefix("keywords: "))
     }
 
+    @Test("keywords count in a long body's opening only, so a 1 MiB body routes as fast as a short one")
+    func longBodiesScanTheirOpening() {
+        let padding = String(repeating: "lorem ipsum ", count: 90_000)
+        let early = router.route(message("Please send a technician. " + padding), now: 0)
+        #expect(early.process == .fieldService)
+        let late = router.route(message(padding + " I want to buy"), now: 0)
+        #expect(late.process == .support && late.reason == "default")
+        let cutMidCharacter = String(repeating: "a", count: Router.scannedBodyBytes - 1) + "ж buy"
+        #expect(router.route(message(cutMidCharacter), now: 0).reason == "default")
+    }
+
     @Test("explicit process beats intent, intent beats keywords, nothing means support")
     func precedence() {
         #expect(router.route(message("buy now", intent: "complaint", process: .marketing), now: 0).process == .marketing)

@@ -9,7 +9,8 @@ final class HubProcess {
     let process = Process()
     let log: URL
 
-    init(database: TestDatabase, gateway: String, worker: String) throws {
+    /// Starts `switchboard serve`; `configYAML`, if given, is written to a file and passed as `--config`.
+    init(database: TestDatabase, gateway: String, worker: String, configYAML: String? = nil, name: String = "killable") throws {
         guard let binary = ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"] else {
             throw TestSetupError("SWITCHBOARD_BIN is not set: run the tests with 'make test'")
         }
@@ -17,11 +18,16 @@ final class HubProcess {
         FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--log-level", "warning"]
+        if let configYAML {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-\(UUID().uuidString).yaml")
+            try configYAML.write(to: file, atomically: true, encoding: .utf8)
+            process.arguments! += ["--config", file.path]
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["SWITCHBOARD_DATABASE"] = database.conninfo
         environment["SWITCHBOARD_GATEWAY_ENDPOINT"] = gateway
         environment["SWITCHBOARD_WORKER_ENDPOINT"] = worker
-        environment["SWITCHBOARD_HUB_NAME"] = "killable"
+        environment["SWITCHBOARD_HUB_NAME"] = name
         environment.removeValue(forKey: "NOTIFY_SOCKET")
         process.environment = environment
         let handle = try FileHandle(forWritingTo: log)
@@ -43,6 +49,15 @@ final class HubProcess {
     }
 
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// The process's resident set size in bytes (VmRSS in /proc), or nil once it has exited.
+    var residentBytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+        else { return nil }
+        return kilobytes * 1024
+    }
 }
 
 /// A loopback endpoint with a port that was free a moment ago.
