@@ -7,6 +7,18 @@ export SWITCHBOARD_DATABASE="$(bash "$root/scripts/pg.sh" conninfo switchboard)"
 config="$root/deploy/switchboard.yaml"
 log="$root/.run/hub.log"
 
+# The packaged config runs with CURVE: the demo makes its own keys once, as an operator would.
+keys="$root/.run/keys"
+if [ ! -f "$keys/hub.key" ]; then
+    mkdir -p "$keys"
+    for name in hub demo-gw-1 demo-gw-2 demo-gw-3 demo-workers; do "$bin" keygen "$name" --directory "$keys" >/dev/null; done
+    cat "$keys"/demo-gw-*.pub >"$keys/gateways.allow"
+    cat "$keys/demo-workers.pub" >"$keys/workers.allow"
+fi
+export SWITCHBOARD_SERVER_KEY_FILE="$keys/hub.key"
+export SWITCHBOARD_GATEWAY_KEYS_FILE="$keys/gateways.allow"
+export SWITCHBOARD_WORKER_KEYS_FILE="$keys/workers.allow"
+
 "$bin" migrate --config "$config"
 "$bin" serve --config "$config" >"$log" 2>&1 &
 hub=$!
@@ -25,5 +37,5 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 echo "hub running (log: .run/hub.log); gateways on tcp://127.0.0.1:5570, workers on tcp://127.0.0.1:5571"
-"$bin" demo --gateway-endpoint tcp://127.0.0.1:5570 --worker-endpoint tcp://127.0.0.1:5571 ${DEMO_ARGS:-} || true
+"$bin" demo --gateway-endpoint tcp://127.0.0.1:5570 --worker-endpoint tcp://127.0.0.1:5571 --keys "$keys" ${DEMO_ARGS:-} || true
 "$bin" status --config "$config"

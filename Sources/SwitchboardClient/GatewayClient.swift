@@ -13,11 +13,14 @@ public final class GatewayClient {
     /// Answers that arrived for other messages while `publish` waited for its own.
     private var early: [String: Result<Ack, Nack>] = [:]
 
-    /// Connects as gateway `name` (its routing id, which the hub uses as the gateway's name).
-    public init(name: String, endpoint: String, context: Context = Context()) throws {
+    /// Connects as gateway `name` (its routing id, which the hub uses as the gateway's name when
+    /// security is off; with `security`, the hub names the gateway after its key's allow-list entry,
+    /// which must then be `name` too).
+    public init(name: String, endpoint: String, security: ClientSecurity? = nil, context: Context = Context()) throws {
         self.name = name
         self.context = context
         socket = try context.socket(.dealer)
+        try security?.apply(to: socket)
         try socket.setRoutingID(Array(name.utf8))
         try socket.connect(endpoint)
     }

@@ -26,10 +26,12 @@ public final class WorkerClient {
         case refused(WorkerError)
     }
 
-    public init(registration: Ready, endpoint: String, context: Context = Context()) throws {
+    /// Connects to the hub's worker endpoint; pass `security` when the hub runs with `security: curve`.
+    public init(registration: Ready, endpoint: String, security: ClientSecurity? = nil, context: Context = Context()) throws {
         self.registration = registration
         self.context = context
         socket = try context.socket(.dealer)
+        try security?.apply(to: socket)
         try socket.connect(endpoint)
     }
 

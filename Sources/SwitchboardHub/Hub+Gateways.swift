@@ -17,11 +17,12 @@ extension Hub {
         for _ in 0..<1000 {
             guard let message = try gateways.receive(dontWait: true) else { return }
             guard message.frames.count >= 1 else { continue }
-            handleGateway(PeerID(message.frames[0]), Array(message.frames.dropFirst()))
+            handleGateway(PeerID(message.frames[0]), Array(message.frames.dropFirst()), authenticatedAs: message.userID)
         }
     }
 
-    func handleGateway(_ peer: PeerID, _ frames: [[UInt8]]) {
+    /// `authenticatedAs` is the name the gateway's key has in the allow-list (security on).
+    func handleGateway(_ peer: PeerID, _ frames: [[UInt8]], authenticatedAs name: String? = nil) {
         stats.received += 1
         let command: Command
         do {
@@ -32,7 +33,7 @@ extension Hub {
         }
         switch command {
         case .publish(let publish):
-            accept(publish, from: peer, frames: frames)
+            accept(publish, from: peer, name: name, frames: frames)
         case .ping:
             sendGateway(.pong, to: peer)
         default:
@@ -43,8 +44,18 @@ extension Hub {
     }
 
     /// Validates identity and routes; the message waits for the next batch.
-    private func accept(_ publish: Publish, from peer: PeerID, frames: [[UInt8]]) {
-        guard let gateway = Self.gatewayName(peer) else {
+    private func accept(_ publish: Publish, from peer: PeerID, name: String?, frames: [[UInt8]]) {
+        // With CURVE the key names the gateway, and a routing id naming another gateway is refused:
+        // with ROUTER_HANDOVER it would take that gateway's connection and its ACKs over.
+        if let name, let routingName = Self.gatewayName(peer), routingName != name {
+            refuseGateway(
+                peer, frames, messageID: publish.messageID, code: .invalid, detail: "identity_mismatch",
+                reason:
+                    "routing id '\(routingName)' is not the name of this gateway's key ('\(name)'); set the routing id to '\(name)' or leave it unset"
+            )
+            return
+        }
+        guard let gateway = name ?? Self.gatewayName(peer) else {
             refuseGateway(
                 peer, frames, messageID: publish.messageID, code: .invalid, detail: "anonymous_gateway",
                 reason: "set the socket's routing id (ZMQ_ROUTING_ID) to the gateway's name: printable ASCII, 1 to 128 bytes")

@@ -27,6 +27,9 @@ public final class Hub {
     var gateways: Socket!
     var workers: Socket!
     var monitor: Socket!
+    /// libzmq's ZAP handler endpoint, served by this loop when security is on.
+    var zap: Socket?
+    var accessControl: AccessControl?
     /// Two store threads, each with its own connection, so ACKs never wait behind dispatch writes.
     var ingestLane: StoreLane!
     var dispatchLane: StoreLane!
@@ -64,9 +67,11 @@ public final class Hub {
 
     /// Prepares the database, binds, recovers and serves until `stop` is raised; then drains.
     /// `onReady` is called once the sockets are bound and recovery has been requested.
-    public func run(stop: StopSignal, onReady: (HubEndpoints) -> Void = { _ in }) throws {
+    /// Raising `reload` (SIGHUP) makes the hub read its allow-lists again.
+    public func run(stop: StopSignal, reload: StopSignal = StopSignal(), onReady: (HubEndpoints) -> Void = { _ in }) throws {
+        let serverKey = try prepareSecurity()
         try prepareDatabase()
-        try bindSockets()
+        try bindSockets(serverKey: serverKey)
         let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         ingestLane = try StoreLane(name: "ingest", context: context, config: config, logger: logger)
         dispatchLane = try StoreLane(name: "dispatch", context: context, config: config, logger: logger)
@@ -80,6 +85,7 @@ public final class Hub {
             // Without its store thread the hub can commit nothing: exit, and let systemd restart it.
             guard !lanes.contains(where: \.thread.hasFinished) else { throw HubError(reason: "the store thread stopped; see the log above") }
             try serveOnce(timeoutMs: 50)
+            if reload.consume() { reloadAllowLists() }
             if let interval = systemd.watchdogIntervalMs, Clock.nowMs() >= nextWatchdog {
                 systemd.notify("WATCHDOG=1")
                 nextWatchdog = Clock.nowMs() + interval
@@ -107,8 +113,58 @@ public final class Hub {
         return try JSONParser.parse(Array(data), maxDepth: 32)
     }
 
-    private func bindSockets() throws {
+    /// Loads the key pair and allow-lists (security on) or says loudly that anyone may connect.
+    private func prepareSecurity() throws -> String? {
+        guard config.security == .curve else {
+            logger.warning(
+                "SECURITY IS OFF (security: off): any process that reaches \(config.gatewayEndpoint) or \(config.workerEndpoint) can publish messages and take customer data; set security: curve"
+            )
+            return nil
+        }
+        guard Curve.isAvailable else { throw HubError(reason: "security is curve but this libzmq was built without CURVE (libsodium)") }
+        guard let keyPath = config.serverKeyFile, let gatewayKeys = config.gatewayKeysFile, let workerKeys = config.workerKeysFile else {
+            throw HubError(
+                reason:
+                    "security is curve: set server_key_file, gateway_keys_file and worker_keys_file (create keys with 'switchboard keygen'), or set security: off explicitly"
+            )
+        }
+        let keyFile: CurveKeyFile
+        do {
+            keyFile = try CurveKeyFile.parse(String(contentsOfFile: keyPath, encoding: .utf8))
+        } catch {
+            throw HubError(reason: "server_key_file \(keyPath): \(error)")
+        }
+        let access = try AccessControl(gatewayFile: gatewayKeys, workerFile: workerKeys)
+        accessControl = access
+        logger.info("security: CURVE; \(access.gateways.names.count) gateway keys, \(access.workers.names.count) worker keys allowed")
+        return keyFile.secretKey
+    }
+
+    /// SIGHUP: the allow-lists are read again; a broken file leaves the old lists in force.
+    private func reloadAllowLists() {
+        guard let accessControl else {
+            logger.notice("SIGHUP: nothing to reload, security is off")
+            return
+        }
+        do {
+            try accessControl.reload()
+            logger.notice(
+                "allow-lists reloaded: \(accessControl.gateways.names.count) gateway keys, \(accessControl.workers.names.count) worker keys"
+            )
+        } catch {
+            logger.error("allow-lists NOT reloaded, the previous ones stay in force: \(error)")
+        }
+    }
+
+    private func bindSockets(serverKey: String?) throws {
+        if serverKey != nil {
+            // The ZAP handler must be bound before any CURVE socket accepts a connection.
+            let handler = try context.socket(.rep)
+            try handler.bind(ZapRequest.endpoint)
+            zap = handler
+        }
         gateways = try context.socket(.router)
+        if let serverKey { try gateways.makeCurveServer(secretKey: serverKey, domain: AccessControl.gatewayDomain) }
         try gateways.setRouterMandatory(true)
         // A gateway that reconnects under the same name takes its routing id over.
         try gateways.setOption(ZMQ_ROUTER_HANDOVER_OPTION, 1)
@@ -117,6 +173,7 @@ public final class Hub {
         try gateways.setReceiveHighWaterMark(Int32(config.gatewayReceiveQueue))
         try gateways.bind(config.gatewayEndpoint)
         workers = try context.socket(.router)
+        if let serverKey { try workers.makeCurveServer(secretKey: serverKey, domain: AccessControl.workerDomain) }
         try workers.setRouterMandatory(true)
         try workers.setMaxMessageSize(1 << 20)
         try workers.monitor(endpoint: "inproc://switchboard-worker-monitor")
@@ -148,7 +205,9 @@ public final class Hub {
         poller.add(monitor)
         poller.add(ingestLane.wake)
         poller.add(dispatchLane.wake)
+        if let zap { poller.add(zap) }
         let readable = try poller.wait(timeoutMilliseconds: timeoutMs)
+        if zap != nil, readable[5] { try answerZapRequests() }
         if readable[3] { try handleStoreReplies(ingestLane) }
         if readable[4] { try handleStoreReplies(dispatchLane) }
         if readable[2] { try handleMonitorEvents() }
@@ -208,6 +267,7 @@ public final class Hub {
         gateways.close()
         workers.close()
         monitor.close()
+        zap?.close()
         lanes.forEach { $0.wake.close() }
     }
 }

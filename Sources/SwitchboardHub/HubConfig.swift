@@ -29,6 +29,14 @@ public struct HubConfig: Sendable {
     public var maxUncommittedBytes: Int = 64 << 20
     /// How often each queue's pending backlog is read again from PostgreSQL (replays, other writers).
     public var rescanMs: Int64 = 5000
+    /// `curve` (the default) requires every peer to authenticate with an allowed key; `off` must be
+    /// set explicitly and is logged loudly at start.
+    public var security: SecurityMode = .curve
+    /// The hub's own key pair (`switchboard keygen`), whose public half gateways and workers know.
+    public var serverKeyFile: String?
+    /// Allow-lists of gateway and worker public keys, read at start and on SIGHUP.
+    public var gatewayKeysFile: String?
+    public var workerKeysFile: String?
     public var dispatch = DispatchConfig()
     public var routing: RoutingRules = .standard
 
@@ -52,6 +60,9 @@ public struct HubConfig: Sendable {
         if let value = environment["SWITCHBOARD_GATEWAY_ENDPOINT"] { config.gatewayEndpoint = value }
         if let value = environment["SWITCHBOARD_WORKER_ENDPOINT"] { config.workerEndpoint = value }
         if let value = environment["SWITCHBOARD_HUB_NAME"] { config.hubName = value }
+        if let value = environment["SWITCHBOARD_SERVER_KEY_FILE"] { config.serverKeyFile = value }
+        if let value = environment["SWITCHBOARD_GATEWAY_KEYS_FILE"] { config.gatewayKeysFile = value }
+        if let value = environment["SWITCHBOARD_WORKER_KEYS_FILE"] { config.workerKeysFile = value }
         return config
     }
 
@@ -77,6 +88,10 @@ public struct HubConfig: Sendable {
         if let value = file.leaseMs { config.dispatch.leaseMs = Int64(try positive(value, "lease_ms")) }
         if let value = file.windowPerQueue { config.dispatch.windowPerQueue = try positive(value, "window_per_queue") }
         if let value = file.routing { config.routing = value }
+        if let value = file.security { config.security = value }
+        config.serverKeyFile = file.serverKeyFile
+        config.gatewayKeysFile = file.gatewayKeysFile
+        config.workerKeysFile = file.workerKeysFile
         if let code = config.defaultCountryCode, code.isEmpty || code.count > 3 || !code.allSatisfy(\.isASCII) || Int(code) == nil {
             throw ConfigError(reason: "default_country_code '\(code)' must be 1 to 3 digits, like \"98\" or \"1\"")
         }
@@ -115,6 +130,10 @@ struct ConfigFile: Decodable {
     var leaseMs: Int?
     var windowPerQueue: Int?
     var routing: RoutingRules?
+    var security: SecurityMode?
+    var serverKeyFile: String?
+    var gatewayKeysFile: String?
+    var workerKeysFile: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case database
@@ -135,6 +154,10 @@ struct ConfigFile: Decodable {
         case leaseMs = "lease_ms"
         case windowPerQueue = "window_per_queue"
         case routing
+        case security
+        case serverKeyFile = "server_key_file"
+        case gatewayKeysFile = "gateway_keys_file"
+        case workerKeysFile = "worker_keys_file"
     }
 
     struct AnyKey: CodingKey {
@@ -169,5 +192,13 @@ struct ConfigFile: Decodable {
         leaseMs = try container.decodeIfPresent(Int.self, forKey: .leaseMs)
         windowPerQueue = try container.decodeIfPresent(Int.self, forKey: .windowPerQueue)
         routing = try container.decodeIfPresent(RoutingRules.self, forKey: .routing)
+        do {
+            security = try container.decodeIfPresent(SecurityMode.self, forKey: .security)
+        } catch {
+            throw ConfigError(reason: "security must be 'curve' or 'off'")
+        }
+        serverKeyFile = try container.decodeIfPresent(String.self, forKey: .serverKeyFile)
+        gatewayKeysFile = try container.decodeIfPresent(String.self, forKey: .gatewayKeysFile)
+        workerKeysFile = try container.decodeIfPresent(String.self, forKey: .workerKeysFile)
     }
 }

@@ -9,6 +9,8 @@ public struct HubStats: Sendable, Equatable {
     public var quarantineDropped = 0
     /// NACK overloaded sent (gateway window or hub ingest limit).
     public var overloaded = 0
+    /// Connections refused by the ZAP handler (unknown key, wrong role, no CURVE).
+    public var authRefused = 0
     public var offered = 0
     public var completed = 0
     public var failed = 0
@@ -23,6 +25,6 @@ public struct HubStats: Sendable, Equatable {
     public init() {}
 
     var summary: String {
-        "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) quarantine_dropped=\(quarantineDropped) overloaded=\(overloaded) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) ready=\(ready) in_flight=\(inFlight)"
+        "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) quarantine_dropped=\(quarantineDropped) overloaded=\(overloaded) auth_refused=\(authRefused) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) ready=\(ready) in_flight=\(inFlight)"
     }
 }

@@ -23,6 +23,8 @@ public final class StopSignal: Sendable {
     public init() {}
     public func raise() { raised.store(true, ordering: .releasing) }
     public var isRaised: Bool { raised.load(ordering: .acquiring) }
+    /// Lowers the signal and says whether it was raised: for requests that are served once (SIGHUP).
+    public func consume() -> Bool { raised.exchange(false, ordering: .acquiringAndReleasing) }
 }
 
 /// Wall-clock time in Unix milliseconds: the one place the hub reads the clock.

@@ -30,6 +30,16 @@ struct Demo: ParsableCommand {
     @Option(help: "Number of gateways.") var gateways = 3
     @Option(help: "Workers per CRM process queue.") var workersPerQueue = 2
     @Option(help: "Stop after this many seconds (0: run until Ctrl-C).") var seconds = 0
+    @Option(
+        help: "Folder with hub.pub, demo-gw-N.key and demo-workers.key, for a hub with security: curve (scripts/run-demo.sh makes them)."
+    )
+    var keys: String?
+
+    /// The CURVE settings for one demo client, or nil when the hub runs without security.
+    private func security(keyName: String) throws -> ClientSecurity? {
+        guard let keys else { return nil }
+        return try ClientSecurity(serverPublicKeyFile: "\(keys)/hub.pub", keyFile: "\(keys)/\(keyName).key")
+    }
 
     func run() throws {
         installShutdownHandlers()
@@ -70,9 +80,10 @@ struct Demo: ParsableCommand {
 
     private func startGateway(name: String, rate: Int, seed: UInt64, figures: SharedFigures) -> Thread {
         let endpoint = gatewayEndpoint
+        let security = Result { try self.security(keyName: name) }
         let thread = Thread {
             do {
-                let client = try GatewayClient(name: name, endpoint: endpoint)
+                let client = try GatewayClient(name: name, endpoint: endpoint, security: try security.get())
                 var traffic = DemoTraffic(gateway: name, seed: seed, run: Int64(Date().timeIntervalSince1970))
                 var sentAt: [String: UInt64] = [:]
                 let interval = 1_000_000_000 / UInt64(rate)
@@ -118,9 +129,11 @@ struct Demo: ParsableCommand {
 
     private func startWorker(id: String, queue: String, figures: SharedFigures) -> Thread {
         let endpoint = workerEndpoint
+        let security = Result { try self.security(keyName: "demo-workers") }
         let thread = Thread {
             do {
-                let client = try WorkerClient(registration: Ready(workerID: id, queues: [queue], capacity: 4), endpoint: endpoint)
+                let client = try WorkerClient(
+                    registration: Ready(workerID: id, queues: [queue], capacity: 4), endpoint: endpoint, security: try security.get())
                 try client.ready()
                 var holding: [(id: Int64, due: UInt64)] = []
                 var random = SplitMix(seed: UInt64(abs(id.hashValue)))

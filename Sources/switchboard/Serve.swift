@@ -5,10 +5,12 @@ import SwitchboardHub
 
 /// Raised by SIGTERM/SIGINT; the hub loop polls it and drains.
 let shutdownSignal = StopSignal()
+/// Raised by SIGHUP; the hub reads its allow-lists again.
+let reloadSignal = StopSignal()
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the hub until SIGTERM or SIGINT (systemd: Type=notify).",
+        abstract: "Run the hub until SIGTERM or SIGINT (systemd: Type=notify); SIGHUP reloads the key allow-lists.",
         discussion: """
             Checks that the database schema is current (run 'switchboard migrate' first), recovers \
             pending and in-flight deliveries, then serves gateways and workers. On SIGTERM it stops \
@@ -23,7 +25,7 @@ struct Serve: ParsableCommand {
         installShutdownHandlers()
         let hub = Hub(config: config, logger: logger)
         do {
-            try hub.run(stop: shutdownSignal)
+            try hub.run(stop: shutdownSignal, reload: reloadSignal)
         } catch {
             logger.critical("hub failed: \(error)")
             throw ExitCode(1)
@@ -31,16 +33,18 @@ struct Serve: ParsableCommand {
     }
 }
 
-/// SIGTERM and SIGINT raise `shutdownSignal`. They are unblocked first: a parent may have started
+/// SIGTERM and SIGINT raise `shutdownSignal`, SIGHUP `reloadSignal`. They are unblocked first: a parent may have started
 /// us with them blocked (posix_spawn passes the spawning thread's mask on), and a daemon that
 /// cannot be stopped is worse than one that dies.
 func installShutdownHandlers() {
     signal(SIGTERM) { _ in shutdownSignal.raise() }
     signal(SIGINT) { _ in shutdownSignal.raise() }
+    signal(SIGHUP) { _ in reloadSignal.raise() }
     signal(SIGPIPE, SIG_IGN)
     var set = sigset_t()
     sigemptyset(&set)
     sigaddset(&set, SIGTERM)
     sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGHUP)
     pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SwitchboardHub
 import Testing
 
@@ -37,6 +38,23 @@ struct DeployTests {
         #expect(config.defaultCountryCode == "98")
         #expect(config.gatewayEndpoint == "tcp://*:5570")
         #expect(config.routing == .standard)
+        #expect(config.security == .curve, "the packaged configuration runs with CURVE")
+        #expect(config.gatewayKeysFile != nil && config.workerKeysFile != nil && config.serverKeyFile != nil)
+    }
+
+    @Test("security is on unless configured off, and a hub with security on but no keys does not start")
+    func securityByDefault() throws {
+        #expect(HubConfig().security == .curve)
+        #expect(try HubConfig.parse(yaml: "max_body_bytes: 10\n").security == .curve)
+        #expect(try HubConfig.parse(yaml: "security: off\n").security == .off)
+        #expect(throws: (any Error).self) { try HubConfig.parse(yaml: "security: maybe\n") }
+        var config = HubConfig()
+        config.database = "dbname=never_used host=/nonexistent"
+        #expect {
+            try Hub(config: config, logger: Logger(label: "test")).run(stop: StopSignal())
+        } throws: { error in
+            "\(error)".contains("server_key_file")
+        }
     }
 
     @Test("a configuration with an unknown key or a bad value is refused with the key's name")

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardProtocol
 import Testing
 
 /// Runs a Python example client from protocols/examples and returns its exit status and output.
@@ -31,5 +32,34 @@ struct ExampleClientTests {
         #expect(worker.status == 0, "\(worker.output)")
         #expect(worker.output.contains("5 tasks confirmed"))
         #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done' AND worker = 'example-worker'") == 5)
+    }
+
+    @Test("with security: curve, the Python examples connect with their key files and a hub.pub")
+    func pythonExamplesWithCurve() throws {
+        let database = try TestDatabase()
+        let keys = try TestKeys()
+        var files: [String: String] = [:]
+        for (name, list) in [("py-gw", keys.gatewaysFile), ("example-worker", keys.workersFile)] {
+            let pair = try keys.client(name, allowedIn: list).keyPair
+            let path = keys.folder.appendingPathComponent("\(name).key").path
+            try CurveKeyFile(publicKey: pair.publicKey, secretKey: pair.secretKey).secretFileText(name: name).write(
+                toFile: path, atomically: true, encoding: .utf8)
+            files[name] = path
+        }
+        let hubPub = keys.folder.appendingPathComponent("hub.pub").path
+        try "\(keys.hub.publicKey) hub\n".write(toFile: hubPub, atomically: true, encoding: .utf8)
+        var config = RunningHub.config(database)
+        keys.apply(to: &config)
+        let hub = try RunningHub(config)
+        defer { hub.shutdown() }
+        let gateway = try runExample(
+            "gateway.py", ["--endpoint", hub.endpoints.gateway, "--name", "py-gw", "--count", "3", "--server-key", hubPub, "--key", files["py-gw"]!])
+        #expect(gateway.status == 0, "\(gateway.output)")
+        #expect(try database.count("SELECT count(*) FROM interactions WHERE gateway = 'py-gw'") == 3)
+        let worker = try runExample(
+            "worker.py",
+            ["--endpoint", hub.endpoints.worker, "--tasks", "3", "--idle", "10", "--server-key", hubPub, "--key", files["example-worker"]!])
+        #expect(worker.status == 0, "\(worker.output)")
+        #expect(worker.output.contains("3 tasks confirmed"))
     }
 }

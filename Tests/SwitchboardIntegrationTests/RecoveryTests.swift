@@ -18,7 +18,9 @@ final class HubProcess {
         FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--log-level", "warning"]
-        if let configYAML {
+        // Security is on unless configured off; these hubs test other promises.
+        let configYAML = (configYAML?.contains("security:") ?? false) ? configYAML! : "security: off\n" + (configYAML ?? "")
+        do {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-\(UUID().uuidString).yaml")
             try configYAML.write(to: file, atomically: true, encoding: .utf8)
             process.arguments! += ["--config", file.path]

@@ -56,6 +56,7 @@ final class RunningHub: Sendable {
         config.gatewayEndpoint = "tcp://127.0.0.1:*"
         config.workerEndpoint = "tcp://127.0.0.1:*"
         config.hubName = "test-hub"
+        config.security = .off
         config.defaultCountryCode = "98"
         config.maxBodyBytes = 4096
         config.dispatch.heartbeatMs = 100

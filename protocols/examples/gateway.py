@@ -6,6 +6,7 @@ NACK overloaded/unavailable, as the spec says. Exits 0 when every message is ACK
 
     pip install pyzmq
     python3 gateway.py --endpoint tcp://127.0.0.1:5570 --name example-gw --count 5
+    python3 gateway.py ... --server-key keys/hub.pub --key keys/example-gw.key   # security: curve
 """
 import argparse
 import json
@@ -13,6 +14,8 @@ import sys
 import time
 
 import zmq
+
+import swb_curve
 
 VERSION = b"SWB/1"
 
@@ -43,10 +46,14 @@ def main():
     parser.add_argument("--name", default="example-gw", help="gateway name = ZeroMQ routing id")
     parser.add_argument("--count", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for all ACKs")
+    parser.add_argument("--server-key", help="the hub's hub.pub, when it runs with security: curve")
+    parser.add_argument("--key", help="this client's NAME.key from 'switchboard keygen' (with --server-key)")
     args = parser.parse_args()
 
     context = zmq.Context()
     socket = context.socket(zmq.DEALER)
+    if args.server_key:
+        swb_curve.apply(socket, args.server_key, args.key)  # security.md: before connect
     socket.setsockopt(zmq.ROUTING_ID, args.name.encode("ascii"))  # gateway.md §2: required
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(args.endpoint)

@@ -7,6 +7,7 @@ Exits after --tasks confirmed tasks, or after --idle seconds without work.
 
     pip install pyzmq
     python3 worker.py --endpoint tcp://127.0.0.1:5571 --queues support,sales --tasks 5
+    python3 worker.py ... --server-key keys/hub.pub --key keys/example-worker.key   # security: curve
 """
 import argparse
 import json
@@ -14,6 +15,8 @@ import sys
 import time
 
 import zmq
+
+import swb_curve
 
 VERSION = b"SWB/1"
 
@@ -30,10 +33,14 @@ def main():
     parser.add_argument("--capacity", type=int, default=2)
     parser.add_argument("--tasks", type=int, default=0, help="stop after this many confirmed tasks (0: never)")
     parser.add_argument("--idle", type=float, default=0, help="stop after this many seconds without a task (0: never)")
+    parser.add_argument("--server-key", help="the hub's hub.pub, when it runs with security: curve")
+    parser.add_argument("--key", help="this client's NAME.key from 'switchboard keygen' (with --server-key)")
     args = parser.parse_args()
 
     context = zmq.Context()
     socket = context.socket(zmq.DEALER)
+    if args.server_key:
+        swb_curve.apply(socket, args.server_key, args.key)  # security.md: before connect
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(args.endpoint)
     ready = {"worker_id": args.worker_id, "queues": args.queues.split(","), "capacity": args.capacity}
