@@ -8,6 +8,7 @@ extension Hub {
     func handleStoreReplies(_ lane: StoreLane) throws {
         while try lane.wake.receive(dontWait: true) != nil {}
         for reply in lane.thread.replies.drain() {
+            if let reached = reply.databaseReached { databaseUp = reached }
             switch reply {
             case .ingested(let results):
                 ingested(results)

@@ -9,6 +9,8 @@ import ZeroMQ
 public struct HubEndpoints: Sendable, Equatable {
     public var gateway: String
     public var worker: String
+    /// `host:port` of the HTTP probes, nil when `http_endpoint` is off.
+    public var http: String?
 }
 
 /// The Switchboard daemon's loop: one thread owns every ZeroMQ socket and the dispatcher; the
@@ -30,6 +32,9 @@ public final class Hub {
     /// libzmq's ZAP handler endpoint, served by this loop when security is on.
     var zap: Socket?
     var accessControl: AccessControl?
+    var health: HealthServer?
+    /// False from a store reply that lost the connection until one that reached PostgreSQL.
+    var databaseUp = true
     /// Two store threads, each with its own connection, so ACKs never wait behind dispatch writes.
     var ingestLane: StoreLane!
     var dispatchLane: StoreLane!
@@ -70,13 +75,18 @@ public final class Hub {
     /// Raising `reload` (SIGHUP) makes the hub read its allow-lists again.
     public func run(stop: StopSignal, reload: StopSignal = StopSignal(), onReady: (HubEndpoints) -> Void = { _ in }) throws {
         let serverKey = try prepareSecurity()
+        // Bound first, so a taken port fails the start before anything else is set up; /readyz says 503 until serving.
+        if let endpoint = config.httpEndpoint { health = try HealthServer(endpoint: endpoint, logger: logger) }
+        defer { health?.shutdown() }
         try prepareDatabase()
         try bindSockets(serverKey: serverKey)
         let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         ingestLane = try StoreLane(name: "ingest", context: context, config: config, logger: logger)
         dispatchLane = try StoreLane(name: "dispatch", context: context, config: config, logger: logger)
         recover()
-        let endpoints = HubEndpoints(gateway: gateways.lastEndpoint, worker: workers.lastEndpoint)
+        let endpoints = HubEndpoints(
+            gateway: gateways.lastEndpoint, worker: workers.lastEndpoint, http: health.map { "127.0.0.1:\($0.port)" })
+        publishHealth(serving: true)
         logger.info("hub serving: gateways on \(endpoints.gateway), workers on \(endpoints.worker), libzmq \(Context.libraryVersion)")
         systemd.notify("READY=1\nSTATUS=serving gateways on \(endpoints.gateway), workers on \(endpoints.worker)")
         onReady(endpoints)
@@ -91,6 +101,7 @@ public final class Hub {
                 nextWatchdog = Clock.nowMs() + interval
             }
         }
+        publishHealth(serving: false)
         systemd.notify("STOPPING=1\nSTATUS=draining")
         try drain()
         logger.info("hub stopped: \(stats.summary)")
@@ -223,6 +234,7 @@ public final class Hub {
         if now >= nextTick {
             perform(dispatcher.tick(now: now))
             nextTick = now + 100
+            publishHealth(serving: true)
         }
         if now >= nextHeartbeat {
             for peer in dispatcher.workerPeers { send(.heartbeat, toWorker: peer) }
@@ -247,6 +259,16 @@ public final class Hub {
             if nextMaintenance > 0 { submit(.maintain(nowMs: now)) }
             nextMaintenance = now + 3_600_000
         }
+    }
+
+    /// Hands the HTTP thread what /healthz, /readyz and /metrics report.
+    private func publishHealth(serving: Bool) {
+        guard let health else { return }
+        stats.workers = dispatcher.workerCount
+        stats.ready = dispatcher.readyCount
+        stats.inFlight = dispatcher.offeredCount
+        health.update(
+            HealthSnapshot(loopBeatMs: Clock.nowMs(), serving: serving, databaseUp: databaseUp, stats: stats, uncommittedBytes: uncommittedBytes))
     }
 
     /// Stops taking input, lets the batches in flight finish (up to 5 s), stops the store thread.

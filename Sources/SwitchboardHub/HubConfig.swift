@@ -37,6 +37,9 @@ public struct HubConfig: Sendable {
     /// Allow-lists of gateway and worker public keys, read at start and on SIGHUP.
     public var gatewayKeysFile: String?
     public var workerKeysFile: String?
+    /// `host:port` of the HTTP probes (/healthz, /readyz, /metrics); nil turns them off
+    /// (`http_endpoint: off`; env `SWITCHBOARD_HTTP_ENDPOINT`).
+    public var httpEndpoint: String? = "127.0.0.1:9570"
     public var dispatch = DispatchConfig()
     public var routing: RoutingRules = .standard
 
@@ -60,6 +63,7 @@ public struct HubConfig: Sendable {
         if let value = environment["SWITCHBOARD_GATEWAY_ENDPOINT"] { config.gatewayEndpoint = value }
         if let value = environment["SWITCHBOARD_WORKER_ENDPOINT"] { config.workerEndpoint = value }
         if let value = environment["SWITCHBOARD_HUB_NAME"] { config.hubName = value }
+        if let value = environment["SWITCHBOARD_HTTP_ENDPOINT"] { config.httpEndpoint = value == "off" ? nil : value }
         if let value = environment["SWITCHBOARD_SERVER_KEY_FILE"] { config.serverKeyFile = value }
         if let value = environment["SWITCHBOARD_GATEWAY_KEYS_FILE"] { config.gatewayKeysFile = value }
         if let value = environment["SWITCHBOARD_WORKER_KEYS_FILE"] { config.workerKeysFile = value }
@@ -89,6 +93,7 @@ public struct HubConfig: Sendable {
         if let value = file.windowPerQueue { config.dispatch.windowPerQueue = try positive(value, "window_per_queue") }
         if let value = file.routing { config.routing = value }
         if let value = file.security { config.security = value }
+        if let value = file.httpEndpoint { config.httpEndpoint = value == "off" ? nil : value }
         config.serverKeyFile = file.serverKeyFile
         config.gatewayKeysFile = file.gatewayKeysFile
         config.workerKeysFile = file.workerKeysFile
@@ -131,6 +136,7 @@ struct ConfigFile: Decodable {
     var windowPerQueue: Int?
     var routing: RoutingRules?
     var security: SecurityMode?
+    var httpEndpoint: String?
     var serverKeyFile: String?
     var gatewayKeysFile: String?
     var workerKeysFile: String?
@@ -155,6 +161,7 @@ struct ConfigFile: Decodable {
         case windowPerQueue = "window_per_queue"
         case routing
         case security
+        case httpEndpoint = "http_endpoint"
         case serverKeyFile = "server_key_file"
         case gatewayKeysFile = "gateway_keys_file"
         case workerKeysFile = "worker_keys_file"
@@ -197,6 +204,7 @@ struct ConfigFile: Decodable {
         } catch {
             throw ConfigError(reason: "security must be 'curve' or 'off'")
         }
+        httpEndpoint = try container.decodeIfPresent(String.self, forKey: .httpEndpoint)
         serverKeyFile = try container.decodeIfPresent(String.self, forKey: .serverKeyFile)
         gatewayKeysFile = try container.decodeIfPresent(String.self, forKey: .gatewayKeysFile)
         workerKeysFile = try container.decodeIfPresent(String.self, forKey: .workerKeysFile)

@@ -28,3 +28,18 @@ enum StoreReply: Sendable {
     case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?)
 }
+
+extension StoreReply {
+    /// Whether this reply shows PostgreSQL reachable (true), unreachable (false), or says nothing.
+    var databaseReached: Bool? {
+        let failure: StoreFailure?
+        switch self {
+        case .ingested(let results):
+            failure = results.lazy.compactMap { result -> StoreFailure? in if case .failure(let failure) = result { failure } else { nil } }.first
+        case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)): failure = error
+        case .applied, .pending: failure = nil
+        case .quarantined(_, _, let error), .maintained(let error): failure = error
+        }
+        return !(failure?.unavailable ?? false)
+    }
+}

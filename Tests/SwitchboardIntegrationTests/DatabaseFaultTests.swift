@@ -42,7 +42,9 @@ final class PrivateCluster {
 
 @Suite("PostgreSQL faults")
 struct DatabaseFaultTests {
-    @Test("while PostgreSQL is down the hub answers NACK unavailable with retry-after; it reconnects by itself and loses nothing")
+    @Test(
+        "while PostgreSQL is down for 10 s the hub answers NACK unavailable with retry-after and /readyz says 503; it reconnects by itself and loses nothing"
+    )
     func databaseRestart() throws {
         let cluster = PrivateCluster()
         try cluster.start()
@@ -57,7 +59,11 @@ struct DatabaseFaultTests {
         let task = try #require(try worker.nextTask())
         #expect(task.interaction["id"] == .integer(before.interactionID))
 
+        let http = try #require(hub.endpoints.http)
+        #expect(httpGet(http, "/readyz")?.status == 200)
+
         try cluster.stop()
+        let stoppedAt = Date()
         try gateway.send(Messages.publish("p-2"))
         guard case .nack(let nack) = try #require(try gateway.receive(timeoutMs: 5000)) else {
             Issue.record("no NACK while the database is down")
@@ -68,11 +74,17 @@ struct DatabaseFaultTests {
         #expect((nack.retryAfterMs ?? 0) > 0)
         // A DONE while the database is down waits; it is written once the database is back.
         try worker.done(task.deliveryID, outcome: "ok")
+        #expect(try eventually(timeoutMs: 10_000) { httpGet(http, "/readyz")?.status == 503 }, "/readyz must say PostgreSQL is gone")
+        #expect(httpGet(http, "/healthz")?.status == 200, "the hub itself is alive")
+        // Down for 10 s in all, as a PostgreSQL restart after a crash can take.
+        Thread.sleep(forTimeInterval: max(0, 10 - Date().timeIntervalSince(stoppedAt)))
+        #expect(hub.isRunning)
 
         try cluster.start()
         let after = try gateway.publish(Messages.publish("p-2"), retries: 20)
         #expect(!after.duplicate)
         #expect(try worker.nextAnswer(timeoutMs: 10_000) == .confirmed(Confirm(deliveryID: task.deliveryID, state: "done")))
+        #expect(try eventually(timeoutMs: 10_000) { httpGet(http, "/readyz")?.status == 200 }, "/readyz must recover by itself")
         let database = try Connection(cluster.conninfo())
         #expect(try database.query("SELECT count(*) FROM interactions").scalar() == "2")
         #expect(try database.query("SELECT state FROM deliveries WHERE id = $1", [.init(task.deliveryID)]).scalar() == "done")

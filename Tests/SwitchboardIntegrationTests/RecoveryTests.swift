@@ -19,7 +19,8 @@ final class HubProcess {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--log-level", "warning"]
         // Security is on unless configured off; these hubs test other promises.
-        let configYAML = (configYAML?.contains("security:") ?? false) ? configYAML! : "security: off\n" + (configYAML ?? "")
+        var configYAML = (configYAML?.contains("security:") ?? false) ? configYAML! : "security: off\n" + (configYAML ?? "")
+        if !configYAML.contains("http_endpoint:") { configYAML += "http_endpoint: \"127.0.0.1:0\"\n" }
         do {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-\(UUID().uuidString).yaml")
             try configYAML.write(to: file, atomically: true, encoding: .utf8)

@@ -57,6 +57,7 @@ final class RunningHub: Sendable {
         config.workerEndpoint = "tcp://127.0.0.1:*"
         config.hubName = "test-hub"
         config.security = .off
+        config.httpEndpoint = "127.0.0.1:0"
         config.defaultCountryCode = "98"
         config.maxBodyBytes = 4096
         config.dispatch.heartbeatMs = 100
@@ -89,6 +90,9 @@ final class RunningHub: Sendable {
         }
         throw TestSetupError("hub did not start within 15 s")
     }
+
+    /// False once the hub's loop has returned or thrown.
+    var isRunning: Bool { !finished.isRaised }
 
     /// Stops the hub gracefully and waits for its thread.
     func shutdown() {
