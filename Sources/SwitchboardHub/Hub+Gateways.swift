@@ -26,7 +26,7 @@ extension Hub {
         stats.received += 1
         let command: Command
         do {
-            command = try Codec.decode(frames, limits: config.decodingLimits)
+            command = try Codec.decode(frames, limits: config.decodingLimits, accepting: Codec.gatewayCommands)
         } catch {
             refuseGateway(peer, frames, messageID: error.messageID, code: .invalid, detail: error.code.rawValue, reason: error.reason)
             return

@@ -19,7 +19,7 @@ extension Hub {
         dispatcher.workerSeen(peer, now: now)
         let command: Command
         do {
-            command = try Codec.decode(frames, limits: config.decodingLimits)
+            command = try Codec.decode(frames, limits: config.decodingLimits, accepting: Codec.workerCommands)
         } catch {
             refuseWorker(peer, frames, WorkerError(code: .invalid, detail: error.code.rawValue, reason: error.reason))
             return
@@ -39,11 +39,11 @@ extension Hub {
             }
             logger.info(
                 "worker ready", metadata: [LogKey.worker: .string(ready.workerID), LogKey.queue: .string(ready.queues.joined(separator: ","))])
-            perform(dispatcher.workerReady(peer, ready, now: now))
+            perform(dispatcher.workerReady(peer, ready, now: now), refusingWith: frames)
         case .done(let done):
-            perform(dispatcher.done(peer, done, now: now))
+            perform(dispatcher.done(peer, done, now: now), refusingWith: frames)
         case .fail(let fail):
-            perform(dispatcher.fail(peer, fail, now: now))
+            perform(dispatcher.fail(peer, fail, now: now), refusingWith: frames)
         case .heartbeat:
             if !dispatcher.isRegistered(peer) {
                 // After a hub restart the worker's connection survives; tell it to announce itself again.
@@ -83,6 +83,18 @@ extension Hub {
             perform(dispatcher.workerGone(peer, reason: "unreachable", now: Clock.nowMs()))
         } catch {
             logger.warning("could not send \(command.name) to worker \(peer): \(error)")
+        }
+    }
+
+    /// Carries out what the dispatcher decided about one worker command; a refusal of it is
+    /// quarantined with the command's frames, like any other bad input.
+    private func perform(_ actions: [DispatchAction], refusingWith frames: [[UInt8]]) {
+        for action in actions {
+            if case .refuse(let peer, let error) = action {
+                refuseWorker(peer, frames, error)
+            } else {
+                perform([action])
+            }
         }
     }
 

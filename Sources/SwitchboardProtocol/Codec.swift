@@ -20,8 +20,15 @@ public enum Codec {
         return frames
     }
 
+    /// Commands a gateway sends to the hub, and commands a worker sends to the hub.
+    public static let gatewayCommands: Set<String> = ["PUBLISH", "PING"]
+    public static let workerCommands: Set<String> = ["READY", "DONE", "FAIL", "HEARTBEAT", "BYE"]
+
     /// Decodes and validates frames; every refusal is a `ProtocolError` whose reason names the fault.
-    public static func decode(_ frames: [[UInt8]], limits: DecodingLimits = DecodingLimits()) throws(ProtocolError) -> Command {
+    /// With `accepting`, any other command is `unknown_command` before its header is read.
+    public static func decode(
+        _ frames: [[UInt8]], limits: DecodingLimits = DecodingLimits(), accepting: Set<String>? = nil
+    ) throws(ProtocolError) -> Command {
         guard frames.count >= 2 else {
             throw ProtocolError(.malformedFrames, "expected at least 2 frames (version, command), got \(frames.count)")
         }
@@ -32,6 +39,9 @@ public enum Codec {
         let name = String(decoding: frames[1].prefix(16), as: UTF8.self)
         guard let shape = shapes[name], frames[1].count <= 16 else {
             throw ProtocolError(.unknownCommand, "unknown command '\(name)'; known: \(shapes.keys.sorted().joined(separator: ", "))")
+        }
+        if let accepting, !accepting.contains(name) {
+            throw ProtocolError(.unknownCommand, "\(name) is not accepted here; send \(accepting.sorted().joined(separator: ", "))")
         }
         let expectedFrames = shape ? 4 : 3
         guard frames.count == expectedFrames else {
