@@ -72,7 +72,7 @@ final class RunningHub: Sendable {
         let thread = Thread {
             defer { finished.raise() }
             var logger = Logger(label: "test.hub")
-            logger.logLevel = .warning
+            logger.logLevel = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_LOG"] == "debug" ? .debug : .warning
             do {
                 try Hub(config: config, logger: logger).run(stop: stop) { endpoints in ready.withLock { $0 = .success(endpoints) } }
             } catch {

@@ -1,0 +1,119 @@
+import Foundation
+import SwitchboardClient
+import SwitchboardHub
+import SwitchboardProtocol
+import Synchronization
+import Testing
+import ZeroMQ
+
+@Suite("Worker faults with real processes and floods")
+struct WorkerFaultTests {
+    @Test("a worker process frozen with SIGSTOP loses its task to another worker; woken, its late DONE is refused and counted nowhere")
+    func frozenWorkerProcess() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let http = try #require(hub.endpoints.http)
+        let frozen = try ExampleProcess(
+            "worker.py", ["--endpoint", hub.endpoints.worker, "--worker-id", "frozen", "--queues", "support", "--capacity", "1", "--idle", "6"])
+        defer { frozen.kill() }
+        #expect(try eventually(timeoutMs: 10_000) { httpGet(http, "/metrics")?.body.contains("switchboard_workers 1") ?? false })
+
+        kill(frozen.pid, SIGSTOP)
+        let ack = try GatewayClient(name: "gw", endpoint: hub.endpoints.gateway).publish(Messages.publish("frozen-1"))
+        // The TASK waits in the frozen worker's socket; its heartbeats stop, and the hub gives it up.
+        let rescuer = try WorkerClient(registration: Ready(workerID: "rescuer", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try rescuer.ready()
+        let task = try #require(try rescuer.nextTask(timeoutMs: 10_000), "the frozen worker's task was not re-offered")
+        #expect(task.interaction["id"] == .integer(ack.interactionID))
+        #expect(task.attempt == 2)
+        try rescuer.done(task.deliveryID, outcome: "handled")
+        #expect(try rescuer.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "done")))
+
+        kill(frozen.pid, SIGCONT)
+        let output = frozen.waitForExit(timeoutSeconds: 20)
+        #expect(output.contains("TASK \(task.deliveryID) attempt 1"), "the woken worker handles its stale task: \(output)")
+        #expect(output.contains("not_held"), "its late DONE must be refused: \(output)")
+        #expect(output.contains("0 tasks confirmed"), "\(output)")
+        #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done' AND worker = 'rescuer'") == 1)
+        #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 1, "the task is completed once")
+    }
+
+    @Test("a worker flooding 20,000 DONEs for tasks it does not hold gets not_held each time, and the hub keeps serving others")
+    func doneFlood() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let polite = PoliteTraffic(hub.endpoints)
+        defer { polite.stop() }
+        let flooder = try WorkerClient(registration: Ready(workerID: "flooder", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try flooder.ready()
+        let ack = try GatewayClient(name: "gw", endpoint: hub.endpoints.gateway).publish(Messages.publish("held-1"))
+        let held = try #require(try flooder.nextTask())
+        #expect(held.interaction["id"] == .integer(ack.interactionID))
+
+        // The one real DONE first, then floods of the same id and of ids never offered.
+        try flooder.done(held.deliveryID, outcome: "handled")
+        let floodSize = 20_000
+        var refused = 0
+        var confirmed = 0
+        for index in 0..<floodSize {
+            try flooder.done(index.isMultiple(of: 2) ? held.deliveryID : Int64(1_000_000 + index), outcome: "handled")
+            while let event = try flooder.next(timeoutMs: 0) {
+                if case .refused(let error) = event, error.code == .notHeld { refused += 1 }
+                if case .confirmed = event { confirmed += 1 }
+            }
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while refused + confirmed < floodSize + 1, Date() < deadline {
+            guard let event = try flooder.next(timeoutMs: 100) else { continue }
+            if case .refused(let error) = event, error.code == .notHeld { refused += 1 }
+            if case .confirmed = event { confirmed += 1 }
+        }
+        #expect(confirmed == 1, "only the real DONE is confirmed")
+        #expect(refused == floodSize, "every flooded DONE is answered not_held")
+        #expect(try eventually(timeoutMs: 10_000) { polite.ackedSoFar >= 3 }, "the polite gateway is served after the flood")
+        let served = polite.stop()
+        #expect(served.acked == served.published, "every polite message during the flood is ACKed: \(polite.failures.withLock { $0 })")
+        #expect(
+            try eventually(timeoutMs: 30_000) { polite.completed >= served.acked },
+            "completed \(polite.completed) of \(served.acked): \((try? database.value("SELECT string_agg(d.id || ':' || d.state || ':' || coalesce(d.worker, '-') || ':' || d.attempts, ' ') FROM deliveries d JOIN interactions i ON i.id = d.interaction_id WHERE i.gateway = 'polite'")) ?? "-")"
+        )
+        #expect(
+            try database.count("SELECT count(*) FROM deliveries WHERE id = $1 AND state = 'done' AND attempts = 1", [.init(held.deliveryID)]) == 1)
+    }
+}
+
+/// A Python example client running as its own process, for faults only a process can have.
+final class ExampleProcess {
+    private let process = Process()
+    private let log: URL
+    var pid: Int32 { process.processIdentifier }
+
+    init(_ script: String, _ arguments: [String]) throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        log = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-\(script)-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-u", root.appendingPathComponent("protocols/examples/\(script)").path] + arguments
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    /// Waits for the process to end (killing it after the timeout) and returns what it printed.
+    func waitForExit(timeoutSeconds: Double) -> String {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        kill()
+        return (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+    }
+
+    func kill() {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGCONT)
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
