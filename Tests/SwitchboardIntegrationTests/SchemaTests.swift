@@ -14,9 +14,36 @@ struct SchemaTests {
         #expect(try Migrator.migrate(connection) == [])
         #expect(
             try Migrator.appliedVersions(connection) == [
-                "0001_schema", "0002_functions", "0003_analytics", "0004_set_based_ingest", "0005_ingest_each",
+                "0001_schema", "0002_functions", "0003_analytics", "0004_set_based_ingest", "0005_ingest_each", "0006_partition_repair",
             ])
-        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 5)
+        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 6)
+    }
+
+    @Test("rows written before their month's partition existed are moved into it, and the hub still starts")
+    func partitionCreatedAfterRowsArrived() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        _ = try connection.query(
+            """
+            INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority, content_type)
+            SELECT '2031-05-10T12:00:00Z'::timestamptz + n * interval '1 hour', 1, 'early', 'early-' || n, 'email', now(), 'support', 0, 'text/plain'
+            FROM generate_series(1, 3) AS n
+            """)
+        #expect(try database.count("SELECT count(*) FROM interactions_default") == 3)
+        _ = try connection.query("SELECT swb_ensure_interaction_partition('2031-05-20T00:00:00Z')")
+        #expect(try database.count("SELECT count(*) FROM interactions_2031_05") == 3)
+        #expect(try database.count("SELECT count(*) FROM interactions_default") == 0)
+        #expect(try database.count("SELECT count(*) FROM interactions WHERE gateway = 'early'") == 3)
+        // This month's rows in the default partition no longer keep the hub from starting.
+        _ = try connection.query(
+            """
+            INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority, content_type)
+            VALUES (now(), 1, 'early', 'now-1', 'email', now(), 'support', 0, 'text/plain')
+            """)
+        let hub = try RunningHub(RunningHub.config(database))
+        hub.shutdown()
+        #expect(try database.count("SELECT count(*) FROM interactions_default") == 0)
+        #expect(try database.count("SELECT count(*) FROM interactions WHERE message_id = 'now-1'") == 1)
     }
 
     @Test("interactions are partitioned by month and the hub creates this month's and next month's partitions")
@@ -34,7 +61,7 @@ struct SchemaTests {
     @Test("the hub refuses to start on a database that is not migrated, and says what to run")
     func unmigratedDatabase() throws {
         let database = try TestDatabase()
-        try database.connect().execute(script: "DELETE FROM schema_migrations WHERE version = '0005_ingest_each'")
+        try database.connect().execute(script: "DELETE FROM schema_migrations WHERE version = '\(Migrator.latestVersion)'")
         do {
             _ = try RunningHub(RunningHub.config(database))
             Issue.record("the hub started on an old schema")

@@ -1,0 +1,27 @@
+-- A month's partition may be created after rows of that month were written (a writer ahead of the
+-- hub's maintenance, a restore, a long outage): they sit in interactions_default, and a plain
+-- CREATE ... PARTITION OF fails on them, which stopped the hub from starting. Now such rows are
+-- moved into the new partition in the same transaction.
+CREATE OR REPLACE FUNCTION swb_ensure_interaction_partition(p_at timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_start timestamp := date_trunc('month', p_at AT TIME ZONE 'UTC');
+    v_from  timestamptz := v_start AT TIME ZONE 'UTC';
+    v_to    timestamptz := (v_start + interval '1 month') AT TIME ZONE 'UTC';
+    v_name  text := format('interactions_%s', to_char(v_start, 'YYYY_MM'));
+    v_moved bigint;
+BEGIN
+    IF to_regclass(v_name) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    BEGIN
+        EXECUTE format('CREATE TABLE %I PARTITION OF interactions FOR VALUES FROM (%L) TO (%L)', v_name, v_from, v_to);
+    EXCEPTION WHEN check_violation THEN
+        EXECUTE format('CREATE TABLE %I (LIKE interactions INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
+        EXECUTE format('WITH moved AS (DELETE FROM interactions_default WHERE received_at >= %L AND received_at < %L RETURNING *)
+                        INSERT INTO %I SELECT * FROM moved', v_from, v_to, v_name);
+        GET DIAGNOSTICS v_moved = ROW_COUNT;
+        EXECUTE format('ALTER TABLE interactions ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', v_name, v_from, v_to);
+        RAISE NOTICE 'moved % rows of % from interactions_default into %', v_moved, to_char(v_start, 'YYYY-MM'), v_name;
+    END;
+END $$;
