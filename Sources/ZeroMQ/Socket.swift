@@ -118,7 +118,9 @@ public final class Socket {
             let size = zmq_msg_size(&message)
             let data = zmq_msg_data(&message)!
             frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
-            if frames.count == 1 { sourceDescriptor = zmq_msg_get(&message, ZMQ_SRCFD) }
+            // A ROUTER's first frame (the routing id) is made by libzmq and carries no descriptor:
+            // take it from the first frame that came off the wire.
+            if sourceDescriptor < 0 { sourceDescriptor = zmq_msg_get(&message, ZMQ_SRCFD) }
         } while zmq_msg_more(&message) != 0
         // Set by the ZAP handler that accepted the peer (CURVE); libzmq keeps it on every message.
         let userID = zmq_msg_gets(&message, "User-Id").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }

@@ -12,7 +12,10 @@ struct DispatchTests {
     func redeliversWhenWorkerDisconnects() throws {
         let database = try TestDatabase()
         var config = RunningHub.config(database)
-        config.dispatch.heartbeatTimeoutMs = 60_000  // only the disconnect can explain a re-offer
+        // Only the disconnect can explain a re-offer: no heartbeat is due (an unreachable worker is
+        // also found when a heartbeat to it fails) and none expires within the test.
+        config.dispatch.heartbeatMs = 30_000
+        config.dispatch.heartbeatTimeoutMs = 60_000
         let hub = try RunningHub(config)
         defer { hub.shutdown() }
         let first = try WorkerClient(registration: Ready(workerID: "s-1", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
