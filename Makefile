@@ -4,7 +4,7 @@ BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
 export SWITCHBOARD_PG_PORT ?= 54329
 
-.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz chaos
+.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz chaos bench
 
 # The demo runs the optimized build, as an operator would; the tests use the debug build.
 run: deps release db
@@ -62,3 +62,11 @@ fuzz:
 	mkdir -p .run/fuzz-corpus && cp -n Fuzz/corpus/* .run/fuzz-corpus/ 2>/dev/null || true
 	SWIFT_BACKTRACE=enable=no "$$($(SWIFT) build -c release --scratch-path .build-fuzz --show-bin-path)/switchboard-fuzz" \
 		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=.run/ .run/fuzz-corpus Fuzz/corpus
+
+# Benchmarks: the hub against PostgreSQL and ZeroMQ alone, in one run, with PostgreSQL's durable
+# settings (the cluster is restarted without --fast). BENCH_ARGS=--quick for a few minutes.
+BENCH_ARGS ?=
+bench: deps release
+	@bash scripts/pg.sh stop
+	@bash scripts/pg.sh start
+	"$(RELEASE_BIN_DIR)/switchboard" bench --database "$$(bash scripts/pg.sh conninfo switchboard)" --output .run/bench.json $(BENCH_ARGS)

@@ -1,0 +1,203 @@
+import ArgumentParser
+import Foundation
+import Histogram
+import Postgres
+import SwitchboardClient
+import SwitchboardProtocol
+import SwitchboardStore
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the hub against its ceilings (PostgreSQL alone, ZeroMQ alone) in one run; print a table, write JSON.",
+        discussion: """
+            Creates its own databases next to --database (dropped and made again each run), starts this \
+            binary's 'serve' as a child process per scenario, and drives it over real ZeroMQ sockets. \
+            The full run seeds 1 M pending deliveries, 10 M backlog rows and 10 M customers: expect \
+            tens of minutes and several GiB of disk. --quick scales every size down for a run of a few minutes.
+            """)
+
+    @OptionGroup var options: CommonOptions
+    @Flag(help: "Small sizes: a few minutes instead of tens.") var quick = false
+    @Option(help: "Where to write the JSON results.") var output = ".run/bench.json"
+    @Option(help: "Gateways driving the hub.") var gateways = 4
+    @Option(help: "Workers per CRM queue in the latency runs.") var workersPerQueue = 2
+
+    func run() throws {
+        let sizes = BenchSizes(quick: quick)
+        let base = try options.loadConfig().database
+        let runDirectory = URL(fileURLWithPath: output).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        var report = BenchReport(mode: quick ? "quick" : "full", gateways: gateways)
+        func step(_ text: String) { FileHandle.standardError.write(Data("bench: \(text)\n".utf8)) }
+
+        let settings = try Connection(base).query("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
+        report.durability = "fsync=\((settings.rows.first?[0] ?? nil) ?? "?") synchronous_commit=\((settings.rows.first?[1] ?? nil) ?? "?")"
+        step("ZeroMQ ceiling (\(sizes.zeroMQMessages) round trips)")
+        report.zeroMQRate = try BenchCeilings.zeroMQ(messages: sizes.zeroMQMessages)
+
+        let ceilingDatabase = try BenchDatabase(base: base, name: "switchboard_bench_ceiling")
+        step("PostgreSQL ceiling (\(sizes.ingestMessages) rows) and commit latency")
+        report.postgresRate = try BenchCeilings.postgres(conninfo: ceilingDatabase.conninfo, rows: sizes.ingestMessages)
+        report.commitLatency = LatencyFigures(try BenchCeilings.commitLatency(conninfo: ceilingDatabase.conninfo, count: sizes.commitProbes))
+
+        for customers in sizes.customerLevels {
+            let database = try BenchDatabase(base: base, name: "switchboard_bench_customers")
+            step("seeding \(customers) customers")
+            try BenchSeed.customers(try Connection(database.conninfo), count: customers)
+            let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory)
+            defer { hub.stop() }
+            try hub.waitUntilServing()
+            if customers == 0 { report.rssIdle = hub.residentBytes }
+            step("hub ingest with \(customers) customers (\(sizes.ingestMessages) messages, no workers)")
+            let sampler = PeakSampler { hub.residentBytes }
+            let driver = LoadDriver(endpoint: hub.gatewayEndpoint, gateways: gateways, customers: customers == 0 ? 10_000 : customers)
+            let result = try driver.run(tag: "c\(customers)", messages: sizes.ingestMessages)
+            let peak = sampler.stop()
+            report.ingestByCustomers.append(CustomerFigure(customers: customers, rate: result.rate))
+            if customers == 0 {
+                report.hubRate = result.rate
+                report.rssPeak = peak
+                report.ackLatencyAtMax = LatencyFigures(result.ackLatency)
+            }
+            hub.stop()
+        }
+
+        try latencyRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step)
+        try recoveryRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step)
+
+        print(report.table)
+        try report.json.write(toFile: output, atomically: true, encoding: .utf8)
+        print("JSON: \(output)")
+    }
+
+    /// PUBLISH → ACK and PUBLISH → TASK at 50 % and 90 % of the measured maximum, then re-offer after disconnect.
+    private func latencyRuns(
+        _ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void
+    ) throws {
+        let database = try BenchDatabase(base: base, name: "switchboard_bench_latency")
+        let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory)
+        defer { hub.stop() }
+        try hub.waitUntilServing()
+        for load in [0.5, 0.9] {
+            let rate = report.hubRate * load
+            let messages = max(1000, Int(rate * sizes.latencySeconds))
+            step("latency at \(Int(load * 100)) % of the maximum: \(Int(rate)) msg/s for \(Int(sizes.latencySeconds)) s, with workers")
+            let sendTimes = SendTimes()
+            let workers = try BenchWorkers(endpoint: hub.workerEndpoint, perQueue: workersPerQueue, capacity: 64, sendTimes: sendTimes)
+            let driver = LoadDriver(endpoint: hub.gatewayEndpoint, gateways: gateways, customers: 10_000)
+            let result = try driver.run(tag: "l\(Int(load * 100))", messages: messages, rate: rate, sendTimes: sendTimes)
+            let deadline = Date().addingTimeInterval(30)
+            while workers.completed < result.acked && Date() < deadline { usleep(10_000) }
+            workers.stop()
+            report.latency.append(
+                LoadLatency(
+                    load: load, offeredRate: rate, achievedRate: result.rate, ack: LatencyFigures(result.ackLatency),
+                    task: LatencyFigures(workers.taskLatency.snapshot)))
+        }
+        step("re-offer after a worker disconnects (\(sizes.reofferRounds) rounds)")
+        report.reoffer = LatencyFigures(try BenchReoffer.measure(hub: hub, rounds: sizes.reofferRounds))
+    }
+
+    /// Restart with a backlog: time to serve and to the first task; memory with a large backlog.
+    private func recoveryRuns(
+        _ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void
+    ) throws {
+        for (pending, isRecovery) in [(sizes.recoveryPending, true), (sizes.backlogRows, false)]
+        where isRecovery || sizes.backlogRows != sizes.recoveryPending {
+            let database = try BenchDatabase(base: base, name: "switchboard_bench_backlog")
+            step("seeding \(pending) pending deliveries")
+            try BenchSeed.backlog(try Connection(database.conninfo), count: pending)
+            step("hub restart with \(pending) pending")
+            let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory)
+            defer { hub.stop() }
+            let serving = try hub.waitUntilServing()
+            let worker = try WorkerClient(
+                registration: Ready(workerID: "bench-recovery", queues: ["sales"], capacity: 1), endpoint: hub.workerEndpoint)
+            try worker.ready(timeoutMs: 600_000)
+            guard case .task? = try worker.next(timeoutMs: 600_000) else { throw BenchError("no task after restart: \(hub.output)") }
+            let firstTask = Double(DispatchTime.now().uptimeNanoseconds - hub.startedAt) / 1e9
+            sleep(2)
+            let figure = RecoveryFigure(pending: pending, secondsToServe: serving, secondsToFirstTask: firstTask, rss: hub.residentBytes)
+            if isRecovery { report.recovery = figure }
+            if pending == sizes.backlogRows { report.backlog = figure }
+            hub.stop()
+        }
+    }
+}
+
+/// Sizes of the full and the quick run.
+struct BenchSizes {
+    var zeroMQMessages: Int
+    var ingestMessages: Int
+    var commitProbes: Int
+    var customerLevels: [Int]
+    var latencySeconds: Double
+    var reofferRounds: Int
+    var recoveryPending: Int
+    var backlogRows: Int
+
+    init(quick: Bool) {
+        zeroMQMessages = quick ? 100_000 : 1_000_000
+        ingestMessages = quick ? 20_000 : 200_000
+        commitProbes = quick ? 1000 : 5000
+        customerLevels = quick ? [0, 100_000] : [0, 1_000_000, 10_000_000]
+        latencySeconds = quick ? 8 : 30
+        reofferRounds = quick ? 20 : 100
+        recoveryPending = quick ? 100_000 : 1_000_000
+        backlogRows = quick ? 100_000 : 10_000_000
+    }
+}
+
+/// A database made fresh for one scenario and migrated.
+struct BenchDatabase {
+    let conninfo: String
+
+    init(base: String, name: String) throws {
+        let admin = try Connection(base)
+        _ = try admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        _ = try admin.query("CREATE DATABASE \(name)")
+        // libpq takes the last of repeated keywords, so this points the base connection string at the new database.
+        conninfo = base.contains("://") ? Self.replacingDatabase(in: base, with: name) : "\(base) dbname=\(name)"
+        try Migrator.migrate(try Connection(conninfo))
+    }
+
+    private static func replacingDatabase(in uri: String, with name: String) -> String {
+        guard var components = URLComponents(string: uri) else { return uri }
+        components.path = "/\(name)"
+        return components.string ?? uri
+    }
+}
+
+/// Worker-disconnect → re-offer latency: a worker takes the only task, a second waits, the first
+/// closes its connection; measured until the second has the task.
+enum BenchReoffer {
+    static func measure(hub: BenchHub, rounds: Int) throws -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        let gateway = try GatewayClient(name: "bench-reoffer", endpoint: hub.gatewayEndpoint)
+        for round in 0..<rounds {
+            let holder = try WorkerClient(
+                registration: Ready(workerID: "holder-\(round)", queues: ["support"], capacity: 1), endpoint: hub.workerEndpoint)
+            try holder.ready()
+            var message = BenchTraffic.message(id: "reoffer-\(round)", customer: round, seed: 1)
+            message.process = .support
+            _ = try gateway.publish(message)
+            guard case .task? = try holder.next(timeoutMs: 10_000) else { throw BenchError("the holder got no task") }
+            let rescuer = try WorkerClient(
+                registration: Ready(workerID: "rescuer-\(round)", queues: ["support"], capacity: 1), endpoint: hub.workerEndpoint)
+            try rescuer.ready()
+            let closedAt = DispatchTime.now().uptimeNanoseconds
+            holder.close()
+            var rescued: TaskOffer?
+            let deadline = Date().addingTimeInterval(10)
+            while rescued == nil && Date() < deadline {
+                if case .task(let task)? = try rescuer.next(timeoutMs: 100) { rescued = task }
+            }
+            guard let rescued else { throw BenchError("the task was not offered again within 10 s") }
+            _ = histogram.record((DispatchTime.now().uptimeNanoseconds - closedAt) / 1000)
+            try rescuer.done(rescued.deliveryID, outcome: "handled")
+            _ = try rescuer.next(timeoutMs: 1000)
+            rescuer.close()
+        }
+        return histogram
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Histogram
+import Postgres
+import SwitchboardProtocol
+import ZeroMQ
+
+/// What the hub is compared against: the transport alone and PostgreSQL alone, same machine, same run.
+enum BenchCeilings {
+    /// DEALER → ROUTER → DEALER round trips of SWB/1-sized messages over loopback TCP with a window
+    /// of `window` in flight: the most messages per second ZeroMQ itself carries here.
+    static func zeroMQ(messages: Int, window: Int = 500) throws -> Double {
+        let context = Context()
+        let bound = DispatchSemaphore(value: 0)
+        let endpoint = EndpointBox()
+        // Each socket belongs to the thread that made it: the echo side lives on its own thread.
+        Thread {
+            do {
+                let router = try context.socket(.router)
+                try router.bind("tcp://127.0.0.1:*")
+                try router.setReceiveTimeout(5000)
+                endpoint.set(router.lastEndpoint)
+                bound.signal()
+                for _ in 0..<messages {
+                    guard let message = try router.receive() else { return }
+                    try router.send(message.frames)
+                }
+            } catch {
+                bound.signal()
+            }
+        }.start()
+        bound.wait()
+        let dealer = try context.socket(.dealer)
+        try dealer.setRoutingID(Array("zmq-ceiling".utf8))
+        try dealer.setReceiveTimeout(5000)
+        try dealer.connect(endpoint.get())
+        let frames = try Codec.encode(.publish(BenchTraffic.message(id: "zmq-0", customer: 1, seed: 1)))
+        let start = DispatchTime.now().uptimeNanoseconds
+        var sent = 0
+        var received = 0
+        while received < messages {
+            while sent < messages && sent - received < window {
+                try dealer.send(frames)
+                sent += 1
+            }
+            guard try dealer.receive() != nil else { throw BenchError("ZeroMQ echo stopped answering") }
+            received += 1
+        }
+        return Double(messages) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+
+    /// The same rows the hub writes for a message (interaction, ingest key, delivery), inserted by
+    /// one connection in batches of `batch` as single multi-row statements, one commit per batch.
+    static func postgres(conninfo: String, rows: Int, batch: Int = 512) throws -> Double {
+        let connection = try Connection(conninfo)
+        let customer = try connection.query("INSERT INTO customers (display_name) VALUES ('ceiling') RETURNING id").scalar() ?? "1"
+        let sql = """
+            WITH input AS (
+                SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(message_id text, body text)
+            ), stored AS (
+                INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority,
+                                          content_type, body_text, attributes)
+                SELECT now(), $2::bigint, 'ceiling', message_id, 'email', now(), 'support', 0, 'text/plain', body, '{"source":"bench"}'
+                FROM input
+                RETURNING id, received_at, message_id
+            ), keys AS (
+                INSERT INTO ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)
+                SELECT 'ceiling', message_id, id, $2::bigint, 'support', md5(message_id), received_at FROM stored
+            )
+            INSERT INTO deliveries (interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason)
+            SELECT id, received_at, $2::bigint, 'support', 0, now() + interval '1 hour', 'ceiling' FROM stored
+            """
+        var written = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        while written < rows {
+            let count = min(batch, rows - written)
+            let records = JSONValue.array(
+                (written..<written + count).map { index in
+                    .object(["message_id": .string("ceiling-\(index)"), "body": .string(BenchTraffic.text(seed: UInt64(index)))])
+                })
+            _ = try connection.queryPrepared("ceiling_insert", sql, [.text(JSONWriter.string(records)), .text(customer)])
+            written += count
+        }
+        return Double(rows) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+
+    /// PostgreSQL's own commit latency: one small row inserted and committed, `count` times.
+    static func commitLatency(conninfo: String, count: Int) throws -> Histogram<UInt64> {
+        let connection = try Connection(conninfo)
+        try connection.execute(script: "CREATE TABLE IF NOT EXISTS bench_commits (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        for _ in 0..<count {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try connection.queryPrepared("commit_probe", "INSERT INTO bench_commits DEFAULT VALUES", [])
+            _ = histogram.record((DispatchTime.now().uptimeNanoseconds - start) / 1000)
+        }
+        return histogram
+    }
+}
+
+/// An endpoint handed from one thread to another.
+final class EndpointBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = ""
+    func set(_ endpoint: String) { lock.withLock { value = endpoint } }
+    func get() -> String { lock.withLock { value } }
+}

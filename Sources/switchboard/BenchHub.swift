@@ -1,0 +1,110 @@
+import Foundation
+import Glibc
+import SwitchboardClient
+import ZeroMQ
+
+/// The hub under measurement: this very binary running `serve` as a child process, so that its
+/// memory is its own and its CPU is not shared with the load generators' threads in one process.
+final class BenchHub: @unchecked Sendable {
+    let gatewayEndpoint: String
+    let workerEndpoint: String
+    let startedAt = DispatchTime.now().uptimeNanoseconds
+    private let process = Process()
+    private let log: URL
+
+    init(database: String, runDirectory: URL) throws {
+        gatewayEndpoint = try Self.freeEndpoint()
+        workerEndpoint = try Self.freeEndpoint()
+        let config = runDirectory.appendingPathComponent("bench-hub.yaml")
+        // Security off: the load runs on loopback in one machine, and CURVE's cost is not what is measured.
+        try """
+        security: off
+        http_endpoint: off
+        database: "\(database)"
+        gateway_endpoint: "\(gatewayEndpoint)"
+        worker_endpoint: "\(workerEndpoint)"
+        hub_name: bench
+        default_country_code: "98"
+        max_uncommitted: 50000
+        """.write(to: config, atomically: true, encoding: .utf8)
+        log = runDirectory.appendingPathComponent("bench-hub.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["serve", "--config", config.path, "--log-level", "warning"]
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "NOTIFY_SOCKET")
+        process.environment = environment
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    /// Waits until the hub answers PING; returns the seconds since the process started.
+    @discardableResult
+    func waitUntilServing(timeoutSeconds: Double = 600) throws -> Double {
+        let gateway = try GatewayClient(name: "bench-probe", endpoint: gatewayEndpoint)
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            guard process.isRunning else { throw BenchError("the hub exited: \(output)") }
+            if try gateway.ping(timeoutMs: 100) { return Double(DispatchTime.now().uptimeNanoseconds - startedAt) / 1e9 }
+        }
+        throw BenchError("the hub did not serve within \(Int(timeoutSeconds)) s: \(output)")
+    }
+
+    /// Resident set size of the hub process, bytes.
+    var residentBytes: Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+        else { return 0 }
+        return kilobytes * 1024
+    }
+
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    static func freeEndpoint() throws -> String {
+        let context = Context()
+        let socket = try context.socket(.router)
+        try socket.bind("tcp://127.0.0.1:*")
+        let endpoint = socket.lastEndpoint
+        socket.close()
+        return endpoint
+    }
+}
+
+/// A benchmark that could not run, with the reason.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Samples a process's RSS on a background thread and keeps the peak.
+final class PeakSampler: @unchecked Sendable {
+    private let lock = NSLock()
+    private var peak = 0
+    private var running = true
+
+    init(_ sample: @escaping @Sendable () -> Int) {
+        Thread { [self] in
+            while lock.withLock({ running }) {
+                let value = sample()
+                lock.withLock { peak = max(peak, value) }
+                usleep(20_000)
+            }
+        }.start()
+    }
+
+    func stop() -> Int {
+        lock.withLock {
+            running = false
+            return peak
+        }
+    }
+}

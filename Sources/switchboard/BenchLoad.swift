@@ -1,0 +1,177 @@
+import Foundation
+import Histogram
+import SwitchboardClient
+import SwitchboardProtocol
+import Synchronization
+
+/// Benchmark messages: the demo's texts and languages, e-mail hints naming one of `customers` known
+/// addresses (so identity resolution finds a customer), routed by keywords.
+enum BenchTraffic {
+    static func message(id: String, customer: Int, seed: UInt64) -> Publish {
+        let sample = DemoTraffic.texts[Int(seed % UInt64(DemoTraffic.texts.count))]
+        return Publish(
+            messageID: id, channel: "email", occurredAt: Int64(Date().timeIntervalSince1970 * 1000),
+            hints: IdentityHints(email: "c\(customer)@bench.example"), language: sample.language, body: Array(sample.text.utf8))
+    }
+
+    static func text(seed: UInt64) -> String { DemoTraffic.texts[Int(seed % UInt64(DemoTraffic.texts.count))].text }
+}
+
+/// Send times of messages in flight, shared by the gateways that send and the workers that receive.
+final class SendTimes: Sendable {
+    private let times = Mutex<[String: UInt64]>([:])
+    func record(_ id: String, _ at: UInt64) { times.withLock { $0[id] = at } }
+    func take(_ id: String) -> UInt64? { times.withLock { $0.removeValue(forKey: id) } }
+}
+
+/// A latency distribution recorded from several threads, in microseconds.
+final class SharedHistogram: Sendable {
+    private let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
+    func record(_ microseconds: UInt64) { _ = histogram.withLock { $0.record(microseconds) } }
+    var snapshot: Histogram<UInt64> { histogram.withLock { $0 } }
+}
+
+/// What one load run measured.
+struct LoadResult {
+    var acked = 0
+    var nacked = 0
+    var seconds = 0.0
+    var ackLatency: Histogram<UInt64>
+    var taskLatency: Histogram<UInt64>?
+    var rate: Double { Double(acked) / seconds }
+}
+
+/// Drives `gateways` gateway threads against a hub: `messages` in all, each gateway keeping up to
+/// `window` un-ACKed; with `rate`, paced to that many messages per second in all (open loop).
+struct LoadDriver {
+    var endpoint: String
+    var gateways: Int
+    var window = 500
+    var customers: Int
+
+    func run(tag: String, messages: Int, rate: Double? = nil, sendTimes: SendTimes? = nil) throws -> LoadResult {
+        let ackLatency = SharedHistogram()
+        let counts = Mutex((acked: 0, nacked: 0, failure: String?.none))
+        let done = DispatchGroup()
+        let start = DispatchTime.now().uptimeNanoseconds
+        for index in 0..<gateways {
+            let share = messages / gateways + (index < messages % gateways ? 1 : 0)
+            let interval = rate.map { UInt64(1e9 / ($0 / Double(gateways))) }
+            let (endpoint, window, customers) = (endpoint, window, customers)
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                do {
+                    let result = try Self.gateway(
+                        name: "bench-\(tag)-\(index)", endpoint: endpoint, messages: share, window: window, interval: interval,
+                        customers: customers, ackLatency: ackLatency, sendTimes: sendTimes)
+                    counts.withLock {
+                        $0.acked += result.acked
+                        $0.nacked += result.nacked
+                    }
+                } catch {
+                    counts.withLock { $0.failure = "\(error)" }
+                }
+            }.start()
+        }
+        done.wait()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let total = counts.withLock { $0 }
+        if let failure = total.failure { throw BenchError("a bench gateway failed: \(failure)") }
+        return LoadResult(acked: total.acked, nacked: total.nacked, seconds: seconds, ackLatency: ackLatency.snapshot)
+    }
+
+    /// One gateway: sends on schedule (or as fast as its window allows), re-sends what was NACKed
+    /// overloaded or unavailable, and records each message's PUBLISH → ACK time.
+    private static func gateway(
+        name: String, endpoint: String, messages: Int, window: Int, interval: UInt64?, customers: Int,
+        ackLatency: SharedHistogram, sendTimes: SendTimes?
+    ) throws -> (acked: Int, nacked: Int) {
+        let client = try GatewayClient(name: name, endpoint: endpoint)
+        var random = SplitMix(seed: UInt64(abs(name.hashValue)))
+        var inFlight: [String: (sentAt: UInt64, message: Publish)] = [:]
+        var retry: [Publish] = []
+        var next = 0
+        var acked = 0
+        var nacked = 0
+        var nextSend = DispatchTime.now().uptimeNanoseconds
+        while acked < messages {
+            let now = DispatchTime.now().uptimeNanoseconds
+            while inFlight.count < window, next < messages || !retry.isEmpty, interval == nil || now >= nextSend {
+                let message: Publish
+                if let again = retry.popLast() {
+                    message = again
+                } else {
+                    message = BenchTraffic.message(
+                        id: "\(name)-\(next)", customer: Int(random.next() % UInt64(max(customers, 1))), seed: random.next())
+                    next += 1
+                }
+                let sentAt = DispatchTime.now().uptimeNanoseconds
+                try client.send(message)
+                inFlight[message.messageID] = (sentAt, message)
+                sendTimes?.record(message.messageID, sentAt)
+                if let interval { nextSend += interval }
+            }
+            let waitMs = interval.map { _ in nextSend > now ? Int((nextSend - now) / 1_000_000) : 0 } ?? 100
+            guard let answer = try client.receive(timeoutMs: max(0, min(waitMs, 100))) else { continue }
+            let received = DispatchTime.now().uptimeNanoseconds
+            switch answer {
+            case .ack(let ack):
+                guard let entry = inFlight.removeValue(forKey: ack.messageID) else { continue }
+                ackLatency.record((received - entry.sentAt) / 1000)
+                acked += 1
+            case .nack(let nack):
+                nacked += 1
+                guard let id = nack.messageID, let entry = inFlight.removeValue(forKey: id) else { continue }
+                guard nack.code != NackCode.invalid else { throw BenchError("message refused: \(nack.reason)") }
+                usleep(UInt32(max(nack.retryAfterMs ?? 10, 1) * 1000))
+                retry.append(entry.message)
+            default:
+                continue
+            }
+        }
+        return (acked, nacked)
+    }
+}
+
+/// Workers on every queue that answer DONE at once and record each message's PUBLISH → TASK time.
+final class BenchWorkers: Sendable {
+    private let running = Atomic<Bool>(true)
+    private let completedCount = Atomic<Int>(0)
+    private let finished = DispatchGroup()
+    let taskLatency = SharedHistogram()
+
+    init(endpoint: String, perQueue: Int, capacity: Int, sendTimes: SendTimes) throws {
+        for queue in CRMProcess.allCases {
+            for index in 0..<perQueue {
+                finished.enter()
+                Thread { [self] in
+                    defer { finished.leave() }
+                    do {
+                        let worker = try WorkerClient(
+                            registration: Ready(workerID: "bench-\(queue.rawValue)-\(index)", queues: [queue.rawValue], capacity: capacity),
+                            endpoint: endpoint)
+                        try worker.ready()
+                        while running.load(ordering: .acquiring) {
+                            guard case .task(let task)? = try worker.next(timeoutMs: 50) else { continue }
+                            if case .string(let id)? = task.interaction["message_id"], let sentAt = sendTimes.take(id) {
+                                taskLatency.record((DispatchTime.now().uptimeNanoseconds - sentAt) / 1000)
+                            }
+                            try worker.done(task.deliveryID, outcome: "handled")
+                            completedCount.add(1, ordering: .relaxed)
+                        }
+                    } catch {
+                        FileHandle.standardError.write(Data("bench worker stopped: \(error)\n".utf8))
+                    }
+                }.start()
+            }
+        }
+    }
+
+    var completed: Int { completedCount.load(ordering: .relaxed) }
+
+    func stop() {
+        running.store(false, ordering: .releasing)
+        finished.wait()
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import Histogram
+import SwitchboardProtocol
+
+/// p50, p99, p99.9 and max of a latency distribution, in milliseconds.
+struct LatencyFigures {
+    var count: UInt64 = 0
+    var p50 = 0.0
+    var p99 = 0.0
+    var p999 = 0.0
+    var max = 0.0
+
+    init() {}
+
+    init(_ histogram: Histogram<UInt64>) {
+        count = histogram.totalCount
+        guard count > 0 else { return }
+        p50 = Double(histogram.valueAtPercentile(50)) / 1000
+        p99 = Double(histogram.valueAtPercentile(99)) / 1000
+        p999 = Double(histogram.valueAtPercentile(99.9)) / 1000
+        max = Double(histogram.max) / 1000
+    }
+
+    var cells: String { String(format: "p50 %8.2f  p99 %8.2f  p99.9 %8.2f  max %8.2f ms  (n=%d)", p50, p99, p999, max, count) }
+    var json: JSONValue {
+        .object(["count": .integer(Int64(count)), "p50_ms": .double(p50), "p99_ms": .double(p99), "p999_ms": .double(p999), "max_ms": .double(max)])
+    }
+}
+
+struct LoadLatency {
+    var load: Double
+    var offeredRate: Double
+    var achievedRate: Double
+    var ack: LatencyFigures
+    var task: LatencyFigures
+}
+
+struct CustomerFigure {
+    var customers: Int
+    var rate: Double
+}
+
+struct RecoveryFigure {
+    var pending: Int
+    var secondsToServe: Double
+    var secondsToFirstTask: Double
+    var rss: Int
+}
+
+/// Everything one `switchboard bench` run measured, with the targets of issue 5 side by side.
+struct BenchReport {
+    var mode: String
+    var gateways: Int
+    /// PostgreSQL's durability settings during the run (the same for the hub and the ceiling).
+    var durability = ""
+    var zeroMQRate = 0.0
+    var postgresRate = 0.0
+    var commitLatency = LatencyFigures()
+    var hubRate = 0.0
+    var ackLatencyAtMax = LatencyFigures()
+    var latency: [LoadLatency] = []
+    var reoffer = LatencyFigures()
+    var ingestByCustomers: [CustomerFigure] = []
+    var recovery: RecoveryFigure?
+    var backlog: RecoveryFigure?
+    var rssIdle = 0
+    var rssPeak = 0
+
+    private static func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+    private static func verdict(_ met: Bool) -> String { met ? "met" : "MISSED" }
+
+    var customerLoss: Double? {
+        guard let first = ingestByCustomers.first, let last = ingestByCustomers.last, ingestByCustomers.count > 1, first.rate > 0 else { return nil }
+        return 1 - last.rate / first.rate
+    }
+
+    var table: String {
+        var lines: [String] = []
+        func line(_ name: String, _ value: String, _ comparison: String = "") {
+            lines.append(
+                name.padding(toLength: 44, withPad: " ", startingAt: 0) + value.padding(toLength: 76, withPad: " ", startingAt: 0) + comparison)
+        }
+        lines.append(
+            "switchboard bench (\(mode)): \(ProcessInfo.processInfo.activeProcessorCount) cores, \(gateways) gateways; PostgreSQL \(durability)")
+        line("ZeroMQ round trips (transport ceiling)", String(format: "%10.0f msg/s", zeroMQRate))
+        line("PostgreSQL multi-row insert (ceiling)", String(format: "%10.0f rows/s", postgresRate))
+        line("PostgreSQL single commit", commitLatency.cells)
+        let ratio = postgresRate > 0 ? hubRate / postgresRate : 0
+        line(
+            "hub durable ingest (PUBLISH → ACK)", String(format: "%10.0f msg/s", hubRate),
+            String(format: "%.2f× PostgreSQL ceiling (target ≥ 0.5: %@)", ratio, Self.verdict(ratio >= 0.5)))
+        line("  ACK latency at maximum", ackLatencyAtMax.cells)
+        for run in latency {
+            let name = "\(Int(run.load * 100)) % load (\(Int(run.offeredRate)) msg/s)"
+            line(name + " PUBLISH → ACK", run.ack.cells)
+            let target =
+                run.load == 0.5
+                ? String(
+                    format: "target p99 ≤ 2× commit p99 = %.2f ms: %@", 2 * commitLatency.p99, Self.verdict(run.task.p99 <= 2 * commitLatency.p99))
+                : ""
+            line(name + " PUBLISH → TASK", run.task.cells, target)
+        }
+        line("re-offer after worker disconnect", reoffer.cells, "target p99 ≤ 10 ms: \(Self.verdict(reoffer.p99 <= 10))")
+        for figure in ingestByCustomers {
+            line("ingest with \(figure.customers) customers", String(format: "%10.0f msg/s", figure.rate))
+        }
+        if let loss = customerLoss {
+            line("  throughput lost, fewest → most customers", String(format: "%.1f %%", loss * 100), "target ≤ 20 %: \(Self.verdict(loss <= 0.2))")
+        }
+        if let recovery {
+            line("restart with \(recovery.pending) pending: serving", String(format: "%.2f s", recovery.secondsToServe))
+            line(
+                "  first task offered", String(format: "%.2f s", recovery.secondsToFirstTask),
+                "target ≤ 5 s: \(Self.verdict(recovery.secondsToFirstTask <= 5))")
+        }
+        line("RSS idle", Self.mib(rssIdle))
+        line("RSS peak during maximum ingest", Self.mib(rssPeak))
+        if let backlog {
+            line(
+                "RSS with \(backlog.pending) pending in PostgreSQL", Self.mib(backlog.rss),
+                "target ≤ 256 MiB: \(Self.verdict(backlog.rss <= 256 << 20))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    var json: String {
+        func figureJSON(_ figure: RecoveryFigure?) -> JSONValue {
+            guard let figure else { return .null }
+            return .object([
+                "pending": .integer(Int64(figure.pending)), "seconds_to_serve": .double(figure.secondsToServe),
+                "seconds_to_first_task": .double(figure.secondsToFirstTask), "rss_bytes": .integer(Int64(figure.rss)),
+            ])
+        }
+        let value: JSONValue = .object([
+            "mode": .string(mode), "postgres_durability": .string(durability), "cores": .integer(Int64(ProcessInfo.processInfo.activeProcessorCount)),
+            "gateways": .integer(Int64(gateways)),
+            "zeromq_round_trips_per_s": .double(zeroMQRate), "postgres_ceiling_rows_per_s": .double(postgresRate),
+            "postgres_commit_latency": commitLatency.json, "hub_ingest_per_s": .double(hubRate),
+            "hub_to_postgres_ratio": .double(postgresRate > 0 ? hubRate / postgresRate : 0), "ack_latency_at_max": ackLatencyAtMax.json,
+            "latency": .array(
+                latency.map {
+                    .object([
+                        "load": .double($0.load), "offered_per_s": .double($0.offeredRate), "achieved_per_s": .double($0.achievedRate),
+                        "publish_to_ack": $0.ack.json, "publish_to_task": $0.task.json,
+                    ])
+                }),
+            "reoffer_after_disconnect": reoffer.json,
+            "ingest_by_customers": .array(
+                ingestByCustomers.map { .object(["customers": .integer(Int64($0.customers)), "per_s": .double($0.rate)]) }),
+            "recovery": figureJSON(recovery), "backlog": figureJSON(backlog),
+            "rss_idle_bytes": .integer(Int64(rssIdle)), "rss_peak_bytes": .integer(Int64(rssPeak)),
+        ])
+        return JSONWriter.string(value) + "\n"
+    }
+}

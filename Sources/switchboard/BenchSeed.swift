@@ -1,0 +1,42 @@
+import Foundation
+import Postgres
+
+/// Bulk rows for the benchmark's scenarios, written by PostgreSQL itself (generate_series), so
+/// that seeding millions of rows takes seconds per million, not the hub's path.
+enum BenchSeed {
+    /// `count` known customers, each with the e-mail address `c<N>@bench.example` the traffic uses.
+    static func customers(_ connection: Connection, count: Int) throws {
+        guard count > 0 else { return }
+        try connection.execute(
+            script: """
+                INSERT INTO customers (display_name, anonymous) SELECT 'Bench customer ' || n, false FROM generate_series(0, \(count - 1)) AS n;
+                INSERT INTO customer_identities (kind, value, customer_id)
+                    SELECT 'email', 'c' || (customers.id - first.id) || '@bench.example', customers.id
+                    FROM customers, (SELECT min(id) AS id FROM customers WHERE display_name = 'Bench customer 0') AS first
+                    WHERE customers.display_name LIKE 'Bench customer %';
+                ANALYZE customers; ANALYZE customer_identities;
+                """)
+    }
+
+    /// `count` pending deliveries spread over the four queues, as a hub stopped with a backlog leaves them.
+    static func backlog(_ connection: Connection, count: Int) throws {
+        guard count > 0 else { return }
+        let customer = try connection.query("INSERT INTO customers (display_name) VALUES ('backlog') RETURNING id").scalar() ?? "1"
+        try connection.execute(
+            script: """
+                WITH stored AS (
+                    INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority,
+                                              content_type, body_text)
+                    SELECT now(), \(customer), 'backlog', 'backlog-' || n, 'email', now(),
+                           (ARRAY['sales', 'marketing', 'field_service', 'support'])[1 + n % 4], n % 10, 'text/plain',
+                           'Backlog message ' || n
+                    FROM generate_series(0, \(count - 1)) AS n
+                    RETURNING id, received_at, process, priority
+                )
+                INSERT INTO deliveries (interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason)
+                SELECT id, received_at, \(customer), process, priority, now() + (id % 3600) * interval '1 second', 'backlog'
+                FROM stored;
+                ANALYZE interactions; ANALYZE deliveries;
+                """)
+    }
+}
