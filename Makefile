@@ -4,7 +4,7 @@ BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
 export SWITCHBOARD_PG_PORT ?= 54329
 
-.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz chaos bench
+.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz chaos bench microbench
 
 # The demo runs the optimized build, as an operator would; the tests use the debug build.
 run: deps release db
@@ -70,3 +70,8 @@ bench: deps release
 	@bash scripts/pg.sh stop
 	@bash scripts/pg.sh start
 	"$(RELEASE_BIN_DIR)/switchboard" bench --database "$$(bash scripts/pg.sh conninfo switchboard)" --output .run/bench.json $(BENCH_ARGS)
+
+# Micro-benchmarks (ordo-one/benchmark, its own package in Benchmarks/): codec, identity
+# normalization, routing and the dispatch queue; operations per second and mallocs per operation.
+microbench:
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --target Hot

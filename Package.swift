@@ -7,6 +7,9 @@ let package = Package(
     products: [
         .executable(name: "switchboard", targets: ["switchboard"]),
         .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
+        // For the micro-benchmarks in Benchmarks/ (a package of its own, so that make test never builds them).
+        .library(name: "SwitchboardProtocol", targets: ["SwitchboardProtocol"]),
+        .library(name: "SwitchboardCore", targets: ["SwitchboardCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

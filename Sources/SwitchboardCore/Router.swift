@@ -28,13 +28,14 @@ public struct Router: Sendable {
     public static let scannedBodyBytes = 4096
 
     public let rules: RoutingRules
-    private let keywordIndex: [(process: CRMProcess, keywords: [String])]
+    /// Each process's keywords, folded, as the UTF-8 bytes of " keyword" (a space marks the word start).
+    private let keywordIndex: [(process: CRMProcess, keywords: [(text: String, pattern: [UInt8])])]
     private let intentIndex: [String: CRMProcess]
 
     public init(rules: RoutingRules) {
         self.rules = rules
         keywordIndex = CRMProcess.allCases.map { process in
-            (process, rules.rules(for: process).keywords.map(TextFolding.fold).filter { !$0.isEmpty })
+            (process, rules.rules(for: process).keywords.map(TextFolding.fold).filter { !$0.isEmpty }.map { ($0, Array(" \($0)".utf8)) })
         }
         var intents: [String: CRMProcess] = [:]
         for process in CRMProcess.allCases {
@@ -62,10 +63,11 @@ public struct Router: Sendable {
         if message.isText {
             // A cut through a multi-byte character becomes U+FFFD, which folds to a space.
             let text = String(decoding: message.body.prefix(Self.scannedBodyBytes), as: UTF8.self)
-            let folded = TextFolding.fold(text)
+            // Searched as bytes: one folded copy of the text, no string made per keyword.
+            let folded = Array(" \(TextFolding.fold(text))".utf8)
             var best: (process: CRMProcess, matched: [String])?
             for (process, keywords) in keywordIndex {
-                let matched = keywords.filter { TextFolding.containsWord(folded, $0) }
+                let matched = keywords.filter { TextFolding.contains(folded, $0.pattern) }.map(\.text)
                 if !matched.isEmpty, matched.count > (best?.matched.count ?? 0) { best = (process, matched) }
             }
             if let best { return (best.process, "keywords: " + best.matched.joined(separator: ", ")) }
@@ -99,6 +101,26 @@ public enum TextFolding {
     /// True when `keyword` (already folded) starts a word of `text` (already folded), so that
     /// inflected forms match too ("ремонт" in "ремонта", "refund" in "refunds").
     public static func containsWord(_ text: String, _ keyword: String) -> Bool {
-        " \(text)".contains(" \(keyword)")
+        contains(Array(" \(text)".utf8), Array(" \(keyword)".utf8))
+    }
+
+    /// True when `pattern` occurs in `bytes`. Both are folded UTF-8, so equal text is equal bytes.
+    static func contains(_ bytes: [UInt8], _ pattern: [UInt8]) -> Bool {
+        guard let first = pattern.first, pattern.count <= bytes.count else { return pattern.isEmpty }
+        return bytes.withUnsafeBufferPointer { text in
+            pattern.withUnsafeBufferPointer { needle in
+                var start = 0
+                let last = text.count - needle.count
+                while start <= last {
+                    if text[start] == first {
+                        var index = 1
+                        while index < needle.count && text[start + index] == needle[index] { index += 1 }
+                        if index == needle.count { return true }
+                    }
+                    start += 1
+                }
+                return false
+            }
+        }
     }
 }

@@ -1,0 +1,48 @@
+import Benchmark
+import SwitchboardCore
+import SwitchboardProtocol
+
+/// The hub's per-message work, one function at a time: throughput and allocations per operation.
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.throughput, .wallClock, .mallocCountTotal], maxDuration: .seconds(2))
+
+    let publish = Publish(
+        messageID: "ivr-1-000123", channel: "sms", occurredAt: 1_790_000_000_000,
+        hints: IdentityHints(phone: "۰۹۱۲ ۳۴۵ ۶۷۸۹", email: "Sara@Example.com"), language: "fa",
+        body: Array("اینترنت من کار نمی‌کند، لطفاً کمک کنید. My internet is not working, please help.".utf8))
+    let frames = try! Codec.encode(.publish(publish))
+    let limits = DecodingLimits(channels: DecodingLimits.standardChannels, maxBodyBytes: 1 << 20)
+
+    Benchmark("Codec.decode PUBLISH") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try Codec.decode(frames, limits: limits, accepting: Codec.gatewayCommands)) }
+    }
+
+    Benchmark("Codec.encode PUBLISH") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try Codec.encode(.publish(publish))) }
+    }
+
+    let normalizer = IdentityNormalizer(defaultCountryCode: "98")
+    Benchmark("IdentityNormalizer phone + e-mail") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try normalizer.normalize(publish.hints)) }
+    }
+
+    let router = Router(rules: .standard)
+    Benchmark("Router.route by keywords (EN/FA)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(router.route(publish, now: 0)) }
+    }
+
+    Benchmark("Dispatcher enqueue → offer → done, 1 worker", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        var dispatcher = Dispatcher(config: DispatchConfig())
+        let worker = PeerID(Array("bench-worker".utf8))
+        _ = dispatcher.workerReady(worker, Ready(workerID: "w", queues: ["support"], capacity: 64), now: 0)
+        var id: Int64 = 0
+        for _ in benchmark.scaledIterations {
+            id += 1
+            let task = DispatchTask(
+                deliveryID: id, queue: "support", priority: Int(id % 10), deadline: 1000 + id,
+                payload: TaskPayload(interaction: .object([:]), customer: .object([:]), body: []))
+            blackHole(dispatcher.enqueue([task], now: id))
+            blackHole(dispatcher.done(worker, Done(deliveryID: id, outcome: "ok"), now: id))
+        }
+    }
+}
