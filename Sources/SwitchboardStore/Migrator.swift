@@ -10,6 +10,7 @@ public enum Migrator {
         ("0004_set_based_ingest", PackageResources.V0004__set_based_ingest_sql),
         ("0005_ingest_each", PackageResources.V0005__ingest_each_sql),
         ("0006_partition_repair", PackageResources.V0006__partition_repair_sql),
+        ("0007_faster_ingest", PackageResources.V0007__faster_ingest_sql),
     ]
 
     /// The newest version this build knows.
