@@ -137,7 +137,10 @@ struct HostileInputTests {
     @Test("all hostile inputs over real sockets, one hub, while a polite gateway and worker keep working")
     func catalogue() throws {
         let database = try TestDatabase()
-        let hub = try RunningHub(RunningHub.config(database))
+        var config = RunningHub.config(database)
+        // Hostile workers send no heartbeats; on a loaded machine they must not be given up mid-case.
+        config.dispatch.heartbeatTimeoutMs = 60_000
+        let hub = try RunningHub(config)
         defer { hub.shutdown() }
         let polite = PoliteTraffic(hub.endpoints)
         defer { polite.stop() }
