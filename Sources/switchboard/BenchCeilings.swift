@@ -16,6 +16,8 @@ enum BenchCeilings {
         Thread {
             do {
                 let router = try context.socket(.router)
+                // A plain ROUTER drops what does not fit the peer's queue; this one waits instead.
+                try router.setRouterMandatory(true)
                 try router.bind("tcp://127.0.0.1:*")
                 try router.setReceiveTimeout(5000)
                 endpoint.set(router.lastEndpoint)
