@@ -21,6 +21,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Where to write the JSON results.") var output = ".run/bench.json"
     @Option(help: "Gateways driving the hub.") var gateways = 4
     @Option(help: "Workers per CRM queue in the latency runs.") var workersPerQueue = 2
+    @Option(help: "Scenarios to run, comma-separated: ceilings, ingest (with customer counts), latency (needs ingest), recovery.")
+    var sections = "ceilings,ingest,latency,recovery"
 
     func run() throws {
         let sizes = BenchSizes(quick: quick)
@@ -32,6 +34,20 @@ struct Bench: ParsableCommand {
 
         let settings = try Connection(base).query("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
         report.durability = "fsync=\((settings.rows.first?[0] ?? nil) ?? "?") synchronous_commit=\((settings.rows.first?[1] ?? nil) ?? "?")"
+        let chosen = Set(sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        if chosen.contains("ceilings") { try ceilingRuns(&report, base: base, sizes: sizes, step: step) }
+        if chosen.contains("ingest") { try ingestRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step) }
+        if chosen.contains("latency") && report.hubRate > 0 {
+            try latencyRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step)
+        }
+        if chosen.contains("recovery") { try recoveryRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step) }
+
+        print(report.table)
+        try report.json.write(toFile: output, atomically: true, encoding: .utf8)
+        print("JSON: \(output)")
+    }
+
+    private func ceilingRuns(_ report: inout BenchReport, base: String, sizes: BenchSizes, step: (String) -> Void) throws {
         step("ZeroMQ ceiling (\(sizes.zeroMQMessages) round trips)")
         report.zeroMQRate = try BenchCeilings.zeroMQ(messages: sizes.zeroMQMessages)
 
@@ -39,7 +55,10 @@ struct Bench: ParsableCommand {
         step("PostgreSQL ceiling (\(sizes.ingestMessages) rows) and commit latency")
         report.postgresRate = try BenchCeilings.postgres(conninfo: ceilingDatabase.conninfo, rows: sizes.ingestMessages)
         report.commitLatency = LatencyFigures(try BenchCeilings.commitLatency(conninfo: ceilingDatabase.conninfo, count: sizes.commitProbes))
+    }
 
+    /// Maximum ingest without workers, once per customer count; the first (empty database) is the maximum.
+    private func ingestRuns(_ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void) throws {
         for customers in sizes.customerLevels {
             let database = try BenchDatabase(base: base, name: "switchboard_bench_customers")
             step("seeding \(customers) customers")
@@ -61,13 +80,6 @@ struct Bench: ParsableCommand {
             }
             hub.stop()
         }
-
-        try latencyRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step)
-        try recoveryRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step)
-
-        print(report.table)
-        try report.json.write(toFile: output, atomically: true, encoding: .utf8)
-        print("JSON: \(output)")
     }
 
     /// PUBLISH → ACK and PUBLISH → TASK at 50 % and 90 % of the measured maximum, then re-offer after disconnect.

@@ -22,6 +22,8 @@ enum BenchSeed {
     static func backlog(_ connection: Connection, count: Int) throws {
         guard count > 0 else { return }
         let customer = try connection.query("INSERT INTO customers (display_name) VALUES ('backlog') RETURNING id").scalar() ?? "1"
+        // As a running hub would have: this month's partition exists before its rows arrive.
+        _ = try connection.query("SELECT swb_ensure_interaction_partition(now())")
         try connection.execute(
             script: """
                 WITH stored AS (
