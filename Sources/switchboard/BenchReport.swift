@@ -90,14 +90,19 @@ struct BenchReport {
         }
         lines.append(
             "switchboard bench (\(mode)): \(ProcessInfo.processInfo.activeProcessorCount) cores, \(gateways) gateways; PostgreSQL \(durability)")
-        line("ZeroMQ round trips (transport ceiling)", String(format: "%10.0f msg/s", zeroMQRate))
-        line("PostgreSQL multi-row insert (ceiling)", String(format: "%10.0f rows/s", postgresRate))
-        line("PostgreSQL single commit", commitLatency.cells)
-        let ratio = postgresRate > 0 ? hubRate / postgresRate : 0
-        line(
-            "hub durable ingest (PUBLISH → ACK)", String(format: "%10.0f msg/s", hubRate),
-            String(format: "%.2f× PostgreSQL ceiling (target ≥ 0.5: %@)", ratio, Self.verdict(ratio >= 0.5)))
-        line("  ACK latency at maximum", ackLatencyAtMax.cells)
+        // Scenarios left out with --sections print nothing rather than zeros.
+        if zeroMQRate > 0 {
+            line("ZeroMQ round trips (transport ceiling)", String(format: "%10.0f msg/s", zeroMQRate))
+            line("PostgreSQL multi-row insert (ceiling)", String(format: "%10.0f rows/s", postgresRate))
+            line("PostgreSQL single commit", commitLatency.cells)
+        }
+        if hubRate > 0 {
+            let ratio = postgresRate > 0 ? hubRate / postgresRate : 0
+            line(
+                "hub durable ingest (PUBLISH → ACK)", String(format: "%10.0f msg/s", hubRate),
+                String(format: "%.2f× PostgreSQL ceiling (target ≥ 0.5: %@)", ratio, Self.verdict(ratio >= 0.5)))
+            line("  ACK latency at maximum", ackLatencyAtMax.cells)
+        }
         for run in latency {
             let name = "\(Int(run.load * 100)) % load (\(Int(run.offeredRate)) msg/s)"
             line(name + " PUBLISH → ACK", run.ack.cells)
@@ -108,7 +113,9 @@ struct BenchReport {
                 : ""
             line(name + " PUBLISH → TASK", run.task.cells, target)
         }
-        line("re-offer after worker disconnect", reoffer.cells, "target p99 ≤ 10 ms: \(Self.verdict(reoffer.p99 <= 10))")
+        if reoffer.count > 0 {
+            line("re-offer after worker disconnect", reoffer.cells, "target p99 ≤ 10 ms: \(Self.verdict(reoffer.p99 <= 10))")
+        }
         for figure in ingestByCustomers {
             line("ingest with \(figure.customers) customers", String(format: "%10.0f msg/s", figure.rate))
         }
@@ -124,8 +131,10 @@ struct BenchReport {
                 "  first task offered", String(format: "%.2f s", recovery.secondsToFirstTask),
                 "target ≤ 5 s: \(Self.verdict(recovery.secondsToFirstTask <= 5))")
         }
-        line("RSS idle", Self.mib(rssIdle))
-        line("RSS peak during maximum ingest", Self.mib(rssPeak))
+        if rssIdle > 0 {
+            line("RSS idle", Self.mib(rssIdle))
+            line("RSS peak during maximum ingest", Self.mib(rssPeak))
+        }
         if let backlog {
             line(
                 "RSS with \(backlog.pending) pending in PostgreSQL", Self.mib(backlog.rss),
