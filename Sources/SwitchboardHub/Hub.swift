@@ -249,9 +249,7 @@ public final class Hub {
             nextRescan = now + config.rescanMs
         }
         if now >= nextStatsLog {
-            stats.workers = dispatcher.workerCount
-            stats.ready = dispatcher.readyCount
-            stats.inFlight = dispatcher.offeredCount
+            refreshGauges()
             if nextStatsLog > 0 { logger.info("stats \(stats.summary)") }
             nextStatsLog = now + 10_000
         }
@@ -261,12 +259,17 @@ public final class Hub {
         }
     }
 
-    /// Hands the HTTP thread what /healthz, /readyz and /metrics report.
-    private func publishHealth(serving: Bool) {
-        guard let health else { return }
+    /// Copies the dispatcher's worker and task counts into the stats the log line and /metrics show.
+    private func refreshGauges() {
         stats.workers = dispatcher.workerCount
         stats.ready = dispatcher.readyCount
         stats.inFlight = dispatcher.offeredCount
+    }
+
+    /// Hands the HTTP thread what /healthz, /readyz and /metrics report.
+    private func publishHealth(serving: Bool) {
+        guard let health else { return }
+        refreshGauges()
         health.update(
             HealthSnapshot(loopBeatMs: Clock.nowMs(), serving: serving, databaseUp: databaseUp, stats: stats, uncommittedBytes: uncommittedBytes))
     }

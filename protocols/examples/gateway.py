@@ -46,14 +46,12 @@ def main():
     parser.add_argument("--name", default="example-gw", help="gateway name = ZeroMQ routing id")
     parser.add_argument("--count", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for all ACKs")
-    parser.add_argument("--server-key", help="the hub's hub.pub, when it runs with security: curve")
-    parser.add_argument("--key", help="this client's NAME.key from 'switchboard keygen' (with --server-key)")
+    swb_curve.add_arguments(parser)
     args = parser.parse_args()
 
     context = zmq.Context()
     socket = context.socket(zmq.DEALER)
-    if args.server_key:
-        swb_curve.apply(socket, args.server_key, args.key)  # security.md: before connect
+    swb_curve.apply_arguments(socket, args)  # security.md: before connect
     socket.setsockopt(zmq.ROUTING_ID, args.name.encode("ascii"))  # gateway.md §2: required
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(args.endpoint)

@@ -33,3 +33,17 @@ def apply(socket, server_key_file, key_file):
     socket.curve_serverkey = read_server_key(server_key_file).encode("ascii")
     socket.curve_publickey = public.encode("ascii")
     socket.curve_secretkey = secret.encode("ascii")
+
+
+def add_arguments(parser):
+    """The two options every example client takes for a hub with security: curve."""
+    parser.add_argument("--server-key", help="the hub's hub.pub, when it runs with security: curve")
+    parser.add_argument("--key", help="this client's NAME.key from 'switchboard keygen' (with --server-key)")
+
+
+def apply_arguments(socket, args):
+    """CURVE from the options of add_arguments, if given; nothing for a hub without security."""
+    if args.server_key:
+        if not args.key:
+            raise SystemExit("--server-key needs --key: this client's NAME.key")
+        apply(socket, args.server_key, args.key)

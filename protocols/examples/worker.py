@@ -33,14 +33,12 @@ def main():
     parser.add_argument("--capacity", type=int, default=2)
     parser.add_argument("--tasks", type=int, default=0, help="stop after this many confirmed tasks (0: never)")
     parser.add_argument("--idle", type=float, default=0, help="stop after this many seconds without a task (0: never)")
-    parser.add_argument("--server-key", help="the hub's hub.pub, when it runs with security: curve")
-    parser.add_argument("--key", help="this client's NAME.key from 'switchboard keygen' (with --server-key)")
+    swb_curve.add_arguments(parser)
     args = parser.parse_args()
 
     context = zmq.Context()
     socket = context.socket(zmq.DEALER)
-    if args.server_key:
-        swb_curve.apply(socket, args.server_key, args.key)  # security.md: before connect
+    swb_curve.apply_arguments(socket, args)  # security.md: before connect
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(args.endpoint)
     ready = {"worker_id": args.worker_id, "queues": args.queues.split(","), "capacity": args.capacity}
