@@ -10,11 +10,15 @@ public struct PeerID: Hashable, Sendable, CustomStringConvertible {
 /// What a worker gets with a task besides the dispatch fields: the interaction, the customer, the body.
 public struct TaskPayload: Sendable, Equatable {
     public var interaction: JSONValue
+    /// Whose interaction it is: the hub fetches the customer's context when it offers the task.
+    public var customerID: Int64
+    /// The customer context sent with the TASK; `.null` until fetched.
     public var customer: JSONValue
     public var body: [UInt8]
 
-    public init(interaction: JSONValue, customer: JSONValue, body: [UInt8]) {
+    public init(interaction: JSONValue, customerID: Int64, customer: JSONValue = .null, body: [UInt8]) {
         self.interaction = interaction
+        self.customerID = customerID
         self.customer = customer
         self.body = body
     }
@@ -96,8 +100,8 @@ public enum DeliveryTransition: Sendable, Equatable {
 
 /// What the hub loop must carry out after a dispatcher event.
 public enum DispatchAction: Sendable, Equatable {
-    /// Send this TASK to the worker.
-    case offer(PeerID, TaskOffer)
+    /// Offer this task to the worker (the hub adds the customer context and sends TASK).
+    case offer(PeerID, DispatchTask)
     /// Write this transition; if `confirmTo` is set, send that worker CONFIRM once it is committed.
     case persist(DeliveryTransition, confirmTo: PeerID?)
     /// Tell the worker its READY was accepted.

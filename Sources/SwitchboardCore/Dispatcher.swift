@@ -137,6 +137,12 @@ public struct Dispatcher {
 
     public func isRegistered(_ peer: PeerID) -> Bool { workers[peer] != nil }
 
+    /// Whether this worker holds this offer of the task now: not settled, not taken back, not offered again since.
+    public func holds(_ task: DispatchTask, peer: PeerID) -> Bool {
+        guard let held = offered[task.deliveryID] else { return false }
+        return held.peer == peer && held.task.attempts == task.attempts
+    }
+
     /// BYE: the worker finishes what it holds and gets nothing new.
     public mutating func workerDraining(_ peer: PeerID, now: Int64) -> [DispatchAction] {
         workers[peer]?.draining = true
@@ -263,7 +269,7 @@ public struct Dispatcher {
             let workerID = workers[peer]!.registration.workerID
             offered[task.deliveryID] = OfferedTask(task: task, peer: peer, workerID: workerID, leaseUntil: leaseUntil)
             workers[peer]!.held.insert(task.deliveryID)
-            actions.append(.offer(peer, task.offer()))
+            actions.append(.offer(peer, task))
             actions.append(
                 .persist(.offered(deliveryID: task.deliveryID, worker: workerID, attempt: task.attempts, leaseUntil: leaseUntil), confirmTo: nil))
         }

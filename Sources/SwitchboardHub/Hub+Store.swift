@@ -16,6 +16,8 @@ extension Hub {
                 applied(transitions, result)
             case .pending(let queue, let limit, .success(let tasks)):
                 perform(dispatcher.refilled(queue: queue, tasks: tasks, limit: limit, now: Clock.nowMs()))
+            case .contexts(let result):
+                contextsRead(result)
             case .pending(let queue, _, .failure(let failure)):
                 logger.error("could not load pending deliveries of \(queue): \(failure.reason)")
                 dispatcher.refillFailed(queue: queue)
@@ -38,6 +40,35 @@ extension Hub {
         transitionBuffer.removeFirst(batch.count)
         transitionsInFlight = batch
         submit(.apply(batch.map(\.0)))
+    }
+
+    /// Asks for the customer contexts of the waiting offers when no request for them is in flight.
+    func flushOffers(now: Int64) {
+        guard offersInFlight == nil, !offersAwaitingContext.isEmpty, now >= contextRetryAt else { return }
+        let batch = Array(offersAwaitingContext.prefix(2000))
+        offersAwaitingContext.removeFirst(batch.count)
+        offersInFlight = batch
+        submit(.contexts(Array(Set(batch.map(\.task.payload.customerID)))))
+    }
+
+    /// Sends each waiting TASK with its customer's context, unless the worker no longer holds it
+    /// (it left, or its lease ran out, while the context was read).
+    private func contextsRead(_ result: Result<[Int64: JSONValue], StoreFailure>) {
+        guard let batch = offersInFlight else { return }
+        offersInFlight = nil
+        switch result {
+        case .success(let contexts):
+            for (peer, task) in batch where dispatcher.holds(task, peer: peer) {
+                var offer = task.offer()
+                offer.customer = contexts[task.payload.customerID] ?? ["id": .integer(task.payload.customerID)]
+                send(.task(offer), toWorker: peer)
+            }
+        case .failure(let failure):
+            // The worker holds these; it gets them once the database answers (or they go back at lease expiry).
+            logger.error("could not read the customer context of \(batch.count) offers, retrying: \(failure.reason)")
+            offersAwaitingContext.insert(contentsOf: batch, at: 0)
+            contextRetryAt = Clock.nowMs() + 500
+        }
     }
 
     private func applied(_ transitions: [DeliveryTransition], _ result: Result<[Bool], StoreFailure>) {

@@ -104,7 +104,11 @@ extension Hub {
             switch action {
             case .offer(let peer, let task):
                 stats.offered += 1
-                send(.task(task), toWorker: peer)
+                if task.payload.customer == .null {
+                    offersAwaitingContext.append((peer, task))
+                } else {
+                    send(.task(task.offer()), toWorker: peer)
+                }
             case .persist(let transition, let confirmTo):
                 count(transition)
                 transitionBuffer.append((transition, confirmTo))

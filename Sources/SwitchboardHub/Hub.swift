@@ -35,10 +35,12 @@ public final class Hub {
     var health: HealthServer?
     /// False from a store reply that lost the connection until one that reached PostgreSQL.
     var databaseUp = true
-    /// Two store threads, each with its own connection, so ACKs never wait behind dispatch writes.
+    /// Three store threads, each with its own connection, so ACKs never wait behind dispatch
+    /// writes and a TASK never waits for a customer context behind either.
     var ingestLane: StoreLane!
     var dispatchLane: StoreLane!
-    var lanes: [StoreLane] { [ingestLane, dispatchLane] }
+    var contextLane: StoreLane!
+    var lanes: [StoreLane] { [ingestLane, dispatchLane, contextLane] }
 
     /// Routed messages waiting for the next ingest batch, and the batch in flight.
     var ingestBuffer: [PendingPublish] = []
@@ -51,6 +53,10 @@ public final class Hub {
     var transitionBuffer: [(DeliveryTransition, PeerID?)] = []
     var transitionsInFlight: [(DeliveryTransition, PeerID?)]?
     var transitionRetryAt: Int64 = 0
+    /// Offers waiting for their customer's context, and the ones whose contexts are being read.
+    var offersAwaitingContext: [(peer: PeerID, task: DispatchTask)] = []
+    var offersInFlight: [(peer: PeerID, task: DispatchTask)]?
+    var contextRetryAt: Int64 = 0
     var gatewayInFlight: [PeerID: Int] = [:]
     var quarantineBuffer: [QuarantineEntry] = []
     var workerDescriptors: [Int32: PeerID] = [:]
@@ -83,6 +89,7 @@ public final class Hub {
         let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         ingestLane = try StoreLane(name: "ingest", context: context, config: config, logger: logger)
         dispatchLane = try StoreLane(name: "dispatch", context: context, config: config, logger: logger)
+        contextLane = try StoreLane(name: "context", context: context, config: config, logger: logger)
         recover()
         let endpoints = HubEndpoints(
             gateway: gateways.lastEndpoint, worker: workers.lastEndpoint, http: health.map { "127.0.0.1:\($0.port)" })
@@ -199,11 +206,13 @@ public final class Hub {
     }
 
     /// Ingest and quarantine go to the ingest lane; dispatch transitions, refills and maintenance to
-    /// the dispatch lane, whose FIFO order keeps a refill behind the transitions sent before it.
+    /// the dispatch lane, whose FIFO order keeps a refill behind the transitions sent before it;
+    /// customer contexts for offers to the context lane.
     func submit(_ request: StoreRequest) {
         switch request {
         case .ingest, .quarantine: ingestLane.submit(request, logger: logger)
         case .apply, .loadPending, .maintain: dispatchLane.submit(request, logger: logger)
+        case .contexts: contextLane.submit(request, logger: logger)
         case .stop: lanes.forEach { $0.submit(request, logger: logger) }
         }
     }
@@ -216,11 +225,13 @@ public final class Hub {
         poller.add(monitor)
         poller.add(ingestLane.wake)
         poller.add(dispatchLane.wake)
+        poller.add(contextLane.wake)
         if let zap { poller.add(zap) }
         let readable = try poller.wait(timeoutMilliseconds: timeoutMs)
-        if zap != nil, readable[5] { try answerZapRequests() }
+        if zap != nil, readable[6] { try answerZapRequests() }
         if readable[3] { try handleStoreReplies(ingestLane) }
         if readable[4] { try handleStoreReplies(dispatchLane) }
+        if readable[5] { try handleStoreReplies(contextLane) }
         if readable[2] { try handleMonitorEvents() }
         if readable[1] { try receiveWorkers() }
         if readable[0] { try receiveGateways() }
@@ -228,6 +239,7 @@ public final class Hub {
         flushIngest()
         flushQuarantine()
         flushTransitions(now: Clock.nowMs())
+        flushOffers(now: Clock.nowMs())
     }
 
     private func runTimers(now: Int64) {

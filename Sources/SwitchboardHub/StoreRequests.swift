@@ -1,4 +1,5 @@
 import SwitchboardCore
+import SwitchboardProtocol
 import SwitchboardStore
 
 /// Work the hub loop hands to the store thread.
@@ -6,6 +7,8 @@ enum StoreRequest: Sendable {
     case ingest([IngestRecord], receivedAtMs: Int64)
     case apply([DeliveryTransition])
     case loadPending(queue: String, limit: Int)
+    /// The customer contexts of tasks about to be offered.
+    case contexts([Int64])
     case quarantine([QuarantineEntry], bytes: Int)
     /// Creates upcoming interaction partitions.
     case maintain(nowMs: Int64)
@@ -25,6 +28,7 @@ enum StoreReply: Sendable {
     case ingested([Result<IngestOutcome, StoreFailure>])
     case applied(transitions: [DeliveryTransition], Result<[Bool], StoreFailure>)
     case pending(queue: String, limit: Int, Result<[DispatchTask], StoreFailure>)
+    case contexts(Result<[Int64: JSONValue], StoreFailure>)
     case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?)
 }
@@ -36,8 +40,8 @@ extension StoreReply {
         switch self {
         case .ingested(let results):
             failure = results.lazy.compactMap { result -> StoreFailure? in if case .failure(let failure) = result { failure } else { nil } }.first
-        case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)): failure = error
-        case .applied, .pending: failure = nil
+        case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)), .contexts(.failure(let error)): failure = error
+        case .applied, .pending, .contexts: failure = nil
         case .quarantined(_, _, let error), .maintained(let error): failure = error
         }
         return !(failure?.unavailable ?? false)

@@ -97,6 +97,8 @@ final class StoreThread: Sendable {
             return .applied(transitions: transitions, .success(try store.apply(transitions)))
         case .loadPending(let queue, let limit):
             return .pending(queue: queue, limit: limit, .success(try store.loadPending(queue: queue, limit: limit)))
+        case .contexts(let customers):
+            return .contexts(.success(try store.contexts(of: customers)))
         case .quarantine(let entries, let bytes):
             try store.quarantine(entries)
             return .quarantined(count: entries.count, bytes: bytes, nil)
@@ -113,6 +115,7 @@ final class StoreThread: Sendable {
         case .ingest(let records, _): .ingested(records.map { _ in .failure(failure) })
         case .apply(let transitions): .applied(transitions: transitions, .failure(failure))
         case .loadPending(let queue, let limit): .pending(queue: queue, limit: limit, .failure(failure))
+        case .contexts: .contexts(.failure(failure))
         case .quarantine(let entries, let bytes): .quarantined(count: entries.count, bytes: bytes, failure)
         case .maintain, .stop: .maintained(failure)
         }

@@ -11,6 +11,7 @@ public enum Migrator {
         ("0005_ingest_each", PackageResources.V0005__ingest_each_sql),
         ("0006_partition_repair", PackageResources.V0006__partition_repair_sql),
         ("0007_faster_ingest", PackageResources.V0007__faster_ingest_sql),
+        ("0008_ingest_rounds", PackageResources.V0008__ingest_rounds_sql),
     ]
 
     /// The newest version this build knows.

@@ -4,15 +4,12 @@ import SwitchboardProtocol
 
 /// The hub's access to PostgreSQL: one connection, used by one thread (the store thread).
 ///
-/// Every write is one round trip per batch to a server-side function (`swb_ingest`, `swb_apply`)
-/// inside one transaction, so a batch of many messages costs one commit.
+/// Every write is a server-side function (`swb_ingest_set`, `swb_apply`) called once per batch
+/// (ingest: once per round, usually one) inside one transaction, so a batch of many messages costs one commit.
 public final class Store {
     public let connection: Connection
     /// This hub's name in lease rows (`deliveries.owner`).
     public let owner: String
-    /// Batches this large or larger are stored set-based (`swb_ingest`), smaller ones message by
-    /// message (`swb_ingest_each`): same result, each the cheaper at its size.
-    public var setBasedFrom = 32
 
     public init(conninfo: String, owner: String) throws {
         connection = try Connection(conninfo)
@@ -66,19 +63,58 @@ public final class Store {
     // MARK: Ingest
 
     /// Stores a batch of routed messages in one transaction; the answers are in the batch's order.
+    ///
+    /// The batch goes to PostgreSQL in rounds (`swb_ingest_set`, one statement each, usually one
+    /// round): a message that shares a (gateway, message id) or an identity with an earlier one of
+    /// the batch waits for the round after it, so each round is set-based and the outcome is the
+    /// same as storing the messages one by one in order.
     public func ingest(_ records: [IngestRecord], receivedAtMs: Int64) throws -> [IngestOutcome] {
-        let batch = JSONValue.array(records.map(Self.ingestJSON))
-        let function = records.count >= setBasedFrom ? "swb_ingest" : "swb_ingest_each"
-        let rows = try connection.transaction {
-            try connection.queryPrepared(
-                function,
-                "SELECT o_message_id, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_context FROM \(function)($1::jsonb, to_timestamp($2::bigint / 1000.0))",
-                [.text(JSONWriter.string(batch)), .init(receivedAtMs)])
+        var rows = [[String?]?](repeating: nil, count: records.count)
+        try connection.transaction {
+            for round in Self.rounds(records) {
+                let batch = JSONValue.array(round.map { Self.ingestJSON(records[$0]) })
+                let answer = try connection.queryPrepared(
+                    "swb_ingest_set",
+                    "SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id FROM swb_ingest_set($1::jsonb, to_timestamp($2::bigint / 1000.0))",
+                    [.text(JSONWriter.string(batch)), .init(receivedAtMs)])
+                guard answer.rows.count == round.count else {
+                    throw PostgresError(
+                        code: .unexpectedResult, message: "swb_ingest_set answered \(answer.rows.count) rows for \(round.count) messages")
+                }
+                for row in answer.rows {
+                    guard let position = row[0].flatMap({ Int($0) }), round.indices.contains(position - 1) else {
+                        throw PostgresError(code: .unexpectedResult, message: "swb_ingest_set answered an unknown position")
+                    }
+                    rows[round[position - 1]] = row
+                }
+            }
         }
-        guard rows.rows.count == records.count else {
-            throw PostgresError(code: .unexpectedResult, message: "swb_ingest answered \(rows.rows.count) rows for \(records.count) messages")
+        return try zip(records, rows).map { record, row in
+            guard let row else { throw PostgresError(code: .unexpectedResult, message: "swb_ingest_set left a message unanswered") }
+            return try Self.outcome(record, row, receivedAtMs: receivedAtMs)
         }
-        return try zip(records, rows.rows).map { record, row in try Self.outcome(record, row, receivedAtMs: receivedAtMs) }
+    }
+
+    /// What two messages of one round must not share.
+    private enum RoundKey: Hashable {
+        case message(gateway: String, id: String)
+        case identity(NormalizedIdentity.Kind, String)
+    }
+
+    /// The batch's positions split into rounds: each message goes one round after the last earlier
+    /// message it shares a (gateway, message id) or an identity with.
+    static func rounds(_ records: [IngestRecord]) -> [[Int]] {
+        var lastRound: [RoundKey: Int] = [:]
+        var rounds: [[Int]] = []
+        for (index, record) in records.enumerated() {
+            var keys = [RoundKey.message(gateway: record.gateway, id: record.publish.messageID)]
+            for identity in record.identities { keys.append(.identity(identity.kind, identity.value)) }
+            let round = keys.compactMap { lastRound[$0] }.max().map { $0 + 1 } ?? 0
+            for key in keys { lastRound[key] = round }
+            if round == rounds.count { rounds.append([]) }
+            rounds[round].append(index)
+        }
+        return rounds
     }
 
     private static func ingestJSON(_ record: IngestRecord) -> JSONValue {
@@ -124,7 +160,7 @@ public final class Store {
                 routeReason: record.route.reason)
             let task = DispatchTask(
                 deliveryID: deliveryID, queue: queue, priority: record.route.priority, deadline: record.route.deadline,
-                payload: TaskPayload(interaction: summary.json, customer: try parseJSON(row[6]), body: record.publish.body))
+                payload: TaskPayload(interaction: summary.json, customerID: customerID, body: record.publish.body))
             return .stored(Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: false), task)
         }
     }
@@ -178,7 +214,7 @@ public final class Store {
         let sql = """
             SELECT d.id, d.queue, d.priority, \(Self.ms("d.deadline")), d.attempts, \(Self.ms("d.not_before")), d.worker, \(Self.ms("d.lease_until")),
                    i.id, i.gateway, i.message_id, i.channel, \(Self.ms("i.occurred_at")), \(Self.ms("i.received_at")), i.intent, i.language,
-                   i.content_type, i.attributes, d.route_reason, i.body_text, encode(i.body_bytes, 'hex'), swb_customer_context(d.customer_id)
+                   i.content_type, i.attributes, d.route_reason, i.body_text, encode(i.body_bytes, 'hex'), d.customer_id
               FROM deliveries d
               JOIN interactions i ON i.id = d.interaction_id AND i.received_at = d.interaction_received_at
              WHERE \(clause)
@@ -197,13 +233,30 @@ public final class Store {
             let task = DispatchTask(
                 deliveryID: int(0), queue: row[1] ?? "", priority: Int(int(2)), deadline: int(3), attempts: Int(int(4)),
                 notBefore: row[5].flatMap { Int64($0) },
-                payload: TaskPayload(interaction: summary.json, customer: try parseJSON(row[21]), body: body))
+                payload: TaskPayload(interaction: summary.json, customerID: int(21), body: body))
             return (task, row[6], row[7].flatMap { Int64($0) })
         }
     }
 
     /// SQL for a timestamptz column as Unix milliseconds.
     static func ms(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000)::bigint" }
+
+    // MARK: Customer context
+
+    /// The context a TASK carries of each of these customers (`swb_customer_contexts`): profile,
+    /// identities and the five latest contacts, as they are now.
+    public func contexts(of customers: [Int64]) throws -> [Int64: JSONValue] {
+        guard !customers.isEmpty else { return [:] }
+        let ids = "{" + customers.map(String.init).joined(separator: ",") + "}"
+        var contexts: [Int64: JSONValue] = [:]
+        for row in try connection.queryPrepared(
+            "swb_customer_contexts", "SELECT o_customer_id, o_context FROM swb_customer_contexts($1::bigint[])", [.text(ids)]
+        ).rows {
+            guard let id = row[0].flatMap({ Int64($0) }) else { continue }
+            contexts[id] = try parseJSON(row[1])
+        }
+        return contexts
+    }
 
     // MARK: Dead letters
 

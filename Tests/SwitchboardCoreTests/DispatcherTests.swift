@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Dispatcher")
 struct DispatcherTests {
-    static let payload = TaskPayload(interaction: ["id": 1], customer: ["id": 1], body: [])
+    static let payload = TaskPayload(interaction: ["id": 1], customerID: 1, body: [])
 
     func task(_ id: Int64, queue: String = "support", priority: Int = 0, deadline: Int64 = 10_000) -> DispatchTask {
         DispatchTask(deliveryID: id, queue: queue, priority: priority, deadline: deadline, payload: Self.payload)
@@ -65,7 +65,7 @@ struct DispatcherTests {
         _ = dispatcher.workerReady(b, readyB, now: 1)
         let actions = dispatcher.workerGone(a, reason: "disconnected", now: 2)
         #expect(actions.contains(.persist(.retry(deliveryID: 1, notBefore: 2, error: "worker 'a' lost: disconnected"), confirmTo: nil)))
-        let offered = actions.compactMap { if case .offer(let peer, let task) = $0 { (peer, task.attempt) } else { nil } }
+        let offered = actions.compactMap { if case .offer(let peer, let task) = $0 { (peer, task.attempts) } else { nil } }
         #expect(offered.count == 1)
         #expect(offered.first?.0 == b)
         #expect(offered.first?.1 == 2)
@@ -181,7 +181,7 @@ struct DispatcherTests {
 
 @Suite("Dispatcher recovery")
 struct DispatcherRecoveryTests {
-    let payload = TaskPayload(interaction: [:], customer: [:], body: [])
+    let payload = TaskPayload(interaction: [:], customerID: 1, body: [])
 
     @Test("after a restart a worker keeps the deliveries it lists in READY; the others are re-offered")
     func restoredDeliveries() {
@@ -195,7 +195,7 @@ struct DispatcherRecoveryTests {
         #expect(actions.contains(.persist(.retry(deliveryID: 2, notBefore: 10, error: "worker 'w' came back without it"), confirmTo: nil)))
         let offered = actions.compactMap { if case .offer(_, let task) = $0 { task } else { nil } }
         #expect(offered.map(\.deliveryID) == [2])
-        #expect(offered.first?.attempt == 2)
+        #expect(offered.first?.attempts == 2)
         #expect(
             dispatcher.done(peer, Done(deliveryID: 1, outcome: "ok"), now: 11).first
                 == .persist(.done(deliveryID: 1, worker: "w", outcome: "ok", notes: nil), confirmTo: peer))

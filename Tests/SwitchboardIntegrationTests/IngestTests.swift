@@ -44,6 +44,27 @@ struct IngestTests {
         #expect(row == ["done", "technician_booked", "Friday 10:00", "fs-1", "1"])
     }
 
+    @Test("the customer context is read when the task is offered: it lists contacts stored after the task's own")
+    func contextAsOfTheOffer() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "mail-1", endpoint: hub.endpoints.gateway)
+        let first = try gateway.publish(Messages.publish("c-1", process: .support))
+        let second = try gateway.publish(Messages.publish("c-2", "A second note about the same problem", process: .support))
+        #expect(first.customerID == second.customerID)
+        let worker = try WorkerClient(registration: Ready(workerID: "sup-1", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        let task = try #require(try worker.nextTask())
+        #expect(task.interaction["id"] == .integer(first.interactionID))
+        guard case .array(let recent)? = task.customer["recent"] else {
+            Issue.record("no recent contacts in \(task.customer)")
+            return
+        }
+        let ids = recent.compactMap { entry -> Int64? in if case .integer(let id)? = entry["interaction_id"] { id } else { nil } }
+        #expect(Set(ids) == [first.interactionID, second.interactionID])
+    }
+
     @Test("re-publishing the same (gateway, message id) returns the original ACK and stores nothing new")
     func idempotentRepublish() throws {
         let database = try TestDatabase()

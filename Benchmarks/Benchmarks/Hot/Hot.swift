@@ -40,7 +40,7 @@ let benchmarks: @Sendable () -> Void = {
             id += 1
             let task = DispatchTask(
                 deliveryID: id, queue: "support", priority: Int(id % 10), deadline: 1000 + id,
-                payload: TaskPayload(interaction: .object([:]), customer: .object([:]), body: []))
+                payload: TaskPayload(interaction: .object([:]), customerID: 1, body: []))
             blackHole(dispatcher.enqueue([task], now: id))
             blackHole(dispatcher.done(worker, Done(deliveryID: id, outcome: "ok"), now: id))
         }
