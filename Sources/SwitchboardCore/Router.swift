@@ -64,7 +64,7 @@ public struct Router: Sendable {
             // A cut through a multi-byte character becomes U+FFFD, which folds to a space.
             let text = String(decoding: message.body.prefix(Self.scannedBodyBytes), as: UTF8.self)
             // Searched as bytes: one folded copy of the text, no string made per keyword.
-            let folded = Array(" \(TextFolding.fold(text))".utf8)
+            let folded = TextFolding.foldedWords(text)
             var best: (process: CRMProcess, matched: [String])?
             for (process, keywords) in keywordIndex {
                 let matched = keywords.filter { TextFolding.contains(folded, $0.pattern) }.map(\.text)
@@ -80,22 +80,53 @@ public struct Router: Sendable {
 public enum TextFolding {
     /// Lower-cases, maps Arabic yeh/kaf to their Persian forms, turns ZWNJ and punctuation into spaces.
     public static func fold(_ text: String) -> String {
-        var scalars = String.UnicodeScalarView()
-        for scalar in text.lowercased().unicodeScalars {
-            switch scalar {
-            case "\u{064A}", "\u{0649}": scalars.append("\u{06CC}")
-            case "\u{0643}": scalars.append("\u{06A9}")
-            case "\u{0451}": scalars.append("\u{0435}")
-            case "\u{200C}": scalars.append(" ")
-            default:
-                if scalar.properties.isAlphabetic || scalar.properties.numericType != nil || scalar.properties.generalCategory == .nonspacingMark {
-                    scalars.append(scalar)
-                } else {
-                    scalars.append(" ")
+        String(decoding: foldedWords(text).dropFirst(), as: UTF8.self)
+    }
+
+    /// The folded text as UTF-8: its words separated by single spaces, each word preceded by one
+    /// (so " keyword" finds a word start). ASCII is folded byte by byte; other scalars by their
+    /// Unicode properties, which is what made folding the router's main cost before.
+    public static func foldedWords(_ text: String) -> [UInt8] {
+        var words: [UInt8] = []
+        words.reserveCapacity(text.utf8.count + 1)
+        var spaceDue = true
+        func letter(_ scalar: Unicode.Scalar) {
+            if spaceDue {
+                words.append(0x20)
+                spaceDue = false
+            }
+            if scalar.isASCII {
+                words.append(UInt8(scalar.value))
+            } else {
+                UTF8.encode(scalar) { words.append($0) }
+            }
+        }
+        for scalar in text.unicodeScalars {
+            if scalar.isASCII {
+                let byte = UInt8(scalar.value)
+                switch byte {
+                case 0x41...0x5A: letter(Unicode.Scalar(byte + 0x20))
+                case 0x61...0x7A, 0x30...0x39: letter(scalar)
+                default: spaceDue = true
+                }
+                continue
+            }
+            for lower in scalar.properties.lowercaseMapping.unicodeScalars {
+                switch lower {
+                case "\u{064A}", "\u{0649}": letter("\u{06CC}")
+                case "\u{0643}": letter("\u{06A9}")
+                case "\u{0451}": letter("\u{0435}")
+                default:
+                    if lower.properties.isAlphabetic || lower.properties.numericType != nil || lower.properties.generalCategory == .nonspacingMark {
+                        letter(lower)
+                    } else {
+                        // ZWNJ, punctuation, spaces of every kind.
+                        spaceDue = true
+                    }
                 }
             }
         }
-        return String(scalars).split(separator: " ").joined(separator: " ")
+        return words
     }
 
     /// True when `keyword` (already folded) starts a word of `text` (already folded), so that

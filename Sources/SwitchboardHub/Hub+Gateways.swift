@@ -114,6 +114,8 @@ extension Hub {
     func ingested(_ results: [Result<IngestOutcome, StoreFailure>]) {
         guard let batch = ingestInFlight else { return }
         ingestInFlight = nil
+        // The next batch goes to PostgreSQL first, so the database works while this one is answered.
+        flushIngest()
         var tasks: [DispatchTask] = []
         for (pending, result) in zip(batch, results) {
             uncommittedBytes -= pending.frames.byteCount + pending.record.publish.body.count

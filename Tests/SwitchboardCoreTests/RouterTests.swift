@@ -77,3 +77,43 @@ struct RouterTests {
         #expect(router.route(scan, now: 0).process == .support)
     }
 }
+
+@Suite("Text folding")
+struct TextFoldingTests {
+    /// Folding as first written, on whole Strings, the slow way: the byte-wise folding must give the same words.
+    static func reference(_ text: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.lowercased().unicodeScalars {
+            switch scalar {
+            case "\u{064A}", "\u{0649}": scalars.append("\u{06CC}")
+            case "\u{0643}": scalars.append("\u{06A9}")
+            case "\u{0451}": scalars.append("\u{0435}")
+            case "\u{200C}": scalars.append(" ")
+            default:
+                let properties = scalar.properties
+                scalars.append(
+                    properties.isAlphabetic || properties.numericType != nil || properties.generalCategory == .nonspacingMark ? scalar : " ")
+            }
+        }
+        // Split on scalars: a mark after a space starts a word (split on Characters it would glue to the space).
+        return scalars.split(separator: " ").map { String(String.UnicodeScalarView($0)) }.joined(separator: " ")
+    }
+
+    @Test("folds like the reference on mixed scripts, marks, digits, punctuation and odd spaces")
+    func matchesReference() {
+        let alphabet = Array(
+            "aZ9 ,.!?-_\t\nÉéİıßΣσςЁёЖжكيىی\u{200C}\u{064B}۱۲٣ 中文😀\u{00A0}\u{2003}Ⅻ½".unicodeScalars)
+        var state: UInt64 = 42
+        for _ in 0..<2000 {
+            var text = String.UnicodeScalarView()
+            for _ in 0..<(Int(state % 24)) {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                text.append(alphabet[Int((state >> 33) % UInt64(alphabet.count))])
+            }
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let string = String(text)
+            #expect(TextFolding.fold(string) == Self.reference(string), "\(string.unicodeScalars.map { String($0.value, radix: 16) })")
+            #expect(TextFolding.foldedWords(string) == (Self.reference(string).isEmpty ? [] : Array(" \(Self.reference(string))".utf8)))
+        }
+    }
+}
