@@ -12,14 +12,18 @@ struct PendingPublish {
 }
 
 extension Hub {
-    /// Reads every waiting gateway message (bounded per turn so workers are not starved).
+    /// Reads the waiting gateway messages, at most `gatewayReadsPerTurn` per turn of the loop, so
+    /// that workers are not starved and a committed batch is answered (and the next one sent)
+    /// within a few milliseconds even while gateways keep the socket full.
     func receiveGateways() throws {
-        for _ in 0..<1000 {
+        for _ in 0..<Self.gatewayReadsPerTurn {
             guard let message = try gateways.receive(dontWait: true) else { return }
             guard message.frames.count >= 1 else { continue }
             handleGateway(PeerID(message.frames[0]), Array(message.frames.dropFirst()), authenticatedAs: message.userID)
         }
     }
+
+    static let gatewayReadsPerTurn = 128
 
     /// `authenticatedAs` is the name the gateway's key has in the allow-list (security on).
     func handleGateway(_ peer: PeerID, _ frames: [[UInt8]], authenticatedAs name: String? = nil) {
