@@ -30,6 +30,11 @@ public struct Router: Sendable {
     public let rules: RoutingRules
     /// Each process's keywords, folded, as the UTF-8 bytes of " keyword" (a space marks the word start).
     private let keywordIndex: [(process: CRMProcess, keywords: [(text: String, pattern: [UInt8])])]
+    /// Where each keyword sits in `keywordIndex`, by the first two bytes of its word (its first
+    /// byte and 0xFF, which UTF-8 never uses, for a one-byte keyword): a word of the text can
+    /// only start a keyword filed under its own first bytes.
+    private let keywordsByStart: [UInt16: [(process: Int, keyword: Int)]]
+    private let keywordCount: Int
     private let intentIndex: [String: CRMProcess]
 
     public init(rules: RoutingRules) {
@@ -37,6 +42,14 @@ public struct Router: Sendable {
         keywordIndex = CRMProcess.allCases.map { process in
             (process, rules.rules(for: process).keywords.map(TextFolding.fold).filter { !$0.isEmpty }.map { ($0, Array(" \($0)".utf8)) })
         }
+        var byStart: [UInt16: [(process: Int, keyword: Int)]] = [:]
+        for (process, entry) in keywordIndex.enumerated() {
+            for (keyword, (_, pattern)) in entry.keywords.enumerated() {
+                byStart[Self.startKey(pattern[1], pattern.count > 2 ? pattern[2] : 0xFF), default: []].append((process, keyword))
+            }
+        }
+        keywordsByStart = byStart
+        keywordCount = keywordIndex.map(\.keywords.count).max() ?? 0
         var intents: [String: CRMProcess] = [:]
         for process in CRMProcess.allCases {
             for intent in rules.rules(for: process).intents where intents[intent.lowercased()] == nil {
@@ -64,16 +77,44 @@ public struct Router: Sendable {
             // A cut through a multi-byte character becomes U+FFFD, which folds to a space.
             let text = String(decoding: message.body.prefix(Self.scannedBodyBytes), as: UTF8.self)
             // Searched as bytes: one folded copy of the text, no string made per keyword.
-            let folded = TextFolding.foldedWords(text)
-            var best: (process: CRMProcess, matched: [String])?
-            for (process, keywords) in keywordIndex {
-                let matched = keywords.filter { TextFolding.contains(folded, $0.pattern) }.map(\.text)
-                if !matched.isEmpty, matched.count > (best?.matched.count ?? 0) { best = (process, matched) }
+            let found = matchedKeywords(TextFolding.foldedWords(text))
+            var best: (process: Int, count: Int)?
+            for process in keywordIndex.indices {
+                let count = found[process * keywordCount..<(process + 1) * keywordCount].lazy.filter { $0 }.count
+                if count > 0, count > (best?.count ?? 0) { best = (process, count) }
             }
-            if let best { return (best.process, "keywords: " + best.matched.joined(separator: ", ")) }
+            if let best {
+                let keywords = keywordIndex[best.process].keywords.indices.filter { found[best.process * keywordCount + $0] }
+                return (
+                    keywordIndex[best.process].process,
+                    "keywords: " + keywords.map { keywordIndex[best.process].keywords[$0].text }.joined(separator: ", ")
+                )
+            }
         }
         return (rules.defaultProcess, "default")
     }
+
+    /// Which keywords start at a word of `folded` (as made by `TextFolding.foldedWords`), as flags
+    /// by process and keyword: only the keywords filed under each word's first bytes are compared.
+    private func matchedKeywords(_ folded: [UInt8]) -> [Bool] {
+        var found = [Bool](repeating: false, count: keywordIndex.count * keywordCount)
+        folded.withUnsafeBufferPointer { text in
+            for start in text.indices where text[start] == 0x20 && start + 1 < text.count {
+                let second = start + 2 < text.count ? text[start + 2] : 0x20
+                for key in [Self.startKey(text[start + 1], second), Self.startKey(text[start + 1], 0xFF)] {
+                    for (process, keyword) in keywordsByStart[key] ?? [] where !found[process * keywordCount + keyword] {
+                        let pattern = keywordIndex[process].keywords[keyword].pattern
+                        if start + pattern.count <= text.count, pattern.indices.allSatisfy({ text[start + $0] == pattern[$0] }) {
+                            found[process * keywordCount + keyword] = true
+                        }
+                    }
+                }
+            }
+        }
+        return found
+    }
+
+    private static func startKey(_ first: UInt8, _ second: UInt8) -> UInt16 { UInt16(first) << 8 | UInt16(second) }
 }
 
 /// Case and script folding so keywords match however a customer typed them.

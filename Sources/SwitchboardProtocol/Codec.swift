@@ -11,6 +11,11 @@ public enum Codec {
     /// Encodes a command as its frames (without any ROUTER routing id).
     public static func encode(_ command: Command) -> [[UInt8]] {
         var frames: [[UInt8]] = [Array(protocolVersion.utf8), Array(command.name.utf8)]
+        if case .ack(let ack) = command {
+            // One per stored message: written straight, the same bytes as the general path.
+            frames.append(ackHeader(ack))
+            return frames
+        }
         frames.append(JSONWriter.bytes(header(of: command)))
         switch command {
         case .publish(let publish): frames.append(publish.body)
@@ -18,6 +23,22 @@ public enum Codec {
         default: break
         }
         return frames
+    }
+
+    /// An ACK's header with its keys in sorted order, as `JSONWriter` writes objects.
+    static func ackHeader(_ ack: Ack) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(96 + ack.messageID.utf8.count)
+        output.append(contentsOf: #"{"customer_id":"#.utf8)
+        JSONWriter.writeInteger(ack.customerID, into: &output)
+        output.append(contentsOf: (ack.duplicate ? #","duplicate":true,"interaction_id":"# : #","duplicate":false,"interaction_id":"#).utf8)
+        JSONWriter.writeInteger(ack.interactionID, into: &output)
+        output.append(contentsOf: #","message_id":"#.utf8)
+        JSONWriter.writeString(ack.messageID, into: &output)
+        output.append(contentsOf: #","queue":"#.utf8)
+        JSONWriter.writeString(ack.queue, into: &output)
+        output.append(UInt8(ascii: "}"))
+        return output
     }
 
     /// Commands a gateway sends to the hub, and commands a worker sends to the hub.
@@ -179,7 +200,7 @@ public enum Codec {
         }
     }
 
-    private static func header(of command: Command) -> JSONValue {
+    static func header(of command: Command) -> JSONValue {
         var members: [String: JSONValue] = [:]
         func put(_ key: String, _ value: String?) { if let value { members[key] = .string(value) } }
         func put(_ key: String, _ value: Int64?) { if let value { members[key] = .integer(value) } }

@@ -72,11 +72,10 @@ public final class Store {
         var rows = [[String?]?](repeating: nil, count: records.count)
         try connection.transaction {
             for round in Self.rounds(records) {
-                let batch = JSONValue.array(round.map { Self.ingestJSON(records[$0]) })
                 let answer = try connection.queryPrepared(
                     "swb_ingest_set",
                     "SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id FROM swb_ingest_set($1::jsonb, to_timestamp($2::bigint / 1000.0))",
-                    [.text(JSONWriter.string(batch)), .init(receivedAtMs)])
+                    [.text(Self.batchJSON(records, round)), .init(receivedAtMs)])
                 guard answer.rows.count == round.count else {
                     throw PostgresError(
                         code: .unexpectedResult, message: "swb_ingest_set answered \(answer.rows.count) rows for \(round.count) messages")
@@ -117,22 +116,78 @@ public final class Store {
         return rounds
     }
 
-    private static func ingestJSON(_ record: IngestRecord) -> JSONValue {
+    /// The elements of `swb_ingest_set`'s batch, written straight to JSON text (no tree of
+    /// values per message: this runs once per stored message).
+    static func batchJSON(_ records: [IngestRecord], _ positions: [Int]) -> String {
+        var output: [UInt8] = [UInt8(ascii: "[")]
+        output.reserveCapacity(positions.reduce(2) { $0 + 400 + records[$1].publish.body.count * 2 })
+        for (index, position) in positions.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            appendJSON(records[position], to: &output)
+        }
+        output.append(UInt8(ascii: "]"))
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    private static func appendJSON(_ record: IngestRecord, to output: inout [UInt8]) {
         let publish = record.publish
-        var members: [String: JSONValue] = [
-            "gateway": .string(record.gateway), "message_id": .string(publish.messageID), "channel": .string(publish.channel),
-            "occurred_at": .integer(publish.occurredAt), "queue": .string(record.route.queue),
-            "priority": .integer(Int64(record.route.priority)), "deadline": .integer(record.route.deadline),
-            "route_reason": .string(record.route.reason), "routing_version": .integer(Int64(record.routingVersion)),
-            "content_type": .string(publish.contentType),
-            "hints": .array(record.identities.map { .array([.string($0.kind.rawValue), .string($0.value)]) }),
-            "attributes": .object(publish.attributes.mapValues { .string($0) }),
-        ]
-        if let text = publish.bodyText { members["body_text"] = .string(text) } else { members["body_hex"] = .string(Hex.encode(publish.body)) }
-        if let name = publish.hints.name { members["name"] = .string(name) }
-        if let intent = publish.intent { members["intent"] = .string(intent) }
-        if let language = publish.language { members["language"] = .string(language) }
-        return .object(members)
+        var separator = UInt8(ascii: "{")
+        func key(_ name: String) {
+            output.append(separator)
+            separator = UInt8(ascii: ",")
+            JSONWriter.writeString(name, into: &output)
+            output.append(UInt8(ascii: ":"))
+        }
+        func field(_ name: String, _ text: String?) {
+            guard let text else { return }
+            key(name)
+            JSONWriter.writeString(text, into: &output)
+        }
+        func field(_ name: String, _ number: Int64) {
+            key(name)
+            JSONWriter.writeInteger(number, into: &output)
+        }
+        field("gateway", record.gateway)
+        field("message_id", publish.messageID)
+        field("channel", publish.channel)
+        field("occurred_at", publish.occurredAt)
+        field("queue", record.route.queue)
+        field("priority", Int64(record.route.priority))
+        field("deadline", record.route.deadline)
+        field("route_reason", record.route.reason)
+        field("routing_version", Int64(record.routingVersion))
+        field("content_type", publish.contentType)
+        field("name", publish.hints.name)
+        field("intent", publish.intent)
+        field("language", publish.language)
+        if let text = publish.bodyText {
+            field("body_text", text)
+        } else {
+            field("body_hex", Hex.encode(publish.body))
+        }
+        key("hints")
+        output.append(UInt8(ascii: "["))
+        for (index, identity) in record.identities.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            output.append(UInt8(ascii: "["))
+            JSONWriter.writeString(identity.kind.rawValue, into: &output)
+            output.append(UInt8(ascii: ","))
+            JSONWriter.writeString(identity.value, into: &output)
+            output.append(UInt8(ascii: "]"))
+        }
+        output.append(UInt8(ascii: "]"))
+        key("attributes")
+        var attributeSeparator = UInt8(ascii: "{")
+        for (name, value) in publish.attributes {
+            output.append(attributeSeparator)
+            attributeSeparator = UInt8(ascii: ",")
+            JSONWriter.writeString(name, into: &output)
+            output.append(UInt8(ascii: ":"))
+            JSONWriter.writeString(value, into: &output)
+        }
+        if publish.attributes.isEmpty { output.append(UInt8(ascii: "{")) }
+        output.append(UInt8(ascii: "}"))
+        output.append(UInt8(ascii: "}"))
     }
 
     private static func outcome(_ record: IngestRecord, _ row: [String?], receivedAtMs: Int64) throws -> IngestOutcome {

@@ -72,6 +72,16 @@ struct CodecTests {
         ("DONE with delivery id 0", frames("DONE", #"{"delivery_id":0,"outcome":"ok"}"#), .invalidField),
     ]
 
+    @Test("an ACK written straight is byte for byte what the general writer makes of it")
+    func ackFastPath() {
+        for ack in [
+            Ack(messageID: "m-1", interactionID: 1, customerID: 2, queue: "sales", duplicate: false),
+            Ack(messageID: "with \"quotes\" \\ and é", interactionID: Int64.max, customerID: 0, queue: "field_service", duplicate: true),
+        ] {
+            #expect(Codec.encode(.ack(ack))[2] == JSONWriter.bytes(Codec.header(of: .ack(ack))))
+        }
+    }
+
     @Test("refuses bad input with the documented code", arguments: rejections)
     func rejects(_ name: String, _ frames: [[UInt8]], _ code: ProtocolError.Code) {
         do {

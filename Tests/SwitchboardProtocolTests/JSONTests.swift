@@ -42,3 +42,29 @@ struct JSONRegressionTests {
         }
     }
 }
+
+@Suite("JSON writer")
+struct JSONWriterTests {
+    @Test("integers are written as Swift prints them, to the extremes")
+    func integers() {
+        var state: UInt64 = 7
+        var numbers: [Int64] = [0, 1, -1, 9, 10, -10, Int64.max, Int64.min, Int64.min + 1]
+        for _ in 0..<1000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            numbers.append(Int64(bitPattern: state) >> (state % 63))
+        }
+        for number in numbers { #expect(JSONWriter.string(.integer(number)) == String(number)) }
+    }
+
+    @Test("every ASCII character, quotes, backslashes and multi-byte text read back as written")
+    func strings() throws {
+        // U+0000 aside: the strict parser refuses it, as PostgreSQL does.
+        let ascii = String(decoding: (1..<128).map(UInt8.init), as: UTF8.self)
+        for text in [ascii, "", "\"", "\\", "\"\\\"", "plain", "é سلام 😀\u{1F}end", ascii + ascii.uppercased()] {
+            let written = JSONWriter.string(.string(text))
+            #expect(try JSONParser.parse(Array(written.utf8)) == .string(text))
+            #expect(!written.utf8.dropFirst().dropLast().contains { $0 < 0x20 })
+        }
+        #expect(JSONWriter.string(.string("a\u{1}b\n")) == #""a\u0001b\n""#)
+    }
+}
