@@ -75,12 +75,12 @@ extension Hub {
         // All gateways together: memory holds at most this many messages not yet committed.
         // The raw frames are kept for the quarantine, the decoded body for the store: both count.
         let size = frames.byteCount + publish.body.count
-        guard ingestBuffer.count + (ingestInFlight?.count ?? 0) < config.maxUncommitted, uncommittedBytes + size <= config.maxUncommittedBytes
+        guard ingestBuffer.count + ingestInFlightCount < config.maxUncommitted, uncommittedBytes + size <= config.maxUncommittedBytes
         else {
             overloaded(
                 publish.messageID, peer: peer, detail: "hub_ingest_limit",
                 reason:
-                    "the hub holds \(ingestBuffer.count + (ingestInFlight?.count ?? 0)) messages (\(uncommittedBytes) bytes) waiting for their commit; PostgreSQL is behind"
+                    "the hub holds \(ingestBuffer.count + ingestInFlightCount) messages (\(uncommittedBytes) bytes) waiting for their commit; PostgreSQL is behind"
             )
             return
         }
@@ -104,20 +104,27 @@ extension Hub {
         return String(decoding: peer.bytes, as: UTF8.self)
     }
 
-    /// Sends the next batch when none is in flight: batches grow with load (group commit).
+    /// Sends the next batch: at once when none is in flight (so a lone message waits for nothing),
+    /// and as a second one queued behind it once a full batch is waiting, so that under load
+    /// PostgreSQL starts the next batch as soon as it has committed one instead of waiting for the
+    /// hub to answer it first. Batches grow with load (group commit). The store thread runs them
+    /// one after the other on one connection, so the second sees everything the first stored.
     func flushIngest() {
-        guard ingestInFlight == nil, !ingestBuffer.isEmpty else { return }
+        guard !ingestBuffer.isEmpty, ingestInFlight.isEmpty || (ingestInFlight.count == 1 && ingestBuffer.count >= config.batchMax)
+        else { return }
         let batch = Array(ingestBuffer.prefix(config.batchMax))
         ingestBuffer.removeFirst(batch.count)
-        ingestInFlight = batch
+        ingestInFlight.append(batch)
         stats.batches += 1
         submit(.ingest(batch.map(\.record), receivedAtMs: Clock.nowMs()))
     }
 
-    /// The batch is committed (or failed): answer each gateway, hand new deliveries to the dispatcher.
+    var ingestInFlightCount: Int { ingestInFlight.reduce(0) { $0 + $1.count } }
+
+    /// The oldest batch is committed (or failed): answer each gateway, hand new deliveries to the dispatcher.
     func ingested(_ results: [Result<IngestOutcome, StoreFailure>]) {
-        guard let batch = ingestInFlight else { return }
-        ingestInFlight = nil
+        guard !ingestInFlight.isEmpty else { return }
+        let batch = ingestInFlight.removeFirst()
         // The next batch goes to PostgreSQL first, so the database works while this one is answered.
         flushIngest()
         var tasks: [DispatchTask] = []

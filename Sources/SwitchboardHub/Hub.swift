@@ -44,7 +44,8 @@ public final class Hub {
 
     /// Routed messages waiting for the next ingest batch, and the batch in flight.
     var ingestBuffer: [PendingPublish] = []
-    var ingestInFlight: [PendingPublish]?
+    /// Batches sent to the ingest lane and not answered yet, oldest first (at most two: see `flushIngest`).
+    var ingestInFlight: [[PendingPublish]] = []
     /// Bytes of the messages in `ingestBuffer` and `ingestInFlight`.
     var uncommittedBytes = 0
     /// Bytes of refused input buffered or on its way to the quarantine table.
@@ -290,7 +291,7 @@ public final class Hub {
     private func drain() throws {
         let deadline = Clock.nowMs() + 5000
         flushQuarantine()
-        while (ingestInFlight != nil || transitionsInFlight != nil || !transitionBuffer.isEmpty) && Clock.nowMs() < deadline {
+        while (!ingestInFlight.isEmpty || transitionsInFlight != nil || !transitionBuffer.isEmpty) && Clock.nowMs() < deadline {
             var poller = Poller()
             poller.add(ingestLane.wake)
             poller.add(dispatchLane.wake)
