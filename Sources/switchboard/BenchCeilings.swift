@@ -12,8 +12,13 @@ enum BenchCeilings {
         let context = Context()
         let bound = DispatchSemaphore(value: 0)
         let endpoint = EndpointBox()
+        let echoFailure = EndpointBox()
+        // The echo keeps its socket open until every answer is in: closing it drops what its
+        // queue still holds (sockets close without lingering), which lost the last few hundred.
+        let answered = DispatchSemaphore(value: 0)
         // Each socket belongs to the thread that made it: the echo side lives on its own thread.
         Thread {
+            var echoed = 0
             do {
                 let router = try context.socket(.router)
                 // A plain ROUTER drops what does not fit the peer's queue; this one waits instead.
@@ -23,10 +28,16 @@ enum BenchCeilings {
                 endpoint.set(router.lastEndpoint)
                 bound.signal()
                 for _ in 0..<messages {
-                    guard let message = try router.receive() else { return }
+                    guard let message = try router.receive() else {
+                        echoFailure.set("the echo received nothing for 5 s after \(echoed) messages")
+                        return
+                    }
                     try router.send(message.frames)
+                    echoed += 1
                 }
+                _ = answered.wait(timeout: .now() + 10)
             } catch {
+                echoFailure.set("the echo failed after \(echoed) messages: \(error)")
                 bound.signal()
             }
         }.start()
@@ -44,10 +55,14 @@ enum BenchCeilings {
                 try dealer.send(frames)
                 sent += 1
             }
-            guard try dealer.receive() != nil else { throw BenchError("ZeroMQ echo stopped answering") }
+            guard try dealer.receive() != nil else {
+                throw BenchError("ZeroMQ echo stopped answering after \(received) of \(messages): \(echoFailure.get())")
+            }
             received += 1
         }
-        return Double(messages) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        answered.signal()
+        return Double(messages) / seconds
     }
 
     /// The same rows the hub writes for a message (interaction, ingest key, delivery), inserted by
