@@ -223,13 +223,35 @@ public final class Store {
     // MARK: Dispatch transitions
 
     /// Writes dispatch transitions in one transaction; answers, in order, whether each applied.
+    ///
+    /// Set-based (`swb_apply_set`), in rounds: a delivery's second transition in the batch (an
+    /// offer and its DONE often travel together) goes in the round after its first, so each
+    /// round updates a delivery at most once and the order of its transitions is kept.
     public func apply(_ transitions: [DeliveryTransition]) throws -> [Bool] {
         guard !transitions.isEmpty else { return [] }
-        let batch = JSONValue.array(transitions.map { transitionJSON($0) })
-        let rows = try connection.transaction {
-            try connection.queryPrepared("swb_apply", "SELECT o_index, o_applied FROM swb_apply($1::jsonb)", [.text(JSONWriter.string(batch))])
+        var seen: [Int64: Int] = [:]
+        var rounds: [[Int]] = []
+        for (index, transition) in transitions.enumerated() {
+            let round = seen[transition.deliveryID, default: 0]
+            seen[transition.deliveryID] = round + 1
+            if round == rounds.count { rounds.append([]) }
+            rounds[round].append(index)
         }
-        return rows.rows.map { $0[1] == "t" }
+        var applied = [Bool](repeating: false, count: transitions.count)
+        try connection.transaction {
+            for round in rounds {
+                let batch = JSONValue.array(round.map { transitionJSON(transitions[$0]) })
+                let answer = try connection.queryPrepared(
+                    "swb_apply_set", "SELECT o_index FROM swb_apply_set($1::jsonb)", [.text(JSONWriter.string(batch))])
+                for row in answer.rows {
+                    guard let index = row[0].flatMap({ Int($0) }), round.indices.contains(index) else {
+                        throw PostgresError(code: .unexpectedResult, message: "swb_apply_set answered an unknown position")
+                    }
+                    applied[round[index]] = true
+                }
+            }
+        }
+        return applied
     }
 
     private func transitionJSON(_ transition: DeliveryTransition) -> JSONValue {

@@ -112,8 +112,11 @@ struct LoadDriver {
                 sendTimes?.record(message.messageID, sentAt)
                 if let interval { nextSend += interval }
             }
-            let waitMs = interval.map { _ in nextSend > now ? Int((nextSend - now) / 1_000_000) : 0 } ?? 100
-            guard let answer = try client.receive(timeoutMs: max(0, min(waitMs, 100))) else { continue }
+            // Wait for an answer until the next send is due (rounded up: a zero wait here spun a
+            // core per gateway and starved the hub it measures), or 100 ms when nothing can be sent.
+            let canSend = inFlight.count < window && (next < messages || !retry.isEmpty)
+            let waitMs = interval != nil && canSend ? Int((max(nextSend, now + 1) - now + 999_999) / 1_000_000) : 100
+            guard let answer = try client.receive(timeoutMs: min(waitMs, 100)) else { continue }
             let received = DispatchTime.now().uptimeNanoseconds
             switch answer {
             case .ack(let ack):

@@ -163,3 +163,45 @@ struct StoreIngestTests {
         #expect(context?["recent"].flatMap { if case .array(let list) = $0 { list.count } else { nil } } == 3)
     }
 }
+
+@Suite("Dispatch transitions in PostgreSQL")
+struct StoreApplyTests {
+    @Test("a batch applies each delivery's transitions in order, and refuses those whose guard fails")
+    func transitionsInOrder() throws {
+        let database = try TestDatabase()
+        let store = try Store(conninfo: database.conninfo, owner: "hub-a")
+        _ = try store.registerRouting(["rules": "test"])
+        let records = (0..<3).map { index in
+            IngestRecord(
+                gateway: "gw", publish: Messages.publish("t-\(index)"), identities: [], route: StoreIngestTests.route, routingVersion: 1)
+        }
+        let ids = try store.ingest(records, receivedAtMs: 1_790_000_000_000).map { outcome -> Int64 in
+            if case .stored(_, let task) = outcome { return task.deliveryID }
+            return -1
+        }
+        let lease: Int64 = 1_790_000_300_000
+        let applied = try store.apply([
+            // Offered and done in the same batch, as under load: two rounds, both apply.
+            .offered(deliveryID: ids[0], worker: "w1", attempt: 1, leaseUntil: lease),
+            .offered(deliveryID: ids[1], worker: "w1", attempt: 1, leaseUntil: lease),
+            .done(deliveryID: ids[0], worker: "w1", outcome: "handled", notes: "ok"),
+            // DONE from a worker that does not hold it: refused.
+            .done(deliveryID: ids[1], worker: "w2", outcome: "handled", notes: nil),
+            // Back to the queue, then offered again: attempt 2.
+            .retry(deliveryID: ids[1], notBefore: 1_790_000_001_000, error: "busy"),
+            .offered(deliveryID: ids[1], worker: "w2", attempt: 2, leaseUntil: lease),
+            // A DONE for a delivery never offered: refused; then dead-lettered.
+            .done(deliveryID: ids[2], worker: "w1", outcome: "handled", notes: nil),
+            .dead(deliveryID: ids[2], error: "gave up"),
+            // Offering what is already done: refused.
+            .offered(deliveryID: ids[0], worker: "w3", attempt: 2, leaseUntil: lease),
+        ])
+        #expect(applied == [true, true, true, false, true, true, false, true, false])
+        let rows = try database.connect().query(
+            "SELECT state, worker, attempts, outcome, notes, last_error, owner, not_before IS NULL FROM deliveries ORDER BY id"
+        ).rows
+        #expect(rows[0] == ["done", "w1", "1", "handled", "ok", nil, "hub-a", "t"])
+        #expect(rows[1] == ["offered", "w2", "2", nil, nil, "busy", "hub-a", "t"])
+        #expect(rows[2] == ["dead", nil, "0", nil, nil, "gave up", nil, "t"])
+    }
+}

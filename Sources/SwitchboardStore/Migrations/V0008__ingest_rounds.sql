@@ -116,10 +116,17 @@ BEGIN
 END $$;
 
 -- The customer context of many customers at once (the same object as swb_customer_context), for
--- the tasks the hub is about to offer.
+-- the tasks the hub is about to offer. PL/pgSQL so that its plan is cached, with the same settings
+-- as swb_ingest_set so that the cached plan stays one index probe per customer.
 CREATE FUNCTION swb_customer_contexts(p_customers bigint[])
 RETURNS TABLE (o_customer_id bigint, o_context jsonb)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+BEGIN
+    RETURN QUERY
     SELECT c.id,
            jsonb_build_object(
                'id', c.id, 'kind', c.kind, 'display_name', c.display_name, 'segment', c.segment,
@@ -134,5 +141,57 @@ LANGUAGE sql STABLE AS $$
                                               'intent', h.intent, 'received_at', h.received_at) ORDER BY h.received_at DESC) AS list
             FROM (SELECT i.id, i.channel, i.process, i.intent, i.received_at FROM interactions i
                    WHERE i.customer_id = c.id ORDER BY i.received_at DESC LIMIT 5) h) rec
-     WHERE c.id = ANY (p_customers)
-$$;
+     WHERE c.id = ANY (p_customers);
+END $$;
+
+-- Dispatch transitions of a round, set-based: one UPDATE for the lot instead of one per
+-- transition. Precondition: no delivery twice in one round (the hub puts a delivery's second
+-- transition of a batch in the next round). Same effect and guards as swb_apply (0002), which
+-- stays for hubs of earlier versions. Answers the positions (from 0) of the transitions applied;
+-- a transition whose guard failed (settled before, or held by another worker) is not among them.
+CREATE FUNCTION swb_apply_set(p_batch jsonb)
+RETURNS TABLE (o_index integer)
+LANGUAGE plpgsql
+SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(p_batch) e
+                WHERE e->>'op' IS NULL OR e->>'op' NOT IN ('offer', 'done', 'retry', 'requeue', 'reject', 'dead')) THEN
+        RAISE EXCEPTION 'swb_apply_set: unknown op in %', p_batch;
+    END IF;
+    RETURN QUERY
+    WITH t AS MATERIALIZED (
+        SELECT (b.ordinality - 1)::integer AS idx, b.op, b.id, b.worker, b.attempt, b.lease_until, b.owner, b.outcome, b.notes,
+               b.not_before, b.error
+          FROM ROWS FROM (jsonb_to_recordset(p_batch) AS (op text, id bigint, worker text, attempt integer, lease_until bigint,
+               owner text, outcome text, notes text, not_before bigint, error text)) WITH ORDINALITY AS b
+    ), changed AS (
+        UPDATE deliveries d
+           SET state = CASE t.op WHEN 'offer' THEN 'offered' WHEN 'done' THEN 'done' WHEN 'reject' THEN 'failed' WHEN 'dead' THEN 'dead'
+                                 ELSE 'pending' END,
+               worker = CASE WHEN t.op = 'offer' THEN t.worker WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL ELSE d.worker END,
+               owner = CASE WHEN t.op = 'offer' THEN t.owner WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL ELSE d.owner END,
+               attempts = CASE WHEN t.op = 'offer' THEN t.attempt ELSE d.attempts END,
+               lease_until = CASE WHEN t.op = 'offer' THEN to_timestamp(t.lease_until::float8 / 1000) END,
+               offered_at = CASE WHEN t.op = 'offer' THEN now() ELSE d.offered_at END,
+               not_before = CASE WHEN t.op = 'offer' THEN NULL WHEN t.op IN ('retry', 'requeue') THEN to_timestamp(t.not_before::float8 / 1000)
+                                 ELSE d.not_before END,
+               outcome = CASE t.op WHEN 'done' THEN t.outcome WHEN 'reject' THEN 'rejected' ELSE d.outcome END,
+               notes = CASE t.op WHEN 'done' THEN t.notes WHEN 'reject' THEN t.error ELSE d.notes END,
+               completed_at = CASE WHEN t.op IN ('done', 'reject', 'dead') THEN now() ELSE d.completed_at END,
+               last_error = CASE WHEN t.op IN ('retry', 'requeue', 'reject', 'dead') THEN t.error ELSE d.last_error END
+          FROM t
+         WHERE d.id = t.id
+           AND CASE t.op
+                   WHEN 'offer' THEN d.state IN ('pending', 'offered')
+                   WHEN 'done' THEN d.state IN ('offered', 'in_progress') AND d.worker = t.worker
+                   WHEN 'reject' THEN d.state IN ('offered', 'in_progress')
+                   WHEN 'dead' THEN d.state IN ('pending', 'offered', 'in_progress')
+                   ELSE d.state IN ('offered', 'in_progress', 'pending')
+               END
+        RETURNING t.idx
+    )
+    SELECT c.idx FROM changed c;
+END $$;
