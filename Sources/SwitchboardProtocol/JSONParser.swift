@@ -133,27 +133,38 @@ public struct JSONParser {
 
     private mutating func parseString() throws(Failure) -> String {
         index += 1
-        var scalars = String.UnicodeScalarView()
+        // Runs between escapes are validated and copied as bytes; most strings are one run and
+        // become a String in one step.
+        var escaped: [UInt8]?
         var runStart = index
         func flushRun(_ end: Int) throws(Failure) {
             guard runStart < end else { return }
-            guard let text = String(validating: bytes[runStart..<end], as: UTF8.self) else {
+            guard String(validating: bytes[runStart..<end], as: UTF8.self) != nil else {
                 throw Failure(offset: runStart, reason: "invalid UTF-8 in string")
             }
-            scalars.append(contentsOf: text.unicodeScalars)
+            escaped?.append(contentsOf: bytes[runStart..<end])
         }
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
+                if escaped == nil {
+                    guard let text = String(validating: bytes[runStart..<index], as: UTF8.self) else {
+                        throw Failure(offset: runStart, reason: "invalid UTF-8 in string")
+                    }
+                    index += 1
+                    return text
+                }
                 try flushRun(index)
                 index += 1
-                return String(scalars)
+                return String(decoding: escaped!, as: UTF8.self)
             }
             if byte < 0x20 { throw fail("control character in string") }
             if byte == UInt8(ascii: "\\") {
+                if escaped == nil { escaped = [] }
                 try flushRun(index)
                 index += 1
-                scalars.append(try parseEscape())
+                let scalar = try parseEscape()
+                UTF8.encode(scalar) { escaped!.append($0) }
                 runStart = index
                 continue
             }
