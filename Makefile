@@ -68,7 +68,7 @@ fuzz:
 BENCH_ARGS ?=
 bench: deps release
 	@bash scripts/pg.sh stop
-	@bash scripts/pg.sh start
+	@bash scripts/pg.sh start --bench
 	"$(RELEASE_BIN_DIR)/switchboard" bench --database "$$(bash scripts/pg.sh conninfo switchboard)" --output .run/bench.json $(BENCH_ARGS)
 
 # Micro-benchmarks (ordo-one/benchmark, its own package in Benchmarks/): codec, identity

@@ -12,13 +12,13 @@
 -- the hub asks swb_customer_contexts for it when it offers the task, so a worker sees the
 -- customer as of the hand-over and the ingest transaction does only what durability needs.
 --
--- `switchboard bench` measured, per batch of 512 in PostgreSQL, ~110 ms for 0007's swb_ingest
--- with its contexts and ~30 ms for this. swb_ingest and swb_ingest_each stay for hubs of earlier
+-- With these, `switchboard bench` measures several times the ingest rate of 0007's swb_ingest
+-- (docs/performance.md). swb_ingest, swb_ingest_each and swb_apply stay for hubs of earlier
 -- versions running against this database during an upgrade; this version does not call them.
 --
 -- The foreign keys from interactions and deliveries to routing_versions go: checked row by row,
--- they were a third of the statement's time (two trigger calls per message for a value the hub
--- takes from routing_versions when it starts). The column keeps its meaning; analysts join on it
+-- they took about a third of the statement's time in EXPLAIN ANALYZE (two trigger calls per
+-- message, for a value the hub takes from routing_versions when it starts). The column keeps its meaning; analysts join on it
 -- as before.
 ALTER TABLE interactions DROP CONSTRAINT IF EXISTS interactions_routing_version_fkey;
 ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_routing_version_fkey;
