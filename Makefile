@@ -64,7 +64,7 @@ fuzz:
 		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=.run/ .run/fuzz-corpus Fuzz/corpus
 
 # Benchmarks: the hub against PostgreSQL and ZeroMQ alone, in one run, with PostgreSQL's durable
-# settings (the cluster is restarted without --fast). BENCH_ARGS=--quick for a few minutes.
+# settings and memory for the 10 M-row tables (scripts/pg.sh start --bench). BENCH_ARGS=--quick for a few minutes.
 BENCH_ARGS ?=
 bench: deps release
 	@bash scripts/pg.sh stop
