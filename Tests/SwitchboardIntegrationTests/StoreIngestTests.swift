@@ -161,6 +161,9 @@ struct StoreIngestTests {
         #expect(try database.value("SELECT anonymous FROM customers WHERE id = $1", [.init(ack.customerID)]) == "f")
         let context = try store.contexts(of: [ack.customerID])[ack.customerID]
         #expect(context?["recent"].flatMap { if case .array(let list) = $0 { list.count } else { nil } } == 3)
+        // The one-customer function of earlier versions answers the same object.
+        let single = try database.value("SELECT swb_customer_context($1)::text", [.init(ack.customerID)])
+        #expect(try single.map { try JSONParser.parse(Array($0.utf8)) } == context)
     }
 }
 

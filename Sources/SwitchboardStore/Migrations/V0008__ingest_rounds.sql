@@ -144,6 +144,13 @@ BEGIN
      WHERE c.id = ANY (p_customers);
 END $$;
 
+-- One live definition of the context object from here on: the one-customer form (still called by
+-- swb_ingest_each for hubs of earlier versions) asks the set form.
+CREATE OR REPLACE FUNCTION swb_customer_context(p_customer bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT o_context FROM swb_customer_contexts(ARRAY[p_customer])
+$$;
+
 -- Dispatch transitions of a round, set-based: one UPDATE for the lot instead of one per
 -- transition. Precondition: no delivery twice in one round (the hub puts a delivery's second
 -- transition of a batch in the next round). Same effect and guards as swb_apply (0002), which
