@@ -63,14 +63,18 @@ final class HubProcess {
     }
 }
 
-/// A loopback endpoint with a port that was free a moment ago.
+/// A loopback endpoint whose port was free a moment ago, for a hub started (and restarted) on it.
+/// Chosen below Linux's ephemeral range (32768–60999): a port from that range was taken by an
+/// outgoing connection of a test running in parallel before the hub could bind it.
 func freeEndpoint() throws -> String {
     let context = Context()
-    let socket = try context.socket(.router)
-    try socket.bind("tcp://127.0.0.1:*")
-    let endpoint = socket.lastEndpoint
-    socket.close()
-    return endpoint
+    for _ in 0..<200 {
+        let endpoint = "tcp://127.0.0.1:\(Int.random(in: 20_000..<32_000))"
+        let socket = try context.socket(.router)
+        defer { socket.close() }
+        if (try? socket.bind(endpoint)) != nil { return endpoint }
+    }
+    throw TestSetupError("no free loopback port between 20000 and 32000")
 }
 
 @Suite("Restart recovery")
