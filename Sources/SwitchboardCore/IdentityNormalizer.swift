@@ -76,7 +76,7 @@ public struct IdentityNormalizer: Sendable {
 
     /// Trimmed and lower-cased; must have one '@' with a non-empty local part and a dotted domain.
     public func normalizeEmail(_ raw: String) throws(IdentityError) -> String {
-        let email = String(raw.unicodeScalars.filter { !$0.properties.isWhitespace }).lowercased()
+        let email = Self.withoutWhitespace(raw).lowercased()
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix(".") else {
             throw IdentityError(field: "email", reason: "'\(raw)' is not an e-mail address")
@@ -85,9 +85,16 @@ public struct IdentityNormalizer: Sendable {
     }
 
     private func normalizeToken(_ raw: String, field: String) throws(IdentityError) -> String {
-        let token = String(raw.unicodeScalars.filter { !$0.properties.isWhitespace })
+        let token = Self.withoutWhitespace(raw)
         guard !token.isEmpty else { throw IdentityError(field: field, reason: "is empty") }
         return token
+    }
+
+    /// `text` without its whitespace of any script; printable ASCII (nearly every address) is
+    /// returned as it is without looking up each scalar's Unicode properties.
+    private static func withoutWhitespace(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return text }
+        return String(text.unicodeScalars.filter { !$0.properties.isWhitespace })
     }
 
     private static let separators: Set<Unicode.Scalar> = [

@@ -67,24 +67,31 @@ enum BenchCeilings {
 
     /// The same rows the hub writes for a message (interaction, ingest key, delivery), inserted by
     /// one connection in batches of `batch` as single multi-row statements, one commit per batch.
-    static func postgres(conninfo: String, rows: Int, batch: Int = 512) throws -> Double {
+    /// Like the hub's, the rows belong to `customers` different customers (the traffic's address
+    /// count), so index inserts land where the hub's do: all rows on one customer would append to
+    /// one leaf of the contact-history index and flatter the ceiling.
+    static func postgres(conninfo: String, rows: Int, batch: Int = 512, customers: Int = 10_000) throws -> Double {
         let connection = try Connection(conninfo)
-        let customer = try connection.query("INSERT INTO customers (display_name) VALUES ('ceiling') RETURNING id").scalar() ?? "1"
+        let first =
+            try connection.query(
+                "INSERT INTO customers (display_name) SELECT 'ceiling ' || n FROM generate_series(1, $1::integer) AS n RETURNING id",
+                [.init(customers)]
+            ).rows.compactMap { $0[0].flatMap { Int64($0) } }.min() ?? 1
         let sql = """
             WITH input AS (
-                SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(message_id text, body text)
+                SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(message_id text, customer_id bigint, body text)
             ), stored AS (
                 INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority,
                                           content_type, body_text, attributes)
-                SELECT now(), $2::bigint, 'ceiling', message_id, 'email', now(), 'support', 0, 'text/plain', body, '{"source":"bench"}'
+                SELECT now(), customer_id, 'ceiling', message_id, 'email', now(), 'support', 0, 'text/plain', body, '{"source":"bench"}'
                 FROM input
-                RETURNING id, received_at, message_id
+                RETURNING id, received_at, message_id, customer_id
             ), keys AS (
                 INSERT INTO ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)
-                SELECT 'ceiling', message_id, id, $2::bigint, 'support', md5(message_id), received_at FROM stored
+                SELECT 'ceiling', message_id, id, customer_id, 'support', md5(message_id), received_at FROM stored
             )
             INSERT INTO deliveries (interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason)
-            SELECT id, received_at, $2::bigint, 'support', 0, now() + interval '1 hour', 'ceiling' FROM stored
+            SELECT id, received_at, customer_id, 'support', 0, now() + interval '1 hour', 'ceiling' FROM stored
             """
         var written = 0
         let start = DispatchTime.now().uptimeNanoseconds
@@ -92,9 +99,12 @@ enum BenchCeilings {
             let count = min(batch, rows - written)
             let records = JSONValue.array(
                 (written..<written + count).map { index in
-                    .object(["message_id": .string("ceiling-\(index)"), "body": .string(BenchTraffic.text(seed: UInt64(index)))])
+                    .object([
+                        "message_id": .string("ceiling-\(index)"), "customer_id": .integer(first + Int64(index * 7919 % customers)),
+                        "body": .string(BenchTraffic.text(seed: UInt64(index))),
+                    ])
                 })
-            _ = try connection.queryPrepared("ceiling_insert", sql, [.text(JSONWriter.string(records)), .text(customer)])
+            _ = try connection.queryPrepared("ceiling_insert", sql, [.text(JSONWriter.string(records))])
             written += count
         }
         return Double(rows) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
