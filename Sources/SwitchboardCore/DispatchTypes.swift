@@ -9,14 +9,14 @@ public struct PeerID: Hashable, Sendable, CustomStringConvertible {
 
 /// What a worker gets with a task besides the dispatch fields: the interaction, the customer, the body.
 public struct TaskPayload: Sendable, Equatable {
-    public var interaction: JSONValue
+    public var interaction: InteractionSummary
     /// Whose interaction it is: the hub fetches the customer's context when it offers the task.
     public var customerID: Int64
     /// The customer context sent with the TASK; `.null` until fetched.
     public var customer: JSONValue
     public var body: [UInt8]
 
-    public init(interaction: JSONValue, customerID: Int64, customer: JSONValue = .null, body: [UInt8]) {
+    public init(interaction: InteractionSummary, customerID: Int64, customer: JSONValue = .null, body: [UInt8]) {
         self.interaction = interaction
         self.customerID = customerID
         self.customer = customer
@@ -54,7 +54,7 @@ public struct DispatchTask: Sendable, Equatable {
     public func offer() -> TaskOffer {
         TaskOffer(
             deliveryID: deliveryID, attempt: attempts, deadline: deadline, queue: queue, priority: priority,
-            interaction: payload.interaction, customer: payload.customer, body: payload.body)
+            interaction: payload.interaction.json, customer: payload.customer, body: payload.body)
     }
 }
 

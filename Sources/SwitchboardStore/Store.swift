@@ -215,7 +215,7 @@ public final class Store {
                 routeReason: record.route.reason)
             let task = DispatchTask(
                 deliveryID: deliveryID, queue: queue, priority: record.route.priority, deadline: record.route.deadline,
-                payload: TaskPayload(interaction: summary.json, customerID: customerID, body: record.publish.body))
+                payload: TaskPayload(interaction: summary, customerID: customerID, body: record.publish.body))
             return .stored(Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: false), task)
         }
     }
@@ -310,7 +310,7 @@ public final class Store {
             let task = DispatchTask(
                 deliveryID: int(0), queue: row[1] ?? "", priority: Int(int(2)), deadline: int(3), attempts: Int(int(4)),
                 notBefore: row[5].flatMap { Int64($0) },
-                payload: TaskPayload(interaction: summary.json, customerID: int(21), body: body))
+                payload: TaskPayload(interaction: summary, customerID: int(21), body: body))
             return (task, row[6], row[7].flatMap { Int64($0) })
         }
     }

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Dispatcher")
 struct DispatcherTests {
-    static let payload = TaskPayload(interaction: ["id": 1], customerID: 1, body: [])
+    static let payload = TaskPayload(interaction: .sample, customerID: 1, body: [])
 
     func task(_ id: Int64, queue: String = "support", priority: Int = 0, deadline: Int64 = 10_000) -> DispatchTask {
         DispatchTask(deliveryID: id, queue: queue, priority: priority, deadline: deadline, payload: Self.payload)
@@ -181,7 +181,7 @@ struct DispatcherTests {
 
 @Suite("Dispatcher recovery")
 struct DispatcherRecoveryTests {
-    let payload = TaskPayload(interaction: [:], customerID: 1, body: [])
+    let payload = TaskPayload(interaction: .sample, customerID: 1, body: [])
 
     @Test("after a restart a worker keeps the deliveries it lists in READY; the others are re-offered")
     func restoredDeliveries() {
@@ -213,4 +213,9 @@ struct DispatcherRecoveryTests {
         let actions = dispatcher.tick(now: 3001)
         #expect(actions.contains { if case .offer(other, let task) = $0 { task.deliveryID == 1 } else { false } })
     }
+}
+
+extension InteractionSummary {
+    static let sample = InteractionSummary(
+        id: 1, gateway: "gw", messageID: "m-1", channel: "email", occurredAt: 0, receivedAt: 0, contentType: "text/plain", routeReason: "test")
 }

@@ -40,7 +40,11 @@ let benchmarks: @Sendable () -> Void = {
             id += 1
             let task = DispatchTask(
                 deliveryID: id, queue: "support", priority: Int(id % 10), deadline: 1000 + id,
-                payload: TaskPayload(interaction: .object([:]), customerID: 1, body: []))
+                payload: TaskPayload(
+                    interaction: InteractionSummary(
+                        id: 1, gateway: "gw", messageID: "m", channel: "email", occurredAt: 0, receivedAt: 0, contentType: "text/plain",
+                        routeReason: "bench"),
+                    customerID: 1, body: []))
             blackHole(dispatcher.enqueue([task], now: id))
             blackHole(dispatcher.done(worker, Done(deliveryID: id, outcome: "ok"), now: id))
         }

@@ -1,31 +1,5 @@
 import SwitchboardProtocol
 
-/// The interaction fields a worker sees in TASK's `interaction` object.
-struct InteractionSummary {
-    var id: Int64
-    var gateway: String
-    var messageID: String
-    var channel: String
-    var occurredAt: Int64
-    var receivedAt: Int64
-    var intent: String?
-    var language: String?
-    var contentType: String
-    var attributes: [String: String]
-    var routeReason: String
-
-    var json: JSONValue {
-        var members: [String: JSONValue] = [
-            "id": .integer(id), "gateway": .string(gateway), "message_id": .string(messageID), "channel": .string(channel),
-            "occurred_at": .integer(occurredAt), "received_at": .integer(receivedAt), "content_type": .string(contentType),
-            "attributes": .object(attributes.mapValues { .string($0) }), "route_reason": .string(routeReason),
-        ]
-        if let intent { members["intent"] = .string(intent) }
-        if let language { members["language"] = .string(language) }
-        return .object(members)
-    }
-}
-
 /// Lower-case hexadecimal, as PostgreSQL's encode(…, 'hex') writes it.
 enum Hex {
     static func encode(_ bytes: [UInt8]) -> String {
