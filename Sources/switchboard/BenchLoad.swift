@@ -140,7 +140,10 @@ struct LoadDriver {
 /// Workers on every queue that answer DONE at once and record each message's PUBLISH → TASK time.
 final class BenchWorkers: Sendable {
     private let running = Atomic<Bool>(true)
-    private let completedCount = Atomic<Int>(0)
+    /// Deliveries answered DONE, each once: a task offered again (its worker's heartbeat was late
+    /// on a saturated machine) and answered twice must not count twice, or the bench stops its
+    /// workers while tasks are still in flight.
+    private let done = Mutex<Set<Int64>>([])
     private let finished = DispatchGroup()
     let taskLatency = SharedHistogram()
 
@@ -161,7 +164,7 @@ final class BenchWorkers: Sendable {
                                 taskLatency.record((DispatchTime.now().uptimeNanoseconds - sentAt) / 1000)
                             }
                             try worker.done(task.deliveryID, outcome: "handled")
-                            completedCount.add(1, ordering: .relaxed)
+                            _ = done.withLock { $0.insert(task.deliveryID) }
                         }
                     } catch {
                         FileHandle.standardError.write(Data("bench worker stopped: \(error)\n".utf8))
@@ -171,7 +174,7 @@ final class BenchWorkers: Sendable {
         }
     }
 
-    var completed: Int { completedCount.load(ordering: .relaxed) }
+    var completed: Int { done.withLock { $0.count } }
 
     func stop() {
         running.store(false, ordering: .releasing)
