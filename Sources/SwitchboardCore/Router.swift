@@ -101,8 +101,11 @@ public struct Router: Sendable {
         folded.withUnsafeBufferPointer { text in
             for start in text.indices where text[start] == 0x20 && start + 1 < text.count {
                 let second = start + 2 < text.count ? text[start + 2] : 0x20
-                for key in [Self.startKey(text[start + 1], second), Self.startKey(text[start + 1], 0xFF)] {
-                    for (process, keyword) in keywordsByStart[key] ?? [] where !found[process * keywordCount + keyword] {
+                // Keywords of two bytes or more filed under this word's first two, then those of one byte.
+                for pass in 0..<2 {
+                    let key = Self.startKey(text[start + 1], pass == 0 ? second : 0xFF)
+                    for (process, keyword) in keywordsByStart[key] ?? []
+                    where !found[process * keywordCount + keyword] {
                         let pattern = keywordIndex[process].keywords[keyword].pattern
                         if start + pattern.count <= text.count, pattern.indices.allSatisfy({ text[start + $0] == pattern[$0] }) {
                             found[process * keywordCount + keyword] = true
@@ -168,31 +171,5 @@ public enum TextFolding {
             }
         }
         return words
-    }
-
-    /// True when `keyword` (already folded) starts a word of `text` (already folded), so that
-    /// inflected forms match too ("ремонт" in "ремонта", "refund" in "refunds").
-    public static func containsWord(_ text: String, _ keyword: String) -> Bool {
-        contains(Array(" \(text)".utf8), Array(" \(keyword)".utf8))
-    }
-
-    /// True when `pattern` occurs in `bytes`. Both are folded UTF-8, so equal text is equal bytes.
-    static func contains(_ bytes: [UInt8], _ pattern: [UInt8]) -> Bool {
-        guard let first = pattern.first, pattern.count <= bytes.count else { return pattern.isEmpty }
-        return bytes.withUnsafeBufferPointer { text in
-            pattern.withUnsafeBufferPointer { needle in
-                var start = 0
-                let last = text.count - needle.count
-                while start <= last {
-                    if text[start] == first {
-                        var index = 1
-                        while index < needle.count && text[start + index] == needle[index] { index += 1 }
-                        if index == needle.count { return true }
-                    }
-                    start += 1
-                }
-                return false
-            }
-        }
     }
 }

@@ -69,9 +69,14 @@ public final class Store {
     /// the batch waits for the round after it, so each round is set-based and the outcome is the
     /// same as storing the messages one by one in order.
     public func ingest(_ records: [IngestRecord], receivedAtMs: Int64) throws -> [IngestOutcome] {
+        // No two messages of a round share a (gateway, message id) or an identity.
+        let rounds = Self.rounds(records.count) { index in
+            [RoundKey.message(gateway: records[index].gateway, id: records[index].publish.messageID)]
+                + records[index].identities.map { .identity($0.kind, $0.value) }
+        }
         var rows = [[String?]?](repeating: nil, count: records.count)
         try connection.transaction {
-            for round in Self.rounds(records) {
+            for round in rounds {
                 let answer = try connection.queryPrepared(
                     "swb_ingest_set",
                     "SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id FROM swb_ingest_set($1::jsonb, to_timestamp($2::bigint / 1000.0))",
@@ -100,14 +105,14 @@ public final class Store {
         case identity(NormalizedIdentity.Kind, String)
     }
 
-    /// The batch's positions split into rounds: each message goes one round after the last earlier
-    /// message it shares a (gateway, message id) or an identity with.
-    static func rounds(_ records: [IngestRecord]) -> [[Int]] {
-        var lastRound: [RoundKey: Int] = [:]
+    /// The batch's positions split into rounds: each element goes one round after the last earlier
+    /// element it shares a key with (so elements without shared keys all go in the first, and a
+    /// key's n-th element in the n-th round at the earliest).
+    static func rounds<Key: Hashable>(_ count: Int, keys: (Int) -> [Key]) -> [[Int]] {
+        var lastRound: [Key: Int] = [:]
         var rounds: [[Int]] = []
-        for (index, record) in records.enumerated() {
-            var keys = [RoundKey.message(gateway: record.gateway, id: record.publish.messageID)]
-            for identity in record.identities { keys.append(.identity(identity.kind, identity.value)) }
+        for index in 0..<count {
+            let keys = keys(index)
             let round = keys.compactMap { lastRound[$0] }.max().map { $0 + 1 } ?? 0
             for key in keys { lastRound[key] = round }
             if round == rounds.count { rounds.append([]) }
@@ -229,14 +234,7 @@ public final class Store {
     /// round updates a delivery at most once and the order of its transitions is kept.
     public func apply(_ transitions: [DeliveryTransition]) throws -> [Bool] {
         guard !transitions.isEmpty else { return [] }
-        var seen: [Int64: Int] = [:]
-        var rounds: [[Int]] = []
-        for (index, transition) in transitions.enumerated() {
-            let round = seen[transition.deliveryID, default: 0]
-            seen[transition.deliveryID] = round + 1
-            if round == rounds.count { rounds.append([]) }
-            rounds[round].append(index)
-        }
+        let rounds = Self.rounds(transitions.count) { [transitions[$0].deliveryID] }
         var applied = [Bool](repeating: false, count: transitions.count)
         try connection.transaction {
             for round in rounds {
@@ -315,6 +313,9 @@ public final class Store {
         }
     }
 
+    /// A `bigint[]` parameter in PostgreSQL's array text form.
+    static func bigintArray(_ values: [Int64]) -> PostgresValue { .text("{" + values.map(String.init).joined(separator: ",") + "}") }
+
     /// SQL for a timestamptz column as Unix milliseconds.
     static func ms(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000)::bigint" }
 
@@ -324,10 +325,9 @@ public final class Store {
     /// identities and the five latest contacts, as they are now.
     public func contexts(of customers: [Int64]) throws -> [Int64: JSONValue] {
         guard !customers.isEmpty else { return [:] }
-        let ids = "{" + customers.map(String.init).joined(separator: ",") + "}"
         var contexts: [Int64: JSONValue] = [:]
         for row in try connection.queryPrepared(
-            "swb_customer_contexts", "SELECT o_customer_id, o_context FROM swb_customer_contexts($1::bigint[])", [.text(ids)]
+            "swb_customer_contexts", "SELECT o_customer_id, o_context FROM swb_customer_contexts($1::bigint[])", [Self.bigintArray(customers)]
         ).rows {
             guard let id = row[0].flatMap({ Int64($0) }) else { continue }
             contexts[id] = try parseJSON(row[1])
@@ -340,13 +340,12 @@ public final class Store {
     /// Puts dead deliveries back in their queue with a fresh attempt count; the hub offers them
     /// again at its next rescan. Narrow it to a queue, or to delivery ids. Answers how many.
     public func replayDead(queue: String? = nil, deliveryIDs: [Int64] = []) throws -> Int {
-        let ids = "{" + deliveryIDs.map(String.init).joined(separator: ",") + "}"
         return try connection.query(
             """
             UPDATE deliveries SET state = 'pending', attempts = 0, not_before = NULL, worker = NULL, owner = NULL,
                    lease_until = NULL, completed_at = NULL, last_error = 'replayed after: ' || coalesce(last_error, 'dead')
              WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) AND (cardinality($2::bigint[]) = 0 OR id = ANY($2::bigint[]))
-            """, [.init(queue), .text(ids)]
+            """, [.init(queue), Self.bigintArray(deliveryIDs)]
         ).affected
     }
 

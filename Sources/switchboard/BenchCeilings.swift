@@ -2,6 +2,7 @@ import Foundation
 import Histogram
 import Postgres
 import SwitchboardProtocol
+import Synchronization
 import ZeroMQ
 
 /// What the hub is compared against: the transport alone and PostgreSQL alone, same machine, same run.
@@ -11,8 +12,8 @@ enum BenchCeilings {
     static func zeroMQ(messages: Int, window: Int = 500) throws -> Double {
         let context = Context()
         let bound = DispatchSemaphore(value: 0)
-        let endpoint = EndpointBox()
-        let echoFailure = EndpointBox()
+        let endpoint = SharedText()
+        let echoFailure = SharedText()
         // The echo keeps its socket open until every answer is in: closing it drops what its
         // queue still holds (sockets close without lingering), which lost the last few hundred.
         let answered = DispatchSemaphore(value: 0)
@@ -124,10 +125,9 @@ enum BenchCeilings {
     }
 }
 
-/// An endpoint handed from one thread to another.
-final class EndpointBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = ""
-    func set(_ endpoint: String) { lock.withLock { value = endpoint } }
-    func get() -> String { lock.withLock { value } }
+/// Text handed from one thread to another (an endpoint, a failure).
+final class SharedText: Sendable {
+    private let text = Mutex("")
+    func set(_ value: String) { text.withLock { $0 = value } }
+    func get() -> String { text.withLock { $0 } }
 }

@@ -35,10 +35,11 @@ struct RouterTests {
 
     /// Keyword routing as first written: every keyword searched in the whole folded text.
     func referenceReason(_ text: String) -> String {
-        let folded = " " + TextFolding.fold(text)
+        // A keyword matches where it starts a word: " keyword" anywhere in " folded text".
+        let folded = Array(" \(TextFolding.fold(text))".utf8)
         var best: [String] = []
         for process in CRMProcess.allCases {
-            let matched = Router.standardKeywords(process).filter { TextFolding.containsWord(folded, $0) }
+            let matched = Router.standardKeywords(process).filter { folded.firstRange(of: Array(" \($0)".utf8)) != nil }
             if matched.count > best.count { best = matched }
         }
         return best.isEmpty ? "default" : "keywords: " + best.joined(separator: ", ")
