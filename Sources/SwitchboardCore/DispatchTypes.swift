@@ -10,16 +10,13 @@ public struct PeerID: Hashable, Sendable, CustomStringConvertible {
 /// What a worker gets with a task besides the dispatch fields: the interaction, the customer, the body.
 public struct TaskPayload: Sendable, Equatable {
     public var interaction: InteractionSummary
-    /// Whose interaction it is: the hub fetches the customer's context when it offers the task.
+    /// Whose interaction it is: the hub reads the customer's context when it offers the task.
     public var customerID: Int64
-    /// The customer context sent with the TASK; `.null` until fetched.
-    public var customer: JSONValue
     public var body: [UInt8]
 
-    public init(interaction: InteractionSummary, customerID: Int64, customer: JSONValue = .null, body: [UInt8]) {
+    public init(interaction: InteractionSummary, customerID: Int64, body: [UInt8]) {
         self.interaction = interaction
         self.customerID = customerID
-        self.customer = customer
         self.body = body
     }
 }
@@ -50,11 +47,11 @@ public struct DispatchTask: Sendable, Equatable {
     /// Dispatch order (DESIGN §1.4): earliest deadline, then highest priority, then oldest delivery.
     var urgency: Urgency { Urgency(deadline: deadline, priority: priority, deliveryID: deliveryID) }
 
-    /// The TASK command that offers this delivery.
-    public func offer() -> TaskOffer {
-        TaskOffer(
+    /// The TASK that offers this delivery, with the customer context as JSON text.
+    public func taskFrames(customer: [UInt8]) -> [[UInt8]] {
+        Codec.taskFrames(
             deliveryID: deliveryID, attempt: attempts, deadline: deadline, queue: queue, priority: priority,
-            interaction: payload.interaction.json, customer: payload.customer, body: payload.body)
+            interaction: payload.interaction.encoded, customer: customer, body: payload.body)
     }
 }
 

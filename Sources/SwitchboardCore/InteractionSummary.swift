@@ -31,15 +31,20 @@ public struct InteractionSummary: Sendable, Equatable {
         self.routeReason = routeReason
     }
 
-    /// As sent in TASK: written when the task is offered, not kept as a tree while it waits.
-    public var json: JSONValue {
-        var members: [String: JSONValue] = [
-            "id": .integer(id), "gateway": .string(gateway), "message_id": .string(messageID), "channel": .string(channel),
-            "occurred_at": .integer(occurredAt), "received_at": .integer(receivedAt), "content_type": .string(contentType),
-            "attributes": .object(attributes.mapValues { .string($0) }), "route_reason": .string(routeReason),
-        ]
-        if let intent { members["intent"] = .string(intent) }
-        if let language { members["language"] = .string(language) }
-        return .object(members)
+    /// TASK's `interaction` object, written when the task is offered (not kept while it waits).
+    public var encoded: [UInt8] {
+        var object = JSONObjectWriter(reservingCapacity: 256)
+        object.field("attributes", attributes)
+        object.field("channel", channel)
+        object.field("content_type", contentType)
+        object.field("gateway", gateway)
+        object.field("id", id)
+        object.field("intent", intent)
+        object.field("language", language)
+        object.field("message_id", messageID)
+        object.field("occurred_at", occurredAt)
+        object.field("received_at", receivedAt)
+        object.field("route_reason", routeReason)
+        return object.finish()
     }
 }

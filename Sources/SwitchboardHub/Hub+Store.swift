@@ -53,15 +53,14 @@ extension Hub {
 
     /// Sends each waiting TASK with its customer's context, unless the worker no longer holds it
     /// (it left, or its lease ran out, while the context was read).
-    private func contextsRead(_ result: Result<[Int64: JSONValue], StoreFailure>) {
+    private func contextsRead(_ result: Result<[Int64: [UInt8]], StoreFailure>) {
         guard let batch = offersInFlight else { return }
         offersInFlight = nil
         switch result {
         case .success(let contexts):
             for (peer, task) in batch where dispatcher.holds(task, peer: peer) {
-                var offer = task.offer()
-                offer.customer = contexts[task.payload.customerID] ?? ["id": .integer(task.payload.customerID)]
-                send(.task(offer), toWorker: peer)
+                let customer = contexts[task.payload.customerID] ?? JSONWriter.bytes(["id": .integer(task.payload.customerID)])
+                send(task.taskFrames(customer: customer), named: "TASK", toWorker: peer)
             }
         case .failure(let failure):
             // The worker holds these; it gets them once the database answers (or they go back at lease expiry).

@@ -77,12 +77,16 @@ extension Hub {
     }
 
     func send(_ command: Command, toWorker peer: PeerID) {
+        send(Codec.encode(command), named: command.name, toWorker: peer)
+    }
+
+    func send(_ frames: [[UInt8]], named name: String, toWorker peer: PeerID) {
         do {
-            try workers.send([peer.bytes] + Codec.encode(command), dontWait: true)
+            try workers.send([peer.bytes] + frames, dontWait: true)
         } catch let error as ZeroMQError where error.hostUnreachable {
             perform(dispatcher.workerGone(peer, reason: "unreachable", now: Clock.nowMs()))
         } catch {
-            logger.warning("could not send \(command.name) to worker \(peer): \(error)")
+            logger.warning("could not send \(name) to worker \(peer): \(error)")
         }
     }
 
@@ -104,11 +108,7 @@ extension Hub {
             switch action {
             case .offer(let peer, let task):
                 stats.offered += 1
-                if task.payload.customer == .null {
-                    offersAwaitingContext.append((peer, task))
-                } else {
-                    send(.task(task.offer()), toWorker: peer)
-                }
+                offersAwaitingContext.append((peer, task))
             case .persist(let transition, let confirmTo):
                 count(transition)
                 transitionBuffer.append((transition, confirmTo))

@@ -28,7 +28,7 @@ enum StoreReply: Sendable {
     case ingested([Result<IngestOutcome, StoreFailure>])
     case applied(transitions: [DeliveryTransition], Result<[Bool], StoreFailure>)
     case pending(queue: String, limit: Int, Result<[DispatchTask], StoreFailure>)
-    case contexts(Result<[Int64: JSONValue], StoreFailure>)
+    case contexts(Result<[Int64: [UInt8]], StoreFailure>)
     case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?)
 }

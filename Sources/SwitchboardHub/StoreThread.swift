@@ -56,7 +56,12 @@ final class StoreThread: Sendable {
                     logger.info("\(name) store thread stopping")
                     return
                 }
+                let t0 = DispatchTime.now().uptimeNanoseconds
                 let reply = handle(request, store: &store)
+                if trace {
+                    FileHandle.standardError.write(
+                        Data("TRACE \(name) \(Self.size(request)) \((DispatchTime.now().uptimeNanoseconds - t0) / 1000)\n".utf8))
+                }
                 replies.post(reply)
                 try wake.send([[1]])
             }
@@ -107,6 +112,16 @@ final class StoreThread: Sendable {
             return .maintained(nil)
         case .stop:
             fatalError("stop is handled by the loop")
+        }
+    }
+
+    let trace = ProcessInfo.processInfo.environment["SWB_TRACE"] != nil
+    static func size(_ r: StoreRequest) -> Int {
+        switch r {
+        case .ingest(let a, _): a.count;
+        case .apply(let a): a.count;
+        case .contexts(let a): a.count;
+        default: -1
         }
     }
 

@@ -10,13 +10,7 @@
 public enum Codec {
     /// Encodes a command as its frames (without any ROUTER routing id).
     public static func encode(_ command: Command) -> [[UInt8]] {
-        var frames: [[UInt8]] = [Array(protocolVersion.utf8), Array(command.name.utf8)]
-        if case .ack(let ack) = command {
-            // One per stored message: written straight, the same bytes as the general path.
-            frames.append(ackHeader(ack))
-            return frames
-        }
-        frames.append(JSONWriter.bytes(header(of: command)))
+        var frames: [[UInt8]] = [Array(protocolVersion.utf8), Array(command.name.utf8), header(of: command)]
         switch command {
         case .publish(let publish): frames.append(publish.body)
         case .task(let task): frames.append(task.body)
@@ -25,20 +19,33 @@ public enum Codec {
         return frames
     }
 
-    /// An ACK's header with its keys in sorted order, as `JSONWriter` writes objects.
-    static func ackHeader(_ ack: Ack) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(96 + ack.messageID.utf8.count)
-        output.append(contentsOf: #"{"customer_id":"#.utf8)
-        JSONWriter.writeInteger(ack.customerID, into: &output)
-        output.append(contentsOf: (ack.duplicate ? #","duplicate":true,"interaction_id":"# : #","duplicate":false,"interaction_id":"#).utf8)
-        JSONWriter.writeInteger(ack.interactionID, into: &output)
-        output.append(contentsOf: #","message_id":"#.utf8)
-        JSONWriter.writeString(ack.messageID, into: &output)
-        output.append(contentsOf: #","queue":"#.utf8)
-        JSONWriter.writeString(ack.queue, into: &output)
-        output.append(UInt8(ascii: "}"))
-        return output
+    /// A TASK's frames with its interaction and customer objects given as JSON text: the hub
+    /// writes the interaction once and passes the customer context on as PostgreSQL wrote it,
+    /// with no tree of values per offer.
+    public static func taskFrames(
+        deliveryID: Int64, attempt: Int, deadline: Int64, queue: String, priority: Int, interaction: [UInt8], customer: [UInt8], body: [UInt8]
+    ) -> [[UInt8]] {
+        [
+            Array(protocolVersion.utf8), Array("TASK".utf8),
+            taskHeader(
+                deliveryID: deliveryID, attempt: attempt, deadline: deadline, queue: queue, priority: priority, interaction: interaction,
+                customer: customer),
+            body,
+        ]
+    }
+
+    private static func taskHeader(
+        deliveryID: Int64, attempt: Int, deadline: Int64, queue: String, priority: Int, interaction: [UInt8], customer: [UInt8]
+    ) -> [UInt8] {
+        var header = JSONObjectWriter(reservingCapacity: 96 + interaction.count + customer.count)
+        header.field("attempt", attempt)
+        header.field("customer", encoded: customer)
+        header.field("deadline", deadline)
+        header.field("delivery_id", deliveryID)
+        header.field("interaction", encoded: interaction)
+        header.field("priority", priority)
+        header.field("queue", queue)
+        return header.finish()
     }
 
     /// Commands a gateway sends to the hub, and commands a worker sends to the hub.
@@ -200,79 +207,78 @@ public enum Codec {
         }
     }
 
-    static func header(of command: Command) -> JSONValue {
-        var members: [String: JSONValue] = [:]
-        func put(_ key: String, _ value: String?) { if let value { members[key] = .string(value) } }
-        func put(_ key: String, _ value: Int64?) { if let value { members[key] = .integer(value) } }
+    /// A command's header, written field by field with its keys in sorted order: the same bytes
+    /// `JSONWriter` makes of the header as a JSON object (tested), without building one.
+    static func header(of command: Command) -> [UInt8] {
+        var header = JSONObjectWriter()
         switch command {
         case .publish(let publish):
-            put("message_id", publish.messageID)
-            put("channel", publish.channel)
-            put("occurred_at", publish.occurredAt)
-            var hints: [String: JSONValue] = [:]
-            if let phone = publish.hints.phone { hints["phone"] = .string(phone) }
-            if let email = publish.hints.email { hints["email"] = .string(email) }
-            if let id = publish.hints.externalID { hints["external_id"] = .string(id) }
-            if let id = publish.hints.deviceID { hints["device_id"] = .string(id) }
-            if let name = publish.hints.name { hints["name"] = .string(name) }
-            if !hints.isEmpty { members["hints"] = .object(hints) }
-            put("intent", publish.intent)
-            put("process", publish.process?.rawValue)
-            if publish.priority != 0 { put("priority", Int64(publish.priority)) }
-            put("language", publish.language)
-            if publish.contentType != Publish.defaultContentType { put("content_type", publish.contentType) }
-            if !publish.attributes.isEmpty { members["attributes"] = .object(publish.attributes.mapValues { .string($0) }) }
+            if !publish.attributes.isEmpty { header.field("attributes", publish.attributes) }
+            header.field("channel", publish.channel)
+            if publish.contentType != Publish.defaultContentType { header.field("content_type", publish.contentType) }
+            let hints = publish.hints
+            if hints.phone != nil || hints.email != nil || hints.externalID != nil || hints.deviceID != nil || hints.name != nil {
+                var members = JSONObjectWriter()
+                members.field("device_id", hints.deviceID)
+                members.field("email", hints.email)
+                members.field("external_id", hints.externalID)
+                members.field("name", hints.name)
+                members.field("phone", hints.phone)
+                header.field("hints", encoded: members.finish())
+            }
+            header.field("intent", publish.intent)
+            header.field("language", publish.language)
+            header.field("message_id", publish.messageID)
+            header.field("occurred_at", publish.occurredAt)
+            if publish.priority != 0 { header.field("priority", publish.priority) }
+            header.field("process", publish.process?.rawValue)
         case .ack(let ack):
-            put("message_id", ack.messageID)
-            put("interaction_id", ack.interactionID)
-            put("customer_id", ack.customerID)
-            put("queue", ack.queue)
-            members["duplicate"] = .bool(ack.duplicate)
+            header.field("customer_id", ack.customerID)
+            header.field("duplicate", ack.duplicate)
+            header.field("interaction_id", ack.interactionID)
+            header.field("message_id", ack.messageID)
+            header.field("queue", ack.queue)
         case .nack(let nack):
-            put("message_id", nack.messageID)
-            put("code", nack.code.rawValue)
-            put("detail", nack.detail)
-            put("reason", nack.reason)
-            put("retry_after_ms", nack.retryAfterMs.map(Int64.init))
+            header.field("code", nack.code.rawValue)
+            header.field("detail", nack.detail)
+            header.field("message_id", nack.messageID)
+            header.field("reason", nack.reason)
+            header.field("retry_after_ms", nack.retryAfterMs)
         case .ready(let ready):
-            put("worker_id", ready.workerID)
-            members["queues"] = .array(ready.queues.map { .string($0) })
-            put("capacity", Int64(ready.capacity))
-            if !ready.skills.isEmpty { members["skills"] = .array(ready.skills.map { .string($0) }) }
-            if !ready.languages.isEmpty { members["languages"] = .array(ready.languages.map { .string($0) }) }
-            if !ready.holding.isEmpty { members["holding"] = .array(ready.holding.map { .integer($0) }) }
+            header.field("capacity", ready.capacity)
+            if !ready.holding.isEmpty { header.field("holding", ready.holding) }
+            if !ready.languages.isEmpty { header.field("languages", ready.languages) }
+            header.field("queues", ready.queues)
+            if !ready.skills.isEmpty { header.field("skills", ready.skills) }
+            header.field("worker_id", ready.workerID)
         case .welcome(let welcome):
-            put("worker_id", welcome.workerID)
-            put("heartbeat_ms", Int64(welcome.heartbeatMs))
+            header.field("heartbeat_ms", welcome.heartbeatMs)
+            header.field("worker_id", welcome.workerID)
         case .task(let task):
-            put("delivery_id", task.deliveryID)
-            put("attempt", Int64(task.attempt))
-            put("deadline", task.deadline)
-            put("queue", task.queue)
-            put("priority", Int64(task.priority))
-            members["interaction"] = task.interaction
-            members["customer"] = task.customer
+            return taskHeader(
+                deliveryID: task.deliveryID, attempt: task.attempt, deadline: task.deadline, queue: task.queue, priority: task.priority,
+                interaction: JSONWriter.bytes(task.interaction), customer: JSONWriter.bytes(task.customer))
         case .done(let done):
-            put("delivery_id", done.deliveryID)
-            put("outcome", done.outcome)
-            put("notes", done.notes)
+            header.field("delivery_id", done.deliveryID)
+            header.field("notes", done.notes)
+            header.field("outcome", done.outcome)
         case .fail(let fail):
-            put("delivery_id", fail.deliveryID)
+            header.field("delivery_id", fail.deliveryID)
             switch fail.disposition {
-            case .retryAfter(let milliseconds): put("retry_after_ms", Int64(milliseconds))
-            case .reject(let reason): put("reject", reason)
+            case .reject(let reason): header.field("reject", reason)
+            case .retryAfter(let milliseconds): header.field("retry_after_ms", milliseconds)
             }
         case .confirm(let confirm):
-            put("delivery_id", confirm.deliveryID)
-            put("state", confirm.state)
+            header.field("delivery_id", confirm.deliveryID)
+            header.field("state", confirm.state)
         case .error(let error):
-            put("code", error.code.rawValue)
-            put("detail", error.detail)
-            put("reason", error.reason)
-            put("delivery_id", error.deliveryID)
+            header.field("code", error.code.rawValue)
+            header.field("delivery_id", error.deliveryID)
+            header.field("detail", error.detail)
+            header.field("reason", error.reason)
         case .ping, .pong, .heartbeat, .bye:
             break
         }
-        return .object(members)
+        return header.finish()
     }
 }

@@ -85,3 +85,103 @@ public enum JSONWriter {
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }
+
+/// Writes one JSON object member by member, straight to bytes: for headers written once per
+/// message, where a dictionary of values and a sort of its keys cost more than the message itself.
+/// Keys must come in the order `JSONWriter` sorts them (checked in debug builds), so that both
+/// write the same bytes for the same object.
+public struct JSONObjectWriter {
+    private var output: [UInt8]
+    #if DEBUG
+        private var lastKey: String?
+    #endif
+
+    public init(reservingCapacity capacity: Int = 128) {
+        output = []
+        output.reserveCapacity(capacity)
+        output.append(UInt8(ascii: "{"))
+    }
+
+    /// The object's bytes, closed.
+    public consuming func finish() -> [UInt8] {
+        output.append(UInt8(ascii: "}"))
+        return output
+    }
+
+    private mutating func key(_ key: StaticString) {
+        #if DEBUG
+            let text = key.description
+            assert(lastKey.map { $0 < text } ?? true, "JSONObjectWriter: key '\(text)' after '\(lastKey ?? "")' is out of order")
+            lastKey = text
+        #endif
+        if output.count > 1 { output.append(UInt8(ascii: ",")) }
+        output.append(UInt8(ascii: "\""))
+        output.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        output.append(contentsOf: "\":".utf8)
+    }
+
+    /// Nil values are left out, as the dictionary form leaves out absent members.
+    public mutating func field(_ name: StaticString, _ value: String?) {
+        guard let value else { return }
+        key(name)
+        JSONWriter.writeString(value, into: &output)
+    }
+
+    public mutating func field(_ name: StaticString, _ value: Int64?) {
+        guard let value else { return }
+        key(name)
+        JSONWriter.writeInteger(value, into: &output)
+    }
+
+    public mutating func field(_ name: StaticString, _ value: Int?) { field(name, value.map(Int64.init)) }
+
+    public mutating func field(_ name: StaticString, _ value: Bool) {
+        key(name)
+        output.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    public mutating func field(_ name: StaticString, _ values: [String]) {
+        key(name)
+        output.append(UInt8(ascii: "["))
+        for (position, value) in values.enumerated() {
+            if position > 0 { output.append(UInt8(ascii: ",")) }
+            JSONWriter.writeString(value, into: &output)
+        }
+        output.append(UInt8(ascii: "]"))
+    }
+
+    public mutating func field(_ name: StaticString, _ values: [Int64]) {
+        key(name)
+        output.append(UInt8(ascii: "["))
+        for (position, value) in values.enumerated() {
+            if position > 0 { output.append(UInt8(ascii: ",")) }
+            JSONWriter.writeInteger(value, into: &output)
+        }
+        output.append(UInt8(ascii: "]"))
+    }
+
+    /// A string map, its keys sorted.
+    public mutating func field(_ name: StaticString, _ map: [String: String]) {
+        key(name)
+        output.append(UInt8(ascii: "{"))
+        for (position, entry) in map.sorted(by: { $0.key < $1.key }).enumerated() {
+            if position > 0 { output.append(UInt8(ascii: ",")) }
+            JSONWriter.writeString(entry.key, into: &output)
+            output.append(UInt8(ascii: ":"))
+            JSONWriter.writeString(entry.value, into: &output)
+        }
+        output.append(UInt8(ascii: "}"))
+    }
+
+    public mutating func field(_ name: StaticString, _ value: JSONValue) {
+        key(name)
+        JSONWriter.write(value, into: &output)
+    }
+
+    /// A member whose value is JSON text already (one complete value, written by this module or
+    /// by PostgreSQL): copied as it is.
+    public mutating func field(_ name: StaticString, encoded value: [UInt8]) {
+        key(name)
+        output.append(contentsOf: value)
+    }
+}

@@ -72,14 +72,26 @@ struct CodecTests {
         ("DONE with delivery id 0", frames("DONE", #"{"delivery_id":0,"outcome":"ok"}"#), .invalidField),
     ]
 
-    @Test("an ACK written straight is byte for byte what the general writer makes of it")
-    func ackFastPath() {
-        for ack in [
-            Ack(messageID: "m-1", interactionID: 1, customerID: 2, queue: "sales", duplicate: false),
-            Ack(messageID: "with \"quotes\" \\ and é", interactionID: Int64.max, customerID: 0, queue: "field_service", duplicate: true),
-        ] {
-            #expect(Codec.encode(.ack(ack))[2] == JSONWriter.bytes(Codec.header(of: .ack(ack))))
+    @Test("headers written field by field are the canonical JSON of their object (sorted keys, compact)", arguments: commands)
+    func canonicalHeader(_ command: Command) throws {
+        let header = Codec.encode(command)[2]
+        #expect(JSONWriter.bytes(try JSONParser.parse(header)) == header, "\(String(decoding: header, as: UTF8.self))")
+    }
+
+    @Test("a TASK with its objects given as JSON text carries them as they are")
+    func taskWithEncodedObjects() throws {
+        // PostgreSQL's jsonb text: spaces, and its own key order.
+        let customer = Array(#"{"id": 17, "kind": "person", "recent": [{"channel": "sms", "interaction_id": 4}]}"#.utf8)
+        let interaction = Array(#"{"id":4,"channel":"sms"}"#.utf8)
+        let frames = Codec.taskFrames(
+            deliveryID: 9, attempt: 1, deadline: 5, queue: "support", priority: 2, interaction: interaction, customer: customer, body: [7])
+        guard case .task(let task) = try Codec.decode(frames) else {
+            Issue.record("not a TASK")
+            return
         }
+        #expect(task.customer == (try JSONParser.parse(customer)))
+        #expect(task.interaction == (try JSONParser.parse(interaction)))
+        #expect(task.deliveryID == 9 && task.queue == "support" && task.priority == 2 && task.body == [7])
     }
 
     @Test("refuses bad input with the documented code", arguments: rejections)

@@ -87,6 +87,7 @@ struct RoundTripPropertyTests {
             let decoded = try Codec.decode(frames, limits: DecodingLimits(maxBodyBytes: 1 << 16))
             #expect(decoded == command)
             #expect(Codec.encode(decoded) == frames)
+            #expect(JSONWriter.bytes(try JSONParser.parse(frames[2])) == frames[2], "header not canonical: \(command.name)")
         }
     }
 }
