@@ -150,6 +150,15 @@ final class HealthServer: Sendable {
         for (queue, count) in stats.routed.sorted(by: { $0.key < $1.key }) {
             metric("routed_total", "counter", "Messages stored per CRM queue.", count, labels: "{queue=\"\(queue)\"}")
         }
+        for (lane, figures) in stats.lanes.sorted(by: { $0.key < $1.key }) {
+            let labels = "{lane=\"\(lane)\"}"
+            metric(
+                "store_requests_total", "counter", "Requests run by a store lane (its own PostgreSQL connection).", figures.requests, labels: labels)
+            metric("store_items_total", "counter", "Messages, transitions or customers in those requests.", figures.items, labels: labels)
+            metric(
+                "store_microseconds_total", "counter", "Time those requests took, PostgreSQL round trips included.", figures.microseconds,
+                labels: labels)
+        }
         metric("workers", "gauge", "Workers connected.", stats.workers)
         metric("workers_ready", "gauge", "Workers with free capacity.", stats.ready)
         metric("in_flight", "gauge", "Tasks held by workers.", stats.inFlight)

@@ -277,6 +277,7 @@ public final class Hub {
         stats.workers = dispatcher.workerCount
         stats.ready = dispatcher.readyCount
         stats.inFlight = dispatcher.offeredCount
+        for case let lane? in [ingestLane, dispatchLane, contextLane] { stats.lanes[lane.thread.name] = lane.thread.timing.snapshot }
     }
 
     /// Hands the HTTP thread what /healthz, /readyz and /metrics report.

@@ -21,10 +21,19 @@ public struct HubStats: Sendable, Equatable {
     public var workers = 0
     public var ready = 0
     public var inFlight = 0
+    /// Per store lane (ingest, dispatch, context): requests, items and time spent, since start.
+    public var lanes: [String: LaneFigures] = [:]
 
     public init() {}
 
     var summary: String {
         "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) quarantine_dropped=\(quarantineDropped) overloaded=\(overloaded) auth_refused=\(authRefused) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) ready=\(ready) in_flight=\(inFlight)"
     }
+}
+
+/// One store lane's totals: mean time per request and items per request follow from them.
+public struct LaneFigures: Sendable, Equatable {
+    public var requests: Int
+    public var items: Int
+    public var microseconds: Int
 }

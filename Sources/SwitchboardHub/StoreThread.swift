@@ -3,6 +3,7 @@ import Logging
 import Postgres
 import SwitchboardCore
 import SwitchboardStore
+import Synchronization
 import ZeroMQ
 
 /// Runs the store on its own thread with its own PostgreSQL connection, so the hub loop never
@@ -18,6 +19,8 @@ final class StoreThread: Sendable {
     private let context: Context
     private let logger: Logger
     private let finished = StopSignal()
+    /// What this lane's requests cost, read by the hub for /metrics.
+    let timing = LaneTiming()
 
     init(name: String, context: Context, conninfo: String, owner: String, logger: Logger) {
         self.name = name
@@ -56,12 +59,11 @@ final class StoreThread: Sendable {
                     logger.info("\(name) store thread stopping")
                     return
                 }
-                let t0 = DispatchTime.now().uptimeNanoseconds
+                let started = DispatchTime.now().uptimeNanoseconds
                 let reply = handle(request, store: &store)
-                if trace {
-                    FileHandle.standardError.write(
-                        Data("TRACE \(name) \(Self.size(request)) \((DispatchTime.now().uptimeNanoseconds - t0) / 1000)\n".utf8))
-                }
+                let microseconds = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
+                timing.record(items: request.itemCount, microseconds: microseconds)
+                logger.debug("\(name) store request: \(request.itemCount) items in \(microseconds) µs")
                 replies.post(reply)
                 try wake.send([[1]])
             }
@@ -115,16 +117,6 @@ final class StoreThread: Sendable {
         }
     }
 
-    let trace = ProcessInfo.processInfo.environment["SWB_TRACE"] != nil
-    static func size(_ r: StoreRequest) -> Int {
-        switch r {
-        case .ingest(let a, _): a.count;
-        case .apply(let a): a.count;
-        case .contexts(let a): a.count;
-        default: -1
-        }
-    }
-
     private static func failedReply(_ request: StoreRequest, _ failure: StoreFailure) -> StoreReply {
         switch request {
         case .ingest(let records, _): .ingested(records.map { _ in .failure(failure) })
@@ -141,5 +133,34 @@ final class StoreThread: Sendable {
             return StoreFailure(unavailable: error.isConnectionLoss, reason: error.description)
         }
         return StoreFailure(unavailable: false, reason: "\(error)")
+    }
+}
+
+/// Requests a store lane ran, the items in them and the time they took, since start.
+final class LaneTiming: Sendable {
+    private let counters = Mutex((requests: 0, items: 0, microseconds: 0))
+
+    func record(items: Int, microseconds: Int) {
+        counters.withLock {
+            $0.requests += 1
+            $0.items += items
+            $0.microseconds += microseconds
+        }
+    }
+
+    var snapshot: LaneFigures { counters.withLock { LaneFigures(requests: $0.requests, items: $0.items, microseconds: $0.microseconds) } }
+}
+
+extension StoreRequest {
+    /// Messages, transitions, customers or entries in the request.
+    var itemCount: Int {
+        switch self {
+        case .ingest(let records, _): records.count
+        case .apply(let transitions): transitions.count
+        case .contexts(let customers): customers.count
+        case .quarantine(let entries, _): entries.count
+        case .loadPending(_, let limit): limit
+        case .maintain, .stop: 0
+        }
     }
 }

@@ -23,6 +23,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Workers per CRM queue in the latency runs.") var workersPerQueue = 2
     @Option(help: "Scenarios to run, comma-separated: ceilings, ingest (with customer counts), latency (needs ingest), recovery.")
     var sections = "ceilings,ingest,latency,recovery"
+    @Option(help: "Paced loads of the latency runs, as fractions of the end-to-end maximum, comma-separated (0.5 is the target's).")
+    var loads = "0.5,0.9"
 
     func run() throws {
         let sizes = BenchSizes(quick: quick)
@@ -106,7 +108,7 @@ struct Bench: ParsableCommand {
             report.endToEndRate = Double(workers.completed) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             workers.stop()
         }
-        for load in [0.5, 0.9] {
+        for load in loads.split(separator: ",").compactMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) where load > 0 {
             let rate = report.endToEndRate * load
             let messages = max(1000, Int(rate * sizes.latencySeconds))
             step("latency at \(Int(load * 100)) % of the maximum: \(Int(rate)) msg/s for \(Int(sizes.latencySeconds)) s, with workers")

@@ -21,6 +21,10 @@ struct HealthEndpointTests {
         #expect(metrics.contains("# TYPE switchboard_acked_total counter"))
         #expect(metrics.contains("switchboard_routed_total{queue=\"support\"} 3"))
         #expect(metrics.contains("switchboard_database_up 1"))
+        // Each message was its own ingest request (the gateway waited for each ACK).
+        #expect(metrics.contains("switchboard_store_items_total{lane=\"ingest\"} 3"))
+        #expect(metrics.contains("switchboard_store_requests_total{lane=\"ingest\"} 3"))
+        #expect(metrics.contains("switchboard_store_microseconds_total{lane=\"dispatch\"} "))
         #expect(httpGet(http, "/nothing")?.status == 404)
     }
 
