@@ -63,7 +63,7 @@ final class StoreThread: Sendable {
                 let reply = handle(request, store: &store)
                 let microseconds = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
                 timing.record(items: request.itemCount, microseconds: microseconds)
-                logger.debug("\(name) store request: \(request.itemCount) items in \(microseconds) µs")
+                logger.debug("\(name) store request \(request.kind): \(request.itemCount) items in \(microseconds) µs")
                 replies.post(reply)
                 try wake.send([[1]])
             }
@@ -152,6 +152,18 @@ final class LaneTiming: Sendable {
 }
 
 extension StoreRequest {
+    var kind: String {
+        switch self {
+        case .ingest: "ingest"
+        case .apply: "apply"
+        case .loadPending: "load_pending"
+        case .contexts: "contexts"
+        case .quarantine: "quarantine"
+        case .maintain: "maintain"
+        case .stop: "stop"
+        }
+    }
+
     /// Messages, transitions, customers or entries in the request.
     var itemCount: Int {
         switch self {

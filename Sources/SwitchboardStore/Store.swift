@@ -75,7 +75,7 @@ public final class Store {
                 + records[index].identities.map { .identity($0.kind, $0.value) }
         }
         var rows = [[String?]?](repeating: nil, count: records.count)
-        try connection.transaction {
+        try connection.atomically(statements: rounds.count) {
             for round in rounds {
                 let answer = try connection.queryPrepared(
                     "swb_ingest_set",
@@ -236,7 +236,7 @@ public final class Store {
         guard !transitions.isEmpty else { return [] }
         let rounds = Self.rounds(transitions.count) { [transitions[$0].deliveryID] }
         var applied = [Bool](repeating: false, count: transitions.count)
-        try connection.transaction {
+        try connection.atomically(statements: rounds.count) {
             for round in rounds {
                 let batch = JSONValue.array(round.map { transitionJSON(transitions[$0]) })
                 let answer = try connection.queryPrepared(

@@ -25,6 +25,8 @@ struct Bench: ParsableCommand {
     var sections = "ceilings,ingest,latency,recovery"
     @Option(help: "Paced loads of the latency runs, as fractions of the end-to-end maximum, comma-separated (0.5 is the target's).")
     var loads = "0.5,0.9"
+    @Option(help: "Log level of the measured hub (its log is .run/bench-hub.log); debug logs each store request's duration.")
+    var hubLogLevel = "warning"
 
     func run() throws {
         let sizes = BenchSizes(quick: quick)
@@ -65,7 +67,7 @@ struct Bench: ParsableCommand {
             let database = try BenchDatabase(base: base, name: "switchboard_bench_customers")
             step("seeding \(customers) customers")
             try BenchSeed.customers(try Connection(database.conninfo), count: customers)
-            let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory)
+            let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
             defer { hub.stop() }
             try hub.waitUntilServing()
             if customers == 0 { report.rssIdle = hub.residentBytes }
@@ -93,7 +95,7 @@ struct Bench: ParsableCommand {
         _ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void
     ) throws {
         let database = try BenchDatabase(base: base, name: "switchboard_bench_latency")
-        let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory)
+        let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
         defer { hub.stop() }
         try hub.waitUntilServing()
         step("end-to-end maximum: \(sizes.ingestMessages) messages, with workers")
@@ -138,7 +140,7 @@ struct Bench: ParsableCommand {
             step("seeding \(pending) pending deliveries")
             try BenchSeed.backlog(try Connection(database.conninfo), count: pending)
             step("hub restart with \(pending) pending")
-            let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory)
+            let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
             defer { hub.stop() }
             let serving = try hub.waitUntilServing()
             let worker = try WorkerClient(

@@ -12,7 +12,7 @@ final class BenchHub: @unchecked Sendable {
     private let process = Process()
     private let log: URL
 
-    init(database: String, runDirectory: URL) throws {
+    init(database: String, runDirectory: URL, logLevel: String = "warning") throws {
         gatewayEndpoint = try Self.freeEndpoint()
         workerEndpoint = try Self.freeEndpoint()
         let config = runDirectory.appendingPathComponent("bench-hub.yaml")
@@ -30,7 +30,7 @@ final class BenchHub: @unchecked Sendable {
         log = runDirectory.appendingPathComponent("bench-hub.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["serve", "--config", config.path, "--log-level", "warning"]
+        process.arguments = ["serve", "--config", config.path, "--log-level", logLevel]
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "NOTIFY_SOCKET")
         process.environment = environment
