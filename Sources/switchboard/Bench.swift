@@ -24,7 +24,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Scenarios to run, comma-separated: ceilings, ingest (with customer counts), latency (needs ingest), recovery.")
     var sections = "ceilings,ingest,latency,recovery"
     @Option(help: "Paced loads of the latency runs, as fractions of the end-to-end maximum, comma-separated (0.5 is the target's).")
-    var loads = "0.5,0.9"
+    var loads = "0.1,0.25,0.5,0.9"
     @Option(help: "Log level of the measured hub (its log is .run/bench-hub.log); debug logs each store request's duration.")
     var hubLogLevel = "warning"
 
