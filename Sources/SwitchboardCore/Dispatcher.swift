@@ -313,8 +313,15 @@ public struct Dispatcher {
         guard !refillsInFlight.contains(queue) else { return [] }
         refillsInFlight.insert(queue)
         let free = config.windowPerQueue - (ready[queue]?.count ?? 0)
-        let known = waiting.count + scheduled.count + offered.count
-        return [.refill(queue: queue, limit: max(free, 1) + known)]
+        return [.refill(queue: queue, limit: max(free, 1) + known(in: queue))]
+    }
+
+    /// Deliveries of `queue` that memory holds and PostgreSQL may still list as pending (ready,
+    /// scheduled, or offered before the offer is written): a refill reads past that many. Counting
+    /// every queue's instead made each periodic rescan of four full windows read 160,000 rows.
+    private func known(in queue: String) -> Int {
+        (ready[queue]?.count ?? 0) + scheduled.values.lazy.filter { $0.queue == queue }.count
+            + offered.values.lazy.filter { $0.task.queue == queue }.count
     }
 }
 

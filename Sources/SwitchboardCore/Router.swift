@@ -155,21 +155,44 @@ public enum TextFolding {
                 }
                 continue
             }
-            for lower in scalar.properties.lowercaseMapping.unicodeScalars {
-                switch lower {
-                case "\u{064A}", "\u{0649}": letter("\u{06CC}")
-                case "\u{0643}": letter("\u{06A9}")
-                case "\u{0451}": letter("\u{0435}")
-                default:
-                    if lower.properties.isAlphabetic || lower.properties.numericType != nil || lower.properties.generalCategory == .nonspacingMark {
-                        letter(lower)
-                    } else {
-                        // ZWNJ, punctuation, spaces of every kind.
-                        spaceDue = true
-                    }
-                }
+            let known = scalar.value < 0x800 ? twoByteFolds[Int(scalar.value) - 0x80] : unlisted
+            if known != unlisted {
+                if known == separator { spaceDue = true } else { letter(Unicode.Scalar(known)!) }
+                continue
+            }
+            foldByProperties(scalar) { folded in
+                if folded == separator { spaceDue = true } else { letter(Unicode.Scalar(folded)!) }
             }
         }
         return words
     }
+
+    /// What a non-ASCII scalar folds to, by its Unicode properties: each scalar of its lower-case
+    /// mapping as a letter, or `separator` (ZWNJ, punctuation, spaces of every kind).
+    private static func foldByProperties(_ scalar: Unicode.Scalar, _ emit: (UInt32) -> Void) {
+        for lower in scalar.properties.lowercaseMapping.unicodeScalars {
+            switch lower {
+            case "\u{064A}", "\u{0649}": emit(0x06CC)
+            case "\u{0643}": emit(0x06A9)
+            case "\u{0451}": emit(0x0435)
+            default:
+                let letterLike =
+                    lower.properties.isAlphabetic || lower.properties.numericType != nil || lower.properties.generalCategory == .nonspacingMark
+                emit(letterLike ? lower.value : separator)
+            }
+        }
+    }
+
+    /// How each scalar from U+0080 to U+07FF folds (Latin, Greek, Cyrillic, Armenian, Hebrew,
+    /// Arabic and Persian letters), worked out once by `foldByProperties`: the one scalar it
+    /// becomes, `separator`, or `unlisted` when it becomes several (those take the slow path).
+    /// Property lookups per scalar were most of the router's time on non-Latin text.
+    private static let twoByteFolds: [UInt32] = (UInt32(0x80)..<0x800).map { value in
+        var folded: [UInt32] = []
+        foldByProperties(Unicode.Scalar(value)!) { folded.append($0) }
+        return folded.count == 1 ? folded[0] : unlisted
+    }
+
+    private static let separator: UInt32 = 0
+    private static let unlisted: UInt32 = .max
 }

@@ -166,6 +166,20 @@ struct DispatcherTests {
         #expect(dispatcher.readyCount(queue: "support") == 1)
     }
 
+    @Test("a refill reads past what memory holds of its own queue only")
+    func refillLimitPerQueue() {
+        var dispatcher = Dispatcher(config: DispatchConfig(windowPerQueue: 3))
+        // Sales is full and overflowing; support holds one task and one offered to a worker.
+        _ = dispatcher.enqueue((1...5).map { task($0, queue: "sales") }, now: 0)
+        _ = dispatcher.enqueue([task(10), task(11)], now: 0)
+        let (a, readyA) = worker("a", queues: ["support"], capacity: 1)
+        #expect(offers(dispatcher.workerReady(a, readyA, now: 0)).map(\.1) == [10])
+        // Support: 3 free slots minus its one ready task, plus the ready and the offered one.
+        #expect(dispatcher.markBacklog(queue: "support") == [.refill(queue: "support", limit: 2 + 2)])
+        // Sales: no free slot (one is asked for anyway, to find more urgent arrivals), plus its three.
+        #expect(dispatcher.markBacklog(queue: "sales") == [.refill(queue: "sales", limit: 1 + 3)])
+    }
+
     @Test("a second READY under a known worker id replaces the old connection")
     func reconnectReplaces() {
         var dispatcher = Dispatcher(config: DispatchConfig())

@@ -146,6 +146,16 @@ struct TextFoldingTests {
             #expect(TextFolding.foldedWords(string) == (Self.reference(string).isEmpty ? [] : Array(" \(Self.reference(string))".utf8)))
         }
     }
+
+    @Test("every scalar from U+0080 to U+07FF (folded from a table) folds like the reference, alone and inside a word")
+    func twoByteScalars() {
+        for value in UInt32(0x80)..<0x800 {
+            let scalar = Unicode.Scalar(value)!
+            for text in [String(Character(scalar)), "a\(Character(scalar))b"] {
+                #expect(TextFolding.fold(text) == Self.reference(text), "U+\(String(value, radix: 16))")
+            }
+        }
+    }
 }
 
 extension Router {
