@@ -141,21 +141,19 @@ public struct JSONObjectWriter {
     }
 
     public mutating func field(_ name: StaticString, _ values: [String]) {
-        key(name)
-        output.append(UInt8(ascii: "["))
-        for (position, value) in values.enumerated() {
-            if position > 0 { output.append(UInt8(ascii: ",")) }
-            JSONWriter.writeString(value, into: &output)
-        }
-        output.append(UInt8(ascii: "]"))
+        array(name, values) { JSONWriter.writeString($0, into: &$1) }
     }
 
     public mutating func field(_ name: StaticString, _ values: [Int64]) {
+        array(name, values) { JSONWriter.writeInteger($0, into: &$1) }
+    }
+
+    private mutating func array<Element>(_ name: StaticString, _ values: [Element], _ write: (Element, inout [UInt8]) -> Void) {
         key(name)
         output.append(UInt8(ascii: "["))
         for (position, value) in values.enumerated() {
             if position > 0 { output.append(UInt8(ascii: ",")) }
-            JSONWriter.writeInteger(value, into: &output)
+            write(value, &output)
         }
         output.append(UInt8(ascii: "]"))
     }
