@@ -27,7 +27,12 @@ public struct JSONParser {
     private func fail(_ reason: String) -> Failure { Failure(offset: index, reason: reason) }
 
     private mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
     }
 
     private mutating func expect(_ literal: String, _ value: JSONValue) throws(Failure) -> JSONValue {
@@ -57,6 +62,8 @@ public struct JSONParser {
     private mutating func parseObject(depth: Int) throws(Failure) -> JSONValue {
         index += 1
         var members: [String: JSONValue] = [:]
+        // Headers and the objects in them have a handful of members: no regrowth on the way there.
+        members.reserveCapacity(8)
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -137,6 +144,8 @@ public struct JSONParser {
         // become a String in one step.
         var escaped: [UInt8]?
         var runStart = index
+        // ASCII needs no validation (most keys and values are ASCII).
+        var ascii = true
         func flushRun(_ end: Int) throws(Failure) {
             guard runStart < end else { return }
             guard String(validating: bytes[runStart..<end], as: UTF8.self) != nil else {
@@ -148,6 +157,11 @@ public struct JSONParser {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 if escaped == nil {
+                    if ascii {
+                        let text = String(decoding: bytes[runStart..<index], as: UTF8.self)
+                        index += 1
+                        return text
+                    }
                     guard let text = String(validating: bytes[runStart..<index], as: UTF8.self) else {
                         throw Failure(offset: runStart, reason: "invalid UTF-8 in string")
                     }
@@ -159,6 +173,7 @@ public struct JSONParser {
                 return String(decoding: escaped!, as: UTF8.self)
             }
             if byte < 0x20 { throw fail("control character in string") }
+            if byte >= 0x80 { ascii = false }
             if byte == UInt8(ascii: "\\") {
                 if escaped == nil { escaped = [] }
                 try flushRun(index)
