@@ -40,7 +40,8 @@ public final class Hub {
     var ingestLane: StoreLane!
     var dispatchLane: StoreLane!
     var contextLane: StoreLane!
-    var lanes: [StoreLane] { [ingestLane, dispatchLane, contextLane] }
+    /// The lanes started so far (all three once `run` has set them up).
+    var lanes: [StoreLane] { [ingestLane, dispatchLane, contextLane].compactMap { $0 } }
 
     /// Routed messages waiting for the next ingest batch, and the batch in flight.
     var ingestBuffer: [PendingPublish] = []
@@ -277,7 +278,7 @@ public final class Hub {
         stats.workers = dispatcher.workerCount
         stats.ready = dispatcher.readyCount
         stats.inFlight = dispatcher.offeredCount
-        for case let lane? in [ingestLane, dispatchLane, contextLane] { stats.lanes[lane.thread.name] = lane.thread.timing.snapshot }
+        for lane in lanes { stats.lanes[lane.thread.name] = lane.thread.timing.snapshot }
     }
 
     /// Hands the HTTP thread what /healthz, /readyz and /metrics report.
