@@ -11,6 +11,7 @@ run: deps release db
 	@bash scripts/run-demo.sh "$(RELEASE_BIN_DIR)/switchboard"
 
 test: deps db-fast build lint
+	@bash scripts/pg.sh drop-test-databases
 	SWITCHBOARD_TEST_DATABASE="$$(bash scripts/pg.sh conninfo switchboard_test)" \
 	SWITCHBOARD_BIN="$(BIN_DIR)/switchboard" \
 	$(SWIFT) test --disable-xctest
@@ -50,6 +51,7 @@ clean:
 # Chaos: the hub killed with SIGKILL CHAOS_KILLS times under load (make test runs 20).
 CHAOS_KILLS ?= 100
 chaos: deps db-fast build
+	@bash scripts/pg.sh drop-test-databases
 	SWITCHBOARD_TEST_DATABASE="$$(bash scripts/pg.sh conninfo switchboard_test)" \
 	SWITCHBOARD_BIN="$(BIN_DIR)/switchboard" SWITCHBOARD_CHAOS_KILLS=$(CHAOS_KILLS) \
 	$(SWIFT) test --disable-xctest --filter ChaosTests

@@ -4,6 +4,8 @@
 #   scripts/pg.sh start --bench    durable, with memory for the benchmark's 10 M-row tables
 #   scripts/pg.sh stop             stop it
 #   scripts/pg.sh conninfo DBNAME  print the libpq connection string for a database in it
+#   scripts/pg.sh drop-test-databases
+#                                  drop the databases earlier test runs made (swb_test_*)
 # As root, PostgreSQL runs as the `postgres` user; if that user cannot reach .run/ (a home folder
 # of mode 700), the cluster lives in a folder under /tmp and .run/pg links to it.
 set -euo pipefail
@@ -83,12 +85,19 @@ stop)
     dir=$(readlink -f "$run/pg")
     as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
     ;;
+drop-test-databases)
+    # Each integration test makes a database of its own and leaves it for inspection; without
+    # this, a cluster kept between `make test` runs grows by one database per test on every run.
+    dir=$(readlink -f "$run/pg")
+    echo "SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database WHERE datname LIKE 'swb\\_test\\_%' \\gexec" \
+        | as_pg /usr/bin/psql -h "$dir" -p "$port" -U postgres -qAt postgres >/dev/null
+    ;;
 conninfo)
     dir=$(readlink -f "$run/pg")
     echo "host=$dir port=$port user=postgres dbname=${2:-switchboard}"
     ;;
 *)
-    echo "usage: $0 start [--fast | --bench] | stop | conninfo [DBNAME]" >&2
+    echo "usage: $0 start [--fast | --bench] | stop | conninfo [DBNAME] | drop-test-databases" >&2
     exit 2
     ;;
 esac
