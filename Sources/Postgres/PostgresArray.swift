@@ -1,0 +1,102 @@
+/// A value PostgreSQL can receive in its binary format, as an element of a `PostgresArray`.
+public protocol PostgresBinaryElement {
+    /// The type's OID: the server checks it against the array type the statement expects.
+    static var typeOID: Int32 { get }
+    /// The value's bytes in the type's binary format (what its `*_recv` function reads).
+    func appendBinary(to bytes: inout [UInt8])
+}
+
+extension String: PostgresBinaryElement {
+    public static var typeOID: Int32 { 25 }  // text
+    public func appendBinary(to bytes: inout [UInt8]) { bytes.append(contentsOf: utf8) }
+}
+
+extension Int64: PostgresBinaryElement {
+    public static var typeOID: Int32 { 20 }  // bigint
+    public func appendBinary(to bytes: inout [UInt8]) { PostgresArrayBytes.append(self, to: &bytes) }
+}
+
+extension Int32: PostgresBinaryElement {
+    public static var typeOID: Int32 { 23 }  // integer
+    public func appendBinary(to bytes: inout [UInt8]) { PostgresArrayBytes.append(self, to: &bytes) }
+}
+
+extension Int16: PostgresBinaryElement {
+    public static var typeOID: Int32 { 21 }  // smallint
+    public func appendBinary(to bytes: inout [UInt8]) { PostgresArrayBytes.append(self, to: &bytes) }
+}
+
+/// Raw bytes, as `bytea`.
+public struct PostgresBytes: PostgresBinaryElement {
+    public var bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public static var typeOID: Int32 { 17 }
+    public func appendBinary(to bytes: inout [UInt8]) { bytes.append(contentsOf: self.bytes) }
+}
+
+/// JSON text, as `jsonb` (its binary format is a version byte, then the text).
+public struct PostgresJSONB: PostgresBinaryElement {
+    public var text: [UInt8]
+    public init(_ text: [UInt8]) { self.text = text }
+    public static var typeOID: Int32 { 3802 }
+    public func appendBinary(to bytes: inout [UInt8]) {
+        bytes.append(1)
+        bytes.append(contentsOf: text)
+    }
+}
+
+/// A one-dimensional array parameter (`$1::text[]`, `$2::bigint[]`…) built in PostgreSQL's binary
+/// array format, so that the server copies its elements instead of parsing text or JSON for them.
+/// Elements may be NULL. Passing it where the statement expects another element type fails with
+/// the server's "wrong element type" error, never with a silent conversion.
+public struct PostgresArray<Element: PostgresBinaryElement> {
+    private var bytes: [UInt8]
+    public private(set) var count = 0
+    private var hasNull = false
+
+    /// `capacity`: the bytes to reserve, for arrays whose size is known roughly.
+    public init(capacity: Int = 0) {
+        bytes = []
+        bytes.reserveCapacity(PostgresArrayBytes.headerSize + capacity)
+        bytes.append(contentsOf: repeatElement(0, count: PostgresArrayBytes.headerSize))
+    }
+
+    public mutating func append(_ element: Element?) {
+        count += 1
+        guard let element else {
+            hasNull = true
+            PostgresArrayBytes.append(Int32(-1), to: &bytes)
+            return
+        }
+        let lengthAt = bytes.count
+        PostgresArrayBytes.append(Int32(0), to: &bytes)
+        element.appendBinary(to: &bytes)
+        PostgresArrayBytes.put(Int32(bytes.count - lengthAt - 4), at: lengthAt, in: &bytes)
+    }
+
+    /// The array as a binary statement parameter.
+    public consuming func parameter() -> PostgresValue {
+        // ndim, flags (has nulls), element type, then the one dimension: length and lower bound.
+        PostgresArrayBytes.put(Int32(1), at: 0, in: &bytes)
+        PostgresArrayBytes.put(Int32(hasNull ? 1 : 0), at: 4, in: &bytes)
+        PostgresArrayBytes.put(Element.typeOID, at: 8, in: &bytes)
+        PostgresArrayBytes.put(Int32(count), at: 12, in: &bytes)
+        PostgresArrayBytes.put(Int32(1), at: 16, in: &bytes)
+        return .bytes(bytes)
+    }
+}
+
+/// Big-endian integers, as PostgreSQL's binary formats write them.
+enum PostgresArrayBytes {
+    static let headerSize = 20
+
+    static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    static func put(_ value: Int32, at offset: Int, in bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.bigEndian) { raw in
+            for index in 0..<4 { bytes[offset + index] = raw[index] }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Postgres
+import Testing
+
+@Suite("Binary array parameters")
+struct PostgresArrayTests {
+    /// What the server made of an array parameter: each element as text, NULL as nil, in order.
+    func elements(_ parameter: PostgresValue, as type: String, _ database: TestDatabase) throws -> [String?] {
+        try database.connect().query("SELECT e FROM unnest($1::\(type)) WITH ORDINALITY AS a (e, n) ORDER BY n", [parameter]).rows.map {
+            $0[0]
+        }
+    }
+
+    @Test("every element type arrives as written, NULLs and all, in order")
+    func roundTrip() throws {
+        let database = try TestDatabase()
+        var texts = PostgresArray<String>()
+        for text in ["ascii", "", nil, "فارسی ۱۲۳", "emoji 🙂", "quote \" backslash \\ {brace}, comma"] { texts.append(text) }
+        #expect(
+            try elements(texts.parameter(), as: "text[]", database) == [
+                "ascii", "", nil, "فارسی ۱۲۳", "emoji 🙂", "quote \" backslash \\ {brace}, comma",
+            ])
+
+        var bigints = PostgresArray<Int64>()
+        for number in [Int64.min, -1, 0, nil, Int64.max] { bigints.append(number) }
+        #expect(try elements(bigints.parameter(), as: "bigint[]", database) == ["-9223372036854775808", "-1", "0", nil, "9223372036854775807"])
+
+        var integers = PostgresArray<Int32>()
+        for number in [Int32.min, 7, Int32.max] { integers.append(number) }
+        #expect(try elements(integers.parameter(), as: "integer[]", database) == ["-2147483648", "7", "2147483647"])
+
+        var smallints = PostgresArray<Int16>()
+        for number in [Int16.min, nil, 9] { smallints.append(number) }
+        #expect(try elements(smallints.parameter(), as: "smallint[]", database) == ["-32768", nil, "9"])
+
+        var bytes = PostgresArray<PostgresBytes>()
+        for value in [PostgresBytes([0, 1, 0xFF, 0]), nil, PostgresBytes([])] { bytes.append(value) }
+        #expect(try elements(bytes.parameter(), as: "bytea[]", database) == ["\\x0001ff00", nil, "\\x"])
+
+        var documents = PostgresArray<PostgresJSONB>()
+        for text in ["{\"b\": 1, \"a\": [true, null]}", nil] { documents.append(text.map { PostgresJSONB(Array($0.utf8)) }) }
+        #expect(try elements(documents.parameter(), as: "jsonb[]", database) == ["{\"a\": [true, null], \"b\": 1}", nil])
+    }
+
+    @Test("a parallel unnest of several arrays keeps each row's elements together")
+    func parallelColumns() throws {
+        let database = try TestDatabase()
+        var names = PostgresArray<String>()
+        var counts = PostgresArray<Int64>()
+        for index in 0..<1000 {
+            names.append("name-\(index)")
+            counts.append(index % 7 == 0 ? nil : Int64(index))
+        }
+        let rows = try database.connect().query(
+            "SELECT count(*), count(*) FILTER (WHERE c IS NULL), bool_and(c IS NULL OR name = 'name-' || c) FROM unnest($1::text[], $2::bigint[]) AS a (name, c)",
+            [names.parameter(), counts.parameter()]
+        ).rows
+        #expect(rows.first == ["1000", "143", "t"])
+    }
+
+    @Test("an array of another element type than the statement's is refused by the server, not converted")
+    func wrongElementType() throws {
+        let database = try TestDatabase()
+        var numbers = PostgresArray<Int64>()
+        numbers.append(1)
+        #expect(throws: PostgresError.self) { try database.connect().query("SELECT $1::text[]", [numbers.parameter()]) }
+    }
+}
