@@ -12,6 +12,7 @@ public enum Migrator {
         ("0006_partition_repair", PackageResources.V0006__partition_repair_sql),
         ("0007_faster_ingest", PackageResources.V0007__faster_ingest_sql),
         ("0008_ingest_rounds", PackageResources.V0008__ingest_rounds_sql),
+        ("0009_ingest_columns", PackageResources.V0009__ingest_columns_sql),
     ]
 
     /// The newest version this build knows.

@@ -4,7 +4,7 @@ import SwitchboardProtocol
 
 /// The hub's access to PostgreSQL: one connection, used by one thread (the store thread).
 ///
-/// Every write is a server-side function (`swb_ingest_set`, `swb_apply`) called once per batch
+/// Every write is a server-side function (`swb_ingest_columns`, `swb_apply_set`) called once per batch
 /// (ingest: once per round, usually one) inside one transaction, so a batch of many messages costs one commit.
 public final class Store {
     public let connection: Connection
@@ -64,7 +64,7 @@ public final class Store {
 
     /// Stores a batch of routed messages in one transaction; the answers are in the batch's order.
     ///
-    /// The batch goes to PostgreSQL in rounds (`swb_ingest_set`, one statement each, usually one
+    /// The batch goes to PostgreSQL in rounds (`swb_ingest_columns`, one statement each, usually one
     /// round): a message that shares a (gateway, message id) or an identity with an earlier one of
     /// the batch waits for the round after it, so each round is set-based and the outcome is the
     /// same as storing the messages one by one in order.
@@ -78,23 +78,21 @@ public final class Store {
         try connection.atomically(statements: rounds.count) {
             for round in rounds {
                 let answer = try connection.queryPrepared(
-                    "swb_ingest_set",
-                    "SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id FROM swb_ingest_set($1::jsonb, to_timestamp($2::bigint / 1000.0))",
-                    [.text(Self.batchJSON(records, round)), .init(receivedAtMs)])
+                    "swb_ingest_columns", Self.ingestSQL, Self.batchColumns(records, round, receivedAtMs: receivedAtMs))
                 guard answer.rows.count == round.count else {
                     throw PostgresError(
-                        code: .unexpectedResult, message: "swb_ingest_set answered \(answer.rows.count) rows for \(round.count) messages")
+                        code: .unexpectedResult, message: "swb_ingest_columns answered \(answer.rows.count) rows for \(round.count) messages")
                 }
                 for row in answer.rows {
                     guard let position = row[0].flatMap({ Int($0) }), round.indices.contains(position - 1) else {
-                        throw PostgresError(code: .unexpectedResult, message: "swb_ingest_set answered an unknown position")
+                        throw PostgresError(code: .unexpectedResult, message: "swb_ingest_columns answered an unknown position")
                     }
                     rows[round[position - 1]] = row
                 }
             }
         }
         return try zip(records, rows).map { record, row in
-            guard let row else { throw PostgresError(code: .unexpectedResult, message: "swb_ingest_set left a message unanswered") }
+            guard let row else { throw PostgresError(code: .unexpectedResult, message: "swb_ingest_columns left a message unanswered") }
             return try Self.outcome(record, row, receivedAtMs: receivedAtMs)
         }
     }
@@ -121,78 +119,65 @@ public final class Store {
         return rounds
     }
 
-    /// The elements of `swb_ingest_set`'s batch, written straight to JSON text (no tree of
-    /// values per message: this runs once per stored message).
-    static func batchJSON(_ records: [IngestRecord], _ positions: [Int]) -> String {
-        var output: [UInt8] = [UInt8(ascii: "[")]
-        output.reserveCapacity(positions.reduce(2) { $0 + 400 + records[$1].publish.body.count * 2 })
-        for (index, position) in positions.enumerated() {
-            if index > 0 { output.append(UInt8(ascii: ",")) }
-            appendJSON(records[position], to: &output)
-        }
-        output.append(UInt8(ascii: "]"))
-        return String(decoding: output, as: UTF8.self)
-    }
+    /// The statement of one round: `swb_ingest_columns` with one binary array per field.
+    static let ingestSQL = """
+        SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id
+          FROM swb_ingest_columns($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+                                  $9::smallint[], $10::text[], $11::text[], $12::bytea[], $13::jsonb[], $14::bigint[], $15::text[],
+                                  $16::integer[], $17::text[], $18::text[], $19::text[], $20::text[], to_timestamp($21::bigint / 1000.0))
+        """
 
-    private static func appendJSON(_ record: IngestRecord, to output: inout [UInt8]) {
-        let publish = record.publish
-        var separator = UInt8(ascii: "{")
-        func key(_ name: String) {
-            output.append(separator)
-            separator = UInt8(ascii: ",")
-            JSONWriter.writeString(name, into: &output)
-            output.append(UInt8(ascii: ":"))
+    /// The parameters of `swb_ingest_columns` for these messages of the batch: each field as an
+    /// array in PostgreSQL's binary format, one element per message, so nothing is escaped here
+    /// or parsed there (this runs once per stored message).
+    static func batchColumns(_ records: [IngestRecord], _ positions: [Int], receivedAtMs: Int64) -> [PostgresValue] {
+        let count = positions.count
+        var gateway = PostgresArray<String>(capacity: count * 24), messageID = PostgresArray<String>(capacity: count * 48)
+        var channel = PostgresArray<String>(capacity: count * 12), occurredAt = PostgresArray<Int64>(capacity: count * 12)
+        var name = PostgresArray<String>(capacity: count * 8), intent = PostgresArray<String>(capacity: count * 8)
+        var queue = PostgresArray<String>(capacity: count * 16), language = PostgresArray<String>(capacity: count * 8)
+        var priority = PostgresArray<Int16>(capacity: count * 6), contentType = PostgresArray<String>(capacity: count * 32)
+        var bodyText = PostgresArray<String>(capacity: positions.reduce(0) { $0 + 4 + records[$1].publish.body.count })
+        var bodyBytes = PostgresArray<PostgresBytes>(capacity: count * 4), attributes = PostgresArray<PostgresJSONB>(capacity: count * 4)
+        var deadline = PostgresArray<Int64>(capacity: count * 12), routeReason = PostgresArray<String>(capacity: count * 24)
+        var routingVersion = PostgresArray<Int32>(capacity: count * 8)
+        var phone = PostgresArray<String>(capacity: count * 4), email = PostgresArray<String>(capacity: count * 4)
+        var external = PostgresArray<String>(capacity: count * 4), device = PostgresArray<String>(capacity: count * 4)
+        for position in positions {
+            let record = records[position]
+            let publish = record.publish
+            gateway.append(record.gateway)
+            messageID.append(publish.messageID)
+            channel.append(publish.channel)
+            occurredAt.append(publish.occurredAt)
+            name.append(publish.hints.name)
+            intent.append(publish.intent)
+            queue.append(record.route.queue)
+            language.append(publish.language)
+            priority.append(Int16(clamping: record.route.priority))
+            contentType.append(publish.contentType)
+            let text = publish.bodyText
+            bodyText.append(text)
+            bodyBytes.append(text == nil ? PostgresBytes(publish.body) : nil)
+            attributes.append(
+                publish.attributes.isEmpty ? nil : PostgresJSONB(JSONWriter.bytes(.object(publish.attributes.mapValues(JSONValue.string)))))
+            deadline.append(record.route.deadline)
+            routeReason.append(record.route.reason)
+            routingVersion.append(Int32(clamping: record.routingVersion))
+            // One hint of each kind at most: the protocol has one field per kind.
+            var hints: [NormalizedIdentity.Kind: String] = [:]
+            for identity in record.identities where hints[identity.kind] == nil { hints[identity.kind] = identity.value }
+            phone.append(hints[.phone])
+            email.append(hints[.email])
+            external.append(hints[.external])
+            device.append(hints[.device])
         }
-        func field(_ name: String, _ text: String?) {
-            guard let text else { return }
-            key(name)
-            JSONWriter.writeString(text, into: &output)
-        }
-        func field(_ name: String, _ number: Int64) {
-            key(name)
-            JSONWriter.writeInteger(number, into: &output)
-        }
-        field("gateway", record.gateway)
-        field("message_id", publish.messageID)
-        field("channel", publish.channel)
-        field("occurred_at", publish.occurredAt)
-        field("queue", record.route.queue)
-        field("priority", Int64(record.route.priority))
-        field("deadline", record.route.deadline)
-        field("route_reason", record.route.reason)
-        field("routing_version", Int64(record.routingVersion))
-        field("content_type", publish.contentType)
-        field("name", publish.hints.name)
-        field("intent", publish.intent)
-        field("language", publish.language)
-        if let text = publish.bodyText {
-            field("body_text", text)
-        } else {
-            field("body_hex", Hex.encode(publish.body))
-        }
-        key("hints")
-        output.append(UInt8(ascii: "["))
-        for (index, identity) in record.identities.enumerated() {
-            if index > 0 { output.append(UInt8(ascii: ",")) }
-            output.append(UInt8(ascii: "["))
-            JSONWriter.writeString(identity.kind.rawValue, into: &output)
-            output.append(UInt8(ascii: ","))
-            JSONWriter.writeString(identity.value, into: &output)
-            output.append(UInt8(ascii: "]"))
-        }
-        output.append(UInt8(ascii: "]"))
-        key("attributes")
-        var attributeSeparator = UInt8(ascii: "{")
-        for (name, value) in publish.attributes {
-            output.append(attributeSeparator)
-            attributeSeparator = UInt8(ascii: ",")
-            JSONWriter.writeString(name, into: &output)
-            output.append(UInt8(ascii: ":"))
-            JSONWriter.writeString(value, into: &output)
-        }
-        if publish.attributes.isEmpty { output.append(UInt8(ascii: "{")) }
-        output.append(UInt8(ascii: "}"))
-        output.append(UInt8(ascii: "}"))
+        return [
+            gateway.parameter(), messageID.parameter(), channel.parameter(), occurredAt.parameter(), name.parameter(), intent.parameter(),
+            queue.parameter(), language.parameter(), priority.parameter(), contentType.parameter(), bodyText.parameter(),
+            bodyBytes.parameter(), attributes.parameter(), deadline.parameter(), routeReason.parameter(), routingVersion.parameter(),
+            phone.parameter(), email.parameter(), external.parameter(), device.parameter(), .init(receivedAtMs),
+        ]
     }
 
     private static func outcome(_ record: IngestRecord, _ row: [String?], receivedAtMs: Int64) throws -> IngestOutcome {
