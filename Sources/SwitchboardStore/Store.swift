@@ -214,7 +214,7 @@ public final class Store {
 
     /// Writes dispatch transitions in one transaction; answers, in order, whether each applied.
     ///
-    /// Set-based (`swb_apply_set`), in rounds: a delivery's second transition in the batch (an
+    /// Set-based (`swb_apply_columns`), in rounds: a delivery's second transition in the batch (an
     /// offer and its DONE often travel together) goes in the round after its first, so each
     /// round updates a delivery at most once and the order of its transitions is kept.
     public func apply(_ transitions: [DeliveryTransition]) throws -> [Bool] {
@@ -223,12 +223,10 @@ public final class Store {
         var applied = [Bool](repeating: false, count: transitions.count)
         try connection.atomically(statements: rounds.count) {
             for round in rounds {
-                let batch = JSONValue.array(round.map { transitionJSON(transitions[$0]) })
-                let answer = try connection.queryPrepared(
-                    "swb_apply_set", "SELECT o_index FROM swb_apply_set($1::jsonb)", [.text(JSONWriter.string(batch))])
+                let answer = try connection.queryPrepared("swb_apply_columns", Self.applySQL, transitionColumns(round.map { transitions[$0] }))
                 for row in answer.rows {
                     guard let index = row[0].flatMap({ Int($0) }), round.indices.contains(index) else {
-                        throw PostgresError(code: .unexpectedResult, message: "swb_apply_set answered an unknown position")
+                        throw PostgresError(code: .unexpectedResult, message: "swb_apply_columns answered an unknown position")
                     }
                     applied[round[index]] = true
                 }
@@ -237,22 +235,52 @@ public final class Store {
         return applied
     }
 
-    private func transitionJSON(_ transition: DeliveryTransition) -> JSONValue {
-        switch transition {
-        case .offered(let id, let worker, let attempt, let leaseUntil):
-            [
-                "op": "offer", "id": .integer(id), "worker": .string(worker), "attempt": .integer(Int64(attempt)),
-                "lease_until": .integer(leaseUntil), "owner": .string(owner),
-            ]
-        case .done(let id, let worker, let outcome, let notes):
-            ["op": "done", "id": .integer(id), "worker": .string(worker), "outcome": .string(outcome), "notes": notes.map { .string($0) } ?? .null]
-        case .retry(let id, let notBefore, let error):
-            ["op": "retry", "id": .integer(id), "not_before": .integer(notBefore), "error": .string(error)]
-        case .rejected(let id, let worker, let reason):
-            ["op": "reject", "id": .integer(id), "worker": .string(worker), "error": .string(reason)]
-        case .dead(let id, let error):
-            ["op": "dead", "id": .integer(id), "error": .string(error)]
+    static let applySQL = """
+        SELECT o_index FROM swb_apply_columns($1::text[], $2::bigint[], $3::text[], $4::integer[], $5::bigint[], $6::text[], $7::text[],
+                                              $8::text[], $9::bigint[], $10::text[])
+        """
+
+    /// The parameters of `swb_apply_columns`: each field of the transitions as a binary array,
+    /// NULL where a transition has no such field.
+    private func transitionColumns(_ transitions: [DeliveryTransition]) -> [PostgresValue] {
+        var op = PostgresArray<String>(), id = PostgresArray<Int64>(), worker = PostgresArray<String>()
+        var attempt = PostgresArray<Int32>(), leaseUntil = PostgresArray<Int64>(), owners = PostgresArray<String>()
+        var outcome = PostgresArray<String>(), notes = PostgresArray<String>(), notBefore = PostgresArray<Int64>()
+        var error = PostgresArray<String>()
+        func row(
+            _ transition: DeliveryTransition, _ name: String, worker by: String? = nil, attempt number: Int? = nil, leaseUntil until: Int64? = nil,
+            owner holder: String? = nil, outcome result: String? = nil, notes text: String? = nil, notBefore at: Int64? = nil,
+            error reason: String? = nil
+        ) {
+            op.append(name)
+            id.append(transition.deliveryID)
+            worker.append(by)
+            attempt.append(number.map { Int32(clamping: $0) })
+            leaseUntil.append(until)
+            owners.append(holder)
+            outcome.append(result)
+            notes.append(text)
+            notBefore.append(at)
+            error.append(reason)
         }
+        for transition in transitions {
+            switch transition {
+            case .offered(_, let by, let number, let until):
+                row(transition, "offer", worker: by, attempt: number, leaseUntil: until, owner: self.owner)
+            case .done(_, let by, let result, let text):
+                row(transition, "done", worker: by, outcome: result, notes: text)
+            case .retry(_, let at, let reason):
+                row(transition, "retry", notBefore: at, error: reason)
+            case .rejected(_, let by, let reason):
+                row(transition, "reject", worker: by, error: reason)
+            case .dead(_, let reason):
+                row(transition, "dead", error: reason)
+            }
+        }
+        return [
+            op.parameter(), id.parameter(), worker.parameter(), attempt.parameter(), leaseUntil.parameter(), owners.parameter(),
+            outcome.parameter(), notes.parameter(), notBefore.parameter(), error.parameter(),
+        ]
     }
 
     // MARK: Recovery and refill

@@ -174,7 +174,7 @@ struct StoreApplyTests {
         let database = try TestDatabase()
         let store = try Store(conninfo: database.conninfo, owner: "hub-a")
         _ = try store.registerRouting(["rules": "test"])
-        let records = (0..<3).map { index in
+        let records = (0..<4).map { index in
             IngestRecord(
                 gateway: "gw", publish: Messages.publish("t-\(index)"), identities: [], route: StoreIngestTests.route, routingVersion: 1)
         }
@@ -198,13 +198,17 @@ struct StoreApplyTests {
             .dead(deliveryID: ids[2], error: "gave up"),
             // Offering what is already done: refused.
             .offered(deliveryID: ids[0], worker: "w3", attempt: 2, leaseUntil: lease),
+            // Rejected by the worker that holds it: failed, with its reason.
+            .offered(deliveryID: ids[3], worker: "w1", attempt: 1, leaseUntil: lease),
+            .rejected(deliveryID: ids[3], worker: "w1", reason: "malformed order"),
         ])
-        #expect(applied == [true, true, true, false, true, true, false, true, false])
+        #expect(applied == [true, true, true, false, true, true, false, true, false, true, true])
         let rows = try database.connect().query(
             "SELECT state, worker, attempts, outcome, notes, last_error, owner, not_before IS NULL FROM deliveries ORDER BY id"
         ).rows
         #expect(rows[0] == ["done", "w1", "1", "handled", "ok", nil, "hub-a", "t"])
         #expect(rows[1] == ["offered", "w2", "2", nil, nil, "busy", "hub-a", "t"])
         #expect(rows[2] == ["dead", nil, "0", nil, nil, "gave up", nil, "t"])
+        #expect(rows[3] == ["failed", "w1", "1", "rejected", "malformed order", "malformed order", "hub-a", "t"])
     }
 }

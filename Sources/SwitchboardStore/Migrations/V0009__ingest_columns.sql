@@ -1,5 +1,5 @@
--- Ingest from columns: the round's messages as one binary array per field instead of one JSON
--- document.
+-- Ingest (and dispatch transitions, at the end) from columns: a round's messages as one binary
+-- array per field instead of one JSON document.
 --
 -- swb_ingest_set (0008) made PostgreSQL parse a JSON text of some 450 bytes per message into jsonb
 -- and then take it apart again (jsonb_to_recordset), and the hub escape every string into it. Arrays
@@ -104,4 +104,54 @@ BEGIN
     )
     -- Every answer from the one materialized row of its message, placed by position by the hub.
     SELECT s.position, s.outcome, s.interaction_id, s.customer_id, s.answer_queue, s.delivery_id FROM batch s;
+END $$;
+
+-- Dispatch transitions of a round from columns, as swb_apply_set (0008) does from JSON: same
+-- precondition (no delivery twice in a round), effect, guards and answer; swb_apply_set stays for
+-- hubs of earlier versions. Fields a transition does not have are NULL.
+CREATE FUNCTION swb_apply_columns(p_op text[], p_id bigint[], p_worker text[], p_attempt integer[], p_lease_until bigint[],
+                                  p_owner text[], p_outcome text[], p_notes text[], p_not_before bigint[], p_error text[])
+RETURNS TABLE (o_index integer)
+LANGUAGE plpgsql
+SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM unnest(p_op) AS o (op) WHERE o.op IS NULL OR o.op NOT IN ('offer', 'done', 'retry', 'requeue', 'reject', 'dead')) THEN
+        RAISE EXCEPTION 'swb_apply_columns: unknown op in %', p_op;
+    END IF;
+    RETURN QUERY
+    WITH t AS MATERIALIZED (
+        SELECT (b.ordinality - 1)::integer AS idx, b.op, b.id, b.worker, b.attempt, b.lease_until, b.owner, b.outcome, b.notes,
+               b.not_before, b.error
+          FROM unnest(p_op, p_id, p_worker, p_attempt, p_lease_until, p_owner, p_outcome, p_notes, p_not_before, p_error)
+               WITH ORDINALITY AS b (op, id, worker, attempt, lease_until, owner, outcome, notes, not_before, error, ordinality)
+    ), changed AS (
+        UPDATE deliveries d
+           SET state = CASE t.op WHEN 'offer' THEN 'offered' WHEN 'done' THEN 'done' WHEN 'reject' THEN 'failed' WHEN 'dead' THEN 'dead'
+                                 ELSE 'pending' END,
+               worker = CASE WHEN t.op = 'offer' THEN t.worker WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL ELSE d.worker END,
+               owner = CASE WHEN t.op = 'offer' THEN t.owner WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL ELSE d.owner END,
+               attempts = CASE WHEN t.op = 'offer' THEN t.attempt ELSE d.attempts END,
+               lease_until = CASE WHEN t.op = 'offer' THEN to_timestamp(t.lease_until::float8 / 1000) END,
+               offered_at = CASE WHEN t.op = 'offer' THEN now() ELSE d.offered_at END,
+               not_before = CASE WHEN t.op = 'offer' THEN NULL WHEN t.op IN ('retry', 'requeue') THEN to_timestamp(t.not_before::float8 / 1000)
+                                 ELSE d.not_before END,
+               outcome = CASE t.op WHEN 'done' THEN t.outcome WHEN 'reject' THEN 'rejected' ELSE d.outcome END,
+               notes = CASE t.op WHEN 'done' THEN t.notes WHEN 'reject' THEN t.error ELSE d.notes END,
+               completed_at = CASE WHEN t.op IN ('done', 'reject', 'dead') THEN now() ELSE d.completed_at END,
+               last_error = CASE WHEN t.op IN ('retry', 'requeue', 'reject', 'dead') THEN t.error ELSE d.last_error END
+          FROM t
+         WHERE d.id = t.id
+           AND CASE t.op
+                   WHEN 'offer' THEN d.state IN ('pending', 'offered')
+                   WHEN 'done' THEN d.state IN ('offered', 'in_progress') AND d.worker = t.worker
+                   WHEN 'reject' THEN d.state IN ('offered', 'in_progress')
+                   WHEN 'dead' THEN d.state IN ('pending', 'offered', 'in_progress')
+                   ELSE d.state IN ('offered', 'in_progress', 'pending')
+               END
+        RETURNING t.idx
+    )
+    SELECT c.idx FROM changed c;
 END $$;
