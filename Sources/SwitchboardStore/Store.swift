@@ -165,12 +165,11 @@ public final class Store {
             routeReason.append(record.route.reason)
             routingVersion.append(Int32(clamping: record.routingVersion))
             // One hint of each kind at most: the protocol has one field per kind.
-            var hints: [NormalizedIdentity.Kind: String] = [:]
-            for identity in record.identities where hints[identity.kind] == nil { hints[identity.kind] = identity.value }
-            phone.append(hints[.phone])
-            email.append(hints[.email])
-            external.append(hints[.external])
-            device.append(hints[.device])
+            func hint(_ kind: NormalizedIdentity.Kind) -> String? { record.identities.first { $0.kind == kind }?.value }
+            phone.append(hint(.phone))
+            email.append(hint(.email))
+            external.append(hint(.external))
+            device.append(hint(.device))
         }
         return [
             gateway.parameter(), messageID.parameter(), channel.parameter(), occurredAt.parameter(), name.parameter(), intent.parameter(),
