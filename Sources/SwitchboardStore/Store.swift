@@ -4,7 +4,7 @@ import SwitchboardProtocol
 
 /// The hub's access to PostgreSQL: one connection, used by one thread (the store thread).
 ///
-/// Every write is a server-side function (`swb_ingest_columns`, `swb_apply_set`) called once per batch
+/// Every write is a server-side function (`swb_ingest_columns`, `swb_apply_columns`) called once per batch
 /// (ingest: once per round, usually one) inside one transaction, so a batch of many messages costs one commit.
 public final class Store {
     public let connection: Connection
