@@ -51,14 +51,11 @@ public struct PostgresJSONB: PostgresBinaryElement {
 /// the server's "wrong element type" error, never with a silent conversion.
 public struct PostgresArray<Element: PostgresBinaryElement> {
     private var bytes: [UInt8]
-    public private(set) var count = 0
+    private var count = 0
     private var hasNull = false
 
-    /// `capacity`: the bytes to reserve, for arrays whose size is known roughly.
-    public init(capacity: Int = 0) {
-        bytes = []
-        bytes.reserveCapacity(PostgresArrayBytes.headerSize + capacity)
-        bytes.append(contentsOf: repeatElement(0, count: PostgresArrayBytes.headerSize))
+    public init() {
+        bytes = [UInt8](repeating: 0, count: PostgresArrayBytes.headerSize)
     }
 
     public mutating func append(_ element: Element?) {

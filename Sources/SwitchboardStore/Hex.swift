@@ -1,18 +1,7 @@
 import SwitchboardProtocol
 
-/// Lower-case hexadecimal, as PostgreSQL's encode(…, 'hex') writes it.
+/// Hexadecimal as PostgreSQL's encode(…, 'hex') writes it (the text form of bytea in query answers).
 enum Hex {
-    static func encode(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
-
     static func decode(_ text: String) -> [UInt8] {
         var bytes: [UInt8] = []
         var high: UInt8?

@@ -131,18 +131,13 @@ public final class Store {
     /// array in PostgreSQL's binary format, one element per message, so nothing is escaped here
     /// or parsed there (this runs once per stored message).
     static func batchColumns(_ records: [IngestRecord], _ positions: [Int], receivedAtMs: Int64) -> [PostgresValue] {
-        let count = positions.count
-        var gateway = PostgresArray<String>(capacity: count * 24), messageID = PostgresArray<String>(capacity: count * 48)
-        var channel = PostgresArray<String>(capacity: count * 12), occurredAt = PostgresArray<Int64>(capacity: count * 12)
-        var name = PostgresArray<String>(capacity: count * 8), intent = PostgresArray<String>(capacity: count * 8)
-        var queue = PostgresArray<String>(capacity: count * 16), language = PostgresArray<String>(capacity: count * 8)
-        var priority = PostgresArray<Int16>(capacity: count * 6), contentType = PostgresArray<String>(capacity: count * 32)
-        var bodyText = PostgresArray<String>(capacity: positions.reduce(0) { $0 + 4 + records[$1].publish.body.count })
-        var bodyBytes = PostgresArray<PostgresBytes>(capacity: count * 4), attributes = PostgresArray<PostgresJSONB>(capacity: count * 4)
-        var deadline = PostgresArray<Int64>(capacity: count * 12), routeReason = PostgresArray<String>(capacity: count * 24)
-        var routingVersion = PostgresArray<Int32>(capacity: count * 8)
-        var phone = PostgresArray<String>(capacity: count * 4), email = PostgresArray<String>(capacity: count * 4)
-        var external = PostgresArray<String>(capacity: count * 4), device = PostgresArray<String>(capacity: count * 4)
+        var gateway = PostgresArray<String>(), messageID = PostgresArray<String>(), channel = PostgresArray<String>()
+        var occurredAt = PostgresArray<Int64>(), name = PostgresArray<String>(), intent = PostgresArray<String>()
+        var queue = PostgresArray<String>(), language = PostgresArray<String>(), priority = PostgresArray<Int16>()
+        var contentType = PostgresArray<String>(), bodyText = PostgresArray<String>(), bodyBytes = PostgresArray<PostgresBytes>()
+        var attributes = PostgresArray<PostgresJSONB>(), deadline = PostgresArray<Int64>(), routeReason = PostgresArray<String>()
+        var routingVersion = PostgresArray<Int32>(), phone = PostgresArray<String>(), email = PostgresArray<String>()
+        var external = PostgresArray<String>(), device = PostgresArray<String>()
         for position in positions {
             let record = records[position]
             let publish = record.publish

@@ -99,9 +99,9 @@ enum BenchCeilings {
         let start = DispatchTime.now().uptimeNanoseconds
         while written < rows {
             let count = min(batch, rows - written)
-            var messageIDs = PostgresArray<String>(capacity: count * 24)
-            var customerIDs = PostgresArray<Int64>(capacity: count * 12)
-            var bodies = PostgresArray<String>(capacity: count * 160)
+            var messageIDs = PostgresArray<String>()
+            var customerIDs = PostgresArray<Int64>()
+            var bodies = PostgresArray<String>()
             for index in written..<written + count {
                 messageIDs.append("ceiling-\(index)")
                 customerIDs.append(first + Int64(index * 7919 % customers))
