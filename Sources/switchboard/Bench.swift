@@ -25,7 +25,7 @@ struct Bench: ParsableCommand {
     var sections = "ceilings,ingest,latency,recovery"
     @Option(help: "Paced loads of the latency runs, as fractions of the end-to-end maximum, comma-separated (0.5 is the target's).")
     var loads = "0.1,0.25,0.5,0.9"
-    @Option(help: "Log level of the measured hub (its log is .run/bench-hub.log); debug logs each store request's duration.")
+    @Option(help: "Log level of the measured hub (one log per scenario, .run/bench-hub-*.log); debug logs each store request's duration.")
     var hubLogLevel = "warning"
 
     func run() throws {
@@ -67,7 +67,8 @@ struct Bench: ParsableCommand {
             let database = try BenchDatabase(base: base, name: "switchboard_bench_customers")
             step("seeding \(customers) customers")
             try BenchSeed.customers(try Connection(database.conninfo), count: customers)
-            let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
+            let hub = try BenchHub(
+                scenario: "ingest-\(customers)", database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
             defer { hub.stop() }
             try hub.waitUntilServing()
             if customers == 0 { report.rssIdle = hub.residentBytes }
@@ -95,7 +96,7 @@ struct Bench: ParsableCommand {
         _ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void
     ) throws {
         let database = try BenchDatabase(base: base, name: "switchboard_bench_latency")
-        let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
+        let hub = try BenchHub(scenario: "latency", database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
         defer { hub.stop() }
         try hub.waitUntilServing()
         step("end-to-end maximum: \(sizes.ingestMessages) messages, with workers")
@@ -140,7 +141,8 @@ struct Bench: ParsableCommand {
             step("seeding \(pending) pending deliveries")
             try BenchSeed.backlog(try Connection(database.conninfo), count: pending)
             step("hub restart with \(pending) pending")
-            let hub = try BenchHub(database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
+            let hub = try BenchHub(
+                scenario: "restart-\(pending)", database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
             defer { hub.stop() }
             let serving = try hub.waitUntilServing()
             let worker = try WorkerClient(

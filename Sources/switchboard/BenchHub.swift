@@ -12,7 +12,7 @@ final class BenchHub: @unchecked Sendable {
     private let process = Process()
     private let log: URL
 
-    init(database: String, runDirectory: URL, logLevel: String = "warning") throws {
+    init(scenario: String, database: String, runDirectory: URL, logLevel: String = "warning") throws {
         gatewayEndpoint = try Self.freeEndpoint()
         workerEndpoint = try Self.freeEndpoint()
         let config = runDirectory.appendingPathComponent("bench-hub.yaml")
@@ -27,8 +27,9 @@ final class BenchHub: @unchecked Sendable {
         default_country_code: "98"
         max_uncommitted: 50000
         """.write(to: config, atomically: true, encoding: .utf8)
-        log = runDirectory.appendingPathComponent("bench-hub.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        // One log per scenario, so that an early scenario's log is still there after a full run.
+        log = runDirectory.appendingPathComponent("bench-hub-\(scenario).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["serve", "--config", config.path, "--log-level", logLevel]
         var environment = ProcessInfo.processInfo.environment
