@@ -13,6 +13,7 @@ public enum Migrator {
         ("0007_faster_ingest", PackageResources.V0007__faster_ingest_sql),
         ("0008_ingest_rounds", PackageResources.V0008__ingest_rounds_sql),
         ("0009_ingest_columns", PackageResources.V0009__ingest_columns_sql),
+        ("0010_batch_in_one_statement", PackageResources.V0010__batch_in_one_statement_sql),
     ]
 
     /// The newest version this build knows.

@@ -4,8 +4,8 @@ import SwitchboardProtocol
 
 /// The hub's access to PostgreSQL: one connection, used by one thread (the store thread).
 ///
-/// Every write is a server-side function (`swb_ingest_columns`, `swb_apply_columns`) called once per batch
-/// (ingest: once per round, usually one) inside one transaction, so a batch of many messages costs one commit.
+/// Every write is a server-side function (`swb_ingest_batch`, `swb_apply_batch`) called once per
+/// batch, one statement and so one transaction: a batch of many messages costs one commit.
 public final class Store {
     public let connection: Connection
     /// This hub's name in lease rows (`deliveries.owner`).
@@ -62,37 +62,32 @@ public final class Store {
 
     // MARK: Ingest
 
-    /// Stores a batch of routed messages in one transaction; the answers are in the batch's order.
+    /// Stores a batch of routed messages in one statement, so in one transaction; the answers are
+    /// in the batch's order.
     ///
-    /// The batch goes to PostgreSQL in rounds (`swb_ingest_columns`, one statement each, usually one
-    /// round): a message that shares a (gateway, message id) or an identity with an earlier one of
-    /// the batch waits for the round after it, so each round is set-based and the outcome is the
-    /// same as storing the messages one by one in order.
+    /// The batch is set-based (`swb_ingest_batch`) in rounds: a message that shares a (gateway,
+    /// message id) or an identity with an earlier one of the batch goes in the round after it, so
+    /// within a round the messages are independent and the outcome is the same as storing them
+    /// one by one in order. The function runs the rounds one after the other.
     public func ingest(_ records: [IngestRecord], receivedAtMs: Int64) throws -> [IngestOutcome] {
-        // No two messages of a round share a (gateway, message id) or an identity.
         let rounds = Self.rounds(records.count) { index in
             [RoundKey.message(gateway: records[index].gateway, id: records[index].publish.messageID)]
                 + records[index].identities.map { .identity($0.kind, $0.value) }
         }
+        let answer = try connection.queryPrepared(
+            "swb_ingest_batch", Self.ingestSQL, Self.batchColumns(records, rounds: rounds, receivedAtMs: receivedAtMs))
+        guard answer.rows.count == records.count else {
+            throw PostgresError(code: .unexpectedResult, message: "swb_ingest_batch answered \(answer.rows.count) rows for \(records.count) messages")
+        }
         var rows = [[String?]?](repeating: nil, count: records.count)
-        try connection.atomically(statements: rounds.count) {
-            for round in rounds {
-                let answer = try connection.queryPrepared(
-                    "swb_ingest_columns", Self.ingestSQL, Self.batchColumns(records, round, receivedAtMs: receivedAtMs))
-                guard answer.rows.count == round.count else {
-                    throw PostgresError(
-                        code: .unexpectedResult, message: "swb_ingest_columns answered \(answer.rows.count) rows for \(round.count) messages")
-                }
-                for row in answer.rows {
-                    guard let position = row[0].flatMap({ Int($0) }), round.indices.contains(position - 1) else {
-                        throw PostgresError(code: .unexpectedResult, message: "swb_ingest_columns answered an unknown position")
-                    }
-                    rows[round[position - 1]] = row
-                }
+        for row in answer.rows {
+            guard let position = row[0].flatMap({ Int($0) }), rows.indices.contains(position - 1) else {
+                throw PostgresError(code: .unexpectedResult, message: "swb_ingest_batch answered an unknown position")
             }
+            rows[position - 1] = row
         }
         return try zip(records, rows).map { record, row in
-            guard let row else { throw PostgresError(code: .unexpectedResult, message: "swb_ingest_columns left a message unanswered") }
+            guard let row else { throw PostgresError(code: .unexpectedResult, message: "swb_ingest_batch left a message unanswered") }
             return try Self.outcome(record, row, receivedAtMs: receivedAtMs)
         }
     }
@@ -103,34 +98,36 @@ public final class Store {
         case identity(NormalizedIdentity.Kind, String)
     }
 
-    /// The batch's positions split into rounds: each element goes one round after the last earlier
-    /// element it shares a key with (so elements without shared keys all go in the first, and a
-    /// key's n-th element in the n-th round at the earliest).
-    static func rounds<Key: Hashable>(_ count: Int, keys: (Int) -> [Key]) -> [[Int]] {
+    /// Each element's round, from 1: one after the round of the last earlier element it shares a
+    /// key with (so elements without shared keys are all in the first, and a key's n-th element is
+    /// in the n-th round at the earliest).
+    static func rounds<Key: Hashable>(_ count: Int, keys: (Int) -> [Key]) -> [Int] {
         var lastRound: [Key: Int] = [:]
-        var rounds: [[Int]] = []
+        var rounds: [Int] = []
+        rounds.reserveCapacity(count)
         for index in 0..<count {
             let keys = keys(index)
-            let round = keys.compactMap { lastRound[$0] }.max().map { $0 + 1 } ?? 0
+            let round = (keys.compactMap { lastRound[$0] }.max() ?? 0) + 1
             for key in keys { lastRound[key] = round }
-            if round == rounds.count { rounds.append([]) }
-            rounds[round].append(index)
+            rounds.append(round)
         }
         return rounds
     }
 
-    /// The statement of one round: `swb_ingest_columns` with one binary array per field.
+    /// The statement of a batch: `swb_ingest_batch` with one binary array per field.
     static let ingestSQL = """
         SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id
-          FROM swb_ingest_columns($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-                                  $9::smallint[], $10::text[], $11::text[], $12::bytea[], $13::jsonb[], $14::bigint[], $15::text[],
-                                  $16::integer[], $17::text[], $18::text[], $19::text[], $20::text[], to_timestamp($21::bigint / 1000.0))
+          FROM swb_ingest_batch($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+                                $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[], $15::bigint[],
+                                $16::text[], $17::integer[], $18::text[], $19::text[], $20::text[], $21::text[],
+                                to_timestamp($22::bigint / 1000.0))
         """
 
-    /// The parameters of `swb_ingest_columns` for these messages of the batch: each field as an
-    /// array in PostgreSQL's binary format, one element per message, so nothing is escaped here
-    /// or parsed there (this runs once per stored message).
-    static func batchColumns(_ records: [IngestRecord], _ positions: [Int], receivedAtMs: Int64) -> [PostgresValue] {
+    /// The parameters of `swb_ingest_batch`: each message's round, then each field as an array in
+    /// PostgreSQL's binary format, one element per message, so nothing is escaped here or parsed
+    /// there (this runs once per stored message).
+    static func batchColumns(_ records: [IngestRecord], rounds: [Int], receivedAtMs: Int64) -> [PostgresValue] {
+        var round = PostgresArray<Int32>()
         var gateway = PostgresArray<String>(), messageID = PostgresArray<String>(), channel = PostgresArray<String>()
         var occurredAt = PostgresArray<Int64>(), name = PostgresArray<String>(), intent = PostgresArray<String>()
         var queue = PostgresArray<String>(), language = PostgresArray<String>(), priority = PostgresArray<Int16>()
@@ -138,9 +135,9 @@ public final class Store {
         var attributes = PostgresArray<PostgresJSONB>(), deadline = PostgresArray<Int64>(), routeReason = PostgresArray<String>()
         var routingVersion = PostgresArray<Int32>(), phone = PostgresArray<String>(), email = PostgresArray<String>()
         var external = PostgresArray<String>(), device = PostgresArray<String>()
-        for position in positions {
-            let record = records[position]
+        for (record, number) in zip(records, rounds) {
             let publish = record.publish
+            round.append(Int32(clamping: number))
             gateway.append(record.gateway)
             messageID.append(publish.messageID)
             channel.append(publish.channel)
@@ -167,7 +164,8 @@ public final class Store {
             device.append(hint(.device))
         }
         return [
-            gateway.parameter(), messageID.parameter(), channel.parameter(), occurredAt.parameter(), name.parameter(), intent.parameter(),
+            round.parameter(), gateway.parameter(), messageID.parameter(), channel.parameter(), occurredAt.parameter(), name.parameter(),
+            intent.parameter(),
             queue.parameter(), language.parameter(), priority.parameter(), contentType.parameter(), bodyText.parameter(),
             bodyBytes.parameter(), attributes.parameter(), deadline.parameter(), routeReason.parameter(), routingVersion.parameter(),
             phone.parameter(), email.parameter(), external.parameter(), device.parameter(), .init(receivedAtMs),
@@ -206,37 +204,35 @@ public final class Store {
 
     // MARK: Dispatch transitions
 
-    /// Writes dispatch transitions in one transaction; answers, in order, whether each applied.
+    /// Writes dispatch transitions in one statement; answers, in order, whether each applied.
     ///
-    /// Set-based (`swb_apply_columns`), in rounds: a delivery's second transition in the batch (an
+    /// Set-based (`swb_apply_batch`) in rounds: a delivery's second transition in the batch (an
     /// offer and its DONE often travel together) goes in the round after its first, so each
     /// round updates a delivery at most once and the order of its transitions is kept.
     public func apply(_ transitions: [DeliveryTransition]) throws -> [Bool] {
         guard !transitions.isEmpty else { return [] }
         let rounds = Self.rounds(transitions.count) { [transitions[$0].deliveryID] }
+        let answer = try connection.queryPrepared("swb_apply_batch", Self.applySQL, transitionColumns(transitions, rounds: rounds))
         var applied = [Bool](repeating: false, count: transitions.count)
-        try connection.atomically(statements: rounds.count) {
-            for round in rounds {
-                let answer = try connection.queryPrepared("swb_apply_columns", Self.applySQL, transitionColumns(round.map { transitions[$0] }))
-                for row in answer.rows {
-                    guard let index = row[0].flatMap({ Int($0) }), round.indices.contains(index) else {
-                        throw PostgresError(code: .unexpectedResult, message: "swb_apply_columns answered an unknown position")
-                    }
-                    applied[round[index]] = true
-                }
+        for row in answer.rows {
+            guard let index = row[0].flatMap({ Int($0) }), applied.indices.contains(index) else {
+                throw PostgresError(code: .unexpectedResult, message: "swb_apply_batch answered an unknown position")
             }
+            applied[index] = true
         }
         return applied
     }
 
     static let applySQL = """
-        SELECT o_index FROM swb_apply_columns($1::text[], $2::bigint[], $3::text[], $4::integer[], $5::bigint[], $6::text[], $7::text[],
-                                              $8::text[], $9::bigint[], $10::text[])
+        SELECT o_index FROM swb_apply_batch($1::integer[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::bigint[], $7::text[],
+                                            $8::text[], $9::text[], $10::bigint[], $11::text[])
         """
 
-    /// The parameters of `swb_apply_columns`: each field of the transitions as a binary array,
-    /// NULL where a transition has no such field.
-    private func transitionColumns(_ transitions: [DeliveryTransition]) -> [PostgresValue] {
+    /// The parameters of `swb_apply_batch`: each transition's round, then each of its fields as a
+    /// binary array, NULL where a transition has no such field.
+    private func transitionColumns(_ transitions: [DeliveryTransition], rounds: [Int]) -> [PostgresValue] {
+        var round = PostgresArray<Int32>()
+        for number in rounds { round.append(Int32(clamping: number)) }
         var op = PostgresArray<String>(), id = PostgresArray<Int64>(), worker = PostgresArray<String>()
         var attempt = PostgresArray<Int32>(), leaseUntil = PostgresArray<Int64>(), owners = PostgresArray<String>()
         var outcome = PostgresArray<String>(), notes = PostgresArray<String>(), notBefore = PostgresArray<Int64>()
@@ -272,7 +268,7 @@ public final class Store {
             }
         }
         return [
-            op.parameter(), id.parameter(), worker.parameter(), attempt.parameter(), leaseUntil.parameter(), owners.parameter(),
+            round.parameter(), op.parameter(), id.parameter(), worker.parameter(), attempt.parameter(), leaseUntil.parameter(), owners.parameter(),
             outcome.parameter(), notes.parameter(), notBefore.parameter(), error.parameter(),
         ]
     }

@@ -1,3 +1,4 @@
+import Postgres
 import SwitchboardCore
 import SwitchboardProtocol
 import SwitchboardStore
@@ -210,5 +211,135 @@ struct StoreApplyTests {
         #expect(rows[1] == ["offered", "w2", "2", nil, nil, "busy", "hub-a", "t"])
         #expect(rows[2] == ["dead", nil, "0", nil, nil, "gave up", nil, "t"])
         #expect(rows[3] == ["failed", "w1", "1", "rejected", "malformed order", "malformed order", "hub-a", "t"])
+    }
+}
+
+/// Hubs of earlier versions keep writing during an upgrade through the functions they know
+/// (swb_ingest_set and swb_apply_set of 0008, swb_ingest_columns and swb_apply_columns of 0009),
+/// which are now one round of swb_ingest_batch and swb_apply_batch.
+@Suite("Entry points of earlier hub versions")
+struct EarlierEntryPointTests {
+    static let receivedAt = "to_timestamp(1790000000)"
+
+    @Test("swb_ingest_set and swb_ingest_columns store, find customers by their hints, and answer duplicates")
+    func earlierIngest() throws {
+        let database = try TestDatabase()
+        let store = try Store(conninfo: database.conninfo, owner: "hub-new")
+        _ = try store.registerRouting(["rules": "test"])
+        let phone = NormalizedIdentity(kind: .phone, value: "+989121234567")
+        guard
+            case .stored(let known, _) = try store.ingest(
+                [
+                    IngestRecord(
+                        gateway: "gw", publish: Messages.publish("new-1"), identities: [phone], route: StoreIngestTests.route, routingVersion: 1)
+                ],
+                receivedAtMs: 1_790_000_000_000)[0]
+        else {
+            Issue.record("the current hub did not store its message")
+            return
+        }
+        let connection = try database.connect()
+        let message = """
+            {"gateway": "gw", "message_id": "old-1", "channel": "fax", "occurred_at": 1789999999000, "hints": [["phone", "+989121234567"]],
+             "name": "Ana", "queue": "field_service", "language": "fa", "priority": 2, "content_type": "application/pdf",
+             "body_hex": "00ff", "attributes": {"pages": "1"}, "deadline": 1790000060000, "route_reason": "channel", "routing_version": 1}
+            """
+        let set = try connection.query(
+            "SELECT o_position, o_outcome, o_customer_id, o_queue, o_delivery_id IS NOT NULL FROM swb_ingest_set($1::jsonb, \(Self.receivedAt))",
+            [.text("[\(message)]")]
+        ).rows
+        #expect(set == [["1", "stored", "\(known.customerID)", "field_service", "t"]])
+        let stored = try connection.query(
+            "SELECT channel, body_bytes, body_text IS NULL, attributes->>'pages', priority FROM interactions WHERE message_id = 'old-1'"
+        ).rows
+        #expect(stored == [["fax", "\\x00ff", "t", "1", "2"]])
+        #expect(try database.value("SELECT display_name FROM customers WHERE id = $1", [.init(known.customerID)]) == "Ana")
+
+        let again = try connection.query(
+            "SELECT o_outcome FROM swb_ingest_set($1::jsonb, \(Self.receivedAt))", [.text("[\(message)]")]
+        ).rows
+        #expect(again == [["duplicate"]])
+
+        var gateway = PostgresArray<String>(), id = PostgresArray<String>(), text = PostgresArray<String>()
+        var email = PostgresArray<String>(), nothing = PostgresArray<String>()
+        gateway.append("gw")
+        id.append("old-2")
+        text.append("hello")
+        email.append("new@example.com")
+        nothing.append(nil)
+        var occurred = PostgresArray<Int64>(), deadline = PostgresArray<Int64>(), priority = PostgresArray<Int16>()
+        var version = PostgresArray<Int32>(), bytes = PostgresArray<PostgresBytes>(), attributes = PostgresArray<PostgresJSONB>()
+        occurred.append(1_789_999_999_000)
+        deadline.append(1_790_000_060_000)
+        priority.append(0)
+        version.append(1)
+        bytes.append(nil)
+        attributes.append(nil)
+        func texts(_ value: String) -> PostgresValue {
+            var array = PostgresArray<String>()
+            array.append(value)
+            return array.parameter()
+        }
+        let columns = try connection.query(
+            """
+            SELECT o_position, o_outcome, o_customer_id <> $21 FROM swb_ingest_columns(
+                $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::smallint[],
+                $10::text[], $11::text[], $12::bytea[], $13::jsonb[], $14::bigint[], $15::text[], $16::integer[], $17::text[],
+                $18::text[], $19::text[], $20::text[], \(Self.receivedAt))
+            """,
+            [
+                gateway.parameter(), id.parameter(), texts("email"), occurred.parameter(), texts("Bo"), texts("question"), texts("support"),
+                texts("en"), priority.parameter(), texts("text/plain"), text.parameter(), bytes.parameter(), attributes.parameter(),
+                deadline.parameter(), texts("default"), version.parameter(), nothing.parameter(), email.parameter(), nothing.parameter(),
+                texts("device-1"), .init(known.customerID),
+            ]
+        ).rows
+        #expect(columns == [["1", "stored", "t"]])
+        #expect(try database.count("SELECT count(*) FROM customer_identities WHERE value IN ('new@example.com', 'device-1')") == 2)
+        #expect(try database.count("SELECT count(*) FROM deliveries") == 3)
+    }
+
+    @Test("swb_apply_set and swb_apply_columns settle deliveries with the same guards")
+    func earlierTransitions() throws {
+        let database = try TestDatabase()
+        let store = try Store(conninfo: database.conninfo, owner: "hub-new")
+        _ = try store.registerRouting(["rules": "test"])
+        guard
+            case .stored(_, let task) = try store.ingest(
+                [IngestRecord(gateway: "gw", publish: Messages.publish("t-1"), identities: [], route: StoreIngestTests.route, routingVersion: 1)],
+                receivedAtMs: 1_790_000_000_000)[0]
+        else {
+            Issue.record("the current hub did not store its message")
+            return
+        }
+        let connection = try database.connect()
+        let offer = #"{"op": "offer", "id": \#(task.deliveryID), "worker": "w1", "attempt": 1, "lease_until": 1790000300000, "owner": "hub-old"}"#
+        let wrongWorker = #"{"op": "done", "id": \#(task.deliveryID), "worker": "w2", "outcome": "handled"}"#
+        #expect(try connection.query("SELECT o_index FROM swb_apply_set($1::jsonb)", [.text("[\(offer), \(wrongWorker)]")]).rows == [["0"]])
+
+        var op = PostgresArray<String>(), ids = PostgresArray<Int64>(), worker = PostgresArray<String>(), outcome = PostgresArray<String>()
+        var none = PostgresArray<String>(), noInteger = PostgresArray<Int32>(), noTime = PostgresArray<Int64>()
+        op.append("done")
+        ids.append(task.deliveryID)
+        worker.append("w1")
+        outcome.append("handled")
+        none.append(nil)
+        noInteger.append(nil)
+        noTime.append(nil)
+        let done = try connection.query(
+            """
+            SELECT o_index FROM swb_apply_columns($1::text[], $2::bigint[], $3::text[], $4::integer[], $5::bigint[], $6::text[],
+                                                  $7::text[], $8::text[], $9::bigint[], $10::text[])
+            """,
+            [
+                op.parameter(), ids.parameter(), worker.parameter(), noInteger.parameter(), noTime.parameter(), none.parameter(),
+                outcome.parameter(), none.parameter(), noTime.parameter(), none.parameter(),
+            ]
+        ).rows
+        #expect(done == [["0"]])
+        #expect(try connection.query("SELECT state, worker, owner, outcome FROM deliveries").rows == [["done", "w1", "hub-old", "handled"]])
+        #expect(throws: PostgresError.self) {
+            try connection.query("SELECT * FROM swb_apply_set($1::jsonb)", [.text(#"[{"op": "steal", "id": 1}]"#)])
+        }
     }
 }
