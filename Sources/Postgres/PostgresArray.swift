@@ -7,39 +7,39 @@ public protocol PostgresBinaryElement {
 }
 
 extension String: PostgresBinaryElement {
-    public static var typeOID: Int32 { 25 }  // text
-    public func appendBinary(to bytes: inout [UInt8]) { bytes.append(contentsOf: utf8) }
+    @inlinable public static var typeOID: Int32 { 25 }  // text
+    @inlinable public func appendBinary(to bytes: inout [UInt8]) { bytes.append(contentsOf: utf8) }
 }
 
 extension Int64: PostgresBinaryElement {
-    public static var typeOID: Int32 { 20 }  // bigint
-    public func appendBinary(to bytes: inout [UInt8]) { PostgresArrayBytes.append(self, to: &bytes) }
+    @inlinable public static var typeOID: Int32 { 20 }  // bigint
+    @inlinable public func appendBinary(to bytes: inout [UInt8]) { PostgresArrayBytes.append(self, to: &bytes) }
 }
 
 extension Int32: PostgresBinaryElement {
-    public static var typeOID: Int32 { 23 }  // integer
-    public func appendBinary(to bytes: inout [UInt8]) { PostgresArrayBytes.append(self, to: &bytes) }
+    @inlinable public static var typeOID: Int32 { 23 }  // integer
+    @inlinable public func appendBinary(to bytes: inout [UInt8]) { PostgresArrayBytes.append(self, to: &bytes) }
 }
 
 extension Int16: PostgresBinaryElement {
-    public static var typeOID: Int32 { 21 }  // smallint
-    public func appendBinary(to bytes: inout [UInt8]) { PostgresArrayBytes.append(self, to: &bytes) }
+    @inlinable public static var typeOID: Int32 { 21 }  // smallint
+    @inlinable public func appendBinary(to bytes: inout [UInt8]) { PostgresArrayBytes.append(self, to: &bytes) }
 }
 
 /// Raw bytes, as `bytea`.
 public struct PostgresBytes: PostgresBinaryElement {
     public var bytes: [UInt8]
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-    public static var typeOID: Int32 { 17 }
-    public func appendBinary(to bytes: inout [UInt8]) { bytes.append(contentsOf: self.bytes) }
+    @inlinable public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    @inlinable public static var typeOID: Int32 { 17 }
+    @inlinable public func appendBinary(to bytes: inout [UInt8]) { bytes.append(contentsOf: self.bytes) }
 }
 
 /// JSON text, as `jsonb` (its binary format is a version byte, then the text).
 public struct PostgresJSONB: PostgresBinaryElement {
     public var text: [UInt8]
-    public init(_ text: [UInt8]) { self.text = text }
-    public static var typeOID: Int32 { 3802 }
-    public func appendBinary(to bytes: inout [UInt8]) {
+    @inlinable public init(_ text: [UInt8]) { self.text = text }
+    @inlinable public static var typeOID: Int32 { 3802 }
+    @inlinable public func appendBinary(to bytes: inout [UInt8]) {
         bytes.append(1)
         bytes.append(contentsOf: text)
     }
@@ -49,16 +49,19 @@ public struct PostgresJSONB: PostgresBinaryElement {
 /// array format, so that the server copies its elements instead of parsing text or JSON for them.
 /// Elements may be NULL. Passing it where the statement expects another element type fails with
 /// the server's "wrong element type" error, never with a silent conversion.
+///
+/// Inlinable, so that the store's calls (once per field per message) are specialized for their
+/// element type instead of going through the generic code at run time.
 public struct PostgresArray<Element: PostgresBinaryElement> {
-    private var bytes: [UInt8]
-    private var count = 0
-    private var hasNull = false
+    @usableFromInline var bytes: [UInt8]
+    @usableFromInline var count = 0
+    @usableFromInline var hasNull = false
 
-    public init() {
+    @inlinable public init() {
         bytes = [UInt8](repeating: 0, count: PostgresArrayBytes.headerSize)
     }
 
-    public mutating func append(_ element: Element?) {
+    @inlinable public mutating func append(_ element: Element?) {
         count += 1
         guard let element else {
             hasNull = true
@@ -72,7 +75,7 @@ public struct PostgresArray<Element: PostgresBinaryElement> {
     }
 
     /// The array as a binary statement parameter.
-    public consuming func parameter() -> PostgresValue {
+    @inlinable public consuming func parameter() -> PostgresValue {
         // ndim, flags (has nulls), element type, then the one dimension: length and lower bound.
         PostgresArrayBytes.put(Int32(1), at: 0, in: &bytes)
         PostgresArrayBytes.put(Int32(hasNull ? 1 : 0), at: 4, in: &bytes)
@@ -84,14 +87,14 @@ public struct PostgresArray<Element: PostgresBinaryElement> {
 }
 
 /// Big-endian integers, as PostgreSQL's binary formats write them.
-enum PostgresArrayBytes {
-    static let headerSize = 20
+@usableFromInline enum PostgresArrayBytes {
+    @usableFromInline static let headerSize = 20
 
-    static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
+    @inlinable static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
-    static func put(_ value: Int32, at offset: Int, in bytes: inout [UInt8]) {
+    @inlinable static func put(_ value: Int32, at offset: Int, in bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.bigEndian) { raw in
             for index in 0..<4 { bytes[offset + index] = raw[index] }
         }
