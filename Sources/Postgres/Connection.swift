@@ -11,6 +11,8 @@ public final class Connection {
     private var handle: OpaquePointer?
     public let conninfo: String
     private var prepared: Set<String> = []
+    /// The statement sent by `sendPrepared` whose result is still to be received.
+    private var sent: String?
 
     /// Connects with a libpq connection string (`host=/run/pg port=5432 dbname=switchboard`) or URI.
     public init(_ conninfo: String) throws {
@@ -24,6 +26,7 @@ public final class Connection {
     public func reconnect() throws {
         if let handle { PQfinish(handle) }
         prepared.removeAll()
+        sent = nil
         handle = PQconnectdb(conninfo)
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
             let message = handle.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
@@ -58,14 +61,37 @@ public final class Connection {
     /// Prepares `sql` under `name` once per connection, then runs it with bound parameters.
     @discardableResult
     public func queryPrepared(_ name: String, _ sql: String, _ parameters: [PostgresValue]) throws -> PostgresRows {
+        try sendPrepared(name, sql, parameters)
+        return try receive()
+    }
+
+    /// Sends a prepared statement (`queryPrepared`'s first half) and returns at once, while the
+    /// server runs it: the caller can do other work meanwhile, then must call `receive()` before
+    /// anything else uses the connection.
+    public func sendPrepared(_ name: String, _ sql: String, _ parameters: [PostgresValue]) throws {
         let connection = try live(sql)
         if !prepared.contains(name) {
             _ = try consume(PQprepare(connection, name, sql, Int32(parameters.count), nil), sql: sql)
             prepared.insert(name)
         }
-        let result = withParameters(parameters) { values, lengths, formats in
-            PQexecPrepared(connection, name, Int32(parameters.count), values, lengths, formats, 0)
+        let accepted = withParameters(parameters) { values, lengths, formats in
+            PQsendQueryPrepared(connection, name, Int32(parameters.count), values, lengths, formats, 0)
         }
+        guard accepted == 1 else {
+            throw PostgresError(code: PQstatus(connection) == CONNECTION_OK ? .server : .connectionFailed, message: lastError(), query: sql)
+        }
+        sent = sql
+    }
+
+    /// Waits for the result of the statement `sendPrepared` sent.
+    public func receive() throws -> PostgresRows {
+        guard let sql = sent, let connection = handle else {
+            throw PostgresError(code: .connectionFailed, message: "no statement was sent", query: nil)
+        }
+        sent = nil
+        let result = PQgetResult(connection)
+        // The end of the statement's results (a NULL) must be read before the next one is sent.
+        while let extra = PQgetResult(connection) { PQclear(extra) }
         return try consume(result, sql: sql)
     }
 
@@ -92,16 +118,17 @@ public final class Connection {
     // MARK: Internals
 
     private func live(_ sql: String) throws -> OpaquePointer {
+        precondition(sent == nil, "a statement was sent and its result not received")
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
             throw PostgresError(code: .connectionFailed, message: "not connected", query: sql)
         }
         return handle
     }
 
-    private func withParameters(
+    private func withParameters<Result>(
         _ parameters: [PostgresValue],
-        _ body: (UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> OpaquePointer?
-    ) -> OpaquePointer? {
+        _ body: (UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> Result
+    ) -> Result {
         var buffers: [UnsafeMutablePointer<CChar>?] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []

@@ -51,34 +51,97 @@ final class StoreThread: Sendable {
         let wake = try context.socket(.pair)
         try wake.connect(endpoint)
         var store: Store?
+        var queue: [StoreRequest] = []
         logger.info("\(name) store thread started")
         while true {
-            guard try wake.receive() != nil else { continue }
-            for request in requests.drain() {
-                if case .stop = request {
-                    logger.info("\(name) store thread stopping")
-                    return
-                }
+            if queue.isEmpty {
+                // One wake-up per request posted; a drain may already have taken it (see `ingest`).
+                guard try wake.receive() != nil else { continue }
+                queue = requests.drain()
+                continue
+            }
+            let request = queue.removeFirst()
+            switch request {
+            case .stop:
+                logger.info("\(name) store thread stopping")
+                return
+            case .ingest(let records, let receivedAtMs):
+                try ingest(Store.ingestStatement(records, receivedAtMs: receivedAtMs), then: &queue, store: &store, wake: wake)
+            default:
                 let started = DispatchTime.now().uptimeNanoseconds
-                let reply = handle(request, store: &store)
-                let microseconds = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
-                timing.record(items: request.itemCount, microseconds: microseconds)
-                logger.debug("\(name) store request \(request.kind): \(request.itemCount) items in \(microseconds) µs")
-                replies.post(reply)
-                try wake.send([[1]])
+                try reply(handle(request, store: &store), to: request, started: started, wake: wake)
             }
         }
     }
 
+    /// Runs an ingest and the ingests queued right behind it so that PostgreSQL does not wait for
+    /// this thread between them: while one batch's statement runs, the next batch's parameters are
+    /// built, and the next is sent as soon as the first is answered, before the first's outcomes
+    /// are read and replied. The connection never has more than one statement in flight, so a
+    /// batch is sent only once the one before it has committed (and it sees what that one wrote).
+    private func ingest(_ first: Store.IngestStatement, then queue: inout [StoreRequest], store: inout Store?, wake: Socket) throws {
+        var current = first
+        var started = DispatchTime.now().uptimeNanoseconds
+        var sent = (try? send(current, store: &store)) != nil
+        while true {
+            let request = StoreRequest.ingest(current.records, receivedAtMs: current.receivedAtMs)
+            guard sent else {
+                // Not sent (no database, or the send failed): the plain path connects, retries and reports.
+                try reply(handle(request, store: &store), to: request, started: started, wake: wake)
+                return
+            }
+            if queue.isEmpty { queue = requests.drain() }
+            var next: Store.IngestStatement?
+            if case .ingest(let records, let receivedAtMs)? = queue.first {
+                queue.removeFirst()
+                next = Store.ingestStatement(records, receivedAtMs: receivedAtMs)
+            }
+            let answer = Result { try store!.connection.receive() }
+            var nextStarted = started
+            var nextSent = false
+            if let next, case .success = answer {
+                nextStarted = DispatchTime.now().uptimeNanoseconds
+                nextSent = (try? send(next, store: &store)) != nil
+            }
+            try reply(
+                guarded(request, store: &store) { live in try ingested(current, on: live) { try Store.outcomes(current, try answer.get()) } },
+                to: request, started: started, wake: wake)
+            guard let next else { return }
+            (current, started, sent) = (next, nextStarted, nextSent)
+        }
+    }
+
+    private func send(_ statement: Store.IngestStatement, store: inout Store?) throws {
+        try guardedConnection(&store).send(statement)
+    }
+
+    private func reply(_ reply: StoreReply, to request: StoreRequest, started: UInt64, wake: Socket) throws {
+        let microseconds = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
+        timing.record(items: request.itemCount, microseconds: microseconds)
+        logger.debug("\(name) store request \(request.kind): \(request.itemCount) items in \(microseconds) µs")
+        replies.post(reply)
+        try wake.send([[1]])
+    }
+
     /// Runs one request, (re)connecting first if needed; a lost connection is reported, not fatal.
     private func handle(_ request: StoreRequest, store: inout Store?) -> StoreReply {
+        guarded(request, store: &store) { live in try perform(request, on: live) }
+    }
+
+    /// The connection, made again first if there is none or it was lost.
+    private func guardedConnection(_ store: inout Store?) throws -> Store {
+        if let live = store, live.connection.isConnected { return live }
+        store = nil
+        let live = try Store(conninfo: conninfo, owner: owner)
+        logger.info("store connected to PostgreSQL")
+        store = live
+        return live
+    }
+
+    /// `body`'s reply, or the request's failure reply if it threw; a lost connection is dropped.
+    private func guarded(_ request: StoreRequest, store: inout Store?, _ body: (Store) throws -> StoreReply) -> StoreReply {
         do {
-            if store == nil || store?.connection.isConnected == false {
-                store = nil
-                store = try Store(conninfo: conninfo, owner: owner)
-                logger.info("store connected to PostgreSQL")
-            }
-            return try perform(request, on: store!)
+            return try body(try guardedConnection(&store))
         } catch {
             let failure = Self.failure(error)
             if failure.unavailable { store = nil }
@@ -87,19 +150,25 @@ final class StoreThread: Sendable {
         }
     }
 
+    /// An ingest's reply from its outcomes; when the batch failed on its data, its records stored
+    /// one by one instead, so that one bad record does not fail the others.
+    private func ingested(_ statement: Store.IngestStatement, on store: Store, _ outcomes: () throws -> [IngestOutcome]) throws -> StoreReply {
+        do {
+            return .ingested(try outcomes().map { .success($0) })
+        } catch let error as PostgresError where !error.isConnectionLoss && statement.records.count > 1 {
+            logger.warning("batch of \(statement.records.count) failed (\(error)); storing one by one")
+            return .ingested(
+                statement.records.map { record in
+                    Result { try store.ingest([record], receivedAtMs: statement.receivedAtMs)[0] }.mapError(Self.failure)
+                })
+        }
+    }
+
     private func perform(_ request: StoreRequest, on store: Store) throws -> StoreReply {
         switch request {
         case .ingest(let records, let receivedAtMs):
-            do {
-                return .ingested(try store.ingest(records, receivedAtMs: receivedAtMs).map { .success($0) })
-            } catch let error as PostgresError where !error.isConnectionLoss && records.count > 1 {
-                // One bad record must not fail the others: store them one by one to find it.
-                logger.warning("batch of \(records.count) failed (\(error)); storing one by one")
-                return .ingested(
-                    records.map { record in
-                        Result { try store.ingest([record], receivedAtMs: receivedAtMs)[0] }.mapError(Self.failure)
-                    })
-            }
+            let statement = Store.ingestStatement(records, receivedAtMs: receivedAtMs)
+            return try ingested(statement, on: store) { try store.ingest(statement) }
         case .apply(let transitions):
             return .applied(transitions: transitions, .success(try store.apply(transitions)))
         case .loadPending(let queue, let limit):

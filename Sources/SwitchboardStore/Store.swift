@@ -70,12 +70,47 @@ public final class Store {
     /// within a round the messages are independent and the outcome is the same as storing them
     /// one by one in order. The function runs the rounds one after the other.
     public func ingest(_ records: [IngestRecord], receivedAtMs: Int64) throws -> [IngestOutcome] {
+        try ingest(Self.ingestStatement(records, receivedAtMs: receivedAtMs))
+    }
+
+    /// Stores a batch whose statement is built already.
+    public func ingest(_ statement: IngestStatement) throws -> [IngestOutcome] {
+        try send(statement)
+        return try receive(statement)
+    }
+
+    /// A batch's ingest statement, ready to send: `ingest` in three steps, so that a caller with
+    /// several batches can build the next one's while PostgreSQL runs this one (the store thread).
+    public struct IngestStatement: Sendable {
+        public let records: [IngestRecord]
+        public let receivedAtMs: Int64
+        let parameters: [PostgresValue]
+    }
+
+    /// Splits the batch into rounds and writes its parameters; no I/O.
+    public static func ingestStatement(_ records: [IngestRecord], receivedAtMs: Int64) -> IngestStatement {
         let rounds = Self.rounds(records.count) { index in
             [RoundKey.message(gateway: records[index].gateway, id: records[index].publish.messageID)]
                 + records[index].identities.map { .identity($0.kind, $0.value) }
         }
-        let answer = try connection.queryPrepared(
-            "swb_ingest_batch", Self.ingestSQL, Self.batchColumns(records, rounds: rounds, receivedAtMs: receivedAtMs))
+        return IngestStatement(
+            records: records, receivedAtMs: receivedAtMs, parameters: batchColumns(records, rounds: rounds, receivedAtMs: receivedAtMs))
+    }
+
+    /// Sends the statement and returns while PostgreSQL runs it; `receive` must follow before the
+    /// connection is used for anything else.
+    public func send(_ statement: IngestStatement) throws {
+        try connection.sendPrepared("swb_ingest_batch", Self.ingestSQL, statement.parameters)
+    }
+
+    /// Waits for the statement's answers (it is committed once they are in) and reads them.
+    public func receive(_ statement: IngestStatement) throws -> [IngestOutcome] {
+        try Self.outcomes(statement, try connection.receive())
+    }
+
+    /// The batch's outcomes, in its order, from the function's answers.
+    public static func outcomes(_ statement: IngestStatement, _ answer: PostgresRows) throws -> [IngestOutcome] {
+        let records = statement.records
         guard answer.rows.count == records.count else {
             throw PostgresError(code: .unexpectedResult, message: "swb_ingest_batch answered \(answer.rows.count) rows for \(records.count) messages")
         }
@@ -88,7 +123,7 @@ public final class Store {
         }
         return try zip(records, rows).map { record, row in
             guard let row else { throw PostgresError(code: .unexpectedResult, message: "swb_ingest_batch left a message unanswered") }
-            return try Self.outcome(record, row, receivedAtMs: receivedAtMs)
+            return try Self.outcome(record, row, receivedAtMs: statement.receivedAtMs)
         }
     }
 
