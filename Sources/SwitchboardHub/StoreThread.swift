@@ -76,9 +76,9 @@ final class StoreThread: Sendable {
 
     /// Runs an ingest and the ingests queued right behind it so that PostgreSQL does not wait for
     /// this thread between them: while one batch's statement runs, the next batch's parameters are
-    /// built, and the next is sent as soon as the first is answered, before the first's outcomes
-    /// are read and replied. The connection never has more than one statement in flight, so a
-    /// batch is sent only once the one before it has committed (and it sees what that one wrote).
+    /// built, and the next is sent as soon as the first's answers are read, before the first is
+    /// replied to. The connection never has more than one statement in flight, so a batch is sent
+    /// only once the one before it has committed (and it sees what that one wrote).
     private func ingest(_ first: Store.IngestStatement, then queue: inout [StoreRequest], store: inout Store?, wake: Socket) throws {
         var current = first
         var started = DispatchTime.now().uptimeNanoseconds
@@ -96,16 +96,20 @@ final class StoreThread: Sendable {
                 queue.removeFirst()
                 next = Store.ingestStatement(records, receivedAtMs: receivedAtMs)
             }
-            let answer = Result { try store!.connection.receive() }
+            // The answers are read before the next batch goes out: if they cannot be, the batch is
+            // stored again one by one, which needs the connection idle.
+            let outcomes = Result {
+                guard let live = store else { throw PostgresError(code: .connectionFailed, message: "not connected") }
+                return try Store.outcomes(current, try live.connection.receive())
+            }
+            let reply = guarded(request, store: &store) { live in try ingested(current, on: live) { try outcomes.get() } }
             var nextStarted = started
             var nextSent = false
-            if let next, case .success = answer {
+            if let next {
                 nextStarted = DispatchTime.now().uptimeNanoseconds
                 nextSent = (try? send(next, store: &store)) != nil
             }
-            try reply(
-                guarded(request, store: &store) { live in try ingested(current, on: live) { try Store.outcomes(current, try answer.get()) } },
-                to: request, started: started, wake: wake)
+            try self.reply(reply, to: request, started: started, wake: wake)
             guard let next else { return }
             (current, started, sent) = (next, nextStarted, nextSent)
         }
