@@ -137,6 +137,34 @@ struct IngestTests {
         #expect(try database.count("SELECT count(*) FROM interactions WHERE gateway = 'web-1'") == 300)
         #expect(try database.count("SELECT count(*) FROM deliveries WHERE queue = 'sales'") == 300)
     }
+
+    @Test("batches queued behind one another each see what the one before committed: a customer new in one is found by the next")
+    func queuedBatchesInOrder() throws {
+        let database = try TestDatabase()
+        var config = RunningHub.config(database)
+        // Small batches, so that many queue up behind the one PostgreSQL is running.
+        config.batchMax = 4
+        let hub = try RunningHub(config)
+        defer { hub.shutdown() }
+        let gateways = try (0..<3).map { try GatewayClient(name: "chat-\($0)", endpoint: hub.endpoints.gateway) }
+        for index in 0..<240 {
+            let address = "visitor-\(index % 10)@example.com"
+            try gateways[index % 3].send(Messages.publish("q-\(index)", "hello \(index)", channel: "web", hints: IdentityHints(email: address)))
+        }
+        var acked = 0
+        for gateway in gateways {
+            var answered = 0
+            while answered < 80, let answer = try gateway.receive(timeoutMs: 5000) {
+                answered += 1
+                if case .ack = answer { acked += 1 } else { Issue.record("unexpected \(answer)") }
+            }
+        }
+        #expect(acked == 240)
+        #expect(try database.count("SELECT count(*) FROM interactions") == 240)
+        #expect(try database.count("SELECT count(*) FROM customers") == 10)
+        #expect(try database.count("SELECT count(DISTINCT customer_id) FROM interactions") == 10)
+        #expect(try database.count("SELECT count(*) FROM customer_identities") == 10)
+    }
 }
 
 @Suite("Bodies and attributes survive storage")
