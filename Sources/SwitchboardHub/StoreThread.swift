@@ -55,9 +55,8 @@ final class StoreThread: Sendable {
         logger.info("\(name) store thread started")
         while true {
             if queue.isEmpty {
-                // One wake-up per request posted; a drain may already have taken it (see `ingest`).
                 guard try wake.receive() != nil else { continue }
-                queue = requests.drain()
+                queue = try takeRequests(wake)
                 continue
             }
             let request = queue.removeFirst()
@@ -90,7 +89,7 @@ final class StoreThread: Sendable {
                 try reply(handle(request, store: &store), to: request, started: started, wake: wake)
                 return
             }
-            if queue.isEmpty { queue = requests.drain() }
+            if queue.isEmpty { queue = try takeRequests(wake) }
             var next: Store.IngestStatement?
             if case .ingest(let records, let receivedAtMs)? = queue.first {
                 queue.removeFirst()
@@ -113,6 +112,14 @@ final class StoreThread: Sendable {
             guard let next else { return }
             (current, started, sent) = (next, nextStarted, nextSent)
         }
+    }
+
+    /// The requests posted so far. The wake-ups posted with them are taken too: the hub posts a
+    /// request before its wake-up, so none is lost, and a thread that keeps finding work in the
+    /// mailbox (a run of ingests) must not leave the wake-ups to pile up until the hub's sends block.
+    private func takeRequests(_ wake: Socket) throws -> [StoreRequest] {
+        while try wake.receive(dontWait: true) != nil {}
+        return requests.drain()
     }
 
     private func send(_ statement: Store.IngestStatement, store: inout Store?) throws {
