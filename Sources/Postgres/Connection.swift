@@ -108,13 +108,6 @@ public final class Connection {
         }
     }
 
-    /// Runs `body`, which runs `statements` statements, atomically: in a transaction when there
-    /// is more than one. A single statement is atomic by itself, and BEGIN and COMMIT would cost
-    /// two more round trips on the hub's hot path.
-    public func atomically<T>(statements: Int, _ body: () throws -> T) throws -> T {
-        statements > 1 ? try transaction(body) : try body()
-    }
-
     // MARK: Internals
 
     private func live(_ sql: String) throws -> OpaquePointer {

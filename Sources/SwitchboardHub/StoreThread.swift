@@ -99,7 +99,7 @@ final class StoreThread: Sendable {
             // stored again one by one, which needs the connection idle.
             let outcomes = Result {
                 guard let live = store else { throw PostgresError(code: .connectionFailed, message: "not connected") }
-                return try Store.outcomes(current, try live.connection.receive())
+                return try live.receive(current)
             }
             let reply = guarded(request, store: &store) { live in try ingested(current, on: live) { try outcomes.get() } }
             var nextStarted = started

@@ -109,7 +109,7 @@ public final class Store {
     }
 
     /// The batch's outcomes, in its order, from the function's answers.
-    public static func outcomes(_ statement: IngestStatement, _ answer: PostgresRows) throws -> [IngestOutcome] {
+    private static func outcomes(_ statement: IngestStatement, _ answer: PostgresRows) throws -> [IngestOutcome] {
         let records = statement.records
         guard answer.rows.count == records.count else {
             throw PostgresError(code: .unexpectedResult, message: "swb_ingest_batch answered \(answer.rows.count) rows for \(records.count) messages")
