@@ -83,6 +83,20 @@ public final class Connection {
         sent = sql
     }
 
+    /// The connection's socket, for waiting on it together with other things (poll); -1 if none.
+    public var socket: Int32 {
+        guard let handle else { return -1 }
+        return PQsocket(handle)
+    }
+
+    /// Reads what the server has sent so far without blocking; true once `receive()` would not
+    /// block (the result is in, or the connection failed and `receive()` will say how).
+    public func resultReady() -> Bool {
+        guard sent != nil, let handle else { return true }
+        guard PQconsumeInput(handle) == 1 else { return true }
+        return PQisBusy(handle) == 0
+    }
+
     /// Waits for the result of the statement `sendPrepared` sent.
     public func receive() throws -> PostgresRows {
         guard let sql = sent, let connection = handle else {

@@ -90,6 +90,7 @@ final class StoreThread: Sendable {
                 return
             }
             if queue.isEmpty { queue = try takeRequests(wake) }
+            if queue.isEmpty, let live = store { queue = try requests(whileRunningOn: live.connection, wake: wake) }
             var next: Store.IngestStatement?
             if case .ingest(let records, let receivedAtMs)? = queue.first {
                 queue.removeFirst()
@@ -120,6 +121,24 @@ final class StoreThread: Sendable {
     private func takeRequests(_ wake: Socket) throws -> [StoreRequest] {
         while try wake.receive(dontWait: true) != nil {}
         return requests.drain()
+    }
+
+    /// Waits until the statement in flight on `connection` has its answer or requests arrive,
+    /// whichever comes first, and returns the requests (none if the answer came first). The hub
+    /// posts the next batch while this one runs: waiting only for the answer, the thread would
+    /// build that batch after it, with PostgreSQL idle in between.
+    private func requests(whileRunningOn connection: Connection, wake: Socket) throws -> [StoreRequest] {
+        let socket = connection.socket
+        guard socket >= 0 else { return [] }
+        var poller = Poller()
+        poller.add(wake)
+        poller.add(fd: socket)
+        while !connection.resultReady() {
+            guard try poller.wait(timeoutMilliseconds: -1)[0] else { continue }
+            let arrived = try takeRequests(wake)
+            if !arrived.isEmpty { return arrived }
+        }
+        return []
     }
 
     private func send(_ statement: Store.IngestStatement, store: inout Store?) throws {

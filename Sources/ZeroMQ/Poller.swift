@@ -15,6 +15,11 @@ public struct Poller {
         items.append(zmq_pollitem_t(socket: socket.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0))
     }
 
+    /// Adds a plain file descriptor (a database connection's socket), ready when readable.
+    public mutating func add(fd: Int32) {
+        items.append(zmq_pollitem_t(socket: nil, fd: fd, events: Int16(ZMQ_POLLIN), revents: 0))
+    }
+
     /// Blocks up to `timeoutMilliseconds` (-1: forever) and returns which sockets are readable.
     public mutating func wait(timeoutMilliseconds: Int) throws -> [Bool] {
         let count = Int32(items.count)

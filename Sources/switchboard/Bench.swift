@@ -27,9 +27,15 @@ struct Bench: ParsableCommand {
     var loads = "0.1,0.25,0.5,0.9"
     @Option(help: "Log level of the measured hub (one log per scenario, .run/bench-hub-*.log); debug logs each store request's duration.")
     var hubLogLevel = "warning"
+    @Option(
+        help:
+            "Messages per ingest run and rows of the PostgreSQL ceiling (default: 200000, or 20000 with --quick); more gives a profiler a longer steady stretch."
+    )
+    var messages: Int?
 
     func run() throws {
-        let sizes = BenchSizes(quick: quick)
+        var sizes = BenchSizes(quick: quick)
+        if let messages { sizes.ingestMessages = max(1000, messages) }
         let base = try options.loadConfig().database
         let runDirectory = URL(fileURLWithPath: output).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
