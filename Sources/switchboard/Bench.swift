@@ -21,7 +21,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Where to write the JSON results.") var output = ".run/bench.json"
     @Option(help: "Gateways driving the hub.") var gateways = 4
     @Option(help: "Workers per CRM queue in the latency runs.") var workersPerQueue = 2
-    @Option(help: "Scenarios to run, comma-separated: ceilings, ingest (with customer counts), latency, recovery.")
+    @Option(
+        help:
+            "Scenarios to run, comma-separated: ceilings (ZeroMQ, commit latency), ingest (with customer counts, alternating with PostgreSQL's ceiling), latency, recovery."
+    )
     var sections = "ceilings,ingest,latency,recovery"
     @Option(help: "Paced loads of the latency runs, as fractions of the end-to-end maximum, comma-separated (0.5 is the target's).")
     var loads = "0.1,0.25,0.5,0.9"
@@ -61,33 +64,47 @@ struct Bench: ParsableCommand {
         step("ZeroMQ ceiling (\(sizes.zeroMQMessages) round trips)")
         report.zeroMQRate = try BenchCeilings.zeroMQ(messages: sizes.zeroMQMessages)
 
-        let ceilingDatabase = try BenchDatabase(base: base, name: "switchboard_bench_ceiling")
-        step("PostgreSQL ceiling (\(sizes.ingestMessages) rows) and commit latency")
-        report.postgresRate = try BenchCeilings.postgres(conninfo: ceilingDatabase.conninfo, rows: sizes.ingestMessages)
+        let ceilingDatabase = try BenchDatabase(base: base, name: "switchboard_bench_commits")
+        step("PostgreSQL commit latency (\(sizes.commitProbes) commits)")
         report.commitLatency = LatencyFigures(try BenchCeilings.commitLatency(conninfo: ceilingDatabase.conninfo, count: sizes.commitProbes))
     }
 
-    /// Maximum ingest without workers, once per customer count; the first (empty database) is the maximum.
+    /// Maximum ingest without workers, once per customer count; the first (empty database) is the
+    /// maximum. That one alternates with PostgreSQL's ceiling, round by round (ceiling, hub,
+    /// ceiling, hub, …): a shared machine's speed drifts by the minute, and a ceiling measured
+    /// once, minutes before the hub, moved the ratio by half between two runs of the same code.
     private func ingestRuns(_ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void) throws {
         for customers in sizes.customerLevels {
             let database = try BenchDatabase(base: base, name: "switchboard_bench_customers")
             step("seeding \(customers) customers")
             try BenchSeed.customers(try Connection(database.conninfo), count: customers)
+            let ceiling =
+                customers == 0 ? try PostgresCeiling(conninfo: try BenchDatabase(base: base, name: "switchboard_bench_ceiling").conninfo) : nil
             let hub = try BenchHub(
                 scenario: "ingest-\(customers)", database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
             defer { hub.stop() }
             try hub.waitUntilServing()
             if customers == 0 { report.rssIdle = hub.residentBytes }
-            step("hub ingest with \(customers) customers (\(sizes.ingestMessages) messages, no workers)")
+            let rounds = ceiling == nil ? 1 : sizes.ceilingRounds
             let sampler = PeakSampler { hub.residentBytes }
             let driver = LoadDriver(endpoint: hub.gatewayEndpoint, gateways: gateways, customers: customers == 0 ? 10_000 : customers)
-            let result = try driver.run(tag: "c\(customers)", messages: sizes.ingestMessages)
+            var total = LoadResult(ackLatency: Histogram(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
+            for round in 0..<rounds {
+                let share = sizes.ingestMessages / rounds + (round < sizes.ingestMessages % rounds ? 1 : 0)
+                if let ceiling {
+                    step("PostgreSQL ceiling, round \(round + 1) of \(rounds): \(share) rows")
+                    try ceiling.insert(rows: share)
+                }
+                step("hub ingest with \(customers) customers, round \(round + 1) of \(rounds): \(share) messages, no workers")
+                total.add(try driver.run(tag: "c\(customers)r\(round)", messages: share))
+            }
             let peak = sampler.stop()
-            report.ingestByCustomers.append(CustomerFigure(customers: customers, rate: result.rate))
-            if customers == 0 {
-                report.hubRate = result.rate
+            report.ingestByCustomers.append(CustomerFigure(customers: customers, rate: total.rate))
+            if let ceiling {
+                report.postgresRate = ceiling.rate
+                report.hubRate = total.rate
                 report.rssPeak = peak
-                report.ackLatencyAtMax = LatencyFigures(result.ackLatency)
+                report.ackLatencyAtMax = LatencyFigures(total.ackLatency)
             }
             hub.stop()
         }
@@ -170,6 +187,8 @@ struct BenchSizes {
     var zeroMQMessages: Int
     var ingestMessages: Int
     var commitProbes: Int
+    /// Rounds of the hub's maximum ingest, each after a round of PostgreSQL's ceiling.
+    var ceilingRounds: Int
     var customerLevels: [Int]
     var latencySeconds: Double
     var reofferRounds: Int
@@ -180,6 +199,7 @@ struct BenchSizes {
         zeroMQMessages = quick ? 100_000 : 1_000_000
         ingestMessages = quick ? 20_000 : 200_000
         commitProbes = quick ? 1000 : 5000
+        ceilingRounds = quick ? 2 : 4
         customerLevels = quick ? [0, 100_000] : [0, 1_000_000, 10_000_000]
         latencySeconds = quick ? 8 : 30
         reofferRounds = quick ? 20 : 100

@@ -66,53 +66,6 @@ enum BenchCeilings {
         return Double(messages) / seconds
     }
 
-    /// The same rows the hub writes for a message (interaction, ingest key, delivery), inserted by
-    /// one connection in batches of `batch` as single multi-row statements, one commit per batch.
-    /// The values go as binary arrays, the hub's own fastest path (`PostgresArray`): nothing to
-    /// parse but the statement. Like the hub's, the rows belong to `customers` different customers
-    /// (the traffic's address count), so index inserts land where the hub's do: all rows on one
-    /// customer would append to one leaf of the contact-history index and flatter the ceiling.
-    static func postgres(conninfo: String, rows: Int, batch: Int = 512, customers: Int = 10_000) throws -> Double {
-        let connection = try Connection(conninfo)
-        let first =
-            try connection.query(
-                "INSERT INTO customers (display_name) SELECT 'ceiling ' || n FROM generate_series(1, $1::integer) AS n RETURNING id",
-                [.init(customers)]
-            ).rows.compactMap { $0[0].flatMap { Int64($0) } }.min() ?? 1
-        let sql = """
-            WITH input AS (
-                SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) AS r(message_id, customer_id, body)
-            ), stored AS (
-                INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority,
-                                          content_type, body_text, attributes)
-                SELECT now(), customer_id, 'ceiling', message_id, 'email', now(), 'support', 0, 'text/plain', body, '{"source":"bench"}'
-                FROM input
-                RETURNING id, received_at, message_id, customer_id
-            ), keys AS (
-                INSERT INTO ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)
-                SELECT 'ceiling', message_id, id, customer_id, 'support', md5(message_id), received_at FROM stored
-            )
-            INSERT INTO deliveries (interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason)
-            SELECT id, received_at, customer_id, 'support', 0, now() + interval '1 hour', 'ceiling' FROM stored
-            """
-        var written = 0
-        let start = DispatchTime.now().uptimeNanoseconds
-        while written < rows {
-            let count = min(batch, rows - written)
-            var messageIDs = PostgresArray<String>()
-            var customerIDs = PostgresArray<Int64>()
-            var bodies = PostgresArray<String>()
-            for index in written..<written + count {
-                messageIDs.append("ceiling-\(index)")
-                customerIDs.append(first + Int64(index * 7919 % customers))
-                bodies.append(BenchTraffic.text(seed: UInt64(index)))
-            }
-            _ = try connection.queryPrepared("ceiling_insert", sql, [messageIDs.parameter(), customerIDs.parameter(), bodies.parameter()])
-            written += count
-        }
-        return Double(rows) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-    }
-
     /// PostgreSQL's own commit latency: one small row inserted and committed, `count` times.
     static func commitLatency(conninfo: String, count: Int) throws -> Histogram<UInt64> {
         let connection = try Connection(conninfo)
@@ -132,4 +85,72 @@ final class SharedText: Sendable {
     private let text = Mutex("")
     func set(_ value: String) { text.withLock { $0 = value } }
     func get() -> String { text.withLock { $0 } }
+}
+
+/// The same rows the hub writes for a message (interaction, ingest key, delivery), inserted by one
+/// connection in batches of `batch` as single multi-row statements, one commit per batch. The
+/// values go as binary arrays, the hub's own fastest path (`PostgresArray`): nothing to parse but
+/// the statement. Like the hub's, the rows belong to `customers` different customers (the
+/// traffic's address count), so index inserts land where the hub's do: all rows on one customer
+/// would append to one leaf of the contact-history index and flatter the ceiling.
+///
+/// Rows are inserted in rounds (`insert(rows:)`), so that the bench can alternate them with the
+/// hub's own rounds: both then meet the same moments of a shared machine.
+final class PostgresCeiling {
+    private let connection: Connection
+    private let customers: Int
+    private let firstCustomer: Int64
+    private let batch: Int
+    private var written = 0
+    private(set) var seconds = 0.0
+
+    init(conninfo: String, batch: Int = 512, customers: Int = 10_000) throws {
+        connection = try Connection(conninfo)
+        self.batch = batch
+        self.customers = customers
+        firstCustomer =
+            try connection.query(
+                "INSERT INTO customers (display_name) SELECT 'ceiling ' || n FROM generate_series(1, $1::integer) AS n RETURNING id",
+                [.init(customers)]
+            ).rows.compactMap { $0[0].flatMap { Int64($0) } }.min() ?? 1
+    }
+
+    /// Rows per second over every round so far.
+    var rate: Double { seconds > 0 ? Double(written) / seconds : 0 }
+
+    /// Inserts `rows` more rows and adds the time they took to `seconds`.
+    func insert(rows: Int) throws {
+        let sql = """
+            WITH input AS (
+                SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) AS r(message_id, customer_id, body)
+            ), stored AS (
+                INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority,
+                                          content_type, body_text, attributes)
+                SELECT now(), customer_id, 'ceiling', message_id, 'email', now(), 'support', 0, 'text/plain', body, '{"source":"bench"}'
+                FROM input
+                RETURNING id, received_at, message_id, customer_id
+            ), keys AS (
+                INSERT INTO ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)
+                SELECT 'ceiling', message_id, id, customer_id, 'support', md5(message_id), received_at FROM stored
+            )
+            INSERT INTO deliveries (interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason)
+            SELECT id, received_at, customer_id, 'support', 0, now() + interval '1 hour', 'ceiling' FROM stored
+            """
+        let end = written + rows
+        let start = DispatchTime.now().uptimeNanoseconds
+        while written < end {
+            let count = min(batch, end - written)
+            var messageIDs = PostgresArray<String>()
+            var customerIDs = PostgresArray<Int64>()
+            var bodies = PostgresArray<String>()
+            for index in written..<written + count {
+                messageIDs.append("ceiling-\(index)")
+                customerIDs.append(firstCustomer + Int64(index * 7919 % customers))
+                bodies.append(BenchTraffic.text(seed: UInt64(index)))
+            }
+            _ = try connection.queryPrepared("ceiling_insert", sql, [messageIDs.parameter(), customerIDs.parameter(), bodies.parameter()])
+            written += count
+        }
+        seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
 }

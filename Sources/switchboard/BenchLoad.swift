@@ -38,7 +38,15 @@ struct LoadResult {
     var seconds = 0.0
     var ackLatency: Histogram<UInt64>
     var taskLatency: Histogram<UInt64>?
-    var rate: Double { Double(acked) / seconds }
+    var rate: Double { seconds > 0 ? Double(acked) / seconds : 0 }
+
+    /// Adds another run's counts, time and latencies (runs one after the other).
+    mutating func add(_ other: LoadResult) {
+        acked += other.acked
+        nacked += other.nacked
+        seconds += other.seconds
+        ackLatency.add(other.ackLatency)
+    }
 }
 
 /// Drives `gateways` gateway threads against a hub: `messages` in all, each gateway keeping up to

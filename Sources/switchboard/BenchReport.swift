@@ -95,10 +95,10 @@ struct BenchReport {
         // Scenarios left out with --sections print nothing rather than zeros.
         if zeroMQRate > 0 {
             line("ZeroMQ round trips (transport ceiling)", String(format: "%10.0f msg/s", zeroMQRate))
-            line("PostgreSQL multi-row insert (ceiling)", String(format: "%10.0f rows/s", postgresRate))
             line("PostgreSQL single commit", commitLatency.cells)
         }
         if hubRate > 0 {
+            line("PostgreSQL multi-row insert (ceiling)", String(format: "%10.0f rows/s", postgresRate), "in rounds alternating with the hub's")
             let ratio = postgresRate > 0 ? hubRate / postgresRate : 0
             line(
                 "hub durable ingest (PUBLISH → ACK)", String(format: "%10.0f msg/s", hubRate),
