@@ -80,6 +80,8 @@ struct Bench: ParsableCommand {
             try BenchSeed.customers(try Connection(database.conninfo), count: customers)
             let ceiling =
                 customers == 0 ? try PostgresCeiling(conninfo: try BenchDatabase(base: base, name: "switchboard_bench_ceiling").conninfo) : nil
+            let statement =
+                customers == 0 ? try HubStatementRun(conninfo: try BenchDatabase(base: base, name: "switchboard_bench_statement").conninfo) : nil
             let hub = try BenchHub(
                 scenario: "ingest-\(customers)", database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
             defer { hub.stop() }
@@ -95,6 +97,10 @@ struct Bench: ParsableCommand {
                     step("PostgreSQL ceiling, round \(round + 1) of \(rounds): \(share) rows")
                     try ceiling.insert(rows: share)
                 }
+                if let statement {
+                    step("the hub's statement alone, round \(round + 1) of \(rounds): \(share) messages")
+                    try statement.insert(messages: share)
+                }
                 step("hub ingest with \(customers) customers, round \(round + 1) of \(rounds): \(share) messages, no workers")
                 total.add(try driver.run(tag: "c\(customers)r\(round)", messages: share))
             }
@@ -102,6 +108,7 @@ struct Bench: ParsableCommand {
             report.ingestByCustomers.append(CustomerFigure(customers: customers, rate: total.rate))
             if let ceiling {
                 report.postgresRate = ceiling.rate
+                report.statementRate = statement?.rate ?? 0
                 report.hubRate = total.rate
                 report.rssPeak = peak
                 report.ackLatencyAtMax = LatencyFigures(total.ackLatency)

@@ -1,7 +1,9 @@
 import Foundation
 import Histogram
 import Postgres
+import SwitchboardCore
 import SwitchboardProtocol
+import SwitchboardStore
 import Synchronization
 import ZeroMQ
 
@@ -87,12 +89,14 @@ final class SharedText: Sendable {
     func get() -> String { text.withLock { $0 } }
 }
 
-/// The same rows the hub writes for a message (interaction, ingest key, delivery), inserted by one
-/// connection in batches of `batch` as single multi-row statements, one commit per batch. The
-/// values go as binary arrays, the hub's own fastest path (`PostgresArray`): nothing to parse but
-/// the statement. Like the hub's, the rows belong to `customers` different customers (the
-/// traffic's address count), so index inserts land where the hub's do: all rows on one customer
-/// would append to one leaf of the contact-history index and flatter the ceiling.
+/// The same rows the hub writes for a message, inserted by one connection in batches of `batch`
+/// as single multi-row statements, one commit per batch: an interaction, an ingest key and a
+/// delivery per message, and for an address not seen before a customer and its identity, as the
+/// hub makes them in an empty database. The addresses are the traffic's (`BenchTraffic.address`),
+/// so index inserts land where the hub's do: all rows on one customer would append to one leaf of
+/// the contact-history index and flatter the ceiling. The values go as binary arrays, the hub's
+/// own fastest path (`PostgresArray`): nothing to parse but the statement; customer ids are
+/// reserved from the customers' sequence up front, so the client knows them.
 ///
 /// Rows are inserted in rounds (`insert(rows:)`), so that the bench can alternate them with the
 /// hub's own rounds: both then meet the same moments of a shared machine.
@@ -101,6 +105,7 @@ final class PostgresCeiling {
     private let customers: Int
     private let firstCustomer: Int64
     private let batch: Int
+    private var seen: [Bool]
     private var written = 0
     private(set) var seconds = 0.0
 
@@ -108,21 +113,25 @@ final class PostgresCeiling {
         connection = try Connection(conninfo)
         self.batch = batch
         self.customers = customers
-        firstCustomer =
-            try connection.query(
-                "INSERT INTO customers (display_name) SELECT 'ceiling ' || n FROM generate_series(1, $1::integer) AS n RETURNING id",
-                [.init(customers)]
-            ).rows.compactMap { $0[0].flatMap { Int64($0) } }.min() ?? 1
+        seen = Array(repeating: false, count: customers)
+        let reserved = try connection.query(
+            "SELECT setval(pg_get_serial_sequence('customers', 'id'), nextval(pg_get_serial_sequence('customers', 'id')) + $1::bigint)",
+            [.init(customers)])
+        firstCustomer = (try reserved.scalar().flatMap { Int64($0) } ?? Int64(customers)) - Int64(customers) + 1
     }
 
     /// Rows per second over every round so far.
     var rate: Double { seconds > 0 ? Double(written) / seconds : 0 }
 
-    /// Inserts `rows` more rows and adds the time they took to `seconds`.
+    /// Inserts `rows` more messages' rows and adds the time they took to `seconds`.
     func insert(rows: Int) throws {
         let sql = """
             WITH input AS (
                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) AS r(message_id, customer_id, body)
+            ), new_customers AS (
+                INSERT INTO customers (id, anonymous) OVERRIDING SYSTEM VALUE SELECT id, false FROM unnest($4::bigint[]) AS id
+            ), new_identities AS (
+                INSERT INTO customer_identities (kind, value, customer_id) SELECT 'email', n.email, n.id FROM unnest($4::bigint[], $5::text[]) AS n(id, email)
             ), stored AS (
                 INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority,
                                           content_type, body_text, attributes)
@@ -143,14 +152,76 @@ final class PostgresCeiling {
             var messageIDs = PostgresArray<String>()
             var customerIDs = PostgresArray<Int64>()
             var bodies = PostgresArray<String>()
+            var newIDs = PostgresArray<Int64>()
+            var newEmails = PostgresArray<String>()
             for index in written..<written + count {
+                let address = BenchTraffic.address(of: index, among: customers)
                 messageIDs.append("ceiling-\(index)")
-                customerIDs.append(firstCustomer + Int64(index * 7919 % customers))
+                customerIDs.append(firstCustomer + Int64(address))
                 bodies.append(BenchTraffic.text(seed: UInt64(index)))
+                if !seen[address] {
+                    seen[address] = true
+                    newIDs.append(firstCustomer + Int64(address))
+                    newEmails.append(BenchTraffic.email(address))
+                }
             }
-            _ = try connection.queryPrepared("ceiling_insert", sql, [messageIDs.parameter(), customerIDs.parameter(), bodies.parameter()])
+            _ = try connection.queryPrepared(
+                "ceiling_insert", sql,
+                [messageIDs.parameter(), customerIDs.parameter(), bodies.parameter(), newIDs.parameter(), newEmails.parameter()])
             written += count
         }
         seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
+}
+
+/// The hub's own statement (`swb_ingest_batch`, through `Store`) run straight from one
+/// connection in batches of `batch`, with the records the hub makes of the bench's traffic
+/// (identities normalized, routed by the standard rules) built outside the timing: PostgreSQL's
+/// share of the hub's work, without the hub process and its gateways on the same cores. Between
+/// the ceiling and the hub, it splits the gap into what the statement costs and what the rest
+/// costs. Runs in rounds alongside the ceiling's, in a database of its own.
+final class HubStatementRun {
+    private let store: Store
+    private let customers: Int
+    private let batch: Int
+    private let normalizer = IdentityNormalizer(defaultCountryCode: nil)
+    private let router = Router(rules: .standard)
+    private let routingVersion: Int
+    private var written = 0
+    private(set) var seconds = 0.0
+
+    init(conninfo: String, batch: Int = 512, customers: Int = 10_000) throws {
+        store = try Store(conninfo: conninfo, owner: "bench-statement")
+        self.batch = batch
+        self.customers = customers
+        // The standard rules registered as the hub registers its own, so rows name a real version.
+        routingVersion = try store.registerRouting(try JSONParser.parse(Array(try JSONEncoder().encode(RoutingRules.standard)), maxDepth: 32))
+    }
+
+    /// Messages per second over every round so far.
+    var rate: Double { seconds > 0 ? Double(written) / seconds : 0 }
+
+    /// Stores `messages` more messages and adds the time their statements took to `seconds`.
+    func insert(messages: Int) throws {
+        let end = written + messages
+        while written < end {
+            let count = min(batch, end - written)
+            let records = try (written..<written + count).map { index in
+                let publish = BenchTraffic.message(
+                    id: "statement-\(index)", customer: BenchTraffic.address(of: index, among: customers), seed: UInt64(index))
+                return IngestRecord(
+                    gateway: "bench-statement", publish: publish, identities: try normalizer.normalize(publish.hints),
+                    route: router.route(publish, now: Self.nowMs), routingVersion: routingVersion)
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let outcomes = try store.ingest(Store.ingestStatement(records, receivedAtMs: Self.nowMs))
+            seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            guard outcomes.allSatisfy({ if case .stored = $0 { true } else { false } }) else {
+                throw BenchError("the hub's statement did not store every message of a batch")
+            }
+            written += count
+        }
+    }
+
+    private static var nowMs: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }

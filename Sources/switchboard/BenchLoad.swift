@@ -11,7 +11,18 @@ enum BenchTraffic {
         let sample = DemoTraffic.texts[Int(seed % UInt64(DemoTraffic.texts.count))]
         return Publish(
             messageID: id, channel: "email", occurredAt: Int64(Date().timeIntervalSince1970 * 1000),
-            hints: IdentityHints(email: "c\(customer)@bench.example"), language: sample.language, body: Array(sample.text.utf8))
+            hints: IdentityHints(email: email(customer)), language: sample.language, body: Array(sample.text.utf8))
+    }
+
+    /// The e-mail address of the traffic's customer number `customer` (as `BenchSeed.customers` stores them).
+    static func email(_ customer: Int) -> String { "c\(customer)@bench.example" }
+
+    /// Which of `customers` addresses message number `index` comes from, uniformly at random but
+    /// the same in every run: the ceiling's and the hub's statement's rows, like the gateways'
+    /// random picks, meet new addresses (new customers) at the same pace.
+    static func address(of index: Int, among customers: Int) -> Int {
+        var random = SplitMix(seed: UInt64(index))
+        return Int(random.next() % UInt64(max(customers, 1)))
     }
 
     static func text(seed: UInt64) -> String { DemoTraffic.texts[Int(seed % UInt64(DemoTraffic.texts.count))].text }

@@ -55,6 +55,8 @@ struct BenchReport {
     var durability = ""
     var zeroMQRate = 0.0
     var postgresRate = 0.0
+    /// The hub's ingest statement run straight from one connection, no hub process (`HubStatementRun`).
+    var statementRate = 0.0
     var commitLatency = LatencyFigures()
     var hubRate = 0.0
     /// PUBLISH to DONE confirmed with workers taking every task: what the latency runs are paced from.
@@ -99,6 +101,11 @@ struct BenchReport {
         }
         if hubRate > 0 {
             line("PostgreSQL multi-row insert (ceiling)", String(format: "%10.0f rows/s", postgresRate), "in rounds alternating with the hub's")
+            line(
+                "the hub's statement alone, no hub", String(format: "%10.0f msg/s", statementRate),
+                String(
+                    format: "%.2f× PostgreSQL ceiling: what bounds the hub before its own costs", postgresRate > 0 ? statementRate / postgresRate : 0)
+            )
             let ratio = postgresRate > 0 ? hubRate / postgresRate : 0
             line(
                 "hub durable ingest (PUBLISH → ACK)", String(format: "%10.0f msg/s", hubRate),
@@ -160,6 +167,7 @@ struct BenchReport {
             "mode": .string(mode), "postgres_durability": .string(durability), "cores": .integer(Int64(ProcessInfo.processInfo.activeProcessorCount)),
             "gateways": .integer(Int64(gateways)),
             "zeromq_round_trips_per_s": .double(zeroMQRate), "postgres_ceiling_rows_per_s": .double(postgresRate),
+            "hub_statement_alone_per_s": .double(statementRate),
             "postgres_commit_latency": commitLatency.json, "hub_ingest_per_s": .double(hubRate),
             "hub_to_postgres_ratio": .double(postgresRate > 0 ? hubRate / postgresRate : 0), "ack_latency_at_max": ackLatencyAtMax.json,
             "end_to_end_per_s": .double(endToEndRate),
