@@ -120,17 +120,12 @@ public final class Hub {
     private func prepareDatabase() throws {
         let setup = try Store(conninfo: config.database, owner: config.hubName)
         try setup.checkSchema()
-        routingVersion = try setup.registerRouting(try routingJSON())
+        routingVersion = try setup.registerRouting(try config.routing.registration())
         try setup.ensurePartitions(nowMs: Clock.nowMs())
         // Deliveries workers held at the last stop are restored before any worker can answer for them.
         let held = try setup.loadOffered()
         for entry in held { dispatcher.restoreOffered(entry.task, workerID: entry.worker, now: Clock.nowMs()) }
         logger.info("database ready; routing version \(routingVersion); \(held.count) deliveries held by workers at the last stop")
-    }
-
-    private func routingJSON() throws -> JSONValue {
-        let data = try JSONEncoder().encode(config.routing)
-        return try JSONParser.parse(Array(data), maxDepth: 32)
     }
 
     /// Loads the key pair and allow-lists (security on) or says loudly that anyone may connect.

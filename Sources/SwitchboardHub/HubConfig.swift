@@ -210,3 +210,10 @@ struct ConfigFile: Decodable {
         workerKeysFile = try container.decodeIfPresent(String.self, forKey: .workerKeysFile)
     }
 }
+
+extension RoutingRules {
+    /// The rules as `Store.registerRouting` records them (the version each routed row names).
+    public func registration() throws -> JSONValue {
+        try JSONParser.parse(Array(try JSONEncoder().encode(self)), maxDepth: 32)
+    }
+}

@@ -64,9 +64,9 @@ struct Bench: ParsableCommand {
         step("ZeroMQ ceiling (\(sizes.zeroMQMessages) round trips)")
         report.zeroMQRate = try BenchCeilings.zeroMQ(messages: sizes.zeroMQMessages)
 
-        let ceilingDatabase = try BenchDatabase(base: base, name: "switchboard_bench_commits")
+        let commitsDatabase = try BenchDatabase(base: base, name: "switchboard_bench_commits")
         step("PostgreSQL commit latency (\(sizes.commitProbes) commits)")
-        report.commitLatency = LatencyFigures(try BenchCeilings.commitLatency(conninfo: ceilingDatabase.conninfo, count: sizes.commitProbes))
+        report.commitLatency = LatencyFigures(try BenchCeilings.commitLatency(conninfo: commitsDatabase.conninfo, count: sizes.commitProbes))
     }
 
     /// Maximum ingest without workers, once per customer count; the first (empty database) is the
@@ -90,7 +90,7 @@ struct Bench: ParsableCommand {
             let rounds = ceiling == nil ? 1 : sizes.ceilingRounds
             let sampler = PeakSampler { hub.residentBytes }
             let driver = LoadDriver(endpoint: hub.gatewayEndpoint, gateways: gateways, customers: customers == 0 ? 10_000 : customers)
-            var total = LoadResult(ackLatency: Histogram(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
+            var total = LoadResult(ackLatency: SharedHistogram.empty)
             for round in 0..<rounds {
                 let share = sizes.ingestMessages / rounds + (round < sizes.ingestMessages % rounds ? 1 : 0)
                 if let ceiling {

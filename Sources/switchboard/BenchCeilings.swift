@@ -2,6 +2,7 @@ import Foundation
 import Histogram
 import Postgres
 import SwitchboardCore
+import SwitchboardHub
 import SwitchboardProtocol
 import SwitchboardStore
 import Synchronization
@@ -195,7 +196,7 @@ final class HubStatementRun {
         self.batch = batch
         self.customers = customers
         // The standard rules registered as the hub registers its own, so rows name a real version.
-        routingVersion = try store.registerRouting(try JSONParser.parse(Array(try JSONEncoder().encode(RoutingRules.standard)), maxDepth: 32))
+        routingVersion = try store.registerRouting(try RoutingRules.standard.registration())
     }
 
     /// Messages per second over every round so far.

@@ -37,7 +37,9 @@ final class SendTimes: Sendable {
 
 /// A latency distribution recorded from several threads, in microseconds.
 final class SharedHistogram: Sendable {
-    private let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
+    private let histogram = Mutex(SharedHistogram.empty)
+    /// Up to 600 s in microseconds, three significant digits.
+    static var empty: Histogram<UInt64> { Histogram(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three) }
     func record(_ microseconds: UInt64) { _ = histogram.withLock { $0.record(microseconds) } }
     var snapshot: Histogram<UInt64> { histogram.withLock { $0 } }
 }
