@@ -157,7 +157,7 @@ extension Hub {
                             messageID: messageID, code: .unavailable, detail: "database_unavailable",
                             reason: "the hub cannot reach its database; the message was not stored", retryAfterMs: 1000)), to: pending.peer)
             case .failure(let failure):
-                refuseGateway(pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: "store_rejected", reason: failure.reason)
+                refuseGateway(pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: "store_rejected", reason: failure.refusal)
             }
         }
         if !tasks.isEmpty { perform(dispatcher.enqueue(tasks, now: Clock.nowMs())) }

@@ -19,7 +19,10 @@ enum StoreRequest: Sendable {
 struct StoreFailure: Error, Sendable {
     /// True when PostgreSQL is unreachable: the hub answers `unavailable` and retries.
     let unavailable: Bool
+    /// For the hub's log: the error with the statement it came from.
     let reason: String
+    /// For the peer whose input was refused: what PostgreSQL said, without the hub's statement.
+    let refusal: String
 }
 
 /// The store thread's answer to a request, in request order.

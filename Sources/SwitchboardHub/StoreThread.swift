@@ -229,9 +229,11 @@ final class StoreThread: Sendable {
 
     static func failure(_ error: any Error) -> StoreFailure {
         if let error = error as? PostgresError {
-            return StoreFailure(unavailable: error.isConnectionLoss, reason: error.description)
+            let state = error.sqlState.map { " [\($0)]" } ?? ""
+            return StoreFailure(
+                unavailable: error.isConnectionLoss, reason: error.description, refusal: "PostgreSQL refused it\(state): \(error.message)")
         }
-        return StoreFailure(unavailable: false, reason: "\(error)")
+        return StoreFailure(unavailable: false, reason: "\(error)", refusal: "\(error)")
     }
 }
 

@@ -165,6 +165,57 @@ struct IngestTests {
         #expect(try database.count("SELECT count(DISTINCT customer_id) FROM interactions") == 10)
         #expect(try database.count("SELECT count(*) FROM customer_identities") == 10)
     }
+
+    /// A batch is one statement: a row PostgreSQL refuses fails all of it. The hub then stores the
+    /// batch's messages one by one, so only the refused one is lost to its gateway (and kept in
+    /// quarantine), never its neighbours.
+    @Test("a message PostgreSQL refuses fails alone: the rest of its batch is stored and ACKed, it is refused as store_rejected and quarantined")
+    func refusedRowFailsAlone() throws {
+        let database = try TestDatabase()
+        // A rule the hub does not know, as an operator's constraint or trigger would be.
+        try database.connect().execute(script: "ALTER TABLE interactions ADD CONSTRAINT no_poison CHECK (message_id <> 'poison')")
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "mail-1", endpoint: hub.endpoints.gateway)
+
+        // While a first batch waits for a lock, the next twenty messages gather into one batch.
+        let blocker = try database.connect()
+        try blocker.execute(script: "BEGIN; LOCK TABLE ingest_keys IN SHARE MODE")
+        try gateway.send(Messages.publish("first", "first of all"))
+        #expect(
+            try eventually {
+                try database.count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%swb_ingest_batch%'") == 1
+            })
+        let ids = (0..<20).map { $0 == 10 ? "poison" : "n-\($0)" }
+        for (index, id) in ids.enumerated() { try gateway.send(Messages.publish(id, "message \(index)")) }
+        usleep(200_000)
+        try blocker.execute(script: "ROLLBACK")
+
+        var acked = Set<String>()
+        var refused: [Nack] = []
+        while acked.count + refused.count < 21, let answer = try gateway.receive(timeoutMs: 5000) {
+            switch answer {
+            case .ack(let ack): acked.insert(ack.messageID)
+            case .nack(let nack): refused.append(nack)
+            default: Issue.record("unexpected \(answer)")
+            }
+        }
+        #expect(acked == Set(["first"] + ids.filter { $0 != "poison" }))
+        #expect(refused.map(\.messageID) == ["poison"])
+        #expect(refused.first?.code == .invalid)
+        #expect(refused.first?.detail == "store_rejected")
+        // What PostgreSQL said, without the hub's own statement.
+        let reason = refused.first?.reason ?? ""
+        #expect(reason.hasPrefix("PostgreSQL refused it [23514]: new row for relation"))
+        #expect(reason.hasSuffix(#"violates check constraint "no_poison""#))
+        #expect(try database.count("SELECT count(*) FROM interactions") == 20)
+        #expect(try database.count("SELECT count(*) FROM deliveries") == 20)
+        #expect(try database.count("SELECT count(*) FROM ingest_keys WHERE message_id = 'poison'") == 0)
+        #expect(
+            try eventually {
+                try database.count("SELECT count(*) FROM quarantine WHERE message_id = 'poison' AND code = 'store_rejected'") == 1
+            })
+    }
 }
 
 @Suite("Bodies and attributes survive storage")
