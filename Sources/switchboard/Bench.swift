@@ -221,6 +221,8 @@ struct BenchDatabase {
 
     init(base: String, name: String) throws {
         let admin = try Connection(base)
+        // A database that is not there yet is the usual case, not worth PostgreSQL's NOTICE on stderr.
+        try admin.execute(script: "SET client_min_messages = warning")
         _ = try admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
         _ = try admin.query("CREATE DATABASE \(name)")
         // libpq takes the last of repeated keywords, so this points the base connection string at the new database.
