@@ -105,8 +105,9 @@ public enum DispatchAction: Sendable, Equatable {
     case welcome(PeerID, Welcome)
     /// Refuse a worker's command.
     case refuse(PeerID, WorkerError)
-    /// Load up to `limit` pending deliveries of `queue` from the store (the in-memory window ran low).
-    case refill(queue: String, limit: Int)
+    /// Find the `limit` most urgent pending deliveries of `queue` in the store and load those not in
+    /// `skipping`, which memory holds already (the in-memory window ran low, or a rescan).
+    case refill(queue: String, limit: Int, skipping: Set<Int64>)
     /// A worker left or was given up on; for logs and metrics.
     case workerLost(PeerID, workerID: String, reason: String, requeued: Int)
 }

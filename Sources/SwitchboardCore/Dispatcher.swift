@@ -48,10 +48,11 @@ public struct Dispatcher {
         return requestRefill(queue)
     }
 
-    /// A refill of `queue` answered with `tasks`; fewer than asked means the store holds no more.
-    public mutating func refilled(queue: String, tasks: [DispatchTask], limit: Int, now: Int64) -> [DispatchAction] {
+    /// A refill of `queue` found `found` pending deliveries and loaded `tasks` of them (those
+    /// memory did not hold); finding fewer than asked means the store holds no more.
+    public mutating func refilled(queue: String, tasks: [DispatchTask], found: Int, limit: Int, now: Int64) -> [DispatchAction] {
         refillsInFlight.remove(queue)
-        if tasks.count < limit { overflowing.remove(queue) }
+        if found < limit { overflowing.remove(queue) }
         var actions = enqueue(tasks, now: now)
         if refillsInFlight.isEmpty { settledDuringRefill.removeAll() }
         actions += refillIfLow(queue)
@@ -313,15 +314,20 @@ public struct Dispatcher {
         guard !refillsInFlight.contains(queue) else { return [] }
         refillsInFlight.insert(queue)
         let free = config.windowPerQueue - (ready[queue]?.count ?? 0)
-        return [.refill(queue: queue, limit: max(free, 1) + known(in: queue))]
+        let held = held(in: queue)
+        return [.refill(queue: queue, limit: max(free, 1) + held.count, skipping: held)]
     }
 
     /// Deliveries of `queue` that memory holds and PostgreSQL may still list as pending (ready,
-    /// scheduled, or offered before the offer is written): a refill reads past that many. Counting
-    /// every queue's instead made each periodic rescan of four full windows read 160,000 rows.
-    private func known(in queue: String) -> Int {
-        (ready[queue]?.count ?? 0) + scheduled.values.lazy.filter { $0.queue == queue }.count
-            + offered.values.lazy.filter { $0.task.queue == queue }.count
+    /// scheduled, or offered before the offer is written): a refill reads past them, and does not
+    /// load them again. Counting every queue's instead made each periodic rescan of four full
+    /// windows read 160,000 rows.
+    private func held(in queue: String) -> Set<Int64> {
+        var ids = Set<Int64>()
+        for entry in ready[queue]?.unordered ?? [] { ids.insert(entry.urgency.deliveryID) }
+        for (id, task) in scheduled where task.queue == queue { ids.insert(id) }
+        for (id, held) in offered where held.task.queue == queue { ids.insert(id) }
+        return ids
     }
 }
 

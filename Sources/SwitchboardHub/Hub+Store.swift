@@ -14,8 +14,8 @@ extension Hub {
                 ingested(results)
             case .applied(let transitions, let result):
                 applied(transitions, result)
-            case .pending(let queue, let limit, .success(let tasks)):
-                perform(dispatcher.refilled(queue: queue, tasks: tasks, limit: limit, now: Clock.nowMs()))
+            case .pending(let queue, let limit, .success(let page)):
+                perform(dispatcher.refilled(queue: queue, tasks: page.tasks, found: page.found, limit: limit, now: Clock.nowMs()))
             case .contexts(let result):
                 contextsRead(result)
             case .pending(let queue, _, .failure(let failure)):

@@ -117,8 +117,8 @@ extension Hub {
             case .refuse(let peer, let error):
                 logger.warning("refused worker command: \(error.reason)", metadata: [LogKey.code: .string(error.detail)])
                 send(.error(error), toWorker: peer)
-            case .refill(let queue, let limit):
-                submit(.loadPending(queue: queue, limit: limit))
+            case .refill(let queue, let limit, let held):
+                submit(.loadPending(queue: queue, limit: limit, skipping: held))
             case .workerLost(_, let workerID, let reason, let requeued):
                 workerDescriptors = workerDescriptors.filter { dispatcher.isRegistered($0.value) }
                 let level: Logger.Level = requeued > 0 ? .warning : .info

@@ -6,7 +6,7 @@ import SwitchboardStore
 enum StoreRequest: Sendable {
     case ingest([IngestRecord], receivedAtMs: Int64)
     case apply([DeliveryTransition])
-    case loadPending(queue: String, limit: Int)
+    case loadPending(queue: String, limit: Int, skipping: Set<Int64>)
     /// The customer contexts of tasks about to be offered.
     case contexts([Int64])
     case quarantine([QuarantineEntry], bytes: Int)
@@ -30,7 +30,7 @@ enum StoreReply: Sendable {
     /// One result per record; a record that failed alone carries its failure.
     case ingested([Result<IngestOutcome, StoreFailure>])
     case applied(transitions: [DeliveryTransition], Result<[Bool], StoreFailure>)
-    case pending(queue: String, limit: Int, Result<[DispatchTask], StoreFailure>)
+    case pending(queue: String, limit: Int, Result<Store.PendingPage, StoreFailure>)
     case contexts(Result<[Int64: [UInt8]], StoreFailure>)
     case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?)

@@ -201,8 +201,8 @@ final class StoreThread: Sendable {
             return try ingested(statement, on: store) { try store.ingest(statement) }
         case .apply(let transitions):
             return .applied(transitions: transitions, .success(try store.apply(transitions)))
-        case .loadPending(let queue, let limit):
-            return .pending(queue: queue, limit: limit, .success(try store.loadPending(queue: queue, limit: limit)))
+        case .loadPending(let queue, let limit, let held):
+            return .pending(queue: queue, limit: limit, .success(try store.loadPending(queue: queue, limit: limit, skipping: held)))
         case .contexts(let customers):
             return .contexts(.success(try store.contexts(of: customers)))
         case .quarantine(let entries, let bytes):
@@ -220,7 +220,7 @@ final class StoreThread: Sendable {
         switch request {
         case .ingest(let records, _): .ingested(records.map { _ in .failure(failure) })
         case .apply(let transitions): .applied(transitions: transitions, .failure(failure))
-        case .loadPending(let queue, let limit): .pending(queue: queue, limit: limit, .failure(failure))
+        case .loadPending(let queue, let limit, _): .pending(queue: queue, limit: limit, .failure(failure))
         case .contexts: .contexts(.failure(failure))
         case .quarantine(let entries, let bytes): .quarantined(count: entries.count, bytes: bytes, failure)
         case .maintain, .stop: .maintained(failure)
@@ -272,7 +272,7 @@ extension StoreRequest {
         case .apply(let transitions): transitions.count
         case .contexts(let customers): customers.count
         case .quarantine(let entries, _): entries.count
-        case .loadPending(_, let limit): limit
+        case .loadPending(_, let limit, _): limit
         case .maintain, .stop: 0
         }
     }

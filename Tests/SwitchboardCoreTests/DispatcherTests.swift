@@ -157,13 +157,33 @@ struct DispatcherTests {
         let (a, readyA) = worker("a", capacity: 2)
         let actions = dispatcher.workerReady(a, readyA, now: 0)
         #expect(offers(actions).map(\.1) == [3, 2])
-        #expect(actions.contains(.refill(queue: "support", limit: 4)))
+        #expect(actions.contains(.refill(queue: "support", limit: 4, skipping: [2, 3])))
         // The store answers with what it holds, including a delivery already settled meanwhile.
         _ = dispatcher.done(a, Done(deliveryID: 3, outcome: "ok"), now: 1)
         let refill = dispatcher.refilled(
-            queue: "support", tasks: [task(3, deadline: 100), task(1, deadline: 300), task(4, deadline: 400)], limit: 4, now: 2)
+            queue: "support", tasks: [task(3, deadline: 100), task(1, deadline: 300), task(4, deadline: 400)], found: 3, limit: 4, now: 2)
         #expect(offers(refill).map(\.1) == [1])
         #expect(dispatcher.readyCount(queue: "support") == 1)
+    }
+
+    @Test("a rescan of a full window loads none of what memory holds; finding all it asked for keeps the queue marked for the next refill")
+    func rescanSkipsHeld() {
+        var dispatcher = Dispatcher(config: DispatchConfig(windowPerQueue: 2))
+        _ = dispatcher.enqueue([task(1, deadline: 100), task(2, deadline: 200), task(3, deadline: 300)], now: 0)
+        #expect(dispatcher.markBacklog(queue: "support") == [.refill(queue: "support", limit: 1 + 2, skipping: [1, 2])])
+        // The store found three (the two held and the one there was no room for) and loaded that one only.
+        #expect(dispatcher.refilled(queue: "support", tasks: [task(3, deadline: 300)], found: 3, limit: 3, now: 1).isEmpty)
+        #expect(dispatcher.readyCount(queue: "support") == 2)
+        // Still overflowing: once a worker takes from the window, the next refill is asked for.
+        let (a, readyA) = worker("a", capacity: 1)
+        let actions = dispatcher.workerReady(a, readyA, now: 2)
+        #expect(offers(actions).map(\.1) == [1])
+        #expect(actions.contains(.refill(queue: "support", limit: 1 + 2, skipping: [1, 2])))
+        // Finding fewer than asked means the store holds no more: no refill until the next overflow or rescan.
+        _ = dispatcher.refilled(queue: "support", tasks: [], found: 2, limit: 3, now: 3)
+        let next = dispatcher.done(a, Done(deliveryID: 1, outcome: "ok"), now: 4)
+        #expect(offers(next).map(\.1) == [2])
+        #expect(!next.contains { if case .refill = $0 { true } else { false } })
     }
 
     @Test("a refill reads past what memory holds of its own queue only")
@@ -175,9 +195,9 @@ struct DispatcherTests {
         let (a, readyA) = worker("a", queues: ["support"], capacity: 1)
         #expect(offers(dispatcher.workerReady(a, readyA, now: 0)).map(\.1) == [10])
         // Support: 3 free slots minus its one ready task, plus the ready and the offered one.
-        #expect(dispatcher.markBacklog(queue: "support") == [.refill(queue: "support", limit: 2 + 2)])
+        #expect(dispatcher.markBacklog(queue: "support") == [.refill(queue: "support", limit: 2 + 2, skipping: [10, 11])])
         // Sales: no free slot (one is asked for anyway, to find more urgent arrivals), plus its three.
-        #expect(dispatcher.markBacklog(queue: "sales") == [.refill(queue: "sales", limit: 1 + 3)])
+        #expect(dispatcher.markBacklog(queue: "sales") == [.refill(queue: "sales", limit: 1 + 3, skipping: [1, 2, 3])])
     }
 
     @Test("a second READY under a known worker id replaces the old connection")

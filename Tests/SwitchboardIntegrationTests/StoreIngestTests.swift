@@ -18,6 +18,31 @@ struct StoreIngestTests {
         return store
     }
 
+    @Test("a refill counts the pending deliveries the caller holds and loads only the others, in dispatch order")
+    func refillSkipsHeld() throws {
+        let database = try TestDatabase()
+        let store = try store(database)
+        let ids = try store.ingest((1...6).map { record("p-\($0)", "text \($0)", identities: []) }, receivedAtMs: 1_790_000_000_000).map {
+            outcome -> Int64 in
+            guard case .stored(_, let task) = outcome else { throw TestSetupError("not stored: \(outcome)") }
+            return task.deliveryID
+        }
+        func load(_ limit: Int, skipping held: [Int64]) throws -> (Int, [Int64]) {
+            let page = try store.loadPending(queue: "support", limit: limit, skipping: Set(held))
+            return (page.found, page.tasks.map(\.deliveryID))
+        }
+        #expect(try load(4, skipping: []) == (4, Array(ids[0..<4])))
+        #expect(try load(4, skipping: Array(ids[0..<3])) == (4, [ids[3]]))
+        #expect(try load(10, skipping: ids) == (6, []))
+        // What is loaded is whole: its interaction and body.
+        let loaded = try #require(try store.loadPending(queue: "support", limit: 6, skipping: Set(ids[0..<5])).tasks.first)
+        #expect(loaded.deliveryID == ids[5])
+        #expect(loaded.payload.body == Array("text 6".utf8))
+        // A delivery no longer pending is neither counted nor loaded.
+        _ = try database.connect().query("UPDATE deliveries SET state = 'done' WHERE id = $1", [.init(ids[4])])
+        #expect(try load(10, skipping: [ids[0]]) == (5, [ids[1], ids[2], ids[3], ids[5]]))
+    }
+
     @Test("a message repeated inside one batch is stored once; a repeat with other content is a conflict")
     func repeatsWithinABatch() throws {
         let database = try TestDatabase()
