@@ -321,8 +321,9 @@ public final class Store {
     /// The `limit` most urgent pending deliveries of a queue. Those in `held`, which the caller's
     /// memory has already, are only counted: their ids are read from the dispatch index and they
     /// are not loaded again. A periodic rescan of a full window holds nearly all it finds, and
-    /// loading each whole (its interaction, body and attributes) had cost PostgreSQL about 190 ms a
-    /// queue for a window of 10,000, every few seconds, only for the hub to set them aside.
+    /// loading each whole (its interaction, body and attributes) had taken about 80 ms a queue for
+    /// a window of 10,000 (`switchboard bench --hub-log-level debug`), every few seconds, only for
+    /// the hub to set them aside.
     public func loadPending(queue: String, limit: Int, skipping held: Set<Int64> = []) throws -> PendingPage {
         let order = "ORDER BY d.deadline, d.priority DESC, d.id"
         guard !held.isEmpty else {
