@@ -140,6 +140,9 @@ final class HealthServer: Sendable {
         metric("overloaded_total", "counter", "NACK overloaded sent (gateway window or hub ingest limit).", stats.overloaded)
         metric("quarantined_total", "counter", "Refused inputs kept in the quarantine table.", stats.quarantined)
         metric("quarantine_dropped_total", "counter", "Refused inputs answered but not kept (flood beyond the buffer).", stats.quarantineDropped)
+        metric(
+            "refusals_not_logged_total", "counter", "Refused inputs answered and quarantined but left out of the log (a flood from one peer).",
+            stats.refusalsNotLogged)
         metric("auth_refused_total", "counter", "Connections refused by CURVE authentication.", stats.authRefused)
         metric("offered_total", "counter", "Tasks offered to workers.", stats.offered)
         metric("completed_total", "counter", "Deliveries done.", stats.completed)

@@ -174,11 +174,9 @@ extension Hub {
     func refuseGateway(_ peer: PeerID, _ frames: [[UInt8]], messageID: String?, code: NackCode, detail: String, reason: String) {
         stats.nacked += 1
         let name = Self.gatewayName(peer) ?? "peer-\(peer)"
-        logger.warning(
-            "refused gateway input: \(reason)",
-            metadata: [
-                LogKey.gateway: .string(name), LogKey.messageID: .string(messageID ?? "-"), LogKey.code: .string(detail),
-            ])
+        logRefusal(
+            "refused gateway input: \(reason)", peer: name,
+            metadata: [LogKey.gateway: .string(name), LogKey.messageID: .string(messageID ?? "-"), LogKey.code: .string(detail)])
         sendGateway(.nack(Nack(messageID: messageID, code: code, detail: detail, reason: reason)), to: peer)
         quarantine(role: "gateway", peer: name, messageID: messageID, code: detail, reason: reason, frames: frames)
     }
@@ -197,6 +195,19 @@ extension Hub {
     }
 
     static let quarantineBufferLimit = 10_000
+
+    /// Logs a refusal of a peer's input, unless that peer has had its share of lines in this
+    /// window (`RefusalLogLimiter`); the window's end logs how many were left out.
+    func logRefusal(_ message: String, peer: String, metadata: Logger.Metadata) {
+        switch refusalLog.decide(peer, now: Clock.nowMs()) {
+        case .log:
+            logger.warning("\(message)", metadata: metadata)
+        case .logAfterLeavingOut(let count):
+            logger.warning("\(message) (\(count) earlier refusals of this peer's input were not logged)", metadata: metadata)
+        case .leaveOut:
+            stats.refusalsNotLogged += 1
+        }
+    }
 
     /// Writes the waiting quarantine entries in one transaction.
     func flushQuarantine() {

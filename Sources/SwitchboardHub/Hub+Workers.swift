@@ -71,7 +71,7 @@ extension Hub {
 
     func refuseWorker(_ peer: PeerID, _ frames: [[UInt8]], _ error: WorkerError) {
         let name = dispatcher.workerID(of: peer) ?? "peer-\(peer)"
-        logger.warning("refused worker input: \(error.reason)", metadata: [LogKey.worker: .string(name), LogKey.code: .string(error.detail)])
+        logRefusal("refused worker input: \(error.reason)", peer: name, metadata: [LogKey.worker: .string(name), LogKey.code: .string(error.detail)])
         send(.error(error), toWorker: peer)
         quarantine(role: "worker", peer: name, messageID: nil, code: error.detail, reason: error.reason, frames: frames)
     }
@@ -115,7 +115,10 @@ extension Hub {
             case .welcome(let peer, let welcome):
                 send(.welcome(welcome), toWorker: peer)
             case .refuse(let peer, let error):
-                logger.warning("refused worker command: \(error.reason)", metadata: [LogKey.code: .string(error.detail)])
+                let name = dispatcher.workerID(of: peer) ?? "peer-\(peer)"
+                logRefusal(
+                    "refused worker command: \(error.reason)", peer: name,
+                    metadata: [LogKey.worker: .string(name), LogKey.code: .string(error.detail)])
                 send(.error(error), toWorker: peer)
             case .refill(let queue, let limit, let held):
                 submit(.loadPending(queue: queue, limit: limit, skipping: held))

@@ -61,6 +61,8 @@ public final class Hub {
     var contextRetryAt: Int64 = 0
     var gatewayInFlight: [PeerID: Int] = [:]
     var quarantineBuffer: [QuarantineEntry] = []
+    /// Which refusals reach the log: a flood from one peer is summed up, not written line by line.
+    var refusalLog = RefusalLogLimiter()
     var workerDescriptors: [Int32: PeerID] = [:]
     var failedRefills: Set<String> = []
     var nextRescan: Int64 = 0
@@ -261,6 +263,11 @@ public final class Hub {
             refreshGauges()
             if nextStatsLog > 0 { logger.info("stats \(stats.summary)") }
             nextStatsLog = now + 10_000
+            for leftOut in refusalLog.expire(now: now) {
+                logger.warning(
+                    "\(leftOut.count) more refusals of \(leftOut.peer)'s input in \((now - leftOut.sinceMs) / 1000) s were not logged; each was answered and quarantined",
+                    metadata: [LogKey.peer: .string(leftOut.peer)])
+            }
         }
         if now >= nextMaintenance {
             if nextMaintenance > 0 { submit(.maintain(nowMs: now)) }

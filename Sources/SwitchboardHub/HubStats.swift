@@ -7,6 +7,8 @@ public struct HubStats: Sendable, Equatable {
     public var quarantined = 0
     /// Refused inputs answered but not stored because the quarantine buffer was full (a flood).
     public var quarantineDropped = 0
+    /// Refusals answered and quarantined but not written to the log (a flood from one peer).
+    public var refusalsNotLogged = 0
     /// NACK overloaded sent (gateway window or hub ingest limit).
     public var overloaded = 0
     /// Connections refused by the ZAP handler (unknown key, wrong role, no CURVE).
@@ -27,7 +29,7 @@ public struct HubStats: Sendable, Equatable {
     public init() {}
 
     var summary: String {
-        "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) quarantine_dropped=\(quarantineDropped) overloaded=\(overloaded) auth_refused=\(authRefused) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) ready=\(ready) in_flight=\(inFlight)"
+        "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) quarantine_dropped=\(quarantineDropped) refusals_not_logged=\(refusalsNotLogged) overloaded=\(overloaded) auth_refused=\(authRefused) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) ready=\(ready) in_flight=\(inFlight)"
     }
 }
 

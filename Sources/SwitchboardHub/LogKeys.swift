@@ -6,4 +6,6 @@ enum LogKey {
     static let deliveryID = "switchboard.delivery_id"
     static let code = "switchboard.code"
     static let queue = "switchboard.queue"
+    /// A gateway's or worker's name, where either may be meant.
+    static let peer = "switchboard.peer"
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardClient
+import SwitchboardCore
 import SwitchboardHub
 import SwitchboardProtocol
 import SwitchboardStore
@@ -57,6 +58,39 @@ struct BadInputTests {
         #expect(ack.queue == "support")
         #expect(try hostile.publish(Messages.publish("ok-2")).interactionID > 0)
         #expect(try database.count("SELECT count(*) FROM interactions") == 2)
+    }
+
+    @Test("a flood of bad input from one gateway is answered and quarantined in full, but only its first refusals reach the log")
+    func floodIsNotLoggedLineByLine() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let http = try #require(hub.endpoints.http)
+        let hostile = try GatewayClient(name: "hostile", endpoint: hub.endpoints.gateway)
+        let flood = 200
+        for _ in 0..<flood { try hostile.sendRaw(Self.frames("SHOUT", "{}")) }
+        var refused = 0
+        while refused < flood, case .nack(let nack)? = try hostile.receive(timeoutMs: 5000) {
+            #expect(nack.detail == "unknown_command")
+            refused += 1
+        }
+        #expect(refused == flood)
+        #expect(try eventually { try database.count("SELECT count(*) FROM quarantine WHERE peer = 'hostile'") == flood })
+        // The default share is 20 lines per peer in 10 s; the rest are counted, not written.
+        let leftOut = flood - RefusalLogLimiter().burst
+        #expect(
+            try eventually { httpGet(http, "/metrics")?.body.contains("switchboard_refusals_not_logged_total \(leftOut)") ?? false },
+            "\(httpGet(http, "/metrics")?.body ?? "no answer")")
+        // Another gateway's refusal is still logged and answered.
+        let other = try GatewayClient(name: "other", endpoint: hub.endpoints.gateway)
+        try other.sendRaw(Self.frames("SHOUT", "{}"))
+        guard case .nack(let nack)? = try other.receive(timeoutMs: 5000) else {
+            Issue.record("no NACK for the other gateway")
+            return
+        }
+        #expect(nack.detail == "unknown_command")
+        #expect(try eventually { httpGet(http, "/metrics")?.body.contains("switchboard_quarantined_total \(flood + 1)") ?? false })
+        #expect(httpGet(http, "/metrics")?.body.contains("switchboard_refusals_not_logged_total \(leftOut)") == true)
     }
 
     @Test("a gateway without a routing id is told to set one")
