@@ -173,7 +173,8 @@ extension Hub {
     /// NACKs, logs and quarantines refused gateway input.
     func refuseGateway(_ peer: PeerID, _ frames: [[UInt8]], messageID: String?, code: NackCode, detail: String, reason: String) {
         stats.nacked += 1
-        let name = Self.gatewayName(peer) ?? "peer-\(peer)"
+        // A space cannot be in a gateway's name: an unnamed peer's entries are never replayed under a name.
+        let name = Self.gatewayName(peer) ?? "unnamed \(peer)"
         logRefusal(
             "refused gateway input: \(reason)", peer: name,
             metadata: [LogKey.gateway: .string(name), LogKey.messageID: .string(messageID ?? "-"), LogKey.code: .string(detail)])

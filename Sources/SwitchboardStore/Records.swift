@@ -72,3 +72,51 @@ public struct QuarantineEntry: Sendable {
         return frames
     }
 }
+
+/// Refused input as the quarantine table keeps it, read back for inspection or replay.
+public struct QuarantinedInput: Sendable, Equatable {
+    public let id: Int64
+    /// Unix milliseconds.
+    public let receivedAt: Int64
+    public let role: String
+    public let peer: String
+    public let messageID: String?
+    public let code: String
+    public let reason: String
+    /// The frames as received; nil if the stored bytes do not split into frames.
+    public let frames: [[UInt8]]?
+    public let replayed: Bool
+
+    public init(
+        id: Int64, receivedAt: Int64, role: String, peer: String, messageID: String?, code: String, reason: String, frames: [[UInt8]]?,
+        replayed: Bool
+    ) {
+        self.id = id
+        self.receivedAt = receivedAt
+        self.role = role
+        self.peer = peer
+        self.messageID = messageID
+        self.code = code
+        self.reason = reason
+        self.frames = frames
+        self.replayed = replayed
+    }
+}
+
+/// Which quarantine entries to read: every condition given must hold.
+public struct QuarantineSelection: Sendable {
+    public var ids: [Int64] = []
+    public var code: String?
+    public var peer: String?
+    /// Entries replayed before are left out unless this is set.
+    public var includeReplayed = false
+    public var limit = 1000
+
+    public init(ids: [Int64] = [], code: String? = nil, peer: String? = nil, includeReplayed: Bool = false, limit: Int = 1000) {
+        self.ids = ids
+        self.code = code
+        self.peer = peer
+        self.includeReplayed = includeReplayed
+        self.limit = limit
+    }
+}

@@ -414,6 +414,31 @@ public final class Store {
 
     // MARK: Quarantine
 
+    /// Quarantine entries, oldest first.
+    public func quarantined(_ selection: QuarantineSelection) throws -> [QuarantinedInput] {
+        try connection.query(
+            """
+            SELECT id, \(Self.ms("received_at")), role, peer, message_id, code, reason, encode(raw, 'hex'), replayed_at IS NOT NULL
+              FROM quarantine
+             WHERE (cardinality($1::bigint[]) = 0 OR id = ANY($1::bigint[])) AND ($2::text IS NULL OR code = $2)
+               AND ($3::text IS NULL OR peer = $3) AND ($4 OR replayed_at IS NULL)
+             ORDER BY id LIMIT $5
+            """,
+            [Self.bigintArray(selection.ids), .init(selection.code), .init(selection.peer), .init(selection.includeReplayed), .init(selection.limit)]
+        ).rows.map { row in
+            QuarantinedInput(
+                id: row[0].flatMap { Int64($0) } ?? 0, receivedAt: row[1].flatMap { Int64($0) } ?? 0, role: row[2] ?? "", peer: row[3] ?? "",
+                messageID: row[4], code: row[5] ?? "", reason: row[6] ?? "", frames: QuarantineEntry.frames(fromRaw: Hex.decode(row[7] ?? "")),
+                replayed: row[8] == "t")
+        }
+    }
+
+    /// Records that these entries were replayed and their messages are stored.
+    public func markReplayed(_ ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        _ = try connection.query("UPDATE quarantine SET replayed_at = now() WHERE id = ANY($1::bigint[])", [Self.bigintArray(ids)])
+    }
+
     /// Keeps refused input with its raw frames.
     public func quarantine(_ entries: [QuarantineEntry]) throws {
         guard !entries.isEmpty else { return }

@@ -1,0 +1,93 @@
+import Postgres
+import SwitchboardCore
+import SwitchboardProtocol
+import SwitchboardStore
+
+/// Replays gateways' refused messages from the quarantine table once the cause is fixed: a channel
+/// added to `extra_channels`, a larger `max_body_bytes`, a database constraint corrected. Each
+/// entry's raw frames get the checks, identity resolution and routing a PUBLISH gets from the hub
+/// under this configuration, and are stored as from the gateway that sent them. What is refused
+/// again stays in quarantine, not marked replayed, and the answer says why. A stored message's
+/// delivery is pending: a running hub offers it at its next rescan (`rescan_ms`). Replaying twice
+/// stores nothing twice: the second replay finds the (gateway, message id) and answers duplicate.
+public struct QuarantineReplay {
+    public enum Outcome: Equatable, Sendable {
+        case stored(interactionID: Int64, queue: String)
+        case duplicate(interactionID: Int64)
+        /// Refused again: the code and reason a gateway would get now.
+        case refused(code: String, reason: String)
+        /// Nothing a gateway asked to store: a worker's command, or a gateway's other input.
+        case notReplayable(String)
+    }
+
+    private let config: HubConfig
+    private let store: Store
+    private let normalizer: IdentityNormalizer
+    private let router: Router
+    private let routingVersion: Int
+
+    public init(config: HubConfig) throws {
+        self.config = config
+        store = try Store(conninfo: config.database, owner: "switchboard-quarantine-replay")
+        try store.checkSchema()
+        normalizer = IdentityNormalizer(defaultCountryCode: config.defaultCountryCode)
+        router = Router(rules: config.routing)
+        routingVersion = try store.registerRouting(try config.routing.registration())
+    }
+
+    /// Replays the selected entries one by one, each stored in a transaction of its own, and marks
+    /// those whose message is now stored. Stops at a lost connection: what was replayed stays
+    /// replayed, and running it again is safe.
+    public func replay(_ selection: QuarantineSelection) throws -> [(entry: QuarantinedInput, outcome: Outcome)] {
+        try store.quarantined(selection).map { entry in
+            let outcome = try replay(entry)
+            switch outcome {
+            case .stored, .duplicate: try store.markReplayed([entry.id])
+            case .refused, .notReplayable: break
+            }
+            return (entry, outcome)
+        }
+    }
+
+    private func replay(_ entry: QuarantinedInput) throws -> Outcome {
+        guard entry.role == "gateway" else { return .notReplayable("a worker's input answers for a task at the time; it is not replayed") }
+        switch entry.code {
+        case "anonymous_gateway": return .notReplayable("the gateway had no name to store the message under")
+        case "identity_mismatch": return .notReplayable("the gateway's routing id did not match its key")
+        default: break
+        }
+        guard let frames = entry.frames, Hub.gatewayName(PeerID(Array(entry.peer.utf8))) != nil else {
+            return .notReplayable("its stored frames or gateway name are damaged")
+        }
+        let publish: Publish
+        do {
+            guard case .publish(let decoded) = try Codec.decode(frames, limits: config.decodingLimits, accepting: Codec.gatewayCommands) else {
+                return .notReplayable("it is not a PUBLISH")
+            }
+            publish = decoded
+        } catch {
+            return .refused(code: error.code.rawValue, reason: error.reason)
+        }
+        let identities: [NormalizedIdentity]
+        do {
+            identities = try normalizer.normalize(publish.hints)
+        } catch {
+            return .refused(code: "invalid_hint", reason: error.description)
+        }
+        let record = IngestRecord(
+            gateway: entry.peer, publish: publish, identities: identities, route: router.route(publish, now: Clock.nowMs()),
+            routingVersion: routingVersion)
+        do {
+            switch try store.ingest([record], receivedAtMs: Clock.nowMs())[0] {
+            case .stored(let ack, _): return .stored(interactionID: ack.interactionID, queue: ack.queue)
+            case .duplicate(let ack): return .duplicate(interactionID: ack.interactionID)
+            case .conflict(_, let original):
+                return .refused(
+                    code: "message_id_reused",
+                    reason: "message id '\(publish.messageID)' was stored before (interaction \(original.interactionID)) with different content")
+            }
+        } catch let error as PostgresError where !error.isConnectionLoss {
+            return .refused(code: "store_rejected", reason: StoreThread.failure(error).refusal)
+        }
+    }
+}
