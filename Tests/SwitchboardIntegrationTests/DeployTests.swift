@@ -18,16 +18,8 @@ struct DeployTests {
         let path = folder.appendingPathComponent("switchboard.service")
         // verify needs the ExecStart binary to exist: point it at the one just built.
         try unit.replacingOccurrences(of: "/usr/local/bin/switchboard", with: binary).write(to: path, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["systemd-analyze", "verify", path.path]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = errors
-        try process.run()
-        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
+        let (status, output) = try runProgram("/usr/bin/env", ["systemd-analyze", "verify", path.path])
+        #expect(status == 0, "\(output)")
         #expect(output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(output)")
     }
 

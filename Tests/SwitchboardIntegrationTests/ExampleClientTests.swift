@@ -5,9 +5,14 @@ import Testing
 /// Runs a Python example client from protocols/examples and returns its exit status and output.
 func runExample(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return try runProgram("/usr/bin/env", ["python3", root.appendingPathComponent("protocols/examples/\(script)").path] + arguments)
+}
+
+/// Runs a program to its end: its exit status, and what it wrote to stdout and stderr together.
+func runProgram(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", root.appendingPathComponent("protocols/examples/\(script)").path] + arguments
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

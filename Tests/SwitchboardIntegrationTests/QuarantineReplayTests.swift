@@ -95,16 +95,7 @@ struct QuarantineReplayTests {
         try "extra_channels: [pager]\ndefault_country_code: \"98\"\n".write(to: configFile, atomically: true, encoding: .utf8)
 
         func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments + ["--config", configFile.path, "--database", database.conninfo]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, output)
+            try runProgram(binary, arguments + ["--config", configFile.path, "--database", database.conninfo])
         }
 
         let listed = try run(["quarantine", "list"])
