@@ -326,7 +326,7 @@ public struct Dispatcher {
         var ids = Set<Int64>()
         for entry in ready[queue]?.unordered ?? [] { ids.insert(entry.urgency.deliveryID) }
         for (id, task) in scheduled where task.queue == queue { ids.insert(id) }
-        for (id, held) in offered where held.task.queue == queue { ids.insert(id) }
+        for (id, offer) in offered where offer.task.queue == queue { ids.insert(id) }
         return ids
     }
 }

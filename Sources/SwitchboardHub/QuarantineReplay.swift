@@ -35,30 +35,43 @@ public struct QuarantineReplay {
         routingVersion = try store.registerRouting(try config.routing.registration())
     }
 
-    /// Replays the selected entries one by one, each stored in a transaction of its own, and marks
-    /// those whose message is now stored. Stops at a lost connection: what was replayed stays
+    /// Replays every selected entry, oldest first, one by one, each stored in a transaction of its
+    /// own, marks those whose message is now stored, and hands each with its outcome to `each`.
+    /// Entries are read `selection.limit` at a time, so memory holds one page of raw frames
+    /// however large the quarantine. Stops at a lost connection: what was replayed stays
     /// replayed, and running it again is safe.
-    public func replay(_ selection: QuarantineSelection) throws -> [(entry: QuarantinedInput, outcome: Outcome)] {
-        try store.quarantined(selection).map { entry in
-            let outcome = try replay(entry)
-            switch outcome {
-            case .stored, .duplicate: try store.markReplayed([entry.id])
-            case .refused, .notReplayable: break
+    public func replay(_ selection: QuarantineSelection, _ each: (QuarantinedInput, Outcome) throws -> Void) throws {
+        var page = selection
+        while true {
+            let entries = try store.quarantined(page)
+            for entry in entries {
+                let outcome = try replay(entry)
+                switch outcome {
+                case .stored, .duplicate: try store.markReplayed([entry.id])
+                case .refused, .notReplayable: break
+                }
+                try each(entry, outcome)
             }
-            return (entry, outcome)
+            guard entries.count == page.limit, let last = entries.last else { return }
+            page.afterID = last.id
         }
+    }
+
+    /// `replay(_:_:)` collected: every selected entry with its outcome.
+    public func replayAll(_ selection: QuarantineSelection) throws -> [(entry: QuarantinedInput, outcome: Outcome)] {
+        var results: [(entry: QuarantinedInput, outcome: Outcome)] = []
+        try replay(selection) { results.append(($0, $1)) }
+        return results
     }
 
     private func replay(_ entry: QuarantinedInput) throws -> Outcome {
         guard entry.role == "gateway" else { return .notReplayable("a worker's input answers for a task at the time; it is not replayed") }
-        switch entry.code {
-        case "anonymous_gateway": return .notReplayable("the gateway had no name to store the message under")
-        case "identity_mismatch": return .notReplayable("the gateway's routing id did not match its key")
-        default: break
+        // An unnamed gateway's entries carry a peer that is no gateway name (it has a space).
+        guard entry.code != "anonymous_gateway", Hub.gatewayName(PeerID(Array(entry.peer.utf8))) != nil else {
+            return .notReplayable("the gateway had no name to store the message under")
         }
-        guard let frames = entry.frames, Hub.gatewayName(PeerID(Array(entry.peer.utf8))) != nil else {
-            return .notReplayable("its stored frames or gateway name are damaged")
-        }
+        guard entry.code != "identity_mismatch" else { return .notReplayable("the gateway's routing id did not match its key") }
+        guard let frames = entry.frames else { return .notReplayable("its stored frames are damaged") }
         let publish: Publish
         do {
             guard case .publish(let decoded) = try Codec.decode(frames, limits: config.decodingLimits, accepting: Codec.gatewayCommands) else {

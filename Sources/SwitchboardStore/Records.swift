@@ -110,6 +110,8 @@ public struct QuarantineSelection: Sendable {
     public var peer: String?
     /// Entries replayed before are left out unless this is set.
     public var includeReplayed = false
+    /// Only entries after this id (to read page by page).
+    public var afterID: Int64 = 0
     public var limit = 1000
 
     public init(ids: [Int64] = [], code: String? = nil, peer: String? = nil, includeReplayed: Bool = false, limit: Int = 1000) {

@@ -421,10 +421,13 @@ public final class Store {
             SELECT id, \(Self.ms("received_at")), role, peer, message_id, code, reason, encode(raw, 'hex'), replayed_at IS NOT NULL
               FROM quarantine
              WHERE (cardinality($1::bigint[]) = 0 OR id = ANY($1::bigint[])) AND ($2::text IS NULL OR code = $2)
-               AND ($3::text IS NULL OR peer = $3) AND ($4 OR replayed_at IS NULL)
+               AND ($3::text IS NULL OR peer = $3) AND ($4 OR replayed_at IS NULL) AND id > $6
              ORDER BY id LIMIT $5
             """,
-            [Self.bigintArray(selection.ids), .init(selection.code), .init(selection.peer), .init(selection.includeReplayed), .init(selection.limit)]
+            [
+                Self.bigintArray(selection.ids), .init(selection.code), .init(selection.peer), .init(selection.includeReplayed),
+                .init(selection.limit), .init(selection.afterID),
+            ]
         ).rows.map { row in
             QuarantinedInput(
                 id: row[0].flatMap { Int64($0) } ?? 0, receivedAt: row[1].flatMap { Int64($0) } ?? 0, role: row[2] ?? "", peer: row[3] ?? "",

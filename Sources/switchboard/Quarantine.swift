@@ -50,8 +50,8 @@ struct Quarantine: ParsableCommand {
                 Fix the cause first: add the channel to extra_channels, raise max_body_bytes, correct the \
                 database. Each chosen entry's frames then get the checks, identity resolution and routing \
                 a PUBLISH gets from the hub, and are stored as from the gateway that sent them. What is \
-                refused again stays in quarantine with today's reason. Replaying twice stores nothing twice. \
-                Workers' input is not replayed.
+                refused again stays in quarantine, not marked replayed, and the answer says why. Replaying \
+                twice stores nothing twice. Workers' input is not replayed.
                 """)
 
         @OptionGroup var options: CommonOptions
@@ -63,12 +63,11 @@ struct Quarantine: ParsableCommand {
         }
 
         func run() throws {
-            let results = try QuarantineReplay(config: try options.loadConfig()).replay(
-                filter.selection(includeReplayed: !filter.entries.isEmpty, limit: 100_000))
             var stored = 0
             var refused = 0
             var skipped = 0
-            for (entry, outcome) in results {
+            try QuarantineReplay(config: try options.loadConfig()).replay(filter.selection(includeReplayed: !filter.entries.isEmpty, limit: 500)) {
+                entry, outcome in
                 let name = "#\(entry.id) \(entry.peer) \(entry.messageID ?? "-")"
                 switch outcome {
                 case .stored(let interaction, let queue):
