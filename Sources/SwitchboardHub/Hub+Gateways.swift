@@ -84,15 +84,13 @@ extension Hub {
             )
             return
         }
-        let identities: [NormalizedIdentity]
-        do {
-            identities = try normalizer.normalize(publish.hints)
-        } catch {
-            refuseGateway(peer, frames, messageID: publish.messageID, code: .invalid, detail: "invalid_hint", reason: error.description)
+        let record: IngestRecord
+        switch intake.record(publish, gateway: gateway, now: Clock.nowMs()) {
+        case .success(let taken): record = taken
+        case .failure(let refusal):
+            refuseGateway(peer, frames, messageID: publish.messageID, code: .invalid, detail: refusal.detail, reason: refusal.reason)
             return
         }
-        let route = router.route(publish, now: Clock.nowMs())
-        let record = IngestRecord(gateway: gateway, publish: publish, identities: identities, route: route, routingVersion: routingVersion)
         gatewayInFlight[peer] = inFlight + 1
         uncommittedBytes += size
         ingestBuffer.append(PendingPublish(peer: peer, record: record, frames: frames))
@@ -144,11 +142,8 @@ extension Hub {
                 stats.duplicates += 1
                 sendGateway(.ack(ack), to: pending.peer)
             case .success(.conflict(_, let original)):
-                refuseGateway(
-                    pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: "message_id_reused",
-                    reason:
-                        "message id '\(messageID)' was stored before (interaction \(original.interactionID)) with different content; use a new id for a new message"
-                )
+                let refusal = PublishIntake.reused(messageID, storedAs: original.interactionID)
+                refuseGateway(pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: refusal.detail, reason: refusal.reason)
             case .failure(let failure) where failure.unavailable:
                 stats.nacked += 1
                 sendGateway(

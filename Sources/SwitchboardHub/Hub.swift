@@ -20,10 +20,8 @@ public final class Hub {
     let config: HubConfig
     var logger: Logger
     let context = Context()
-    let router: Router
-    let normalizer: IdentityNormalizer
+    var intake: PublishIntake
     var dispatcher: Dispatcher
-    var routingVersion = 0
     public internal(set) var stats = HubStats()
 
     var gateways: Socket!
@@ -75,8 +73,7 @@ public final class Hub {
         self.config = config
         self.logger = logger
         self.logger[metadataKey: "hub"] = .string(config.hubName)
-        router = Router(rules: config.routing)
-        normalizer = IdentityNormalizer(defaultCountryCode: config.defaultCountryCode)
+        intake = PublishIntake(config: config)
         dispatcher = Dispatcher(config: config.dispatch)
     }
 
@@ -122,12 +119,12 @@ public final class Hub {
     private func prepareDatabase() throws {
         let setup = try Store(conninfo: config.database, owner: config.hubName)
         try setup.checkSchema()
-        routingVersion = try setup.registerRouting(try config.routing.registration())
+        try intake.register(in: setup)
         try setup.ensurePartitions(nowMs: Clock.nowMs())
         // Deliveries workers held at the last stop are restored before any worker can answer for them.
         let held = try setup.loadOffered()
         for entry in held { dispatcher.restoreOffered(entry.task, workerID: entry.worker, now: Clock.nowMs()) }
-        logger.info("database ready; routing version \(routingVersion); \(held.count) deliveries held by workers at the last stop")
+        logger.info("database ready; routing version \(intake.routingVersion); \(held.count) deliveries held by workers at the last stop")
     }
 
     /// Loads the key pair and allow-lists (security on) or says loudly that anyone may connect.

@@ -22,17 +22,14 @@ public struct QuarantineReplay {
 
     private let config: HubConfig
     private let store: Store
-    private let normalizer: IdentityNormalizer
-    private let router: Router
-    private let routingVersion: Int
+    private var intake: PublishIntake
 
     public init(config: HubConfig) throws {
         self.config = config
         store = try Store(conninfo: config.database, owner: "switchboard-quarantine-replay")
         try store.checkSchema()
-        normalizer = IdentityNormalizer(defaultCountryCode: config.defaultCountryCode)
-        router = Router(rules: config.routing)
-        routingVersion = try store.registerRouting(try config.routing.registration())
+        intake = PublishIntake(config: config)
+        try intake.register(in: store)
     }
 
     /// Replays every selected entry, oldest first, one by one, each stored in a transaction of its
@@ -81,23 +78,18 @@ public struct QuarantineReplay {
         } catch {
             return .refused(code: error.code.rawValue, reason: error.reason)
         }
-        let identities: [NormalizedIdentity]
-        do {
-            identities = try normalizer.normalize(publish.hints)
-        } catch {
-            return .refused(code: "invalid_hint", reason: error.description)
+        let record: IngestRecord
+        switch intake.record(publish, gateway: entry.peer, now: Clock.nowMs()) {
+        case .success(let taken): record = taken
+        case .failure(let refusal): return .refused(code: refusal.detail, reason: refusal.reason)
         }
-        let record = IngestRecord(
-            gateway: entry.peer, publish: publish, identities: identities, route: router.route(publish, now: Clock.nowMs()),
-            routingVersion: routingVersion)
         do {
             switch try store.ingest([record], receivedAtMs: Clock.nowMs())[0] {
             case .stored(let ack, _): return .stored(interactionID: ack.interactionID, queue: ack.queue)
             case .duplicate(let ack): return .duplicate(interactionID: ack.interactionID)
             case .conflict(_, let original):
-                return .refused(
-                    code: "message_id_reused",
-                    reason: "message id '\(publish.messageID)' was stored before (interaction \(original.interactionID)) with different content")
+                let refusal = PublishIntake.reused(publish.messageID, storedAs: original.interactionID)
+                return .refused(code: refusal.detail, reason: refusal.reason)
             }
         } catch let error as PostgresError where !error.isConnectionLoss {
             return .refused(code: "store_rejected", reason: StoreThread.failure(error).refusal)

@@ -1,0 +1,52 @@
+import SwitchboardCore
+import SwitchboardProtocol
+import SwitchboardStore
+
+/// How a gateway's PUBLISH becomes a record to store: its hints normalized and its route decided
+/// under the configuration, stamped with the version its routing rules are registered under. The
+/// hub and `switchboard quarantine replay` share it, so that a replayed message is taken in
+/// exactly as a sent one.
+struct PublishIntake {
+    private let rules: RoutingRules
+    private let router: Router
+    private let normalizer: IdentityNormalizer
+    private(set) var routingVersion = 0
+
+    init(config: HubConfig) {
+        rules = config.routing
+        router = Router(rules: config.routing)
+        normalizer = IdentityNormalizer(defaultCountryCode: config.defaultCountryCode)
+    }
+
+    /// Registers the routing rules (a version is made once per distinct rule set) and stamps records with it.
+    mutating func register(in store: Store) throws {
+        routingVersion = try store.registerRouting(try rules.registration())
+    }
+
+    /// The record to store, or the refusal a gateway gets for the message.
+    func record(_ publish: Publish, gateway: String, now: Int64) -> Result<IngestRecord, IntakeRefusal> {
+        let identities: [NormalizedIdentity]
+        do {
+            identities = try normalizer.normalize(publish.hints)
+        } catch {
+            return .failure(IntakeRefusal(detail: "invalid_hint", reason: error.description))
+        }
+        return .success(
+            IngestRecord(
+                gateway: gateway, publish: publish, identities: identities, route: router.route(publish, now: now), routingVersion: routingVersion))
+    }
+
+    /// The refusal of a message id stored before with other content.
+    static func reused(_ messageID: String, storedAs interactionID: Int64) -> IntakeRefusal {
+        IntakeRefusal(
+            detail: "message_id_reused",
+            reason:
+                "message id '\(messageID)' was stored before (interaction \(interactionID)) with different content; use a new id for a new message")
+    }
+}
+
+/// Why a gateway's message is refused: the NACK's detail and reason.
+struct IntakeRefusal: Error {
+    let detail: String
+    let reason: String
+}
