@@ -184,7 +184,9 @@ struct IngestTests {
         try gateway.send(Messages.publish("first", "first of all"))
         #expect(
             try eventually {
-                try database.count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%swb_ingest_batch%'") == 1
+                try database.count(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%swb_ingest_batch%'"
+                ) == 1
             })
         let ids = (0..<20).map { $0 == 10 ? "poison" : "n-\($0)" }
         for (index, id) in ids.enumerated() { try gateway.send(Messages.publish(id, "message \(index)")) }
