@@ -28,19 +28,43 @@ enum BenchTraffic {
     static func text(seed: UInt64) -> String { DemoTraffic.texts[Int(seed % UInt64(DemoTraffic.texts.count))].text }
 }
 
-/// Send times of messages in flight, shared by the gateways that send and the workers that receive.
-final class SendTimes: Sendable {
-    private let times = Mutex<[String: UInt64]>([:])
-    func record(_ id: String, _ at: UInt64) { times.withLock { $0[id] = at } }
-    func take(_ id: String) -> UInt64? { times.withLock { $0.removeValue(forKey: id) } }
+/// A value split into shards, each behind its own lock, for the bench's threads to share: with one
+/// lock, the 4 gateway and 8 worker threads spent a fifth of the bench's CPU spinning on it
+/// (`perf record` of the bench at half load), CPU the hub it measures shares the machine with.
+final class Sharded<Value: Sendable>: Sendable {
+    private final class Shard: Sendable {
+        let value: Mutex<Value>
+        init(_ value: sending Value) { self.value = Mutex(value) }
+    }
+    private let shards: [Shard]
+
+    init(count: Int = 16, _ make: () -> Value) { shards = (0..<count).map { _ in Shard(make()) } }
+
+    /// Runs `body` on the shard that `key` falls into.
+    func withLock<Result: Sendable>(_ key: Int, _ body: @Sendable (inout Value) -> Result) -> Result {
+        shards[Int(UInt(bitPattern: key) % UInt(shards.count))].value.withLock { body(&$0) }
+    }
+
+    /// Combines every shard, one after the other.
+    func reduce<Result>(_ initial: Result, _ combine: (Result, Value) -> Result) -> Result {
+        shards.reduce(initial) { partial, shard in combine(partial, shard.value.withLock { $0 }) }
+    }
 }
 
-/// A latency distribution recorded from several threads, in microseconds.
+/// Send times of messages in flight, shared by the gateways that send and the workers that receive.
+final class SendTimes: Sendable {
+    private let times = Sharded<[String: UInt64]> { [:] }
+    func record(_ id: String, _ at: UInt64) { times.withLock(id.hashValue) { $0[id] = at } }
+    func take(_ id: String) -> UInt64? { times.withLock(id.hashValue) { $0.removeValue(forKey: id) } }
+}
+
+/// A latency distribution that several threads add to, in microseconds: each records into its own
+/// and adds it here when it ends, so that recording takes no lock.
 final class SharedHistogram: Sendable {
     private let histogram = Mutex(SharedHistogram.empty)
     /// Up to 600 s in microseconds, three significant digits.
     static var empty: Histogram<UInt64> { Histogram(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three) }
-    func record(_ microseconds: UInt64) { _ = histogram.withLock { $0.record(microseconds) } }
+    func add(_ other: Histogram<UInt64>) { histogram.withLock { $0.add(other) } }
     var snapshot: Histogram<UInt64> { histogram.withLock { $0 } }
 }
 
@@ -85,7 +109,8 @@ struct LoadDriver {
                 do {
                     let result = try Self.gateway(
                         name: "bench-\(tag)-\(index)", endpoint: endpoint, messages: share, window: window, interval: interval,
-                        customers: customers, ackLatency: ackLatency, sendTimes: sendTimes)
+                        customers: customers, sendTimes: sendTimes)
+                    ackLatency.add(result.ackLatency)
                     counts.withLock {
                         $0.acked += result.acked
                         $0.nacked += result.nacked
@@ -106,8 +131,8 @@ struct LoadDriver {
     /// overloaded or unavailable, and records each message's PUBLISH → ACK time.
     private static func gateway(
         name: String, endpoint: String, messages: Int, window: Int, interval: UInt64?, customers: Int,
-        ackLatency: SharedHistogram, sendTimes: SendTimes?
-    ) throws -> (acked: Int, nacked: Int) {
+        sendTimes: SendTimes?
+    ) throws -> (acked: Int, nacked: Int, ackLatency: Histogram<UInt64>) {
         let client = try GatewayClient(name: name, endpoint: endpoint)
         var random = SplitMix(seed: UInt64(abs(name.hashValue)))
         var inFlight: [String: (sentAt: UInt64, message: Publish)] = [:]
@@ -116,6 +141,7 @@ struct LoadDriver {
         var acked = 0
         var nacked = 0
         var nextSend = DispatchTime.now().uptimeNanoseconds
+        var ackLatency = SharedHistogram.empty
         while acked < messages {
             let now = DispatchTime.now().uptimeNanoseconds
             while inFlight.count < window, next < messages || !retry.isEmpty, interval == nil || now >= nextSend {
@@ -154,7 +180,7 @@ struct LoadDriver {
                 continue
             }
         }
-        return (acked, nacked)
+        return (acked, nacked, ackLatency)
     }
 }
 
@@ -164,7 +190,7 @@ final class BenchWorkers: Sendable {
     /// Deliveries answered DONE, each once: a task offered again (its worker's heartbeat was late
     /// on a saturated machine) and answered twice must not count twice, or the bench stops its
     /// workers while tasks are still in flight.
-    private let done = Mutex<Set<Int64>>([])
+    private let done = Sharded<Set<Int64>> { [] }
     private let finished = DispatchGroup()
     let taskLatency = SharedHistogram()
 
@@ -173,7 +199,11 @@ final class BenchWorkers: Sendable {
             for index in 0..<perQueue {
                 finished.enter()
                 Thread { [self] in
-                    defer { finished.leave() }
+                    var latency = SharedHistogram.empty
+                    defer {
+                        taskLatency.add(latency)
+                        finished.leave()
+                    }
                     do {
                         let worker = try WorkerClient(
                             registration: Ready(workerID: "bench-\(queue.rawValue)-\(index)", queues: [queue.rawValue], capacity: capacity),
@@ -182,10 +212,11 @@ final class BenchWorkers: Sendable {
                         while running.load(ordering: .acquiring) {
                             guard case .task(let task)? = try worker.next(timeoutMs: 50) else { continue }
                             if case .string(let id)? = task.interaction["message_id"], let sentAt = sendTimes.take(id) {
-                                taskLatency.record((DispatchTime.now().uptimeNanoseconds - sentAt) / 1000)
+                                latency.record((DispatchTime.now().uptimeNanoseconds - sentAt) / 1000)
                             }
                             try worker.done(task.deliveryID, outcome: "handled")
-                            _ = done.withLock { $0.insert(task.deliveryID) }
+                            let id = task.deliveryID
+                            done.withLock(Int(truncatingIfNeeded: id)) { _ = $0.insert(id) }
                         }
                     } catch {
                         FileHandle.standardError.write(Data("bench worker stopped: \(error)\n".utf8))
@@ -195,7 +226,7 @@ final class BenchWorkers: Sendable {
         }
     }
 
-    var completed: Int { done.withLock { $0.count } }
+    var completed: Int { done.reduce(0) { $0 + $1.count } }
 
     func stop() {
         running.store(false, ordering: .releasing)
