@@ -14,6 +14,7 @@ public enum Migrator {
         ("0008_ingest_rounds", PackageResources.V0008__ingest_rounds_sql),
         ("0009_ingest_columns", PackageResources.V0009__ingest_columns_sql),
         ("0010_batch_in_one_statement", PackageResources.V0010__batch_in_one_statement_sql),
+        ("0011_task_context_as_json", PackageResources.V0011__task_context_as_json_sql),
     ]
 
     /// The newest version this build knows.

@@ -383,14 +383,14 @@ public final class Store {
 
     // MARK: Customer context
 
-    /// The context a TASK carries of each of these customers (`swb_customer_contexts`): profile,
+    /// The context a TASK carries of each of these customers (`swb_task_contexts`): profile,
     /// identities and the five latest contacts, as they are now; as PostgreSQL writes the JSON (the
     /// hub passes it on in the TASK without reading it).
     public func contexts(of customers: [Int64]) throws -> [Int64: [UInt8]] {
         guard !customers.isEmpty else { return [:] }
         var contexts: [Int64: [UInt8]] = [:]
         for row in try connection.queryPrepared(
-            "swb_customer_contexts", "SELECT o_customer_id, o_context FROM swb_customer_contexts($1::bigint[])", [Self.bigintArray(customers)]
+            "swb_task_contexts", "SELECT o_customer_id, o_context FROM swb_task_contexts($1::bigint[])", [Self.bigintArray(customers)]
         ).rows {
             guard let id = row[0].flatMap({ Int64($0) }), let context = row[1] else { continue }
             contexts[id] = Array(context.utf8)
