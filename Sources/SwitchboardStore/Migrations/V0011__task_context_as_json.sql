@@ -4,8 +4,9 @@
 -- Built as jsonb, every object and array of it is assembled as a binary value and then printed
 -- back to text, on the lane every TASK waits for: with json, which is written as text as it is
 -- built, the context lane took 67-70 µs a customer instead of 79-91 (the hub's debug log in three
--- alternating pairs of `switchboard bench --quick --sections latency --loads 0.5`). The object is the same; its members now come in the order
--- written here (jsonb sorted them), which a JSON reader does not see.
+-- alternating pairs of `switchboard bench --quick --sections latency --loads 0.5`). The object
+-- is the same; its members now come in the order written here (jsonb sorted them), which a JSON
+-- reader does not see.
 --
 -- swb_customer_contexts (0008) stays, for hubs of earlier versions and for anyone reading it with
 -- SQL, as a jsonb wrapper of the new function: one definition of the context object.
