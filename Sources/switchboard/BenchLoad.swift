@@ -3,6 +3,7 @@ import Histogram
 import SwitchboardClient
 import SwitchboardProtocol
 import Synchronization
+import ZeroMQ
 
 /// Benchmark messages: the demo's texts and languages, e-mail hints naming one of `customers` known
 /// addresses (so identity resolution finds a customer), routed by keywords.
@@ -98,6 +99,10 @@ struct LoadDriver {
         let ackLatency = SharedHistogram()
         let counts = Mutex((acked: 0, nacked: 0, failure: String?.none))
         let done = DispatchGroup()
+        // One ZeroMQ context (one I/O thread) for all the gateways, as one gateway process with
+        // several connections would have, rather than an I/O thread and a reaper thread each:
+        // fewer threads for the two cores to switch between, beside the hub they measure.
+        let context = Context()
         let start = DispatchTime.now().uptimeNanoseconds
         for index in 0..<gateways {
             let share = messages / gateways + (index < messages % gateways ? 1 : 0)
@@ -109,7 +114,7 @@ struct LoadDriver {
                 do {
                     let result = try Self.gateway(
                         name: "bench-\(tag)-\(index)", endpoint: endpoint, messages: share, window: window, interval: interval,
-                        customers: customers, sendTimes: sendTimes)
+                        customers: customers, sendTimes: sendTimes, context: context)
                     ackLatency.add(result.ackLatency)
                     counts.withLock {
                         $0.acked += result.acked
@@ -131,9 +136,9 @@ struct LoadDriver {
     /// overloaded or unavailable, and records each message's PUBLISH → ACK time.
     private static func gateway(
         name: String, endpoint: String, messages: Int, window: Int, interval: UInt64?, customers: Int,
-        sendTimes: SendTimes?
+        sendTimes: SendTimes?, context: Context
     ) throws -> (acked: Int, nacked: Int, ackLatency: Histogram<UInt64>) {
-        let client = try GatewayClient(name: name, endpoint: endpoint)
+        let client = try GatewayClient(name: name, endpoint: endpoint, context: context)
         var random = SplitMix(seed: UInt64(abs(name.hashValue)))
         var inFlight: [String: (sentAt: UInt64, message: Publish)] = [:]
         var retry: [Publish] = []
@@ -193,6 +198,8 @@ final class BenchWorkers: Sendable {
     private let done = Sharded<Set<Int64>> { [] }
     private let finished = DispatchGroup()
     let taskLatency = SharedHistogram()
+    /// One ZeroMQ context for all the workers (see `LoadDriver.run`).
+    private let context = Context()
 
     init(endpoint: String, perQueue: Int, capacity: Int, sendTimes: SendTimes) throws {
         for queue in CRMProcess.allCases {
@@ -207,7 +214,7 @@ final class BenchWorkers: Sendable {
                     do {
                         let worker = try WorkerClient(
                             registration: Ready(workerID: "bench-\(queue.rawValue)-\(index)", queues: [queue.rawValue], capacity: capacity),
-                            endpoint: endpoint)
+                            endpoint: endpoint, context: context)
                         try worker.ready()
                         while running.load(ordering: .acquiring) {
                             guard case .task(let task)? = try worker.next(timeoutMs: 50) else { continue }
