@@ -71,6 +71,8 @@ BENCH_ARGS ?=
 bench: deps release
 	@bash scripts/pg.sh stop
 	@bash scripts/pg.sh start --bench
+	@# Databases left by an earlier make test: autovacuum would visit each of them during the run.
+	@bash scripts/pg.sh drop-test-databases
 	"$(RELEASE_BIN_DIR)/switchboard" bench --database "$$(bash scripts/pg.sh conninfo switchboard)" --output .run/bench.json $(BENCH_ARGS)
 
 # Micro-benchmarks (ordo-one/benchmark, its own package in Benchmarks/): codec, identity
