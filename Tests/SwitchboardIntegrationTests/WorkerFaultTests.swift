@@ -39,6 +39,62 @@ struct WorkerFaultTests {
         #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 1, "the task is completed once")
     }
 
+    @Test("a worker that stops reading but keeps sending heartbeats loses its tasks to one that reads, long before their lease ends")
+    func workerNotReading() throws {
+        let database = try TestDatabase()
+        var config = RunningHub.config(database)
+        config.maxBodyBytes = 16_384
+        // Ten minutes: within this test only giving the worker up can free what it was offered.
+        config.dispatch.leaseMs = 600_000
+        let hub = try RunningHub(config)
+        defer { hub.shutdown() }
+
+        // A worker that announces room for 10,000 tasks, heartbeats, and never reads: small
+        // buffers on its side, so the hub's queue of messages to it fills after some 1,000 TASKs.
+        let context = Context()
+        let endpoint = hub.endpoints.worker
+        let beating = Atomic<Bool>(true)
+        let heartbeats = Thread {
+            do {
+                let stuck = try context.socket(.dealer)
+                try stuck.setReceiveHighWaterMark(1)
+                try stuck.setKernelReceiveBuffer(8192)
+                try stuck.connect(endpoint)
+                try stuck.send(Codec.encode(.ready(Ready(workerID: "stuck", queues: ["support"], capacity: 10_000))))
+                while beating.load(ordering: .acquiring) {
+                    _ = try? stuck.send(Codec.encode(.heartbeat), dontWait: true)
+                    usleep(50_000)
+                }
+            } catch {
+                Issue.record("the stuck worker failed: \(error)")
+            }
+        }
+        heartbeats.start()
+        defer { beating.store(false, ordering: .releasing) }
+        let http = try #require(hub.endpoints.http)
+        #expect(try eventually { httpGet(http, "/metrics")?.body.contains("switchboard_workers 1") ?? false })
+
+        let messages = 3000
+        let body = String(repeating: "My internet is not working, please help. ", count: 190)
+        let gateway = try GatewayClient(name: "gw", endpoint: hub.endpoints.gateway)
+        for index in 0..<messages {
+            _ = try gateway.publish(Messages.publish("stuck-\(index)", body, process: .support))
+        }
+
+        let reader = try WorkerClient(registration: Ready(workerID: "reader", queues: ["support"], capacity: 100), endpoint: hub.endpoints.worker)
+        try reader.ready()
+        var done: Set<Int64> = []
+        let deadline = Date().addingTimeInterval(60)
+        while done.count < messages, Date() < deadline {
+            guard case .task(let task)? = try reader.next(timeoutMs: 100) else { continue }
+            try reader.done(task.deliveryID, outcome: "handled")
+            done.insert(task.deliveryID)
+        }
+        #expect(done.count == messages, "tasks offered to the worker that stopped reading stayed with it")
+        #expect(try eventually(timeoutMs: 10_000) { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == messages })
+        #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done' AND worker = 'reader'") == messages)
+    }
+
     @Test("a worker flooding 20,000 DONEs for tasks it does not hold gets not_held each time, and the hub keeps serving others")
     func doneFlood() throws {
         let database = try TestDatabase()
