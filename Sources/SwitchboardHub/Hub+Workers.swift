@@ -86,7 +86,7 @@ extension Hub {
         } catch let error as ZeroMQError where error.hostUnreachable {
             perform(dispatcher.workerGone(peer, reason: "unreachable", now: Clock.nowMs()))
         } catch let error as ZeroMQError where error.wouldBlock {
-            // Its queue of messages from the hub is full: it has not read for thousands of them.
+            // Its queue of messages from the hub is full: about a thousand of them wait unread.
             // A TASK dropped here would wait for the worker's lease (minutes) while the worker
             // never saw it; give up on the worker instead, so its tasks go to others now. It hears
             // not_ready at its next heartbeat once it reads again, and announces itself anew.
