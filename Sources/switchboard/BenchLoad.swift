@@ -201,7 +201,8 @@ final class BenchWorkers: Sendable {
     /// One ZeroMQ context for all the workers (see `LoadDriver.run`).
     private let context = Context()
 
-    init(endpoint: String, perQueue: Int, capacity: Int, sendTimes: SendTimes) throws {
+    /// Without `sendTimes` (an unpaced run), tasks are answered and not timed.
+    init(endpoint: String, perQueue: Int, capacity: Int, sendTimes: SendTimes?) throws {
         for queue in CRMProcess.allCases {
             for index in 0..<perQueue {
                 finished.enter()
@@ -218,7 +219,7 @@ final class BenchWorkers: Sendable {
                         try worker.ready()
                         while running.load(ordering: .acquiring) {
                             guard case .task(let task)? = try worker.next(timeoutMs: 50) else { continue }
-                            if case .string(let id)? = task.interaction["message_id"], let sentAt = sendTimes.take(id) {
+                            if case .string(let id)? = task.interaction["message_id"], let sentAt = sendTimes?.take(id) {
                                 latency.record((DispatchTime.now().uptimeNanoseconds - sentAt) / 1000)
                             }
                             try worker.done(task.deliveryID, outcome: "handled")

@@ -30,9 +30,7 @@ struct BenchCommandTests {
         #expect((report["reoffer_after_disconnect"] as? [String: Any])?["count"] as? Int == 20)
 
         // The bench's database sits next to the one it was given, as `make bench`'s do.
-        let bench = TestDatabase(
-            existing: base.conninfo.split(separator: " ").filter { !$0.hasPrefix("dbname=") }.joined(separator: " ")
-                + " dbname=switchboard_bench_latency")
+        let bench = base.sibling("switchboard_bench_latency")
         #expect(try bench.count("SELECT count(*) FROM interactions WHERE gateway LIKE 'bench-l50-%'") == acked)
         #expect(try bench.count("SELECT count(*) FROM interactions WHERE gateway LIKE 'bench-e2e-%'") == 2000)
         #expect(try bench.count("SELECT count(*) FROM deliveries WHERE state <> 'done'") == 0)

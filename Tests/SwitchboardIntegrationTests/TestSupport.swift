@@ -20,12 +20,20 @@ struct TestDatabase {
         let name = "swb_test_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         let connection = try Connection(admin)
         try connection.execute(script: "CREATE DATABASE \(name)")
-        conninfo = admin.split(separator: " ").filter { !$0.hasPrefix("dbname=") }.joined(separator: " ") + " dbname=\(name)"
+        conninfo = Self.conninfo(admin, database: name)
         try Migrator.migrate(try Connection(conninfo))
     }
 
     /// An already migrated database.
     init(existing conninfo: String) { self.conninfo = conninfo }
+
+    /// Another database of the same cluster (say, one a command made next to this one).
+    func sibling(_ name: String) -> TestDatabase { TestDatabase(existing: Self.conninfo(conninfo, database: name)) }
+
+    /// `conninfo` with its database replaced by `database`.
+    static func conninfo(_ conninfo: String, database: String) -> String {
+        conninfo.split(separator: " ").filter { !$0.hasPrefix("dbname=") }.joined(separator: " ") + " dbname=\(database)"
+    }
 
     func connect() throws -> Connection { try Connection(conninfo) }
 
