@@ -15,6 +15,7 @@ public enum Migrator {
         ("0009_ingest_columns", PackageResources.V0009__ingest_columns_sql),
         ("0010_batch_in_one_statement", PackageResources.V0010__batch_in_one_statement_sql),
         ("0011_task_context_as_json", PackageResources.V0011__task_context_as_json_sql),
+        ("0012_rounds_in_order", PackageResources.V0012__rounds_in_order_sql),
     ]
 
     /// The newest version this build knows.

@@ -4,7 +4,7 @@ import SwitchboardProtocol
 
 /// The hub's access to PostgreSQL: one connection, used by one thread (the store thread).
 ///
-/// Every write is a server-side function (`swb_ingest_batch`, `swb_apply_batch`) called once per
+/// Every write is a server-side function (`swb_ingest_rounds`, `swb_apply_batch`) called once per
 /// batch, one statement and so one transaction: a batch of many messages costs one commit.
 public final class Store {
     public let connection: Connection
@@ -65,7 +65,7 @@ public final class Store {
     /// Stores a batch of routed messages in one statement, so in one transaction; the answers are
     /// in the batch's order.
     ///
-    /// The batch is set-based (`swb_ingest_batch`) in rounds: a message that shares a (gateway,
+    /// The batch is set-based (`swb_ingest_rounds`) in rounds: a message that shares a (gateway,
     /// message id) or an identity with an earlier one of the batch goes in the round after it, so
     /// within a round the messages are independent and the outcome is the same as storing them
     /// one by one in order. The function runs the rounds one after the other.
@@ -84,23 +84,31 @@ public final class Store {
     public struct IngestStatement: Sendable {
         public let records: [IngestRecord]
         public let receivedAtMs: Int64
+        /// The records' indexes in the order the statement sends them (by round).
+        let order: [Int]
         let parameters: [PostgresValue]
     }
 
-    /// Splits the batch into rounds and writes its parameters; no I/O.
+    /// Splits the batch into rounds, orders it by round (stably) and writes its parameters; no I/O.
     public static func ingestStatement(_ records: [IngestRecord], receivedAtMs: Int64) -> IngestStatement {
         let rounds = Self.rounds(records.count) { index in
             [RoundKey.message(gateway: records[index].gateway, id: records[index].publish.messageID)]
                 + records[index].identities.map { .identity($0.kind, $0.value) }
         }
+        let order = records.indices.sorted { (rounds[$0], $0) < (rounds[$1], $1) }
+        var ends: [Int32] = []
+        for (position, index) in order.enumerated() where position + 1 == order.count || rounds[order[position + 1]] != rounds[index] {
+            ends.append(Int32(position + 1))
+        }
         return IngestStatement(
-            records: records, receivedAtMs: receivedAtMs, parameters: batchColumns(records, rounds: rounds, receivedAtMs: receivedAtMs))
+            records: records, receivedAtMs: receivedAtMs, order: order,
+            parameters: batchColumns(order.map { records[$0] }, roundEnds: ends, receivedAtMs: receivedAtMs))
     }
 
     /// Sends the statement and returns while PostgreSQL runs it; `receive` must follow before the
     /// connection is used for anything else.
     public func send(_ statement: IngestStatement) throws {
-        try connection.sendPrepared("swb_ingest_batch", Self.ingestSQL, statement.parameters)
+        try connection.sendPrepared("swb_ingest_rounds", Self.ingestSQL, statement.parameters)
     }
 
     /// Waits for the statement's answers (it is committed once they are in) and reads them.
@@ -112,17 +120,18 @@ public final class Store {
     private static func outcomes(_ statement: IngestStatement, _ answer: PostgresRows) throws -> [IngestOutcome] {
         let records = statement.records
         guard answer.rows.count == records.count else {
-            throw PostgresError(code: .unexpectedResult, message: "swb_ingest_batch answered \(answer.rows.count) rows for \(records.count) messages")
+            throw PostgresError(
+                code: .unexpectedResult, message: "swb_ingest_rounds answered \(answer.rows.count) rows for \(records.count) messages")
         }
         var rows = [[String?]?](repeating: nil, count: records.count)
         for row in answer.rows {
-            guard let position = row[0].flatMap({ Int($0) }), rows.indices.contains(position - 1) else {
-                throw PostgresError(code: .unexpectedResult, message: "swb_ingest_batch answered an unknown position")
+            guard let position = row[0].flatMap({ Int($0) }), statement.order.indices.contains(position - 1) else {
+                throw PostgresError(code: .unexpectedResult, message: "swb_ingest_rounds answered an unknown position")
             }
-            rows[position - 1] = row
+            rows[statement.order[position - 1]] = row
         }
         return try zip(records, rows).map { record, row in
-            guard let row else { throw PostgresError(code: .unexpectedResult, message: "swb_ingest_batch left a message unanswered") }
+            guard let row else { throw PostgresError(code: .unexpectedResult, message: "swb_ingest_rounds left a message unanswered") }
             return try Self.outcome(record, row, receivedAtMs: statement.receivedAtMs)
         }
     }
@@ -149,30 +158,30 @@ public final class Store {
         return rounds
     }
 
-    /// The statement of a batch: `swb_ingest_batch` with one binary array per field.
+    /// The statement of a batch: `swb_ingest_rounds` with one binary array per field.
     static let ingestSQL = """
         SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id
-          FROM swb_ingest_batch($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
-                                $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[], $15::bigint[],
-                                $16::text[], $17::integer[], $18::text[], $19::text[], $20::text[], $21::text[],
-                                to_timestamp($22::bigint / 1000.0))
+          FROM swb_ingest_rounds($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+                                 $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[], $15::bigint[],
+                                 $16::text[], $17::integer[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
+                                 to_timestamp($23::bigint / 1000.0))
         """
 
-    /// The parameters of `swb_ingest_batch`: each message's round, then each field as an array in
-    /// PostgreSQL's binary format, one element per message, so nothing is escaped here or parsed
-    /// there (this runs once per stored message).
-    static func batchColumns(_ records: [IngestRecord], rounds: [Int], receivedAtMs: Int64) -> [PostgresValue] {
-        var round = PostgresArray<Int32>()
+    /// The parameters of `swb_ingest_rounds`: where each round ends in the records (ordered by
+    /// round), then each field as an array in PostgreSQL's binary format, one element per message,
+    /// so nothing is escaped here or parsed there (this runs once per stored message).
+    static func batchColumns(_ records: [IngestRecord], roundEnds: [Int32], receivedAtMs: Int64) -> [PostgresValue] {
+        var ends = PostgresArray<Int32>()
+        for end in roundEnds { ends.append(end) }
         var gateway = PostgresArray<String>(), messageID = PostgresArray<String>(), channel = PostgresArray<String>()
         var occurredAt = PostgresArray<Int64>(), name = PostgresArray<String>(), intent = PostgresArray<String>()
         var queue = PostgresArray<String>(), language = PostgresArray<String>(), priority = PostgresArray<Int16>()
         var contentType = PostgresArray<String>(), bodyText = PostgresArray<String>(), bodyBytes = PostgresArray<PostgresBytes>()
         var attributes = PostgresArray<PostgresJSONB>(), deadline = PostgresArray<Int64>(), routeReason = PostgresArray<String>()
-        var routingVersion = PostgresArray<Int32>(), phone = PostgresArray<String>(), email = PostgresArray<String>()
-        var external = PostgresArray<String>(), device = PostgresArray<String>()
-        for (record, number) in zip(records, rounds) {
+        var routingVersion = PostgresArray<Int32>(), fingerprint = PostgresArray<String>(), phone = PostgresArray<String>()
+        var email = PostgresArray<String>(), external = PostgresArray<String>(), device = PostgresArray<String>()
+        for record in records {
             let publish = record.publish
-            round.append(Int32(clamping: number))
             gateway.append(record.gateway)
             messageID.append(publish.messageID)
             channel.append(publish.channel)
@@ -191,6 +200,7 @@ public final class Store {
             deadline.append(record.route.deadline)
             routeReason.append(record.route.reason)
             routingVersion.append(Int32(clamping: record.routingVersion))
+            fingerprint.append(MessageFingerprint.of(publish))
             // One hint of each kind at most: the protocol has one field per kind.
             func hint(_ kind: NormalizedIdentity.Kind) -> String? { record.identities.first { $0.kind == kind }?.value }
             phone.append(hint(.phone))
@@ -199,11 +209,11 @@ public final class Store {
             device.append(hint(.device))
         }
         return [
-            round.parameter(), gateway.parameter(), messageID.parameter(), channel.parameter(), occurredAt.parameter(), name.parameter(),
+            ends.parameter(), gateway.parameter(), messageID.parameter(), channel.parameter(), occurredAt.parameter(), name.parameter(),
             intent.parameter(),
             queue.parameter(), language.parameter(), priority.parameter(), contentType.parameter(), bodyText.parameter(),
             bodyBytes.parameter(), attributes.parameter(), deadline.parameter(), routeReason.parameter(), routingVersion.parameter(),
-            phone.parameter(), email.parameter(), external.parameter(), device.parameter(), .init(receivedAtMs),
+            fingerprint.parameter(), phone.parameter(), email.parameter(), external.parameter(), device.parameter(), .init(receivedAtMs),
         ]
     }
 

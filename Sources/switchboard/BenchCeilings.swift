@@ -175,7 +175,7 @@ final class PostgresCeiling {
     }
 }
 
-/// The hub's own statement (`swb_ingest_batch`, through `Store`) run straight from one
+/// The hub's own statement (`swb_ingest_rounds`, through `Store`) run straight from one
 /// connection in batches of `batch`, with the records the hub makes of the bench's traffic
 /// (identities normalized, routed by the standard rules) built outside the timing: PostgreSQL's
 /// share of the hub's work, without the hub process and its gateways on the same cores. Between

@@ -185,7 +185,7 @@ struct IngestTests {
         #expect(
             try eventually {
                 try database.count(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%swb_ingest_batch%'"
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%swb_ingest_rounds%'"
                 ) == 1
             })
         let ids = (0..<20).map { $0 == 10 ? "poison" : "n-\($0)" }

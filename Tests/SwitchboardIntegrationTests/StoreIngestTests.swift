@@ -324,6 +324,64 @@ struct EarlierEntryPointTests {
         #expect(try database.count("SELECT count(*) FROM deliveries") == 3)
     }
 
+    @Test("a message an earlier hub stored (its fingerprint made by the statement) is a duplicate when sent again, and a conflict when changed")
+    func resentAfterUpgrade() throws {
+        let database = try TestDatabase()
+        let store = try Store(conninfo: database.conninfo, owner: "hub-new")
+        _ = try store.registerRouting(["rules": "test"])
+        let text = Messages.publish("old-text", "سلام، اینترنت من کار نمی‌کند — a body longer than one block of md5, to cross a block boundary.")
+        let fax = Publish(
+            messageID: "old-fax", channel: "fax", occurredAt: 1_789_999_999_000, contentType: "application/pdf", body: [0x00, 0xFF, 0x7F])
+        func earlier(_ publish: Publish, bodyText: String?, bodyHex: String?) throws -> String? {
+            var element: [String: JSONValue] = [
+                "gateway": "gw", "message_id": .string(publish.messageID), "channel": .string(publish.channel),
+                "occurred_at": .integer(publish.occurredAt), "queue": "support", "priority": 0,
+                "content_type": .string(publish.contentType), "deadline": 1_790_000_060_000, "route_reason": "default", "routing_version": 1,
+            ]
+            if let bodyText { element["body_text"] = .string(bodyText) }
+            if let bodyHex { element["body_hex"] = .string(bodyHex) }
+            return try database.value(
+                "SELECT o_outcome FROM swb_ingest_set($1::jsonb, \(Self.receivedAt))", [.text(JSONWriter.string(.array([.object(element)])))])
+        }
+        #expect(try earlier(text, bodyText: text.bodyText, bodyHex: nil) == "stored")
+        #expect(try earlier(fax, bodyText: nil, bodyHex: "00ff7f") == "stored")
+
+        var changed = fax
+        changed.body = [0x00, 0xFF, 0x7E]
+        let outcomes = try store.ingest(
+            [text, fax, changed].map {
+                IngestRecord(gateway: "gw", publish: $0, identities: [], route: StoreIngestTests.route, routingVersion: 1)
+            },
+            receivedAtMs: 1_790_000_000_000)
+        guard outcomes.count == 3, case .duplicate = outcomes[0], case .duplicate = outcomes[1], case .conflict = outcomes[2] else {
+            Issue.record("unexpected outcomes \(outcomes)")
+            return
+        }
+        #expect(try database.count("SELECT count(*) FROM interactions") == 2)
+    }
+
+    @Test("the hub's fingerprint of a message is PostgreSQL's md5 of its channel, content type and body, as earlier hubs stored it")
+    func fingerprintIsPostgresMD5() throws {
+        let database = try TestDatabase()
+        let bodies: [(String, [UInt8])] =
+            [
+                ("text/plain", []), ("text/plain", Array("help".utf8)),
+                ("text/plain; charset=utf-8", Array("Здравствуйте, какая цена подписки? Хочу купить на год. شکایت دارم".utf8)),
+                ("application/octet-stream", []), ("application/pdf", Array(0...255)),
+            ]
+            + [40, 41, 42, 43, 44, 54, 55, 56, 63, 64, 65, 119, 120, 128, 1000].map { ("text/plain", Array(repeating: UInt8(ascii: "a"), count: $0)) }
+        for (contentType, body) in bodies {
+            let publish = Publish(messageID: "m", channel: "email", occurredAt: 0, contentType: contentType, body: body)
+            let expected = try database.value(
+                "SELECT md5(concat_ws(chr(31), $1::text, $2::text, $3::text, encode($4::bytea, 'hex')))",
+                [
+                    .text("email"), .text(contentType), publish.bodyText.map(PostgresValue.text) ?? .null,
+                    publish.bodyText == nil ? .bytes(body) : .null,
+                ])
+            #expect(MessageFingerprint.of(publish) == expected, "\(contentType), \(body.count) bytes")
+        }
+    }
+
     @Test("swb_apply_set and swb_apply_columns settle deliveries with the same guards")
     func earlierTransitions() throws {
         let database = try TestDatabase()
