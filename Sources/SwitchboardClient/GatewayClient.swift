@@ -58,6 +58,12 @@ public final class GatewayClient {
         try socket.receiveCommand(timeoutMs: timeoutMs)
     }
 
+    /// The next command that has arrived already, or nil at once: for reading a burst of answers
+    /// without a poll per answer.
+    public func receiveArrived() throws -> Command? {
+        try socket.receiveArrivedCommand()
+    }
+
     /// PING → PONG round trip; true if the hub answered in time.
     public func ping(timeoutMs: Int = 2000) throws -> Bool {
         try socket.send(Codec.encode(.ping))
