@@ -91,10 +91,7 @@ public final class Store {
 
     /// Splits the batch into rounds, orders it by round (stably) and writes its parameters; no I/O.
     public static func ingestStatement(_ records: [IngestRecord], receivedAtMs: Int64) -> IngestStatement {
-        let rounds = Self.rounds(records.count) { index in
-            [RoundKey.message(gateway: records[index].gateway, id: records[index].publish.messageID)]
-                + records[index].identities.map { .identity($0.kind, $0.value) }
-        }
+        let rounds = Self.rounds(records.count) { index in Self.roundKeys(records[index]) }
         let order = records.indices.sorted { (rounds[$0], $0) < (rounds[$1], $1) }
         var ends: [Int32] = []
         for (position, index) in order.enumerated() where position + 1 == order.count || rounds[order[position + 1]] != rounds[index] {
@@ -102,7 +99,7 @@ public final class Store {
         }
         return IngestStatement(
             records: records, receivedAtMs: receivedAtMs, order: order,
-            parameters: batchColumns(order.map { records[$0] }, roundEnds: ends, receivedAtMs: receivedAtMs))
+            parameters: batchColumns(records, in: order, roundEnds: ends, receivedAtMs: receivedAtMs))
     }
 
     /// Sends the statement and returns while PostgreSQL runs it; `receive` must follow before the
@@ -136,10 +133,23 @@ public final class Store {
         }
     }
 
-    /// What two messages of one round must not share.
-    private enum RoundKey: Hashable {
-        case message(gateway: String, id: String)
-        case identity(NormalizedIdentity.Kind, String)
+    /// What two messages of one round must not share, hashed: its (gateway, message id) and each of
+    /// its identities. Two different keys with the same hash only put a message a round later,
+    /// which is as correct, so each key's text is hashed once here and not again in the lookups.
+    private static func roundKeys(_ record: IngestRecord) -> [Int] {
+        var keys: [Int] = []
+        keys.reserveCapacity(1 + record.identities.count)
+        var message = Hasher()
+        message.combine(record.gateway)
+        message.combine(record.publish.messageID)
+        keys.append(message.finalize())
+        for identity in record.identities {
+            var hasher = Hasher()
+            hasher.combine(identity.kind)
+            hasher.combine(identity.value)
+            keys.append(hasher.finalize())
+        }
+        return keys
     }
 
     /// Each element's round, from 1: one after the round of the last earlier element it shares a
@@ -147,6 +157,7 @@ public final class Store {
     /// in the n-th round at the earliest).
     static func rounds<Key: Hashable>(_ count: Int, keys: (Int) -> [Key]) -> [Int] {
         var lastRound: [Key: Int] = [:]
+        lastRound.reserveCapacity(count * 2)
         var rounds: [Int] = []
         rounds.reserveCapacity(count)
         for index in 0..<count {
@@ -167,10 +178,10 @@ public final class Store {
                                  to_timestamp($23::bigint / 1000.0))
         """
 
-    /// The parameters of `swb_ingest_rounds`: where each round ends in the records (ordered by
-    /// round), then each field as an array in PostgreSQL's binary format, one element per message,
+    /// The parameters of `swb_ingest_rounds`: where each round ends in `order` (the records'
+    /// indexes by round), then each field as an array in PostgreSQL's binary format, one element per message,
     /// so nothing is escaped here or parsed there (this runs once per stored message).
-    static func batchColumns(_ records: [IngestRecord], roundEnds: [Int32], receivedAtMs: Int64) -> [PostgresValue] {
+    static func batchColumns(_ records: [IngestRecord], in order: [Int], roundEnds: [Int32], receivedAtMs: Int64) -> [PostgresValue] {
         var ends = PostgresArray<Int32>()
         for end in roundEnds { ends.append(end) }
         var gateway = PostgresArray<String>(), messageID = PostgresArray<String>(), channel = PostgresArray<String>()
@@ -180,7 +191,8 @@ public final class Store {
         var attributes = PostgresArray<PostgresJSONB>(), deadline = PostgresArray<Int64>(), routeReason = PostgresArray<String>()
         var routingVersion = PostgresArray<Int32>(), fingerprint = PostgresArray<String>(), phone = PostgresArray<String>()
         var email = PostgresArray<String>(), external = PostgresArray<String>(), device = PostgresArray<String>()
-        for record in records {
+        for index in order {
+            let record = records[index]
             let publish = record.publish
             gateway.append(record.gateway)
             messageID.append(publish.messageID)
