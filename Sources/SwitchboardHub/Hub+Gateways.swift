@@ -126,33 +126,35 @@ extension Hub {
         // The next batch goes to PostgreSQL first, so the database works while this one is answered.
         flushIngest()
         var tasks: [DispatchTask] = []
-        for (pending, result) in zip(batch, results) {
-            uncommittedBytes -= pending.frames.byteCount + pending.record.publish.body.count
-            gatewayInFlight[pending.peer] = max(0, gatewayInFlight[pending.peer, default: 1] - 1)
-            if gatewayInFlight[pending.peer] == 0 { gatewayInFlight[pending.peer] = nil }
-            let messageID = pending.record.publish.messageID
-            switch result {
+        // By index: zipping would copy every message, its frames and its record.
+        for index in batch.indices where index < results.count {
+            let peer = batch[index].peer
+            uncommittedBytes -= batch[index].frames.byteCount + batch[index].record.publish.body.count
+            let left = gatewayInFlight[peer, default: 1] - 1
+            gatewayInFlight[peer] = left > 0 ? left : nil
+            let messageID = batch[index].record.publish.messageID
+            switch results[index] {
             case .success(.stored(let ack, let task)):
                 stats.acked += 1
                 stats.routed[ack.queue, default: 0] += 1
                 tasks.append(task)
-                sendGateway(.ack(ack), to: pending.peer)
+                sendGateway(.ack(ack), to: peer)
             case .success(.duplicate(let ack)):
                 stats.acked += 1
                 stats.duplicates += 1
-                sendGateway(.ack(ack), to: pending.peer)
+                sendGateway(.ack(ack), to: peer)
             case .success(.conflict(_, let original)):
                 let refusal = PublishIntake.reused(messageID, storedAs: original.interactionID)
-                refuseGateway(pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: refusal.detail, reason: refusal.reason)
+                refuseGateway(peer, batch[index].frames, messageID: messageID, code: .invalid, detail: refusal.detail, reason: refusal.reason)
             case .failure(let failure) where failure.unavailable:
                 stats.nacked += 1
                 sendGateway(
                     .nack(
                         Nack(
                             messageID: messageID, code: .unavailable, detail: "database_unavailable",
-                            reason: "the hub cannot reach its database; the message was not stored", retryAfterMs: 1000)), to: pending.peer)
+                            reason: "the hub cannot reach its database; the message was not stored", retryAfterMs: 1000)), to: peer)
             case .failure(let failure):
-                refuseGateway(pending.peer, pending.frames, messageID: messageID, code: .invalid, detail: "store_rejected", reason: failure.refusal)
+                refuseGateway(peer, batch[index].frames, messageID: messageID, code: .invalid, detail: "store_rejected", reason: failure.refusal)
             }
         }
         if !tasks.isEmpty { perform(dispatcher.enqueue(tasks, now: Clock.nowMs())) }

@@ -9,13 +9,16 @@ import SwitchboardProtocol
 /// Computed by the hub rather than in the statement: the statement runs on the one backend whose
 /// time bounds ingest.
 public enum MessageFingerprint {
-    public static func of(_ publish: Publish) -> String {
+    public static func of(_ publish: Publish) -> String { of(publish, bodyText: publish.bodyText) }
+
+    /// With the body's text (`publish.bodyText`) already decoded by the caller.
+    static func of(_ publish: Publish, bodyText: String?) -> String {
         var md5 = MD5()
         md5.update(Array(publish.channel.utf8))
         md5.update([0x1F])
         md5.update(Array(publish.contentType.utf8))
         md5.update([0x1F])
-        if let text = publish.bodyText {
+        if let text = bodyText {
             var text = text
             text.withUTF8 { md5.update($0) }
         } else {

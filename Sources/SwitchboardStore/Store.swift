@@ -91,7 +91,9 @@ public final class Store {
 
     /// Splits the batch into rounds, orders it by round (stably) and writes its parameters; no I/O.
     public static func ingestStatement(_ records: [IngestRecord], receivedAtMs: Int64) -> IngestStatement {
-        let rounds = Self.rounds(records.count) { index in Self.roundKeys(records[index]) }
+        let rounds = Self.rounds(records.count) { index in
+            Self.roundKeys(gateway: records[index].gateway, messageID: records[index].publish.messageID, records[index].identities)
+        }
         let order = records.indices.sorted { (rounds[$0], $0) < (rounds[$1], $1) }
         var ends: [Int32] = []
         for (position, index) in order.enumerated() where position + 1 == order.count || rounds[order[position + 1]] != rounds[index] {
@@ -127,23 +129,26 @@ public final class Store {
             }
             rows[statement.order[position - 1]] = row
         }
-        return try zip(records, rows).map { record, row in
-            guard let row else { throw PostgresError(code: .unexpectedResult, message: "swb_ingest_rounds left a message unanswered") }
-            return try Self.outcome(record, row, receivedAtMs: statement.receivedAtMs)
+        // By index: zipping would copy every record.
+        return try records.indices.map { index in
+            guard let row = rows[index] else {
+                throw PostgresError(code: .unexpectedResult, message: "swb_ingest_rounds left a message unanswered")
+            }
+            return try Self.outcome(records[index], row, receivedAtMs: statement.receivedAtMs)
         }
     }
 
     /// What two messages of one round must not share, hashed: its (gateway, message id) and each of
     /// its identities. Two different keys with the same hash only put a message a round later,
     /// which is as correct, so each key's text is hashed once here and not again in the lookups.
-    private static func roundKeys(_ record: IngestRecord) -> [Int] {
+    private static func roundKeys(gateway: String, messageID: String, _ identities: [NormalizedIdentity]) -> [Int] {
         var keys: [Int] = []
-        keys.reserveCapacity(1 + record.identities.count)
+        keys.reserveCapacity(1 + identities.count)
         var message = Hasher()
-        message.combine(record.gateway)
-        message.combine(record.publish.messageID)
+        message.combine(gateway)
+        message.combine(messageID)
         keys.append(message.finalize())
-        for identity in record.identities {
+        for identity in identities {
             var hasher = Hasher()
             hasher.combine(identity.kind)
             hasher.combine(identity.value)
@@ -212,7 +217,7 @@ public final class Store {
             deadline.append(record.route.deadline)
             routeReason.append(record.route.reason)
             routingVersion.append(Int32(clamping: record.routingVersion))
-            fingerprint.append(MessageFingerprint.of(publish))
+            fingerprint.append(MessageFingerprint.of(publish, bodyText: text))
             // One hint of each kind at most: the protocol has one field per kind.
             func hint(_ kind: NormalizedIdentity.Kind) -> String? { record.identities.first { $0.kind == kind }?.value }
             phone.append(hint(.phone))
