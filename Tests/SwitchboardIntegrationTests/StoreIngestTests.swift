@@ -68,6 +68,45 @@ struct StoreIngestTests {
         #expect(try database.count("SELECT count(*) FROM deliveries") == 2)
     }
 
+    @Test("a re-send is the same message if its channel, content type and body are: other fields may differ, those may not")
+    func sameMessageIsItsContent() throws {
+        let database = try TestDatabase()
+        let store = try store(database)
+        let original = Messages.publish("m-1", "my order never came")
+        guard
+            case .stored(let first, _) = try store.ingest([record("m-1", "my order never came", identities: [])], receivedAtMs: 1_790_000_000_000)[0]
+        else {
+            Issue.record("the original was not stored")
+            return
+        }
+        var otherFields = original
+        otherFields.occurredAt += 60_000
+        otherFields.hints = IdentityHints(phone: "+989121234567", name: "Sara")
+        otherFields.attributes = ["order": "42"]
+        var otherChannel = original
+        otherChannel.channel = "sms"
+        var otherType = original
+        otherType.contentType = "text/html"
+        var otherBody = original
+        otherBody.body = Array("my order came twice".utf8)
+        let outcomes = try store.ingest(
+            [otherFields, otherChannel, otherType, otherBody].map { publish in
+                IngestRecord(gateway: "gw", publish: publish, identities: [], route: Self.route, routingVersion: 1)
+            }, receivedAtMs: 1_790_000_100_000)
+        guard case .duplicate(let again) = outcomes[0] else {
+            Issue.record("a re-send with other hints, attributes and time was not a duplicate: \(outcomes[0])")
+            return
+        }
+        #expect(again.interactionID == first.interactionID)
+        for outcome in outcomes.dropFirst() {
+            guard case .conflict = outcome else {
+                Issue.record("a re-send with another channel, content type or body was not a conflict: \(outcome)")
+                continue
+            }
+        }
+        #expect(try database.count("SELECT count(*) FROM interactions") == 1)
+    }
+
     @Test("messages of one batch that share a new identity become one customer, in batch order")
     func newCustomersWithinABatch() throws {
         let database = try TestDatabase()
