@@ -13,19 +13,25 @@
 -- fingerprint as a column, as md5 over the same text as before (channel, content type and body,
 -- joined by U+001F; a binary body as lower-case hex), so that a message stored by an earlier hub
 -- and sent again is still answered duplicate. It also stops looking up the (gateway, message id)
--- of every message before inserting its key: a round runs first without the lookups, and only if
--- the key's unique index refuses one (a re-sent message) is the round undone and run again with
--- them. Preconditions per round, effects and answers are those of swb_ingest_batch; positions are
--- those of the ordered batch.
+-- of every message before inserting its key: the first round, which holds nearly all of a batch,
+-- runs without the lookups, and only if the key's unique index refuses one (a re-sent message) is
+-- it undone and run again with them. Each round is one call of swb_ingest_round. Preconditions
+-- per round, effects and answers are those of swb_ingest_batch; positions are those of the
+-- ordered batch.
 --
 -- swb_ingest_batch stays for hubs of earlier versions during an upgrade, now as a wrapper that
 -- orders its input by round and computes the fingerprints: one definition of the write is left.
-CREATE FUNCTION swb_ingest_rounds(
-    p_round_ends integer[], p_gateway text[], p_message_id text[], p_channel text[], p_occurred_at bigint[], p_name text[], p_intent text[],
+-- One round: the messages at positions p_lo to p_hi of the ordered batch, with their
+-- (gateway, message id) keys looked up first if p_probe, else left to the unique index of
+-- ingest_keys; answers as arrays, by position.
+CREATE FUNCTION swb_ingest_round(
+    p_lo integer, p_hi integer, p_probe boolean, p_customers regclass, p_deliveries regclass,
+    p_gateway text[], p_message_id text[], p_channel text[], p_occurred_at bigint[], p_name text[], p_intent text[],
     p_queue text[], p_language text[], p_priority smallint[], p_content_type text[], p_body_text text[], p_body_bytes bytea[],
     p_attributes jsonb[], p_deadline bigint[], p_route_reason text[], p_routing_version integer[], p_fingerprint text[],
-    p_phone text[], p_email text[], p_external text[], p_device text[], p_received_at timestamptz)
-RETURNS TABLE (o_position integer, o_outcome text, o_interaction_id bigint, o_customer_id bigint, o_queue text, o_delivery_id bigint)
+    p_phone text[], p_email text[], p_external text[], p_device text[], p_received_at timestamptz,
+    OUT o_position integer[], OUT o_outcome text[], OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[],
+    OUT o_delivery_id bigint[])
 LANGUAGE plpgsql
 -- As for swb_ingest_batch (0010): every join is a nested loop into an index, whatever the
 -- tables' size when the plan was cached.
@@ -33,120 +39,136 @@ SET enable_seqscan = off
 SET enable_hashjoin = off
 SET enable_mergejoin = off
 AS $$
+BEGIN
+    WITH batch AS MATERIALIZED (
+        -- The round's messages once each, with everything the writes below need, and which of
+        -- their hints no customer has yet (as in swb_ingest_batch).
+        SELECT (p_lo - 1 + b.ordinality)::integer AS position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent, b.queue,
+               b.language, b.priority, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
+               b.deadline, b.route_reason, b.routing_version, b.fingerprint,
+               b.phone, b.email, b.external, b.device,
+               ph.customer_id IS NULL AS new_phone, em.customer_id IS NULL AS new_email,
+               ex.customer_id IS NULL AS new_external, dv.customer_id IS NULL AS new_device,
+               k.interaction_id IS NULL AS fresh,
+               CASE WHEN k.interaction_id IS NULL THEN 'stored' WHEN k.fingerprint = b.fingerprint THEN 'duplicate' ELSE 'conflict' END AS outcome,
+               CASE WHEN k.interaction_id IS NULL
+                    THEN coalesce(least(ph.customer_id, em.customer_id, ex.customer_id, dv.customer_id), nextval(p_customers))
+                    ELSE k.customer_id END AS customer_id,
+               k.interaction_id IS NULL AND coalesce(ph.customer_id, em.customer_id, ex.customer_id, dv.customer_id) IS NULL AS new_customer,
+               (b.phone IS NOT NULL OR b.email IS NOT NULL OR b.external IS NOT NULL) AS strong,
+               ((b.phone IS NOT NULL AND ph.customer_id IS NULL) OR (b.email IS NOT NULL AND em.customer_id IS NULL)
+                 OR (b.external IS NOT NULL AND ex.customer_id IS NULL)) AS new_strong,
+               coalesce(k.queue, b.queue) AS answer_queue,
+               coalesce(k.interaction_id, nextval('interactions_id_seq')) AS interaction_id,
+               CASE WHEN k.interaction_id IS NULL THEN nextval(p_deliveries) END AS delivery_id
+          FROM unnest(p_gateway[p_lo:p_hi], p_message_id[p_lo:p_hi], p_channel[p_lo:p_hi], p_occurred_at[p_lo:p_hi], p_name[p_lo:p_hi],
+                      p_intent[p_lo:p_hi], p_queue[p_lo:p_hi], p_language[p_lo:p_hi], p_priority[p_lo:p_hi], p_content_type[p_lo:p_hi],
+                      p_body_text[p_lo:p_hi], p_body_bytes[p_lo:p_hi], p_attributes[p_lo:p_hi], p_deadline[p_lo:p_hi],
+                      p_route_reason[p_lo:p_hi], p_routing_version[p_lo:p_hi], p_fingerprint[p_lo:p_hi],
+                      p_phone[p_lo:p_hi], p_email[p_lo:p_hi], p_external[p_lo:p_hi], p_device[p_lo:p_hi])
+               WITH ORDINALITY AS b (gateway, message_id, channel, occurred_at, name, intent, queue, language, priority,
+                      content_type, body_text, body_bytes, attributes, deadline, route_reason, routing_version, fingerprint,
+                      phone, email, external, device, ordinality)
+          LEFT JOIN LATERAL (SELECT * FROM ingest_keys k WHERE p_probe AND k.gateway = b.gateway AND k.message_id = b.message_id LIMIT 1) k ON true
+          LEFT JOIN LATERAL (SELECT c.customer_id FROM customer_identities c
+                              WHERE b.phone IS NOT NULL AND k.interaction_id IS NULL AND c.kind = 'phone' AND c.value = b.phone LIMIT 1) ph ON true
+          LEFT JOIN LATERAL (SELECT c.customer_id FROM customer_identities c
+                              WHERE b.email IS NOT NULL AND k.interaction_id IS NULL AND c.kind = 'email' AND c.value = b.email LIMIT 1) em ON true
+          LEFT JOIN LATERAL (SELECT c.customer_id FROM customer_identities c
+                              WHERE b.external IS NOT NULL AND k.interaction_id IS NULL AND c.kind = 'external' AND c.value = b.external LIMIT 1) ex ON true
+          LEFT JOIN LATERAL (SELECT c.customer_id FROM customer_identities c
+                              WHERE b.device IS NOT NULL AND k.interaction_id IS NULL AND c.kind = 'device' AND c.value = b.device LIMIT 1) dv ON true
+    ), new_customers AS (
+        INSERT INTO customers (id, display_name, anonymous) OVERRIDING SYSTEM VALUE
+        SELECT s.customer_id, s.name, NOT s.strong FROM batch s WHERE s.new_customer
+    ), known_customers AS (
+        -- A name fills an empty display name; a phone, e-mail or external id newly linked ends
+        -- the customer's anonymity (as in swb_ingest_set).
+        UPDATE customers c
+           SET display_name = coalesce(c.display_name, u.name), anonymous = c.anonymous AND NOT u.new_strong, updated_at = now()
+          FROM (SELECT s.customer_id, (array_agg(s.name ORDER BY s.position) FILTER (WHERE s.name IS NOT NULL))[1] AS name,
+                       bool_or(s.new_strong) AS new_strong
+                  FROM batch s WHERE s.fresh AND NOT s.new_customer AND (s.name IS NOT NULL OR s.new_strong) GROUP BY s.customer_id) u
+         WHERE c.id = u.customer_id AND ((c.display_name IS NULL AND u.name IS NOT NULL) OR (c.anonymous AND u.new_strong))
+    ), new_identities AS (
+        INSERT INTO customer_identities (kind, value, customer_id)
+        SELECT 'phone', s.phone, s.customer_id FROM batch s WHERE s.fresh AND s.phone IS NOT NULL AND s.new_phone
+        UNION ALL SELECT 'email', s.email, s.customer_id FROM batch s WHERE s.fresh AND s.email IS NOT NULL AND s.new_email
+        UNION ALL SELECT 'external', s.external, s.customer_id FROM batch s WHERE s.fresh AND s.external IS NOT NULL AND s.new_external
+        UNION ALL SELECT 'device', s.device, s.customer_id FROM batch s WHERE s.fresh AND s.device IS NOT NULL AND s.new_device
+        ON CONFLICT (kind, value) DO NOTHING
+    ), new_interactions AS (
+        INSERT INTO interactions (id, received_at, customer_id, gateway, message_id, channel, occurred_at, intent, process,
+                                  language, priority, content_type, body_text, body_bytes, attributes, routing_version)
+        SELECT s.interaction_id, p_received_at, s.customer_id, s.gateway, s.message_id, s.channel, to_timestamp(s.occurred_at::float8 / 1000),
+               s.intent, s.queue, s.language, s.priority, s.content_type, s.body_text, s.body_bytes, s.attributes,
+               s.routing_version
+          FROM batch s WHERE s.fresh
+    ), new_deliveries AS (
+        INSERT INTO deliveries (id, interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason,
+                                routing_version) OVERRIDING SYSTEM VALUE
+        SELECT s.delivery_id, s.interaction_id, p_received_at, s.customer_id, s.queue, s.priority, to_timestamp(s.deadline::float8 / 1000),
+               s.route_reason, s.routing_version
+          FROM batch s WHERE s.fresh
+    ), new_keys AS (
+        INSERT INTO ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)
+        SELECT s.gateway, s.message_id, s.interaction_id, s.customer_id, s.queue, s.fingerprint, p_received_at FROM batch s WHERE s.fresh
+    )
+    -- Every answer from the one materialized row of its message, placed by position by the hub.
+    SELECT array_agg(s.position), array_agg(s.outcome), array_agg(s.interaction_id), array_agg(s.customer_id),
+           array_agg(s.answer_queue), array_agg(s.delivery_id)
+      INTO o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id
+      FROM batch s;
+END $$;
+
+CREATE FUNCTION swb_ingest_rounds(
+    p_round_ends integer[], p_gateway text[], p_message_id text[], p_channel text[], p_occurred_at bigint[], p_name text[], p_intent text[],
+    p_queue text[], p_language text[], p_priority smallint[], p_content_type text[], p_body_text text[], p_body_bytes bytea[],
+    p_attributes jsonb[], p_deadline bigint[], p_route_reason text[], p_routing_version integer[], p_fingerprint text[],
+    p_phone text[], p_email text[], p_external text[], p_device text[], p_received_at timestamptz)
+RETURNS TABLE (o_position integer, o_outcome text, o_interaction_id bigint, o_customer_id bigint, o_queue text, o_delivery_id bigint)
+LANGUAGE plpgsql
+AS $$
 DECLARE
     v_customers regclass := pg_get_serial_sequence('customers', 'id')::regclass;
     v_deliveries regclass := pg_get_serial_sequence('deliveries', 'id')::regclass;
-    v_rounds integer := coalesce(cardinality(p_round_ends), 0);
     v_lo integer := 1;
     v_hi integer;
-    v_probe boolean;
-    a_position integer[];
-    a_outcome text[];
-    a_interaction bigint[];
-    a_customer bigint[];
-    a_queue text[];
-    a_delivery bigint[];
+    v_round record;
 BEGIN
     -- Round after round, each statement seeing what the ones before it wrote.
-    FOR v_round IN 1..v_rounds LOOP
-        v_hi := p_round_ends[v_round];
-        -- First without looking the (gateway, message id) keys up: a key stored before makes the
-        -- unique index of ingest_keys refuse the insert, which is the same index descent the
-        -- insert makes anyway, so a round of new messages (nearly every round) costs one descent
-        -- per key instead of two. Then the round's writes are undone and it runs again, this
-        -- time looking every key up to answer duplicates and conflicts.
-        v_probe := false;
-        LOOP
+    FOR v_index IN 1..coalesce(cardinality(p_round_ends), 0) LOOP
+        v_hi := p_round_ends[v_index];
+        IF v_index = 1 THEN
+            -- First without looking the (gateway, message id) keys up: a key stored before makes
+            -- the unique index of ingest_keys refuse the insert, which is the same index descent
+            -- the insert makes anyway, so a round of new messages (nearly every first round) costs
+            -- one descent per key instead of two. If it is refused, the round's writes are undone
+            -- and it runs again, this time looking every key up to answer duplicates and conflicts.
             BEGIN
-                WITH batch AS MATERIALIZED (
-                    -- The round's messages once each, with everything the writes below need, and which of
-                    -- their hints no customer has yet (as in swb_ingest_batch).
-                    SELECT (v_lo - 1 + b.ordinality)::integer AS position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent, b.queue,
-                           b.language, b.priority, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
-                           b.deadline, b.route_reason, b.routing_version, b.fingerprint,
-                           b.phone, b.email, b.external, b.device,
-                           ph.customer_id IS NULL AS new_phone, em.customer_id IS NULL AS new_email,
-                           ex.customer_id IS NULL AS new_external, dv.customer_id IS NULL AS new_device,
-                           k.interaction_id IS NULL AS fresh,
-                           CASE WHEN k.interaction_id IS NULL THEN 'stored' WHEN k.fingerprint = b.fingerprint THEN 'duplicate' ELSE 'conflict' END AS outcome,
-                           CASE WHEN k.interaction_id IS NULL
-                                THEN coalesce(least(ph.customer_id, em.customer_id, ex.customer_id, dv.customer_id), nextval(v_customers))
-                                ELSE k.customer_id END AS customer_id,
-                           k.interaction_id IS NULL AND coalesce(ph.customer_id, em.customer_id, ex.customer_id, dv.customer_id) IS NULL AS new_customer,
-                           (b.phone IS NOT NULL OR b.email IS NOT NULL OR b.external IS NOT NULL) AS strong,
-                           ((b.phone IS NOT NULL AND ph.customer_id IS NULL) OR (b.email IS NOT NULL AND em.customer_id IS NULL)
-                             OR (b.external IS NOT NULL AND ex.customer_id IS NULL)) AS new_strong,
-                           coalesce(k.queue, b.queue) AS answer_queue,
-                           coalesce(k.interaction_id, nextval('interactions_id_seq')) AS interaction_id,
-                           CASE WHEN k.interaction_id IS NULL THEN nextval(v_deliveries) END AS delivery_id
-                      FROM unnest(p_gateway[v_lo:v_hi], p_message_id[v_lo:v_hi], p_channel[v_lo:v_hi], p_occurred_at[v_lo:v_hi], p_name[v_lo:v_hi],
-                                  p_intent[v_lo:v_hi], p_queue[v_lo:v_hi], p_language[v_lo:v_hi], p_priority[v_lo:v_hi], p_content_type[v_lo:v_hi],
-                                  p_body_text[v_lo:v_hi], p_body_bytes[v_lo:v_hi], p_attributes[v_lo:v_hi], p_deadline[v_lo:v_hi],
-                                  p_route_reason[v_lo:v_hi], p_routing_version[v_lo:v_hi], p_fingerprint[v_lo:v_hi],
-                                  p_phone[v_lo:v_hi], p_email[v_lo:v_hi], p_external[v_lo:v_hi], p_device[v_lo:v_hi])
-                           WITH ORDINALITY AS b (gateway, message_id, channel, occurred_at, name, intent, queue, language, priority,
-                                  content_type, body_text, body_bytes, attributes, deadline, route_reason, routing_version, fingerprint,
-                                  phone, email, external, device, ordinality)
-                      LEFT JOIN LATERAL (SELECT * FROM ingest_keys k WHERE v_probe AND k.gateway = b.gateway AND k.message_id = b.message_id LIMIT 1) k ON true
-                      LEFT JOIN LATERAL (SELECT c.customer_id FROM customer_identities c
-                                          WHERE b.phone IS NOT NULL AND k.interaction_id IS NULL AND c.kind = 'phone' AND c.value = b.phone LIMIT 1) ph ON true
-                      LEFT JOIN LATERAL (SELECT c.customer_id FROM customer_identities c
-                                          WHERE b.email IS NOT NULL AND k.interaction_id IS NULL AND c.kind = 'email' AND c.value = b.email LIMIT 1) em ON true
-                      LEFT JOIN LATERAL (SELECT c.customer_id FROM customer_identities c
-                                          WHERE b.external IS NOT NULL AND k.interaction_id IS NULL AND c.kind = 'external' AND c.value = b.external LIMIT 1) ex ON true
-                      LEFT JOIN LATERAL (SELECT c.customer_id FROM customer_identities c
-                                          WHERE b.device IS NOT NULL AND k.interaction_id IS NULL AND c.kind = 'device' AND c.value = b.device LIMIT 1) dv ON true
-                ), new_customers AS (
-                    INSERT INTO customers (id, display_name, anonymous) OVERRIDING SYSTEM VALUE
-                    SELECT s.customer_id, s.name, NOT s.strong FROM batch s WHERE s.new_customer
-                ), known_customers AS (
-                    -- A name fills an empty display name; a phone, e-mail or external id newly linked ends
-                    -- the customer's anonymity (as in swb_ingest_set).
-                    UPDATE customers c
-                       SET display_name = coalesce(c.display_name, u.name), anonymous = c.anonymous AND NOT u.new_strong, updated_at = now()
-                      FROM (SELECT s.customer_id, (array_agg(s.name ORDER BY s.position) FILTER (WHERE s.name IS NOT NULL))[1] AS name,
-                                   bool_or(s.new_strong) AS new_strong
-                              FROM batch s WHERE s.fresh AND NOT s.new_customer AND (s.name IS NOT NULL OR s.new_strong) GROUP BY s.customer_id) u
-                     WHERE c.id = u.customer_id AND ((c.display_name IS NULL AND u.name IS NOT NULL) OR (c.anonymous AND u.new_strong))
-                ), new_identities AS (
-                    INSERT INTO customer_identities (kind, value, customer_id)
-                    SELECT 'phone', s.phone, s.customer_id FROM batch s WHERE s.fresh AND s.phone IS NOT NULL AND s.new_phone
-                    UNION ALL SELECT 'email', s.email, s.customer_id FROM batch s WHERE s.fresh AND s.email IS NOT NULL AND s.new_email
-                    UNION ALL SELECT 'external', s.external, s.customer_id FROM batch s WHERE s.fresh AND s.external IS NOT NULL AND s.new_external
-                    UNION ALL SELECT 'device', s.device, s.customer_id FROM batch s WHERE s.fresh AND s.device IS NOT NULL AND s.new_device
-                    ON CONFLICT (kind, value) DO NOTHING
-                ), new_interactions AS (
-                    INSERT INTO interactions (id, received_at, customer_id, gateway, message_id, channel, occurred_at, intent, process,
-                                              language, priority, content_type, body_text, body_bytes, attributes, routing_version)
-                    SELECT s.interaction_id, p_received_at, s.customer_id, s.gateway, s.message_id, s.channel, to_timestamp(s.occurred_at::float8 / 1000),
-                           s.intent, s.queue, s.language, s.priority, s.content_type, s.body_text, s.body_bytes, s.attributes,
-                           s.routing_version
-                      FROM batch s WHERE s.fresh
-                ), new_deliveries AS (
-                    INSERT INTO deliveries (id, interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason,
-                                            routing_version) OVERRIDING SYSTEM VALUE
-                    SELECT s.delivery_id, s.interaction_id, p_received_at, s.customer_id, s.queue, s.priority, to_timestamp(s.deadline::float8 / 1000),
-                           s.route_reason, s.routing_version
-                      FROM batch s WHERE s.fresh
-                ), new_keys AS (
-                    INSERT INTO ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)
-                    SELECT s.gateway, s.message_id, s.interaction_id, s.customer_id, s.queue, s.fingerprint, p_received_at FROM batch s WHERE s.fresh
-                )
-                -- Every answer from the one materialized row of its message, placed by position by the
-                -- hub; kept until the round has stood, since a refused round runs again.
-                SELECT array_agg(s.position), array_agg(s.outcome), array_agg(s.interaction_id), array_agg(s.customer_id),
-                       array_agg(s.answer_queue), array_agg(s.delivery_id)
-                  INTO a_position, a_outcome, a_interaction, a_customer, a_queue, a_delivery
-                  FROM batch s;
-                EXIT;
+                SELECT * INTO v_round
+                  FROM swb_ingest_round(v_lo, v_hi, false, v_customers, v_deliveries,
+                                        p_gateway, p_message_id, p_channel, p_occurred_at, p_name, p_intent, p_queue, p_language,
+                                        p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
+                                        p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_received_at);
             EXCEPTION WHEN unique_violation THEN
-                IF v_probe THEN
-                    RAISE;
-                END IF;
-                v_probe := true;
+                SELECT * INTO v_round
+                  FROM swb_ingest_round(v_lo, v_hi, true, v_customers, v_deliveries,
+                                        p_gateway, p_message_id, p_channel, p_occurred_at, p_name, p_intent, p_queue, p_language,
+                                        p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
+                                        p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_received_at);
             END;
-        END LOOP;
-        RETURN QUERY SELECT * FROM unnest(a_position, a_outcome, a_interaction, a_customer, a_queue, a_delivery);
+        ELSE
+            -- The later rounds hold the batch's repeats, a few messages each: their keys are looked
+            -- up at once, outside a subtransaction, so a batch has one subtransaction at most.
+            SELECT * INTO v_round
+              FROM swb_ingest_round(v_lo, v_hi, true, v_customers, v_deliveries,
+                                    p_gateway, p_message_id, p_channel, p_occurred_at, p_name, p_intent, p_queue, p_language,
+                                    p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
+                                    p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_received_at);
+        END IF;
+        RETURN QUERY SELECT * FROM unnest(v_round.o_position, v_round.o_outcome, v_round.o_interaction_id, v_round.o_customer_id,
+                                          v_round.o_queue, v_round.o_delivery_id);
         v_lo := v_hi + 1;
     END LOOP;
 END $$;
