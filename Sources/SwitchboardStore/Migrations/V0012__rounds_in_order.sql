@@ -134,17 +134,21 @@ DECLARE
     v_deliveries regclass := pg_get_serial_sequence('deliveries', 'id')::regclass;
     v_lo integer := 1;
     v_hi integer;
+    v_probe boolean;
     v_round record;
 BEGIN
     -- Round after round, each statement seeing what the ones before it wrote.
     FOR v_index IN 1..coalesce(cardinality(p_round_ends), 0) LOOP
         v_hi := p_round_ends[v_index];
-        IF v_index = 1 THEN
-            -- First without looking the (gateway, message id) keys up: a key stored before makes
-            -- the unique index of ingest_keys refuse the insert, which is the same index descent
-            -- the insert makes anyway, so a round of new messages (nearly every first round) costs
-            -- one descent per key instead of two. If it is refused, the round's writes are undone
-            -- and it runs again, this time looking every key up to answer duplicates and conflicts.
+        -- The first round goes without looking the (gateway, message id) keys up: a key stored
+        -- before makes the unique index of ingest_keys refuse the insert, which is the same index
+        -- descent the insert makes anyway, so a round of new messages (nearly every first round)
+        -- costs one descent per key instead of two. If it is refused, the round's writes are undone
+        -- and it runs again with the lookups, to answer duplicates and conflicts. The later rounds
+        -- hold the batch's repeats, a few messages each: their keys are looked up at once, outside
+        -- a subtransaction, so a batch opens one subtransaction at most.
+        v_probe := v_index > 1;
+        IF NOT v_probe THEN
             BEGIN
                 SELECT * INTO v_round
                   FROM swb_ingest_round(v_lo, v_hi, false, v_customers, v_deliveries,
@@ -152,15 +156,10 @@ BEGIN
                                         p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
                                         p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_received_at);
             EXCEPTION WHEN unique_violation THEN
-                SELECT * INTO v_round
-                  FROM swb_ingest_round(v_lo, v_hi, true, v_customers, v_deliveries,
-                                        p_gateway, p_message_id, p_channel, p_occurred_at, p_name, p_intent, p_queue, p_language,
-                                        p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
-                                        p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_received_at);
+                v_probe := true;
             END;
-        ELSE
-            -- The later rounds hold the batch's repeats, a few messages each: their keys are looked
-            -- up at once, outside a subtransaction, so a batch has one subtransaction at most.
+        END IF;
+        IF v_probe THEN
             SELECT * INTO v_round
               FROM swb_ingest_round(v_lo, v_hi, true, v_customers, v_deliveries,
                                     p_gateway, p_message_id, p_channel, p_occurred_at, p_name, p_intent, p_queue, p_language,
