@@ -56,23 +56,24 @@ start)
     fi
     if as_pg "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         echo "PostgreSQL already running (port $port)"
-        exit 0
+    else
+        options="-k $dir -p $port -c listen_addresses='' -c max_connections=200"
+        [ "${2:-}" = "--fast" ] && options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        if [ "${2:-}" = "--bench" ]; then
+            # As an operator would set it for a database of this size: a quarter of the memory for
+            # shared buffers (at most 4 GiB), and checkpoints spaced so that seeding millions of rows
+            # does not leave the measured runs behind a checkpoint's writes. Durability is unchanged.
+            memory_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+            buffers_mb=$(( memory_kb / 4 / 1024 ))
+            [ "$buffers_mb" -gt 4096 ] && buffers_mb=4096
+            [ "$buffers_mb" -lt 128 ] && buffers_mb=128
+            options="$options -c shared_buffers=${buffers_mb}MB -c max_wal_size=8GB -c checkpoint_timeout=15min"
+        fi
+        close_inherited_fds
+        as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$options" start </dev/null >/dev/null 2>&1 \
+            || { cat "$dir/server.log"; exit 1; }
     fi
-    options="-k $dir -p $port -c listen_addresses='' -c max_connections=200"
-    [ "${2:-}" = "--fast" ] && options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    if [ "${2:-}" = "--bench" ]; then
-        # As an operator would set it for a database of this size: a quarter of the memory for
-        # shared buffers (at most 4 GiB), and checkpoints spaced so that seeding millions of rows
-        # does not leave the measured runs behind a checkpoint's writes. Durability is unchanged.
-        memory_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
-        buffers_mb=$(( memory_kb / 4 / 1024 ))
-        [ "$buffers_mb" -gt 4096 ] && buffers_mb=4096
-        [ "$buffers_mb" -lt 128 ] && buffers_mb=128
-        options="$options -c shared_buffers=${buffers_mb}MB -c max_wal_size=8GB -c checkpoint_timeout=15min"
-    fi
-    close_inherited_fds
-    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$options" start </dev/null >/dev/null 2>&1 \
-        || { cat "$dir/server.log"; exit 1; }
+    # Made again if missing, also when the server was running already (a database dropped by hand).
     for name in switchboard switchboard_test; do
         as_pg /usr/bin/psql -h "$dir" -p "$port" -U postgres -qAtc \
             "SELECT 1 FROM pg_database WHERE datname = '$name'" postgres | grep -q 1 \
