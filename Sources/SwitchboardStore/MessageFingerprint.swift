@@ -14,13 +14,12 @@ public enum MessageFingerprint {
     /// With the body's text (`publish.bodyText`) already decoded by the caller.
     static func of(_ publish: Publish, bodyText: String?) -> String {
         var md5 = MD5()
-        md5.update(Array(publish.channel.utf8))
+        md5.update(publish.channel)
         md5.update([0x1F])
-        md5.update(Array(publish.contentType.utf8))
+        md5.update(publish.contentType)
         md5.update([0x1F])
         if let text = bodyText {
-            var text = text
-            text.withUTF8 { md5.update($0) }
+            md5.update(text)
         } else {
             md5.update(MD5.hex(publish.body))
         }
@@ -37,6 +36,12 @@ struct MD5 {
     private var length: UInt64 = 0
 
     mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { update($0) } }
+
+    /// A string's UTF-8, read in place (no copy of it per field).
+    mutating func update(_ text: String) {
+        var text = text
+        text.withUTF8 { update($0) }
+    }
 
     mutating func update(_ bytes: UnsafeBufferPointer<UInt8>) {
         length &+= UInt64(bytes.count)
