@@ -70,51 +70,48 @@ struct Bench: ParsableCommand {
     }
 
     /// Maximum ingest without workers, once per customer count; the first (empty database) is the
-    /// maximum. That one alternates with PostgreSQL's ceiling, round by round (ceiling, hub,
-    /// ceiling, hub, …): a shared machine's speed drifts by the minute, and a ceiling measured
-    /// once, minutes before the hub, moved the ratio by half between two runs of the same code.
+    /// maximum. Every measurement alternates with the others, round by round (ceiling, statement,
+    /// hub on each customer count, then again): a shared machine's speed drifts by the minute. A
+    /// ceiling measured once, minutes before the hub, moved the ratio by half between two runs of
+    /// the same code; and with each customer count measured once, one after the other, two full
+    /// runs of one build lost 33 % and 17 % from 0 to 10 M customers. So every count's database is
+    /// seeded and its hub started before the first round, and each round runs them all.
     private func ingestRuns(_ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void) throws {
+        let ceiling = try PostgresCeiling(conninfo: try BenchDatabase(base: base, name: "switchboard_bench_ceiling").conninfo)
+        let statement = try HubStatementRun(conninfo: try BenchDatabase(base: base, name: "switchboard_bench_statement").conninfo)
+        var levels: [IngestLevel] = []
+        defer { levels.forEach { $0.hub.stop() } }
         for customers in sizes.customerLevels {
-            let database = try BenchDatabase(base: base, name: "switchboard_bench_customers")
+            let database = try BenchDatabase(base: base, name: "switchboard_bench_customers_\(customers)")
             step("seeding \(customers) customers")
             try BenchSeed.customers(try Connection(database.conninfo), count: customers)
-            let ceiling =
-                customers == 0 ? try PostgresCeiling(conninfo: try BenchDatabase(base: base, name: "switchboard_bench_ceiling").conninfo) : nil
-            let statement =
-                customers == 0 ? try HubStatementRun(conninfo: try BenchDatabase(base: base, name: "switchboard_bench_statement").conninfo) : nil
             let hub = try BenchHub(
                 scenario: "ingest-\(customers)", database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
-            defer { hub.stop() }
             try hub.waitUntilServing()
-            if customers == 0 { report.rssIdle = hub.residentBytes }
-            let rounds = ceiling == nil ? 1 : sizes.ceilingRounds
-            let sampler = PeakSampler { hub.residentBytes }
             let driver = LoadDriver(endpoint: hub.gatewayEndpoint, gateways: gateways, customers: customers == 0 ? 10_000 : customers)
-            var total = LoadResult(ackLatency: SharedHistogram.empty)
-            for round in 0..<rounds {
-                let share = sizes.ingestMessages / rounds + (round < sizes.ingestMessages % rounds ? 1 : 0)
-                if let ceiling {
-                    step("PostgreSQL ceiling, round \(round + 1) of \(rounds): \(share) rows")
-                    try ceiling.insert(rows: share)
-                }
-                if let statement {
-                    step("the hub's statement alone, round \(round + 1) of \(rounds): \(share) messages")
-                    try statement.insert(messages: share)
-                }
-                step("hub ingest with \(customers) customers, round \(round + 1) of \(rounds): \(share) messages, no workers")
-                total.add(try driver.run(tag: "c\(customers)r\(round)", messages: share))
-            }
-            let peak = sampler.stop()
-            report.ingestByCustomers.append(CustomerFigure(customers: customers, rate: total.rate))
-            if let ceiling {
-                report.postgresRate = ceiling.rate
-                report.statementRate = statement?.rate ?? 0
-                report.hubRate = total.rate
-                report.rssPeak = peak
-                report.ackLatencyAtMax = LatencyFigures(total.ackLatency)
-            }
-            hub.stop()
+            levels.append(IngestLevel(customers: customers, hub: hub, driver: driver))
         }
+        guard let emptyHub = levels.first?.hub else { return }
+        report.rssIdle = emptyHub.residentBytes
+        let sampler = PeakSampler { emptyHub.residentBytes }
+        for round in 0..<sizes.ceilingRounds {
+            let rounds = sizes.ceilingRounds
+            let share = sizes.ingestMessages / rounds + (round < sizes.ingestMessages % rounds ? 1 : 0)
+            step("PostgreSQL ceiling, round \(round + 1) of \(rounds): \(share) rows")
+            try ceiling.insert(rows: share)
+            step("the hub's statement alone, round \(round + 1) of \(rounds): \(share) messages")
+            try statement.insert(messages: share)
+            for index in levels.indices {
+                step("hub ingest with \(levels[index].customers) customers, round \(round + 1) of \(rounds): \(share) messages, no workers")
+                levels[index].total.add(try levels[index].driver.run(tag: "c\(levels[index].customers)r\(round)", messages: share))
+            }
+        }
+        report.rssPeak = sampler.stop()
+        report.postgresRate = ceiling.rate
+        report.statementRate = statement.rate
+        report.hubRate = levels[0].total.rate
+        report.ackLatencyAtMax = LatencyFigures(levels[0].total.ackLatency)
+        report.ingestByCustomers = levels.map { CustomerFigure(customers: $0.customers, rate: $0.total.rate) }
     }
 
     /// The end-to-end maximum (workers taking every task), then PUBLISH → ACK and PUBLISH → TASK
@@ -126,6 +123,7 @@ struct Bench: ParsableCommand {
         _ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void
     ) throws {
         let database = try BenchDatabase(base: base, name: "switchboard_bench_latency")
+        let probeDatabase = try BenchDatabase(base: base, name: "switchboard_bench_commits_loaded")
         let hub = try BenchHub(scenario: "latency", database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel)
         defer { hub.stop() }
         try hub.waitUntilServing()
@@ -148,14 +146,16 @@ struct Bench: ParsableCommand {
             let sendTimes = SendTimes()
             let workers = try BenchWorkers(endpoint: hub.workerEndpoint, perQueue: workersPerQueue, capacity: 64, sendTimes: sendTimes)
             let driver = LoadDriver(endpoint: hub.gatewayEndpoint, gateways: gateways, customers: 10_000)
+            let probe = CommitProbe(conninfo: probeDatabase.conninfo)
             let result = try driver.run(tag: "l\(Int(load * 100))", messages: messages, rate: rate, sendTimes: sendTimes)
+            let commits = try probe.stop()
             let deadline = Date().addingTimeInterval(30)
             while workers.completed < result.acked && Date() < deadline { usleep(10_000) }
             workers.stop()
             report.latency.append(
                 LoadLatency(
                     load: load, offeredRate: rate, achievedRate: result.rate, ack: LatencyFigures(result.ackLatency),
-                    task: LatencyFigures(workers.taskLatency.snapshot)))
+                    task: LatencyFigures(workers.taskLatency.snapshot), commit: LatencyFigures(commits)))
         }
         step("re-offer after a worker disconnects (\(sizes.reofferRounds) rounds)")
         report.reoffer = LatencyFigures(try BenchReoffer.measure(hub: hub, rounds: sizes.reofferRounds))
@@ -189,12 +189,22 @@ struct Bench: ParsableCommand {
     }
 }
 
+/// One customer count of the ingest runs: its hub (on a database seeded with that many
+/// customers), the gateways that drive it, and what its rounds measured so far.
+private struct IngestLevel {
+    let customers: Int
+    let hub: BenchHub
+    let driver: LoadDriver
+    var total = LoadResult(ackLatency: SharedHistogram.empty)
+}
+
 /// Sizes of the full and the quick run.
 struct BenchSizes {
     var zeroMQMessages: Int
     var ingestMessages: Int
     var commitProbes: Int
-    /// Rounds of the hub's maximum ingest, each after a round of PostgreSQL's ceiling.
+    /// Rounds of the ingest runs: each has PostgreSQL's ceiling, the hub's statement alone, and the
+    /// hub's maximum ingest at every customer count.
     var ceilingRounds: Int
     var customerLevels: [Int]
     var latencySeconds: Double

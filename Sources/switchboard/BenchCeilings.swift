@@ -71,15 +71,69 @@ enum BenchCeilings {
 
     /// PostgreSQL's own commit latency: one small row inserted and committed, `count` times.
     static func commitLatency(conninfo: String, count: Int) throws -> Histogram<UInt64> {
-        let connection = try Connection(conninfo)
-        try connection.execute(script: "CREATE TABLE IF NOT EXISTS bench_commits (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+        let connection = try commitConnection(conninfo)
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-        for _ in 0..<count {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try connection.queryPrepared("commit_probe", "INSERT INTO bench_commits DEFAULT VALUES", [])
-            _ = histogram.record((DispatchTime.now().uptimeNanoseconds - start) / 1000)
-        }
+        for _ in 0..<count { _ = histogram.record(try commitOnce(connection)) }
         return histogram
+    }
+
+    fileprivate static func commitConnection(_ conninfo: String) throws -> Connection {
+        let connection = try Connection(conninfo)
+        // The table is there already on a probe's second run, which is not worth a NOTICE on stderr.
+        try connection.execute(script: "SET client_min_messages = warning")
+        try connection.execute(script: "CREATE TABLE IF NOT EXISTS bench_commits (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+        return connection
+    }
+
+    /// Inserts and commits one small row; returns the microseconds it took.
+    fileprivate static func commitOnce(_ connection: Connection) throws -> UInt64 {
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = try connection.queryPrepared("commit_probe", "INSERT INTO bench_commits DEFAULT VALUES", [])
+        return (DispatchTime.now().uptimeNanoseconds - start) / 1000
+    }
+}
+
+/// PostgreSQL's commit latency while a load runs: the single commit of `commitLatency`, once every
+/// `intervalMs` from a thread and connection of its own, until `stop`. Beside a latency run it
+/// says what one commit costs on the machine as that load leaves it (the cores shared with the
+/// hub, its workers and the gateways), next to the idle machine's figure the target names.
+final class CommitProbe: @unchecked Sendable {
+    private let lock = NSLock()
+    private var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    private var running = true
+    private var failure: String?
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(conninfo: String, intervalMs: Int = 5) {
+        Thread { [self] in
+            defer { finished.signal() }
+            let interval = UInt64(intervalMs) * 1_000_000
+            var next = DispatchTime.now().uptimeNanoseconds
+            do {
+                // The connection is the thread's own: a libpq connection is not shared between threads.
+                let connection = try BenchCeilings.commitConnection(conninfo)
+                while lock.withLock({ running }) {
+                    let micros = try BenchCeilings.commitOnce(connection)
+                    lock.withLock { _ = histogram.record(micros) }
+                    next += interval
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    // Paced, not back to back: the probe adds a commit now and then, not a load of its own.
+                    if next > now { usleep(UInt32((next - now) / 1000)) } else { next = now }
+                }
+            } catch {
+                lock.withLock { failure = "\(error)" }
+            }
+        }.start()
+    }
+
+    /// Stops the probe and returns what it measured.
+    func stop() throws -> Histogram<UInt64> {
+        lock.withLock { running = false }
+        finished.wait()
+        return try lock.withLock {
+            if let failure { throw BenchError("the commit probe failed: \(failure)") }
+            return histogram
+        }
     }
 }
 

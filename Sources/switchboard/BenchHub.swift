@@ -15,7 +15,9 @@ final class BenchHub: @unchecked Sendable {
     init(scenario: String, database: String, runDirectory: URL, logLevel: String = "warning") throws {
         gatewayEndpoint = try Self.freeEndpoint()
         workerEndpoint = try Self.freeEndpoint()
-        let config = runDirectory.appendingPathComponent("bench-hub.yaml")
+        // A file per scenario: hubs of several scenarios start one right after the other, each
+        // before the one before it may have read its configuration.
+        let config = runDirectory.appendingPathComponent("bench-hub-\(scenario).yaml")
         // Security off: the load runs on loopback in one machine, and CURVE's cost is not what is measured.
         try """
         security: off

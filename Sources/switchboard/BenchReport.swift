@@ -33,6 +33,8 @@ struct LoadLatency {
     var achievedRate: Double
     var ack: LatencyFigures
     var task: LatencyFigures
+    /// PostgreSQL's single commit, probed now and then during the run (`CommitProbe`).
+    var commit: LatencyFigures
 }
 
 struct CustomerFigure {
@@ -129,6 +131,12 @@ struct BenchReport {
                         Self.verdict(run.task.p99 <= 2 * commitLatency.p99))
             }
             line(name + " PUBLISH → TASK", run.task.cells, target)
+            // For reading the figure above, not a second target: the target names the idle machine's commit.
+            line(
+                "  PostgreSQL single commit meanwhile", run.commit.cells,
+                String(
+                    format: "TASK p99 is %.1f× this p99 (the idle machine's: %@)", run.commit.p99 > 0 ? run.task.p99 / run.commit.p99 : 0,
+                    commitLatency.p99 > 0 ? String(format: "%.1f×", run.task.p99 / commitLatency.p99) : "not measured"))
         }
         if reoffer.count > 0 {
             line("re-offer after worker disconnect", reoffer.cells, "target p99 ≤ 10 ms: \(Self.verdict(reoffer.p99 <= 10))")
@@ -180,7 +188,7 @@ struct BenchReport {
                 latency.map {
                     .object([
                         "load": .double($0.load), "offered_per_s": .double($0.offeredRate), "achieved_per_s": .double($0.achievedRate),
-                        "publish_to_ack": $0.ack.json, "publish_to_task": $0.task.json,
+                        "publish_to_ack": $0.ack.json, "publish_to_task": $0.task.json, "postgres_commit_meanwhile": $0.commit.json,
                     ])
                 }),
             "reoffer_after_disconnect": reoffer.json,

@@ -28,11 +28,46 @@ struct BenchCommandTests {
         // Each ACKed message timed once at its first TASK: none missing, none counted twice.
         #expect(tasked == acked)
         #expect((report["reoffer_after_disconnect"] as? [String: Any])?["count"] as? Int == 20)
+        // PostgreSQL's commit was probed while the load ran, beside the figure it is read with.
+        let commits = try #require((latency["postgres_commit_meanwhile"] as? [String: Any])?["count"] as? Int)
+        #expect(commits > 0)
 
         // The bench's database sits next to the one it was given, as `make bench`'s do.
         let bench = base.sibling("switchboard_bench_latency")
         #expect(try bench.count("SELECT count(*) FROM interactions WHERE gateway LIKE 'bench-l50-%'") == acked)
         #expect(try bench.count("SELECT count(*) FROM interactions WHERE gateway LIKE 'bench-e2e-%'") == 2000)
         #expect(try bench.count("SELECT count(*) FROM deliveries WHERE state <> 'done'") == 0)
+    }
+
+    @Test("bench's ingest section measures every customer count in every round, beside the ceiling and the statement alone")
+    func ingestSectionAlternates() throws {
+        let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
+        let base = try TestDatabase()
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("swb-bench-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: output) }
+
+        let run = try runProgram(
+            binary,
+            ["bench", "--quick", "--sections", "ingest", "--messages", "2000", "--database", base.conninfo, "--output", output.path])
+        #expect(run.status == 0, "\(run.output)")
+
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
+        let levels = try #require(report["ingest_by_customers"] as? [[String: Any]])
+        #expect(levels.compactMap { $0["customers"] as? Int } == [0, 100_000])
+        #expect(levels.allSatisfy { ($0["per_s"] as? Double ?? 0) > 0 })
+        #expect(report["hub_ingest_per_s"] as? Double == levels.first?["per_s"] as? Double)
+
+        // The quick run has two rounds of 1,000 messages; each customer count's hub stored its
+        // share of both, so no count was measured only at one moment of the run.
+        for customers in [0, 100_000] {
+            let database = base.sibling("switchboard_bench_customers_\(customers)")
+            for round in 0..<2 {
+                #expect(
+                    try database.count("SELECT count(*) FROM interactions WHERE gateway LIKE 'bench-c\(customers)r\(round)-%'") == 1000,
+                    "\(customers) customers, round \(round)")
+            }
+        }
+        #expect(try base.sibling("switchboard_bench_statement").count("SELECT count(*) FROM interactions") == 2000)
+        #expect(try base.sibling("switchboard_bench_ceiling").count("SELECT count(*) FROM interactions") == 2000)
     }
 }
