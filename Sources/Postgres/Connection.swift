@@ -109,6 +109,30 @@ public final class Connection {
         return try consume(result, sql: sql)
     }
 
+    /// Runs `COPY … FROM STDIN` (`sql`) with `data` as its input, in the format the statement
+    /// names; returns the rows copied.
+    @discardableResult
+    public func copyIn(_ sql: String, _ data: [UInt8]) throws -> Int {
+        let connection = try live(sql)
+        let started = PQexec(connection, sql)
+        guard let started, PQresultStatus(started) == PGRES_COPY_IN else {
+            // Not a COPY FROM STDIN, or refused: the result says why.
+            _ = try consume(started, sql: sql)
+            throw PostgresError(code: .unexpectedResult, message: "not a COPY FROM STDIN", query: sql)
+        }
+        PQclear(started)
+        let sent = data.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, Int32($0.count)) }
+        }
+        guard sent == 1, PQputCopyEnd(connection, nil) == 1 else {
+            throw PostgresError(code: .connectionFailed, message: lastError(), query: sql)
+        }
+        let result = PQgetResult(connection)
+        while let extra = PQgetResult(connection) { PQclear(extra) }
+        let rows = try consume(result, sql: sql)
+        return rows.affected
+    }
+
     /// Runs `body` inside BEGIN/COMMIT; any thrown error rolls back and is rethrown.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute(script: "BEGIN")

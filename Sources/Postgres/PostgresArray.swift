@@ -100,3 +100,55 @@ public struct PostgresArray<Element: PostgresBinaryElement> {
         }
     }
 }
+
+/// Rows in PostgreSQL's binary COPY format (`COPY … FROM STDIN (FORMAT binary)`), for
+/// `Connection.copyIn`: each row's field count, then each field's length and bytes in its type's
+/// binary format, as for an array element.
+public struct PostgresCopyRows {
+    @usableFromInline var bytes: [UInt8]
+    /// Rows begun so far.
+    @usableFromInline var rows = 0
+    public var count: Int { rows }
+
+    @inlinable public init() {
+        // The signature, then no flags and no header extension.
+        bytes = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00]
+        PostgresArrayBytes.append(Int32(0), to: &bytes)
+        PostgresArrayBytes.append(Int32(0), to: &bytes)
+    }
+
+    /// Starts a row of `fields` fields.
+    @inlinable public mutating func startRow(fields: Int) {
+        rows += 1
+        PostgresArrayBytes.append(Int16(fields), to: &bytes)
+    }
+
+    @inlinable public mutating func field<Element: PostgresBinaryElement>(_ value: Element?) {
+        guard let value else {
+            PostgresArrayBytes.append(Int32(-1), to: &bytes)
+            return
+        }
+        let lengthAt = bytes.count
+        PostgresArrayBytes.append(Int32(0), to: &bytes)
+        value.appendBinary(to: &bytes)
+        PostgresArrayBytes.put(Int32(bytes.count - lengthAt - 4), at: lengthAt, in: &bytes)
+    }
+
+    @inlinable public mutating func field(_ value: Bool) {
+        PostgresArrayBytes.append(Int32(1), to: &bytes)
+        bytes.append(value ? 1 : 0)
+    }
+
+    /// A `timestamptz`, from milliseconds since 1970.
+    @inlinable public mutating func timestamp(unixMs: Int64) {
+        // PostgreSQL counts microseconds from 2000-01-01.
+        PostgresArrayBytes.append(Int32(8), to: &bytes)
+        PostgresArrayBytes.append(unixMs * 1000 - 946_684_800_000_000, to: &bytes)
+    }
+
+    /// The COPY data, its trailer written.
+    @inlinable public consuming func data() -> [UInt8] {
+        PostgresArrayBytes.append(Int16(-1), to: &bytes)
+        return bytes
+    }
+}

@@ -25,6 +25,13 @@ public enum MessageFingerprint {
         }
         return String(decoding: MD5.hex(md5.finish()), as: UTF8.self)
     }
+
+    /// PostgreSQL's `md5(text)`: the lower-case hex of the MD5 of `text`'s UTF-8.
+    public static func md5(_ text: String) -> String {
+        var md5 = MD5()
+        md5.update(text)
+        return String(decoding: MD5.hex(md5.finish()), as: UTF8.self)
+    }
 }
 
 /// MD5 (RFC 1321), for fingerprints only: nothing relies on it where a forged collision could

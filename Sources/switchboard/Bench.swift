@@ -77,7 +77,14 @@ struct Bench: ParsableCommand {
     /// runs of one build lost 33 % and 17 % from 0 to 10 M customers. So every count's database is
     /// seeded and its hub started before the first round, and each round runs them all.
     private func ingestRuns(_ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void) throws {
-        let ceiling = try PostgresCeiling(conninfo: try BenchDatabase(base: base, name: "switchboard_bench_ceiling").conninfo)
+        // The ceiling at each statement size, each in a database of its own: the fastest is "the
+        // fastest path", whichever it is on the day (512 rows per statement, the hub's batch, was
+        // some 6 % slower than 2,048 in quick runs here).
+        let ceilings = try sizes.ceilingForms.map { form in
+            try PostgresCeiling(
+                conninfo: try BenchDatabase(base: base, name: "switchboard_bench_ceiling_\(form.method)_\(form.batch)").conninfo,
+                method: form.method, batch: form.batch)
+        }
         let statement = try HubStatementRun(conninfo: try BenchDatabase(base: base, name: "switchboard_bench_statement").conninfo)
         var levels: [IngestLevel] = []
         defer { levels.forEach { $0.hub.stop() } }
@@ -97,8 +104,10 @@ struct Bench: ParsableCommand {
         for round in 0..<sizes.ceilingRounds {
             let rounds = sizes.ceilingRounds
             let share = sizes.ingestMessages / rounds + (round < sizes.ingestMessages % rounds ? 1 : 0)
-            step("PostgreSQL ceiling, round \(round + 1) of \(rounds): \(share) rows")
-            try ceiling.insert(rows: share)
+            for ceiling in ceilings {
+                step("PostgreSQL ceiling by \(ceiling.method), \(ceiling.batch) rows a commit, round \(round + 1) of \(rounds): \(share) rows")
+                try ceiling.insert(rows: share)
+            }
             step("the hub's statement alone, round \(round + 1) of \(rounds): \(share) messages")
             try statement.insert(messages: share)
             for index in levels.indices {
@@ -107,7 +116,7 @@ struct Bench: ParsableCommand {
             }
         }
         report.rssPeak = sampler.stop()
-        report.postgresRate = ceiling.rate
+        report.ceilingForms = ceilings.map { CeilingFigure(method: $0.method.rawValue, batch: $0.batch, rate: $0.rate) }
         report.statementRate = statement.rate
         report.hubRate = levels[0].total.rate
         report.ackLatencyAtMax = LatencyFigures(levels[0].total.ackLatency)
@@ -206,6 +215,10 @@ struct BenchSizes {
     /// Rounds of the ingest runs: each has PostgreSQL's ceiling, the hub's statement alone, and the
     /// hub's maximum ingest at every customer count.
     var ceilingRounds: Int
+    /// The forms of the PostgreSQL ceiling (how, rows per commit), each measured in every round.
+    var ceilingForms: [(method: PostgresCeiling.Method, batch: Int)] = [
+        (.insert, 512), (.insert, 2048), (.insert, 8192), (.copy, 2048), (.copy, 8192),
+    ]
     var customerLevels: [Int]
     var latencySeconds: Double
     var reofferRounds: Int

@@ -144,28 +144,40 @@ final class SharedText: Sendable {
     func get() -> String { text.withLock { $0 } }
 }
 
-/// The same rows the hub writes for a message, inserted by one connection in batches of `batch`
-/// as single multi-row statements, one commit per batch: an interaction, an ingest key and a
-/// delivery per message, and for an address not seen before a customer and its identity, as the
-/// hub makes them in an empty database. The addresses are the traffic's (`BenchTraffic.address`),
-/// so index inserts land where the hub's do: all rows on one customer would append to one leaf of
-/// the contact-history index and flatter the ceiling. The values go as binary arrays, the hub's
-/// own fastest path (`PostgresArray`): nothing to parse but the statement; customer ids are
-/// reserved from the customers' sequence up front, so the client knows them.
+/// The same rows the hub writes for a message, written by one connection in batches of `batch`,
+/// one commit per batch: an interaction, an ingest key and a delivery per message, and for an
+/// address not seen before a customer and its identity, as the hub makes them in an empty
+/// database. The addresses are the traffic's (`BenchTraffic.address`), so index inserts land where
+/// the hub's do: all rows on one customer would append to one leaf of the contact-history index
+/// and flatter the ceiling. Customer ids are reserved from the customers' sequence up front, so the
+/// client knows them. Two ways of writing them (`Method`), each its fastest form here: one
+/// multi-row statement per batch with the values as binary arrays (the hub's own path,
+/// `PostgresArray`), or binary COPY into each table.
 ///
 /// Rows are inserted in rounds (`insert(rows:)`), so that the bench can alternate them with the
 /// hub's own rounds: both then meet the same moments of a shared machine.
 final class PostgresCeiling {
+    enum Method: String {
+        /// One `INSERT … SELECT FROM unnest(…)` statement per batch, writing every table.
+        case insert
+        /// In one transaction per batch, a `COPY … FROM STDIN (FORMAT binary)` per table, the
+        /// interactions' ids reserved from their sequence first.
+        case copy
+    }
+
     private let connection: Connection
     private let customers: Int
     private let firstCustomer: Int64
-    private let batch: Int
+    /// Rows per statement (and per commit).
+    let batch: Int
+    let method: Method
     private var seen: [Bool]
     private var written = 0
     private(set) var seconds = 0.0
 
-    init(conninfo: String, batch: Int = 512, customers: Int = 10_000) throws {
+    init(conninfo: String, method: Method = .insert, batch: Int = 512, customers: Int = 10_000) throws {
         connection = try Connection(conninfo)
+        self.method = method
         self.batch = batch
         self.customers = customers
         seen = Array(repeating: false, count: customers)
@@ -178,54 +190,155 @@ final class PostgresCeiling {
     /// Rows per second over every round so far.
     var rate: Double { seconds > 0 ? Double(written) / seconds : 0 }
 
+    /// One batch's values, as both methods take them.
+    private struct Batch {
+        var messageIDs: [String] = []
+        var customerIDs: [Int64] = []
+        var bodies: [String] = []
+        var newIDs: [Int64] = []
+        var newEmails: [String] = []
+    }
+
     /// Inserts `rows` more messages' rows and adds the time they took to `seconds`.
     func insert(rows: Int) throws {
-        let sql = """
-            WITH input AS (
-                SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) AS r(message_id, customer_id, body)
-            ), new_customers AS (
-                INSERT INTO customers (id, anonymous) OVERRIDING SYSTEM VALUE SELECT id, false FROM unnest($4::bigint[]) AS id
-            ), new_identities AS (
-                INSERT INTO customer_identities (kind, value, customer_id) SELECT 'email', n.email, n.id FROM unnest($4::bigint[], $5::text[]) AS n(id, email)
-            ), stored AS (
-                INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority,
-                                          content_type, body_text, attributes)
-                SELECT now(), customer_id, 'ceiling', message_id, 'email', now(), 'support', 0, 'text/plain', body, '{"source":"bench"}'
-                FROM input
-                RETURNING id, received_at, message_id, customer_id
-            ), keys AS (
-                INSERT INTO ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)
-                SELECT 'ceiling', message_id, id, customer_id, 'support', md5(message_id), received_at FROM stored
-            )
-            INSERT INTO deliveries (interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason)
-            SELECT id, received_at, customer_id, 'support', 0, now() + interval '1 hour', 'ceiling' FROM stored
-            """
         let end = written + rows
         let start = DispatchTime.now().uptimeNanoseconds
         while written < end {
             let count = min(batch, end - written)
-            var messageIDs = PostgresArray<String>()
-            var customerIDs = PostgresArray<Int64>()
-            var bodies = PostgresArray<String>()
-            var newIDs = PostgresArray<Int64>()
-            var newEmails = PostgresArray<String>()
+            var values = Batch()
             for index in written..<written + count {
                 let address = BenchTraffic.address(of: index, among: customers)
-                messageIDs.append("ceiling-\(index)")
-                customerIDs.append(firstCustomer + Int64(address))
-                bodies.append(BenchTraffic.text(seed: UInt64(index)))
+                values.messageIDs.append("ceiling-\(index)")
+                values.customerIDs.append(firstCustomer + Int64(address))
+                values.bodies.append(BenchTraffic.text(seed: UInt64(index)))
                 if !seen[address] {
                     seen[address] = true
-                    newIDs.append(firstCustomer + Int64(address))
-                    newEmails.append(BenchTraffic.email(address))
+                    values.newIDs.append(firstCustomer + Int64(address))
+                    values.newEmails.append(BenchTraffic.email(address))
                 }
             }
-            _ = try connection.queryPrepared(
-                "ceiling_insert", sql,
-                [messageIDs.parameter(), customerIDs.parameter(), bodies.parameter(), newIDs.parameter(), newEmails.parameter()])
+            switch method {
+            case .insert: try insertStatement(values)
+            case .copy: try copy(values)
+            }
             written += count
         }
         seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    private static let insertSQL = """
+        WITH input AS (
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) AS r(message_id, customer_id, body)
+        ), new_customers AS (
+            INSERT INTO customers (id, anonymous) OVERRIDING SYSTEM VALUE SELECT id, false FROM unnest($4::bigint[]) AS id
+        ), new_identities AS (
+            INSERT INTO customer_identities (kind, value, customer_id) SELECT 'email', n.email, n.id FROM unnest($4::bigint[], $5::text[]) AS n(id, email)
+        ), stored AS (
+            INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority,
+                                      content_type, body_text, attributes)
+            SELECT now(), customer_id, 'ceiling', message_id, 'email', now(), 'support', 0, 'text/plain', body, '{"source":"bench"}'
+            FROM input
+            RETURNING id, received_at, message_id, customer_id
+        ), keys AS (
+            INSERT INTO ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)
+            SELECT 'ceiling', message_id, id, customer_id, 'support', md5(message_id), received_at FROM stored
+        )
+        INSERT INTO deliveries (interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason)
+        SELECT id, received_at, customer_id, 'support', 0, now() + interval '1 hour', 'ceiling' FROM stored
+        """
+
+    private func insertStatement(_ values: Batch) throws {
+        var messageIDs = PostgresArray<String>(), customerIDs = PostgresArray<Int64>(), bodies = PostgresArray<String>()
+        var newIDs = PostgresArray<Int64>(), newEmails = PostgresArray<String>()
+        for index in values.messageIDs.indices {
+            messageIDs.append(values.messageIDs[index])
+            customerIDs.append(values.customerIDs[index])
+            bodies.append(values.bodies[index])
+        }
+        for index in values.newIDs.indices {
+            newIDs.append(values.newIDs[index])
+            newEmails.append(values.newEmails[index])
+        }
+        _ = try connection.queryPrepared(
+            "ceiling_insert", Self.insertSQL,
+            [messageIDs.parameter(), customerIDs.parameter(), bodies.parameter(), newIDs.parameter(), newEmails.parameter()])
+    }
+
+    /// The same rows and values as `insertSQL`'s, by COPY: the interactions' ids and the times are
+    /// the client's here, the fingerprint (md5 of the message id) too.
+    private func copy(_ values: Batch) throws {
+        try connection.transaction {
+            let count = values.messageIDs.count
+            let last = try connection.query(
+                "SELECT setval('interactions_id_seq', nextval('interactions_id_seq') + $1::bigint)", [.init(count - 1)]
+            ).scalar().flatMap { Int64($0) }
+            guard let last else { throw BenchError("no interaction ids reserved") }
+            let firstInteraction = last - Int64(count) + 1
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            if !values.newIDs.isEmpty {
+                var customers = PostgresCopyRows(), identities = PostgresCopyRows()
+                for index in values.newIDs.indices {
+                    customers.startRow(fields: 2)
+                    customers.field(values.newIDs[index])
+                    customers.field(false)
+                    identities.startRow(fields: 3)
+                    identities.field("email")
+                    identities.field(values.newEmails[index])
+                    identities.field(values.newIDs[index])
+                }
+                try connection.copyIn("COPY customers (id, anonymous) FROM STDIN (FORMAT binary)", customers.data())
+                try connection.copyIn("COPY customer_identities (kind, value, customer_id) FROM STDIN (FORMAT binary)", identities.data())
+            }
+            var interactions = PostgresCopyRows(), keys = PostgresCopyRows(), deliveries = PostgresCopyRows()
+            let attributes = PostgresJSONB(Array(#"{"source":"bench"}"#.utf8))
+            for index in 0..<count {
+                let id = firstInteraction + Int64(index)
+                interactions.startRow(fields: 12)
+                interactions.field(id)
+                interactions.timestamp(unixMs: now)
+                interactions.field(values.customerIDs[index])
+                interactions.field("ceiling")
+                interactions.field(values.messageIDs[index])
+                interactions.field("email")
+                interactions.timestamp(unixMs: now)
+                interactions.field("support")
+                interactions.field(Int16(0))
+                interactions.field("text/plain")
+                interactions.field(values.bodies[index])
+                interactions.field(attributes)
+                keys.startRow(fields: 7)
+                keys.field("ceiling")
+                keys.field(values.messageIDs[index])
+                keys.field(id)
+                keys.field(values.customerIDs[index])
+                keys.field("support")
+                keys.field(MessageFingerprint.md5(values.messageIDs[index]))
+                keys.timestamp(unixMs: now)
+                deliveries.startRow(fields: 7)
+                deliveries.field(id)
+                deliveries.timestamp(unixMs: now)
+                deliveries.field(values.customerIDs[index])
+                deliveries.field("support")
+                deliveries.field(Int16(0))
+                deliveries.timestamp(unixMs: now + 3_600_000)
+                deliveries.field("ceiling")
+            }
+            try connection.copyIn(
+                """
+                COPY interactions (id, received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority,
+                                   content_type, body_text, attributes) FROM STDIN (FORMAT binary)
+                """, interactions.data())
+            try connection.copyIn(
+                """
+                COPY ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)
+                FROM STDIN (FORMAT binary)
+                """, keys.data())
+            try connection.copyIn(
+                """
+                COPY deliveries (interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason)
+                FROM STDIN (FORMAT binary)
+                """, deliveries.data())
+        }
     }
 }
 

@@ -37,6 +37,13 @@ struct LoadLatency {
     var commit: LatencyFigures
 }
 
+/// One form of PostgreSQL's ceiling (`PostgresCeiling`): how the rows went, how many a commit, how fast.
+struct CeilingFigure {
+    var method: String
+    var batch: Int
+    var rate: Double
+}
+
 struct CustomerFigure {
     var customers: Int
     var rate: Double
@@ -56,7 +63,10 @@ struct BenchReport {
     /// PostgreSQL's durability settings during the run (the same for the hub and the ceiling).
     var durability = ""
     var zeroMQRate = 0.0
-    var postgresRate = 0.0
+    /// PostgreSQL's ceiling in each of its forms.
+    var ceilingForms: [CeilingFigure] = []
+    /// The ceiling: the fastest of `ceilingForms`.
+    var postgresRate: Double { ceilingForms.map(\.rate).max() ?? 0 }
     /// The hub's ingest statement run straight from one connection, no hub process (`HubStatementRun`).
     var statementRate = 0.0
     var commitLatency = LatencyFigures()
@@ -102,7 +112,10 @@ struct BenchReport {
             line("PostgreSQL single commit", commitLatency.cells)
         }
         if hubRate > 0 {
-            line("PostgreSQL multi-row insert (ceiling)", String(format: "%10.0f rows/s", postgresRate), "in rounds alternating with the hub's")
+            line("PostgreSQL ceiling, its fastest form", String(format: "%10.0f rows/s", postgresRate), "in rounds alternating with the hub's")
+            for form in ceilingForms {
+                line("  by \(form.method), \(form.batch) rows a commit", String(format: "%10.0f rows/s", form.rate))
+            }
             line(
                 "the hub's statement alone, no hub", String(format: "%10.0f msg/s", statementRate),
                 String(
@@ -180,6 +193,10 @@ struct BenchReport {
             "mode": .string(mode), "postgres_durability": .string(durability), "cores": .integer(Int64(ProcessInfo.processInfo.activeProcessorCount)),
             "gateways": .integer(Int64(gateways)),
             "zeromq_round_trips_per_s": .double(zeroMQRate), "postgres_ceiling_rows_per_s": .double(postgresRate),
+            "postgres_ceiling_forms": .array(
+                ceilingForms.map {
+                    .object(["method": .string($0.method), "rows_per_commit": .integer(Int64($0.batch)), "rows_per_s": .double($0.rate)])
+                }),
             "hub_statement_alone_per_s": .double(statementRate),
             "postgres_commit_latency": commitLatency.json, "hub_ingest_per_s": .double(hubRate),
             "hub_to_postgres_ratio": .double(postgresRate > 0 ? hubRate / postgresRate : 0), "ack_latency_at_max": ackLatencyAtMax.json,

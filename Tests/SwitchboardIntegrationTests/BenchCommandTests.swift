@@ -68,6 +68,22 @@ struct BenchCommandTests {
             }
         }
         #expect(try base.sibling("switchboard_bench_statement").count("SELECT count(*) FROM interactions") == 2000)
-        #expect(try base.sibling("switchboard_bench_ceiling").count("SELECT count(*) FROM interactions") == 2000)
+        // Each form of the ceiling wrote all of its rows (a message's interaction, key and delivery),
+        // and the ceiling is the fastest of them.
+        let forms = try #require(report["postgres_ceiling_forms"] as? [[String: Any]])
+        #expect(Set(forms.compactMap { $0["method"] as? String }) == ["insert", "copy"])
+        for form in forms {
+            let method = try #require(form["method"] as? String), batch = try #require(form["rows_per_commit"] as? Int)
+            let ceiling = base.sibling("switchboard_bench_ceiling_\(method)_\(batch)")
+            for table in ["interactions", "ingest_keys", "deliveries"] {
+                #expect(try ceiling.count("SELECT count(*) FROM \(table)") == 2000, "\(method), \(batch) a commit: \(table)")
+            }
+            // As the hub makes them: a customer and its identity per address the traffic brought.
+            #expect(
+                try ceiling.count("SELECT count(*) FROM customers") == ceiling.count("SELECT count(DISTINCT customer_id) FROM interactions"))
+            #expect(try ceiling.count("SELECT count(*) FROM customer_identities") == ceiling.count("SELECT count(*) FROM customers"))
+        }
+        let fastest = forms.compactMap { $0["rows_per_s"] as? Double }.max()
+        #expect(report["postgres_ceiling_rows_per_s"] as? Double == fastest)
     }
 }

@@ -64,4 +64,34 @@ struct PostgresArrayTests {
         numbers.append(1)
         #expect(throws: PostgresError.self) { try database.connect().query("SELECT $1::text[]", [numbers.parameter()]) }
     }
+
+    @Test("binary COPY rows arrive as written, NULLs, booleans and times too, and a refused row stops the COPY")
+    func copyRows() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.execute(script: "SET TIME ZONE 'UTC'; CREATE TEMP TABLE copied (n bigint, t text, b boolean, at timestamptz, s smallint)")
+        var rows = PostgresCopyRows()
+        for (number, text, flag) in [(Int64(1), "فارسی", true), (-7, nil, false)] {
+            rows.startRow(fields: 5)
+            rows.field(number)
+            rows.field(text)
+            rows.field(flag)
+            rows.timestamp(unixMs: 1_700_000_000_123)
+            rows.field(Int16(3))
+        }
+        #expect(rows.count == 2)
+        #expect(try connection.copyIn("COPY copied FROM STDIN (FORMAT binary)", rows.data()) == 2)
+        #expect(
+            try connection.query("SELECT n, t, b, at, s FROM copied ORDER BY n DESC").rows == [
+                ["1", "فارسی", "t", "2023-11-14 22:13:20.123+00", "3"], ["-7", nil, "f", "2023-11-14 22:13:20.123+00", "3"],
+            ])
+
+        // A row of the wrong shape fails the whole COPY with the server's error; the connection stays usable.
+        var wrong = PostgresCopyRows()
+        wrong.startRow(fields: 1)
+        wrong.field(Int64(9))
+        #expect(throws: PostgresError.self) { try connection.copyIn("COPY copied FROM STDIN (FORMAT binary)", wrong.data()) }
+        #expect(throws: PostgresError.self) { try connection.copyIn("SELECT 1", []) }
+        #expect(try connection.query("SELECT count(*) FROM copied").scalar() == "2")
+    }
 }
