@@ -63,15 +63,8 @@ public struct PostgresArray<Element: PostgresBinaryElement> {
 
     @inlinable public mutating func append(_ element: Element?) {
         count += 1
-        guard let element else {
-            hasNull = true
-            PostgresArrayBytes.append(Int32(-1), to: &bytes)
-            return
-        }
-        let lengthAt = bytes.count
-        PostgresArrayBytes.append(Int32(0), to: &bytes)
-        element.appendBinary(to: &bytes)
-        PostgresArrayBytes.put(Int32(bytes.count - lengthAt - 4), at: lengthAt, in: &bytes)
+        if element == nil { hasNull = true }
+        PostgresArrayBytes.append(value: element, to: &bytes)
     }
 
     /// The array as a binary statement parameter.
@@ -92,6 +85,18 @@ public struct PostgresArray<Element: PostgresBinaryElement> {
 
     @inlinable static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// A value as an array element or COPY field: its length, then its bytes; -1 for NULL.
+    @inlinable static func append<Element: PostgresBinaryElement>(value: Element?, to bytes: inout [UInt8]) {
+        guard let value else {
+            append(Int32(-1), to: &bytes)
+            return
+        }
+        let lengthAt = bytes.count
+        append(Int32(0), to: &bytes)
+        value.appendBinary(to: &bytes)
+        put(Int32(bytes.count - lengthAt - 4), at: lengthAt, in: &bytes)
     }
 
     @inlinable static func put(_ value: Int32, at offset: Int, in bytes: inout [UInt8]) {
@@ -124,14 +129,7 @@ public struct PostgresCopyRows {
     }
 
     @inlinable public mutating func field<Element: PostgresBinaryElement>(_ value: Element?) {
-        guard let value else {
-            PostgresArrayBytes.append(Int32(-1), to: &bytes)
-            return
-        }
-        let lengthAt = bytes.count
-        PostgresArrayBytes.append(Int32(0), to: &bytes)
-        value.appendBinary(to: &bytes)
-        PostgresArrayBytes.put(Int32(bytes.count - lengthAt - 4), at: lengthAt, in: &bytes)
+        PostgresArrayBytes.append(value: value, to: &bytes)
     }
 
     @inlinable public mutating func field(_ value: Bool) {

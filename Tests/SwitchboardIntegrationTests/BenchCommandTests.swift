@@ -2,25 +2,24 @@ import Foundation
 import Testing
 
 /// `switchboard bench` is how the hub's figures are measured; its own accounting must be right for
-/// any figure to mean something. This runs its latency section, small, against a hub it starts.
+/// any figure to mean something. This runs its latency and ingest sections, small, against hubs it starts.
 @Suite("The benchmark's own accounting")
 struct BenchCommandTests {
-    @Test("bench hands every message it had ACKed to a worker, times each once, and leaves every delivery done")
-    func latencySectionAccounts() throws {
+    /// Runs `switchboard bench --quick` with `arguments` next to a fresh test database; returns its JSON report and that database.
+    func bench(_ arguments: [String]) throws -> (report: [String: Any], base: TestDatabase) {
         let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
         let base = try TestDatabase()
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("swb-bench-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: output) }
-
-        let run = try runProgram(
-            binary,
-            [
-                "bench", "--quick", "--sections", "latency", "--loads", "0.5", "--messages", "2000", "--database", base.conninfo,
-                "--output", output.path,
-            ])
+        let run = try runProgram(binary, ["bench", "--quick"] + arguments + ["--database", base.conninfo, "--output", output.path])
         #expect(run.status == 0, "\(run.output)")
-
         let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
+        return (report, base)
+    }
+
+    @Test("bench hands every message it had ACKed to a worker, times each once, and leaves every delivery done")
+    func latencySectionAccounts() throws {
+        let (report, base) = try bench(["--sections", "latency", "--loads", "0.5", "--messages", "2000"])
         let latency = try #require((report["latency"] as? [[String: Any]])?.first)
         let acked = try #require((latency["publish_to_ack"] as? [String: Any])?["count"] as? Int)
         let tasked = try #require((latency["publish_to_task"] as? [String: Any])?["count"] as? Int)
@@ -41,17 +40,7 @@ struct BenchCommandTests {
 
     @Test("bench's ingest section measures every customer count in every round, beside the ceiling and the statement alone")
     func ingestSectionAlternates() throws {
-        let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
-        let base = try TestDatabase()
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("swb-bench-\(UUID().uuidString).json")
-        defer { try? FileManager.default.removeItem(at: output) }
-
-        let run = try runProgram(
-            binary,
-            ["bench", "--quick", "--sections", "ingest", "--messages", "2000", "--database", base.conninfo, "--output", output.path])
-        #expect(run.status == 0, "\(run.output)")
-
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
+        let (report, base) = try bench(["--sections", "ingest", "--messages", "2000"])
         let levels = try #require(report["ingest_by_customers"] as? [[String: Any]])
         #expect(levels.compactMap { $0["customers"] as? Int } == [0, 100_000])
         #expect(levels.allSatisfy { ($0["per_s"] as? Double ?? 0) > 0 })
