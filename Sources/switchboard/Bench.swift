@@ -77,9 +77,9 @@ struct Bench: ParsableCommand {
     /// runs of one build lost 33 % and 17 % from 0 to 10 M customers. So every count's database is
     /// seeded and its hub started before the first round, and each round runs them all.
     private func ingestRuns(_ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void) throws {
-        // The ceiling at each statement size, each in a database of its own: the fastest is "the
-        // fastest path", whichever it is on the day (512 rows per statement, the hub's batch, was
-        // some 6 % slower than 2,048 in quick runs here).
+        // The ceiling in each of its forms (how the rows go, how many a commit), each in a database
+        // of its own: the fastest is "the fastest path", whichever it is on the day (512 rows a
+        // statement, the hub's batch, was 4-6 % slower than 8,192 in quick runs here).
         let ceilings = try sizes.ceilingForms.map { form in
             try PostgresCeiling(
                 conninfo: try BenchDatabase(base: base, name: "switchboard_bench_ceiling_\(form.method)_\(form.batch)").conninfo,

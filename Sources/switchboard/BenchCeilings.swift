@@ -168,7 +168,7 @@ final class PostgresCeiling {
     private let connection: Connection
     private let customers: Int
     private let firstCustomer: Int64
-    /// Rows per statement (and per commit).
+    /// Rows a commit (for `.insert`, also a statement).
     let batch: Int
     let method: Method
     private var seen: [Bool]
