@@ -16,6 +16,7 @@ public enum Migrator {
         ("0010_batch_in_one_statement", PackageResources.V0010__batch_in_one_statement_sql),
         ("0011_task_context_as_json", PackageResources.V0011__task_context_as_json_sql),
         ("0012_rounds_in_order", PackageResources.V0012__rounds_in_order_sql),
+        ("0013_identity_probe_by_hash", PackageResources.V0013__identity_probe_by_hash_sql),
     ]
 
     /// The newest version this build knows.

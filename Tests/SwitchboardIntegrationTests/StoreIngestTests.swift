@@ -134,6 +134,42 @@ struct StoreIngestTests {
         #expect(context?["identities"] == [["kind": "email", "value": "ivan@example.com"], ["kind": "phone", "value": "+79123456789"]])
     }
 
+    @Test("identities of different kinds with the same value belong to their own customers, in a table large enough for the hash probe")
+    func sameValueOtherKind() throws {
+        let database = try TestDatabase()
+        let store = try store(database)
+        // Enough identities for the planner to probe them through their value's hash index, as it
+        // does in a database in use (an empty table's plan takes the primary key).
+        _ = try database.connect().query(
+            """
+            WITH made AS (INSERT INTO customers (display_name) SELECT 'filler ' || n FROM generate_series(1, 2000) AS n RETURNING id)
+            INSERT INTO customer_identities (kind, value, customer_id) SELECT 'device', 'filler-' || id, id FROM made
+            """)
+        _ = try database.connect().query("ANALYZE customer_identities")
+        let external = NormalizedIdentity(kind: .external, value: "shared-7")
+        let device = NormalizedIdentity(kind: .device, value: "shared-7")
+        func customer(_ outcome: IngestOutcome) -> Int64 {
+            if case .stored(let ack, _) = outcome { return ack.customerID }
+            return -1
+        }
+        let first = try store.ingest([record("x-1", identities: [external])], receivedAtMs: 1_790_000_000_000).map(customer)
+        let second = try store.ingest([record("d-1", identities: [device])], receivedAtMs: 1_790_000_000_000).map(customer)
+        let again = try store.ingest(
+            [record("x-2", identities: [external]), record("d-2", identities: [device])], receivedAtMs: 1_790_000_000_000
+        ).map(customer)
+        #expect(first[0] > 0 && second[0] > 0)
+        #expect(second[0] != first[0], "a device id is not the external id it spells")
+        #expect(again == [first[0], second[0]])
+        #expect(try database.count("SELECT count(*) FROM customer_identities WHERE value = 'shared-7'") == 2)
+        // The probe the statement makes, planned as its cached plan is: through the hash index.
+        let plan = try database.connect().query(
+            """
+            EXPLAIN SELECT c.customer_id FROM customer_identities c WHERE c.kind = 'device' AND c.value = 'shared-7' LIMIT 1
+            """
+        ).rows.compactMap { $0[0] }.joined(separator: "\n")
+        #expect(plan.contains("customer_identities_by_value"), "\(plan)")
+    }
+
     @Test("answers come in the batch's order with one delivery per stored message")
     func order() throws {
         let database = try TestDatabase()
