@@ -4,7 +4,7 @@ BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
 export SWITCHBOARD_PG_PORT ?= 54329
 
-.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz chaos bench microbench
+.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz chaos bench bench-clean microbench
 
 # The demo runs the optimized build, as an operator would; the tests use the debug build.
 run: deps release db
@@ -74,6 +74,10 @@ bench: deps release
 	@# Databases left by an earlier make test: autovacuum would visit each of them during the run.
 	@bash scripts/pg.sh drop-test-databases
 	"$(RELEASE_BIN_DIR)/switchboard" bench --database "$$(bash scripts/pg.sh conninfo switchboard)" --output .run/bench.json $(BENCH_ARGS)
+
+# The bench's databases, left for inspection after a run (some 12 GB after a full one).
+bench-clean: db
+	@bash scripts/pg.sh drop-bench-databases
 
 # Micro-benchmarks (ordo-one/benchmark, its own package in Benchmarks/): codec, identity
 # normalization, routing and the dispatch queue; operations per second and mallocs per operation.
