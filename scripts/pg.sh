@@ -30,6 +30,14 @@ as_pg() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# Drops every database whose name is LIKE the pattern (underscores escaped by the caller).
+drop_databases() {
+    local dir
+    dir=$(readlink -f "$run/pg")
+    echo "SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database WHERE datname LIKE '$1' \\gexec" \
+        | as_pg /usr/bin/psql -h "$dir" -p "$port" -U postgres -qAt postgres >/dev/null
+}
+
 cluster_dir() {
     if [ -L "$run/pg" ] || [ -d "$run/pg" ]; then
         readlink -f "$run/pg"
@@ -91,16 +99,12 @@ stop)
 drop-test-databases)
     # Each integration test makes a database of its own and leaves it for inspection; without
     # this, a cluster kept between `make test` runs grows by one database per test on every run.
-    dir=$(readlink -f "$run/pg")
-    echo "SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database WHERE datname LIKE 'swb\\_test\\_%' \\gexec" \
-        | as_pg /usr/bin/psql -h "$dir" -p "$port" -U postgres -qAt postgres >/dev/null
+    drop_databases 'swb\_test\_%'
     ;;
 drop-bench-databases)
     # The bench leaves its databases for inspection and makes each again at its next run; after
     # a full run they hold some 12 GB (10 M backlog rows, 10 M customers, the ceiling's forms).
-    dir=$(readlink -f "$run/pg")
-    echo "SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database WHERE datname LIKE 'switchboard\\_bench\\_%' \\gexec" \
-        | as_pg /usr/bin/psql -h "$dir" -p "$port" -U postgres -qAt postgres >/dev/null
+    drop_databases 'switchboard\_bench\_%'
     ;;
 conninfo)
     dir=$(readlink -f "$run/pg")

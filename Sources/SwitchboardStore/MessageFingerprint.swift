@@ -23,14 +23,14 @@ public enum MessageFingerprint {
         } else {
             md5.update(MD5.hex(publish.body))
         }
-        return String(decoding: MD5.hex(md5.finish()), as: UTF8.self)
+        return md5.finishHex()
     }
 
     /// PostgreSQL's `md5(text)`: the lower-case hex of the MD5 of `text`'s UTF-8.
     public static func md5(_ text: String) -> String {
         var md5 = MD5()
         md5.update(text)
-        return String(decoding: MD5.hex(md5.finish()), as: UTF8.self)
+        return md5.finishHex()
     }
 }
 
@@ -81,6 +81,9 @@ struct MD5 {
         }
         return digest
     }
+
+    /// The digest as PostgreSQL's md5() writes it: 32 lower-case hex digits.
+    mutating func finishHex() -> String { String(decoding: Self.hex(finish()), as: UTF8.self) }
 
     /// Lower-case hex, two digits per byte, as PostgreSQL's md5() and encode(…, 'hex') write it.
     static func hex(_ bytes: [UInt8]) -> [UInt8] {
