@@ -17,6 +17,7 @@ public enum Migrator {
         ("0011_task_context_as_json", PackageResources.V0011__task_context_as_json_sql),
         ("0012_rounds_in_order", PackageResources.V0012__rounds_in_order_sql),
         ("0013_identity_probe_by_hash", PackageResources.V0013__identity_probe_by_hash_sql),
+        ("0014_plan_once", PackageResources.V0014__plan_once_sql),
     ]
 
     /// The newest version this build knows.
