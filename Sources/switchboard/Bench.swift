@@ -23,7 +23,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Workers per CRM queue in the latency runs.") var workersPerQueue = 2
     @Option(
         help:
-            "Scenarios to run, comma-separated: ceilings (ZeroMQ, commit latency), ingest (with customer counts, alternating with PostgreSQL's ceiling), latency, recovery."
+            "Scenarios to run, comma-separated: ceilings (ZeroMQ, commit latency, the hub's statement per call), ingest (with customer counts, alternating with PostgreSQL's ceiling), latency, recovery."
     )
     var sections = "ceilings,ingest,latency,recovery"
     @Option(help: "Paced loads of the latency runs, as fractions of the end-to-end maximum, comma-separated (0.5 is the target's).")
@@ -67,6 +67,18 @@ struct Bench: ParsableCommand {
         let commitsDatabase = try BenchDatabase(base: base, name: "switchboard_bench_commits")
         step("PostgreSQL commit latency (\(sizes.commitProbes) commits)")
         report.commitLatency = LatencyFigures(try BenchCeilings.commitLatency(conninfo: commitsDatabase.conninfo, count: sizes.commitProbes))
+
+        // The hub's statement at the batch sizes light and moderate loads make, on the idle machine,
+        // every message's customer known (as in steady traffic): what the hub's path starts from
+        // before any queue, beside the single commit above.
+        let callsDatabase = try BenchDatabase(base: base, name: "switchboard_bench_statement_calls")
+        try BenchSeed.customers(try Connection(callsDatabase.conninfo), count: 10_000)
+        let statement = try HubStatementRun(conninfo: callsDatabase.conninfo)
+        for messages in sizes.statementCallBatches {
+            step("the hub's statement, \(sizes.statementCalls) calls of \(messages) message\(messages == 1 ? "" : "s") each")
+            report.statementCalls.append(
+                StatementCallFigure(messages: messages, latency: LatencyFigures(try statement.timeCalls(of: messages, calls: sizes.statementCalls))))
+        }
     }
 
     /// Maximum ingest without workers, once per customer count; the first (empty database) is the
@@ -212,6 +224,9 @@ struct BenchSizes {
     var zeroMQMessages: Int
     var ingestMessages: Int
     var commitProbes: Int
+    /// Batch sizes the hub's statement is timed at, one call at a time, and calls per size.
+    var statementCallBatches = [1, 8, 32, 512]
+    var statementCalls: Int
     /// Rounds of the ingest runs: each has PostgreSQL's ceiling, the hub's statement alone, and the
     /// hub's maximum ingest at every customer count.
     var ceilingRounds: Int
@@ -229,6 +244,7 @@ struct BenchSizes {
         zeroMQMessages = quick ? 100_000 : 1_000_000
         ingestMessages = quick ? 20_000 : 200_000
         commitProbes = quick ? 1000 : 5000
+        statementCalls = quick ? 100 : 500
         ceilingRounds = quick ? 2 : 4
         customerLevels = quick ? [0, 100_000] : [0, 1_000_000, 10_000_000]
         latencySeconds = quick ? 8 : 30

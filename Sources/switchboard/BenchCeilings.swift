@@ -372,23 +372,37 @@ final class HubStatementRun {
     /// Stores `messages` more messages and adds the time their statements took to `seconds`.
     func insert(messages: Int) throws {
         let end = written + messages
-        while written < end {
-            let count = min(batch, end - written)
-            let records = try (written..<written + count).map { index in
-                let publish = BenchTraffic.message(
-                    id: "statement-\(index)", customer: BenchTraffic.address(of: index, among: customers), seed: UInt64(index))
-                return IngestRecord(
-                    gateway: "bench-statement", publish: publish, identities: try normalizer.normalize(publish.hints),
-                    route: router.route(publish, now: Self.nowMs), routingVersion: routingVersion)
-            }
-            let start = DispatchTime.now().uptimeNanoseconds
-            let outcomes = try store.ingest(Store.ingestStatement(records, receivedAtMs: Self.nowMs))
-            seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            guard outcomes.allSatisfy({ if case .stored = $0 { true } else { false } }) else {
-                throw BenchError("the hub's statement did not store every message of a batch")
-            }
-            written += count
+        while written < end { seconds += Double(try storeBatch(of: min(batch, end - written))) / 1e6 }
+    }
+
+    /// Stores `calls` batches of `messages` each, one call at a time, after a few untimed calls
+    /// (the connection's first call plans the statement); each call's microseconds. What one
+    /// batch of that size costs PostgreSQL with nothing waiting before it: the floor of an ACK.
+    func timeCalls(of messages: Int, calls: Int) throws -> Histogram<UInt64> {
+        for _ in 0..<5 { _ = try storeBatch(of: messages) }
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        for _ in 0..<calls { _ = histogram.record(try storeBatch(of: messages)) }
+        return histogram
+    }
+
+    /// Stores the next `count` messages in one statement (their records built first, untimed);
+    /// the microseconds the statement took.
+    private func storeBatch(of count: Int) throws -> UInt64 {
+        let records = try (written..<written + count).map { index in
+            let publish = BenchTraffic.message(
+                id: "statement-\(index)", customer: BenchTraffic.address(of: index, among: customers), seed: UInt64(index))
+            return IngestRecord(
+                gateway: "bench-statement", publish: publish, identities: try normalizer.normalize(publish.hints),
+                route: router.route(publish, now: Self.nowMs), routingVersion: routingVersion)
         }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let outcomes = try store.ingest(Store.ingestStatement(records, receivedAtMs: Self.nowMs))
+        let microseconds = (DispatchTime.now().uptimeNanoseconds - start) / 1000
+        guard outcomes.allSatisfy({ if case .stored = $0 { true } else { false } }) else {
+            throw BenchError("the hub's statement did not store every message of a batch")
+        }
+        written += count
+        return microseconds
     }
 
     private static var nowMs: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -44,6 +44,12 @@ struct CeilingFigure {
     var rate: Double
 }
 
+/// The hub's ingest statement, one call at a time with `messages` in each (`HubStatementRun.timeCalls`).
+struct StatementCallFigure {
+    var messages: Int
+    var latency: LatencyFigures
+}
+
 struct CustomerFigure {
     var customers: Int
     var rate: Double
@@ -70,6 +76,7 @@ struct BenchReport {
     /// The hub's ingest statement run straight from one connection, no hub process (`HubStatementRun`).
     var statementRate = 0.0
     var commitLatency = LatencyFigures()
+    var statementCalls: [StatementCallFigure] = []
     var hubRate = 0.0
     /// PUBLISH to DONE confirmed with workers taking every task: what the latency runs are paced from.
     var endToEndRate = 0.0
@@ -110,6 +117,12 @@ struct BenchReport {
         if zeroMQRate > 0 {
             line("ZeroMQ round trips (transport ceiling)", String(format: "%10.0f msg/s", zeroMQRate))
             line("PostgreSQL single commit", commitLatency.cells)
+        }
+        for call in statementCalls {
+            line(
+                "the hub's statement, \(call.messages) msg a call", call.latency.cells,
+                call.messages == 1 && commitLatency.p99 > 0
+                    ? String(format: "p99 %.1f× the single commit's", call.latency.p99 / commitLatency.p99) : "")
         }
         if hubRate > 0 {
             line("PostgreSQL ceiling, its fastest form", String(format: "%10.0f rows/s", postgresRate), "in rounds alternating with the hub's")
@@ -198,7 +211,10 @@ struct BenchReport {
                     .object(["method": .string($0.method), "rows_per_commit": .integer(Int64($0.batch)), "rows_per_s": .double($0.rate)])
                 }),
             "hub_statement_alone_per_s": .double(statementRate),
-            "postgres_commit_latency": commitLatency.json, "hub_ingest_per_s": .double(hubRate),
+            "postgres_commit_latency": commitLatency.json,
+            "hub_statement_calls": .array(
+                statementCalls.map { .object(["messages_per_call": .integer(Int64($0.messages)), "latency": $0.latency.json]) }),
+            "hub_ingest_per_s": .double(hubRate),
             "hub_to_postgres_ratio": .double(postgresRate > 0 ? hubRate / postgresRate : 0), "ack_latency_at_max": ackLatencyAtMax.json,
             "end_to_end_per_s": .double(endToEndRate),
             "latency": .array(

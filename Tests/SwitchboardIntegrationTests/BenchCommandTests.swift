@@ -75,4 +75,21 @@ struct BenchCommandTests {
         let fastest = forms.compactMap { $0["rows_per_s"] as? Double }.max()
         #expect(report["postgres_ceiling_rows_per_s"] as? Double == fastest)
     }
+
+    @Test("bench times the hub's statement call by call at each batch size, every message naming a known customer")
+    func statementCallsTimed() throws {
+        let (report, base) = try bench(["--sections", "ceilings"])
+        let calls = try #require(report["hub_statement_calls"] as? [[String: Any]])
+        #expect(calls.compactMap { $0["messages_per_call"] as? Int } == [1, 8, 32, 512])
+        for call in calls {
+            let latency = try #require(call["latency"] as? [String: Any])
+            #expect(latency["count"] as? Int == 100, "\(call)")
+            #expect((latency["p50_ms"] as? Double ?? 0) > 0, "\(call)")
+        }
+        let database = base.sibling("switchboard_bench_statement_calls")
+        // Five untimed calls and 100 timed ones per size, each storing all its messages.
+        #expect(try database.count("SELECT count(*) FROM interactions") == 105 * (1 + 8 + 32 + 512))
+        // The seeded customers are all there is: every message found its customer.
+        #expect(try database.count("SELECT count(*) FROM customers") == 10_000)
+    }
 }
