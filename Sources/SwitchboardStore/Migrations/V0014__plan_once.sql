@@ -9,11 +9,10 @@
 -- few dozen and more already ran the generic plan, which auto picks once it looks cheaper.
 --
 -- The plan is the same either way: each function turns off sequential scans, hash joins and merge
--- joins (0010-0012), so every join is a nested loop into an index, whatever the sizes. Measured
--- with pgbench, one call at a time on an idle database: swb_ingest_rounds with 1 message 0.85 ms
--- before and 0.44 ms after, with 8 messages 1.2 and 0.8 ms, with 32 and 128 the same before and
--- after; swb_task_contexts of 1 customer 0.19 and 0.08 ms, of 8 customers 0.27 and 0.15 ms, of 32
--- the same.
+-- joins (0010-0012), so every join is a nested loop into an index, whatever the sizes. In two
+-- alternating pairs of `switchboard bench --quick --sections ceilings` (the hub's statement timed
+-- one call at a time on the idle machine), a call of 1 message took p50 0.70 ms before and 0.33 ms
+-- after, of 8 messages 0.86 and 0.48 ms; calls of 32 and 512 messages took the same before and after.
 ALTER FUNCTION swb_ingest_rounds SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION swb_ingest_round SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION swb_apply_batch SET plan_cache_mode = force_generic_plan;
