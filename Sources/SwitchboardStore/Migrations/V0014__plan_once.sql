@@ -4,9 +4,9 @@
 -- with parameters is planned again for every call as long as the plan made for the call's values
 -- looks cheaper than the generic one. For these functions it always does when a batch is small:
 -- the planner counts the rows of the call's arrays, and fewer rows make a cheaper plan. So a
--- batch of a few messages, contexts or transitions - every batch at light and moderate load - paid
--- for planning the ingest statement's nine parts, or the context read, on every call. Batches of a
--- few dozen and more already ran the generic plan, which auto picks once it looks cheaper.
+-- batch of a few messages, contexts or transitions (nearly every batch at light load) paid for
+-- planning the ingest statement's nine parts, or the context read, on every call. Batches of a few
+-- dozen and more already ran the generic plan, which auto picks once it looks cheaper.
 --
 -- The plan is the same either way: each function turns off sequential scans, hash joins and merge
 -- joins (0010-0012), so every join is a nested loop into an index, whatever the sizes. In two
