@@ -4,11 +4,21 @@ import SwitchboardProtocol
 import SwitchboardStore
 import ZeroMQ
 
-/// A routed message waiting for its batch to be committed.
+/// A routed message waiting for its batch to be committed: what the hub answers it by.
 struct PendingPublish {
     var peer: PeerID
-    var record: IngestRecord
+    var messageID: String
+    /// What the message holds of the hub's memory until it is answered: its frames and its decoded body.
+    var bytes: Int
+    /// Kept for the quarantine, should the store refuse it.
     var frames: [[UInt8]]
+}
+
+/// Messages that will go to the store in one batch: how to answer each, and the records the store
+/// writes, which are handed over (moved, not copied) when the batch is sent.
+struct IngestBatch {
+    var pending: [PendingPublish] = []
+    var records: [IngestRecord] = []
 }
 
 extension Hub {
@@ -75,12 +85,12 @@ extension Hub {
         // All gateways together: memory holds at most this many messages not yet committed.
         // The raw frames are kept for the quarantine, the decoded body for the store: both count.
         let size = frames.byteCount + publish.body.count
-        guard ingestBuffer.count + ingestInFlightCount < config.maxUncommitted, uncommittedBytes + size <= config.maxUncommittedBytes
+        guard ingestBufferCount + ingestInFlightCount < config.maxUncommitted, uncommittedBytes + size <= config.maxUncommittedBytes
         else {
             overloaded(
                 publish.messageID, peer: peer, detail: "hub_ingest_limit",
                 reason:
-                    "the hub holds \(ingestBuffer.count + ingestInFlightCount) messages (\(uncommittedBytes) bytes) waiting for their commit; PostgreSQL is behind"
+                    "the hub holds \(ingestBufferCount + ingestInFlightCount) messages (\(uncommittedBytes) bytes) waiting for their commit; PostgreSQL is behind"
             )
             return
         }
@@ -93,7 +103,10 @@ extension Hub {
         }
         gatewayInFlight[peer] = inFlight + 1
         uncommittedBytes += size
-        ingestBuffer.append(PendingPublish(peer: peer, record: record, frames: frames))
+        if (ingestBuffer.last?.records.count ?? config.batchMax) >= config.batchMax { ingestBuffer.append(IngestBatch()) }
+        ingestBuffer[ingestBuffer.count - 1].pending.append(PendingPublish(peer: peer, messageID: publish.messageID, bytes: size, frames: frames))
+        ingestBuffer[ingestBuffer.count - 1].records.append(record)
+        ingestBufferCount += 1
     }
 
     /// The gateway's name is its routing id, which it must set; libzmq's generated ids start with a zero byte.
@@ -108,13 +121,13 @@ extension Hub {
     /// hub to answer it first. Batches grow with load (group commit). The store thread runs them
     /// one after the other on one connection, so the second sees everything the first stored.
     func flushIngest() {
-        guard !ingestBuffer.isEmpty, ingestInFlight.isEmpty || (ingestInFlight.count == 1 && ingestBuffer.count >= config.batchMax)
+        guard let first = ingestBuffer.first, ingestInFlight.isEmpty || (ingestInFlight.count == 1 && first.records.count >= config.batchMax)
         else { return }
-        let batch = Array(ingestBuffer.prefix(config.batchMax))
-        ingestBuffer.removeFirst(batch.count)
-        ingestInFlight.append(batch)
+        let batch = ingestBuffer.removeFirst()
+        ingestBufferCount -= batch.records.count
+        ingestInFlight.append(batch.pending)
         stats.batches += 1
-        submit(.ingest(batch.map(\.record), receivedAtMs: Clock.nowMs()))
+        submit(.ingest(batch.records, receivedAtMs: Clock.nowMs()))
     }
 
     var ingestInFlightCount: Int { ingestInFlight.reduce(0) { $0 + $1.count } }
@@ -129,10 +142,10 @@ extension Hub {
         // By index: zipping would copy every message, its frames and its record.
         for index in batch.indices where index < results.count {
             let peer = batch[index].peer
-            uncommittedBytes -= batch[index].frames.byteCount + batch[index].record.publish.body.count
+            uncommittedBytes -= batch[index].bytes
             let left = gatewayInFlight[peer, default: 1] - 1
             gatewayInFlight[peer] = left > 0 ? left : nil
-            let messageID = batch[index].record.publish.messageID
+            let messageID = batch[index].messageID
             switch results[index] {
             case .success(.stored(let ack, let task)):
                 stats.acked += 1

@@ -41,8 +41,11 @@ public final class Hub {
     /// The lanes started so far (all three once `run` has set them up).
     var lanes: [StoreLane] { [ingestLane, dispatchLane, contextLane].compactMap { $0 } }
 
-    /// Routed messages waiting for the next ingest batch, and the batch in flight.
-    var ingestBuffer: [PendingPublish] = []
+    /// Routed messages waiting for an ingest batch, in batches of at most `batch_max` already, so
+    /// that sending one moves it rather than copying each message (and its strings) out of a queue.
+    var ingestBuffer: [IngestBatch] = []
+    /// Messages in `ingestBuffer`.
+    var ingestBufferCount = 0
     /// Batches sent to the ingest lane and not answered yet, oldest first (at most two: see `flushIngest`).
     var ingestInFlight: [[PendingPublish]] = []
     /// Bytes of the messages in `ingestBuffer` and `ingestInFlight`.

@@ -2,12 +2,17 @@ import SwitchboardCore
 import SwitchboardProtocol
 
 /// One routed message to store: what the gateway sent, who it is about, where it goes.
-public struct IngestRecord: Sendable {
-    public var gateway: String
-    public var publish: Publish
-    public var identities: [NormalizedIdentity]
-    public var route: RouteDecision
-    public var routingVersion: Int
+///
+/// A class, not a struct: it is handed from the hub's loop to its store thread and read there by
+/// several steps, and each copy of a struct of this many strings and arrays retained and released
+/// every one of them (a few % of the hub's CPU at full ingest, `perf record -p`); a copy of a
+/// reference is one count. It is never changed once made.
+public final class IngestRecord: Sendable {
+    public let gateway: String
+    public let publish: Publish
+    public let identities: [NormalizedIdentity]
+    public let route: RouteDecision
+    public let routingVersion: Int
 
     public init(gateway: String, publish: Publish, identities: [NormalizedIdentity], route: RouteDecision, routingVersion: Int) {
         self.gateway = gateway

@@ -129,7 +129,6 @@ public final class Store {
             }
             rows[statement.order[position - 1]] = row
         }
-        // By index: zipping would copy every record.
         return try records.indices.map { index in
             guard let row = rows[index] else {
                 throw PostgresError(code: .unexpectedResult, message: "swb_ingest_rounds left a message unanswered")
@@ -189,6 +188,13 @@ public final class Store {
     static func batchColumns(_ records: [IngestRecord], in order: [Int], roundEnds: [Int32], receivedAtMs: Int64) -> [PostgresValue] {
         var ends = PostgresArray<Int32>()
         for end in roundEnds { ends.append(end) }
+        var columns = IngestColumns()
+        for index in order { columns.append(records[index]) }
+        return [ends.parameter()] + columns.parameters + [.init(receivedAtMs)]
+    }
+
+    /// The fields of `swb_ingest_rounds` after the round ends, one binary array each.
+    private struct IngestColumns {
         var gateway = PostgresArray<String>(), messageID = PostgresArray<String>(), channel = PostgresArray<String>()
         var occurredAt = PostgresArray<Int64>(), name = PostgresArray<String>(), intent = PostgresArray<String>()
         var queue = PostgresArray<String>(), language = PostgresArray<String>(), priority = PostgresArray<Int16>()
@@ -196,42 +202,52 @@ public final class Store {
         var attributes = PostgresArray<PostgresJSONB>(), deadline = PostgresArray<Int64>(), routeReason = PostgresArray<String>()
         var routingVersion = PostgresArray<Int32>(), fingerprint = PostgresArray<String>(), phone = PostgresArray<String>()
         var email = PostgresArray<String>(), external = PostgresArray<String>(), device = PostgresArray<String>()
-        for index in order {
-            let record = records[index]
-            let publish = record.publish
+
+        mutating func append(_ record: IngestRecord) {
             gateway.append(record.gateway)
-            messageID.append(publish.messageID)
-            channel.append(publish.channel)
-            occurredAt.append(publish.occurredAt)
-            name.append(publish.hints.name)
-            intent.append(publish.intent)
+            messageID.append(record.publish.messageID)
+            channel.append(record.publish.channel)
+            occurredAt.append(record.publish.occurredAt)
+            name.append(record.publish.hints.name)
+            intent.append(record.publish.intent)
             queue.append(record.route.queue)
-            language.append(publish.language)
+            language.append(record.publish.language)
             priority.append(Int16(clamping: record.route.priority))
-            contentType.append(publish.contentType)
-            let text = publish.bodyText
+            contentType.append(record.publish.contentType)
+            let text = record.publish.bodyText
             bodyText.append(text)
-            bodyBytes.append(text == nil ? PostgresBytes(publish.body) : nil)
+            bodyBytes.append(text == nil ? PostgresBytes(record.publish.body) : nil)
             attributes.append(
-                publish.attributes.isEmpty ? nil : PostgresJSONB(JSONWriter.bytes(.object(publish.attributes.mapValues(JSONValue.string)))))
+                record.publish.attributes.isEmpty
+                    ? nil : PostgresJSONB(JSONWriter.bytes(.object(record.publish.attributes.mapValues(JSONValue.string)))))
             deadline.append(record.route.deadline)
             routeReason.append(record.route.reason)
             routingVersion.append(Int32(clamping: record.routingVersion))
-            fingerprint.append(MessageFingerprint.of(publish, bodyText: text))
+            fingerprint.append(MessageFingerprint.of(record.publish, bodyText: text))
             // One hint of each kind at most: the protocol has one field per kind.
-            func hint(_ kind: NormalizedIdentity.Kind) -> String? { record.identities.first { $0.kind == kind }?.value }
-            phone.append(hint(.phone))
-            email.append(hint(.email))
-            external.append(hint(.external))
-            device.append(hint(.device))
+            var hints: (phone: String?, email: String?, external: String?, device: String?)
+            for identity in record.identities {
+                switch identity.kind {
+                case .phone: hints.phone = hints.phone ?? identity.value
+                case .email: hints.email = hints.email ?? identity.value
+                case .external: hints.external = hints.external ?? identity.value
+                case .device: hints.device = hints.device ?? identity.value
+                }
+            }
+            phone.append(hints.phone)
+            email.append(hints.email)
+            external.append(hints.external)
+            device.append(hints.device)
         }
-        return [
-            ends.parameter(), gateway.parameter(), messageID.parameter(), channel.parameter(), occurredAt.parameter(), name.parameter(),
-            intent.parameter(),
-            queue.parameter(), language.parameter(), priority.parameter(), contentType.parameter(), bodyText.parameter(),
-            bodyBytes.parameter(), attributes.parameter(), deadline.parameter(), routeReason.parameter(), routingVersion.parameter(),
-            fingerprint.parameter(), phone.parameter(), email.parameter(), external.parameter(), device.parameter(), .init(receivedAtMs),
-        ]
+
+        var parameters: [PostgresValue] {
+            [
+                gateway.parameter(), messageID.parameter(), channel.parameter(), occurredAt.parameter(), name.parameter(), intent.parameter(),
+                queue.parameter(), language.parameter(), priority.parameter(), contentType.parameter(), bodyText.parameter(),
+                bodyBytes.parameter(), attributes.parameter(), deadline.parameter(), routeReason.parameter(), routingVersion.parameter(),
+                fingerprint.parameter(), phone.parameter(), email.parameter(), external.parameter(), device.parameter(),
+            ]
+        }
     }
 
     private static func outcome(_ record: IngestRecord, _ row: [String?], receivedAtMs: Int64) throws -> IngestOutcome {

@@ -56,7 +56,7 @@ func splitFrames(_ bytes: [UInt8]) -> [[UInt8]] {
             var count = 0
             for path in CommandLine.arguments.dropFirst() {
                 var isFolder: ObjCBool = false
-                FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+                _ = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
                 let files = isFolder.boolValue ? try FileManager.default.contentsOfDirectory(atPath: path).map { "\(path)/\($0)" } : [path]
                 for file in files {
                     fuzzOne(Array(try Data(contentsOf: URL(fileURLWithPath: file))))

@@ -50,7 +50,7 @@ enum BenchCeilings {
         try dealer.setRoutingID(Array("zmq-ceiling".utf8))
         try dealer.setReceiveTimeout(5000)
         try dealer.connect(endpoint.get())
-        let frames = try Codec.encode(.publish(BenchTraffic.message(id: "zmq-0", customer: 1, seed: 1)))
+        let frames = Codec.encode(.publish(BenchTraffic.message(id: "zmq-0", customer: 1, seed: 1)))
         let start = DispatchTime.now().uptimeNanoseconds
         var sent = 0
         var received = 0

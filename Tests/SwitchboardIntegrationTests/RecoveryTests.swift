@@ -15,7 +15,7 @@ final class HubProcess {
             throw TestSetupError("SWITCHBOARD_BIN is not set: run the tests with 'make test'")
         }
         log = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-hub-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--log-level", "warning"]
         // Security is on unless configured off; these hubs test other promises.

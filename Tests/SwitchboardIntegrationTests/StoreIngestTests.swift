@@ -8,8 +8,11 @@ import Testing
 struct StoreIngestTests {
     static let route = RouteDecision(process: .support, queue: "support", priority: 0, deadline: 1_790_000_060_000, reason: "default")
 
-    func record(_ id: String, _ text: String = "help", gateway: String = "gw", identities: [NormalizedIdentity]) -> IngestRecord {
-        IngestRecord(gateway: gateway, publish: Messages.publish(id, text), identities: identities, route: Self.route, routingVersion: 1)
+    func record(_ id: String, _ text: String = "help", gateway: String = "gw", name: String? = nil, identities: [NormalizedIdentity]) -> IngestRecord
+    {
+        var publish = Messages.publish(id, text)
+        publish.hints.name = name ?? publish.hints.name
+        return IngestRecord(gateway: gateway, publish: publish, identities: identities, route: Self.route, routingVersion: 1)
     }
 
     func store(_ database: TestDatabase) throws -> Store {
@@ -246,10 +249,8 @@ struct StoreIngestTests {
             return
         }
         #expect(try database.value("SELECT anonymous FROM customers WHERE id = $1", [.init(ack.customerID)]) == "t")
-        var named = record("k-2", identities: [device, NormalizedIdentity(kind: .email, value: "lena@example.com")])
-        named.publish.hints.name = "Lena"
-        var renamed = record("k-3", identities: [device])
-        renamed.publish.hints.name = "Someone else"
+        let named = record("k-2", name: "Lena", identities: [device, NormalizedIdentity(kind: .email, value: "lena@example.com")])
+        let renamed = record("k-3", name: "Someone else", identities: [device])
         let outcomes = try store.ingest([named, renamed], receivedAtMs: 1_790_000_000_100)
         for outcome in outcomes {
             guard case .stored(let later, _) = outcome else {
