@@ -5,8 +5,8 @@ import SwitchboardProtocol
 ///
 /// A class, not a struct: it is handed from the hub's loop to its store thread and read there by
 /// several steps, and each copy of a struct of this many strings and arrays retained and released
-/// every one of them (a few % of the hub's CPU at full ingest, `perf record -p`); a copy of a
-/// reference is one count. It is never changed once made.
+/// every one of them (an item of its own in a `perf record -p` of the hub at full ingest); a copy
+/// of a reference is one count. It is never changed once made.
 public final class IngestRecord: Sendable {
     public let gateway: String
     public let publish: Publish

@@ -225,19 +225,11 @@ public final class Store {
             routingVersion.append(Int32(clamping: record.routingVersion))
             fingerprint.append(MessageFingerprint.of(record.publish, bodyText: text))
             // One hint of each kind at most: the protocol has one field per kind.
-            var hints: (phone: String?, email: String?, external: String?, device: String?)
-            for identity in record.identities {
-                switch identity.kind {
-                case .phone: hints.phone = hints.phone ?? identity.value
-                case .email: hints.email = hints.email ?? identity.value
-                case .external: hints.external = hints.external ?? identity.value
-                case .device: hints.device = hints.device ?? identity.value
-                }
-            }
-            phone.append(hints.phone)
-            email.append(hints.email)
-            external.append(hints.external)
-            device.append(hints.device)
+            func hint(_ kind: NormalizedIdentity.Kind) -> String? { record.identities.first { $0.kind == kind }?.value }
+            phone.append(hint(.phone))
+            email.append(hint(.email))
+            external.append(hint(.external))
+            device.append(hint(.device))
         }
 
         var parameters: [PostgresValue] {

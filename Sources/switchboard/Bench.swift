@@ -280,7 +280,7 @@ struct BenchDatabase {
 /// closes its connection; measured until the second has the task.
 enum BenchReoffer {
     static func measure(hub: BenchHub, rounds: Int) throws -> Histogram<UInt64> {
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var histogram = SharedHistogram.empty
         let gateway = try GatewayClient(name: "bench-reoffer", endpoint: hub.gatewayEndpoint)
         for round in 0..<rounds {
             let holder = try WorkerClient(

@@ -72,7 +72,7 @@ enum BenchCeilings {
     /// PostgreSQL's own commit latency: one small row inserted and committed, `count` times.
     static func commitLatency(conninfo: String, count: Int) throws -> Histogram<UInt64> {
         let connection = try commitConnection(conninfo)
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var histogram = SharedHistogram.empty
         for _ in 0..<count { _ = histogram.record(try commitOnce(connection)) }
         return histogram
     }
@@ -99,7 +99,7 @@ enum BenchCeilings {
 /// hub, its workers and the gateways), next to the idle machine's figure the target names.
 final class CommitProbe: @unchecked Sendable {
     private let lock = NSLock()
-    private var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    private var histogram = SharedHistogram.empty
     private var running = true
     private var failure: String?
     private let finished = DispatchSemaphore(value: 0)
@@ -380,7 +380,7 @@ final class HubStatementRun {
     /// batch of that size costs PostgreSQL with nothing waiting before it: the floor of an ACK.
     func timeCalls(of messages: Int, calls: Int) throws -> Histogram<UInt64> {
         for _ in 0..<5 { _ = try storeBatch(of: messages) }
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var histogram = SharedHistogram.empty
         for _ in 0..<calls { _ = histogram.record(try storeBatch(of: messages)) }
         return histogram
     }

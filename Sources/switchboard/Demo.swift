@@ -13,7 +13,7 @@ struct DemoFigures {
     var nacked = 0
     var routed: [String: Int] = [:]
     var completed = 0
-    var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    var latency = SharedHistogram.empty
 }
 
 final class SharedFigures: Sendable {
