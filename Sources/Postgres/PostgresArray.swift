@@ -26,6 +26,11 @@ extension Int16: PostgresBinaryElement {
     @inlinable public func appendBinary(to bytes: inout [UInt8]) { PostgresArrayBytes.append(self, to: &bytes) }
 }
 
+extension Bool: PostgresBinaryElement {
+    @inlinable public static var typeOID: Int32 { 16 }  // boolean
+    @inlinable public func appendBinary(to bytes: inout [UInt8]) { bytes.append(self ? 1 : 0) }
+}
+
 /// Raw bytes, as `bytea`.
 public struct PostgresBytes: PostgresBinaryElement {
     public var bytes: [UInt8]

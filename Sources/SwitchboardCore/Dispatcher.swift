@@ -29,6 +29,14 @@ public struct Dispatcher {
     public var offeredCount: Int { offered.count }
     public var workerCount: Int { workers.count }
     public func readyCount(queue: String) -> Int { ready[queue]?.count ?? 0 }
+    /// How many more of `queue`'s deliveries the workers could take now, beyond those ready in
+    /// memory: the free capacity of the workers that serve it, less its ready deliveries. A worker
+    /// serving several queues counts for each, so this may promise more than is taken.
+    public func freeSlots(queue: String) -> Int {
+        var free = 0
+        for worker in workers.values where worker.serves(queue) { free += max(worker.freeCapacity, 0) }
+        return free - (ready[queue]?.count ?? 0)
+    }
     /// The worker id of a connected peer, for logs.
     public func workerID(of peer: PeerID) -> String? { workers[peer]?.registration.workerID }
 

@@ -14,6 +14,13 @@ struct PendingPublish {
     var frames: [[UInt8]]
 }
 
+/// A batch sent to the store: how to answer each message, and how many of its tasks' contexts
+/// were asked for with it, by queue.
+struct SentBatch {
+    var pending: [PendingPublish]
+    var contextsWanted: [String: Int]
+}
+
 /// Messages that will go to the store in one batch: how to answer each, and the records the store
 /// writes, which are handed over (moved, not copied) when the batch is sent.
 struct IngestBatch {
@@ -125,17 +132,46 @@ extension Hub {
         else { return }
         let batch = ingestBuffer.removeFirst()
         ingestBufferCount -= batch.records.count
-        ingestInFlight.append(batch.pending)
+        let (contextWanted, wanted) = contextWanted(batch.records)
+        for (queue, count) in wanted { contextsWantedInFlight[queue, default: 0] += count }
+        ingestInFlight.append(SentBatch(pending: batch.pending, contextsWanted: wanted))
         stats.batches += 1
-        submit(.ingest(batch.records, receivedAtMs: Clock.nowMs()))
+        submit(.ingest(batch.records, receivedAtMs: Clock.nowMs(), contextWanted: contextWanted))
     }
 
-    var ingestInFlightCount: Int { ingestInFlight.reduce(0) { $0 + $1.count } }
+    /// Which of a batch's messages should have their customer's context read with the batch (by
+    /// record, or empty for none), and how many that is per queue: as many of each queue's as its
+    /// workers could take at once, less those asked for with the batch already in flight. Their
+    /// TASKs go out as soon as the batch is answered, with no statement of their own; the others'
+    /// contexts are read when they are offered.
+    private func contextWanted(_ records: [IngestRecord]) -> ([Bool], [String: Int]) {
+        var free: [String: Int] = [:]
+        for queue in Set(records.lazy.map(\.route.queue)) {
+            let slots = dispatcher.freeSlots(queue: queue) - contextsWantedInFlight[queue, default: 0]
+            if slots > 0 { free[queue] = slots }
+        }
+        guard !free.isEmpty else { return ([], [:]) }
+        var wanted: [String: Int] = [:]
+        let flags = records.map { record in
+            let queue = record.route.queue
+            guard wanted[queue, default: 0] < free[queue, default: 0] else { return false }
+            wanted[queue, default: 0] += 1
+            return true
+        }
+        return (flags, wanted)
+    }
+
+    var ingestInFlightCount: Int { ingestInFlight.reduce(0) { $0 + $1.pending.count } }
 
     /// The oldest batch is committed (or failed): answer each gateway, hand new deliveries to the dispatcher.
-    func ingested(_ results: [Result<IngestOutcome, StoreFailure>]) {
+    func ingested(_ results: [Result<IngestOutcome, StoreFailure>], contexts: [Int64: [UInt8]]) {
         guard !ingestInFlight.isEmpty else { return }
-        let batch = ingestInFlight.removeFirst()
+        let sent = ingestInFlight.removeFirst()
+        for (queue, count) in sent.contextsWanted {
+            let left = contextsWantedInFlight[queue, default: count] - count
+            contextsWantedInFlight[queue] = left > 0 ? left : nil
+        }
+        let batch = sent.pending
         // The next batch goes to PostgreSQL first, so the database works while this one is answered.
         flushIngest()
         var tasks: [DispatchTask] = []
@@ -170,7 +206,11 @@ extension Hub {
                 refuseGateway(peer, batch[index].frames, messageID: messageID, code: .invalid, detail: "store_rejected", reason: failure.refusal)
             }
         }
-        if !tasks.isEmpty { perform(dispatcher.enqueue(tasks, now: Clock.nowMs())) }
+        if !tasks.isEmpty {
+            contextsReadWithBatch = contexts
+            perform(dispatcher.enqueue(tasks, now: Clock.nowMs()))
+            contextsReadWithBatch = [:]
+        }
     }
 
     /// NACK overloaded: the message is fine, the hub is full; the gateway re-sends after retry_after_ms.

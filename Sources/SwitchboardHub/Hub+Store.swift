@@ -10,8 +10,8 @@ extension Hub {
         for reply in lane.thread.replies.drain() {
             if let reached = reply.databaseReached { databaseUp = reached }
             switch reply {
-            case .ingested(let results):
-                ingested(results)
+            case .ingested(let results, let contexts):
+                ingested(results, contexts: contexts)
             case .applied(let transitions, let result):
                 applied(transitions, result)
             case .pending(let queue, let limit, .success(let page)):

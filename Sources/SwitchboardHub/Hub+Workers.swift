@@ -114,7 +114,11 @@ extension Hub {
             switch action {
             case .offer(let peer, let task):
                 stats.offered += 1
-                offersAwaitingContext.append((peer, task))
+                if let customer = contextsReadWithBatch[task.payload.customerID] {
+                    send(task.taskFrames(customer: customer), named: "TASK", toWorker: peer)
+                } else {
+                    offersAwaitingContext.append((peer, task))
+                }
             case .persist(let transition, let confirmTo):
                 count(transition)
                 transitionBuffer.append((transition, confirmTo))

@@ -48,7 +48,11 @@ public final class Hub {
     /// would cost as many steps as there are batches, 20,000 with `batch_max: 1`.
     var ingestBufferCount = 0
     /// Batches sent to the ingest lane and not answered yet, oldest first (at most two: see `flushIngest`).
-    var ingestInFlight: [[PendingPublish]] = []
+    var ingestInFlight: [SentBatch] = []
+    /// Contexts asked for with the batches in flight, by queue (see `contextWanted`).
+    var contextsWantedInFlight: [String: Int] = [:]
+    /// While the offers of a committed batch are made: the contexts read with it, by customer.
+    var contextsReadWithBatch: [Int64: [UInt8]] = [:]
     /// Bytes of the messages in `ingestBuffer` and `ingestInFlight`.
     var uncommittedBytes = 0
     /// Bytes of refused input buffered or on its way to the quarantine table.

@@ -4,7 +4,9 @@ import SwitchboardStore
 
 /// Work the hub loop hands to the store thread.
 enum StoreRequest: Sendable {
-    case ingest([IngestRecord], receivedAtMs: Int64)
+    /// A batch to store; `contextWanted` (by record, or empty) marks the messages whose customer's
+    /// context is read with it, for tasks a worker is free to take at once.
+    case ingest([IngestRecord], receivedAtMs: Int64, contextWanted: [Bool])
     case apply([DeliveryTransition])
     case loadPending(queue: String, limit: Int, skipping: Set<Int64>)
     /// The customer contexts of tasks about to be offered.
@@ -28,7 +30,8 @@ struct StoreFailure: Error, Sendable {
 /// The store thread's answer to a request, in request order.
 enum StoreReply: Sendable {
     /// One result per record; a record that failed alone carries its failure.
-    case ingested([Result<IngestOutcome, StoreFailure>])
+    /// With the contexts read with the batch, by customer.
+    case ingested([Result<IngestOutcome, StoreFailure>], contexts: [Int64: [UInt8]])
     case applied(transitions: [DeliveryTransition], Result<[Bool], StoreFailure>)
     case pending(queue: String, limit: Int, Result<Store.PendingPage, StoreFailure>)
     case contexts(Result<[Int64: [UInt8]], StoreFailure>)
@@ -41,7 +44,7 @@ extension StoreReply {
     var databaseReached: Bool? {
         let failure: StoreFailure?
         switch self {
-        case .ingested(let results):
+        case .ingested(let results, _):
             failure = results.lazy.compactMap { result -> StoreFailure? in if case .failure(let failure) = result { failure } else { nil } }.first
         case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)), .contexts(.failure(let error)): failure = error
         case .applied, .pending, .contexts: failure = nil

@@ -64,8 +64,10 @@ final class StoreThread: Sendable {
             case .stop:
                 logger.info("\(name) store thread stopping")
                 return
-            case .ingest(let records, let receivedAtMs):
-                try ingest(Store.ingestStatement(records, receivedAtMs: receivedAtMs), then: &queue, store: &store, wake: wake)
+            case .ingest(let records, let receivedAtMs, let contextWanted):
+                try ingest(
+                    Store.ingestStatement(records, receivedAtMs: receivedAtMs, contextWanted: contextWanted), then: &queue, store: &store,
+                    wake: wake)
             default:
                 let started = DispatchTime.now().uptimeNanoseconds
                 try reply(handle(request, store: &store), to: request, started: started, wake: wake)
@@ -83,7 +85,7 @@ final class StoreThread: Sendable {
         var started = DispatchTime.now().uptimeNanoseconds
         var sent = (try? send(current, store: &store)) != nil
         while true {
-            let request = StoreRequest.ingest(current.records, receivedAtMs: current.receivedAtMs)
+            let request = StoreRequest.ingest(current.records, receivedAtMs: current.receivedAtMs, contextWanted: current.contextWanted)
             guard sent else {
                 // Not sent (no database, or the send failed): the plain path connects, retries and reports.
                 try reply(handle(request, store: &store), to: request, started: started, wake: wake)
@@ -92,9 +94,9 @@ final class StoreThread: Sendable {
             if queue.isEmpty { queue = try takeRequests(wake) }
             if queue.isEmpty, let live = store { queue = try requests(whileRunningOn: live.connection, wake: wake) }
             var next: Store.IngestStatement?
-            if case .ingest(let records, let receivedAtMs)? = queue.first {
+            if case .ingest(let records, let receivedAtMs, let contextWanted)? = queue.first {
                 queue.removeFirst()
-                next = Store.ingestStatement(records, receivedAtMs: receivedAtMs)
+                next = Store.ingestStatement(records, receivedAtMs: receivedAtMs, contextWanted: contextWanted)
             }
             // The answers are read before the next batch goes out: if they cannot be, the batch is
             // stored again one by one, which needs the connection idle.
@@ -182,22 +184,23 @@ final class StoreThread: Sendable {
 
     /// An ingest's reply from its outcomes; when the batch failed on its data, its records stored
     /// one by one instead, so that one bad record does not fail the others.
-    private func ingested(_ statement: Store.IngestStatement, on store: Store, _ outcomes: () throws -> [IngestOutcome]) throws -> StoreReply {
+    private func ingested(_ statement: Store.IngestStatement, on store: Store, _ answer: () throws -> Store.IngestAnswer) throws -> StoreReply {
         do {
-            return .ingested(try outcomes().map { .success($0) })
+            let answer = try answer()
+            return .ingested(answer.outcomes.map { .success($0) }, contexts: answer.contexts)
         } catch let error as PostgresError where !error.isConnectionLoss && statement.records.count > 1 {
             logger.warning("batch of \(statement.records.count) failed (\(error)); storing one by one")
             return .ingested(
                 statement.records.map { record in
                     Result { try store.ingest([record], receivedAtMs: statement.receivedAtMs)[0] }.mapError(Self.failure)
-                })
+                }, contexts: [:])
         }
     }
 
     private func perform(_ request: StoreRequest, on store: Store) throws -> StoreReply {
         switch request {
-        case .ingest(let records, let receivedAtMs):
-            let statement = Store.ingestStatement(records, receivedAtMs: receivedAtMs)
+        case .ingest(let records, let receivedAtMs, let contextWanted):
+            let statement = Store.ingestStatement(records, receivedAtMs: receivedAtMs, contextWanted: contextWanted)
             return try ingested(statement, on: store) { try store.ingest(statement) }
         case .apply(let transitions):
             return .applied(transitions: transitions, .success(try store.apply(transitions)))
@@ -218,7 +221,7 @@ final class StoreThread: Sendable {
 
     private static func failedReply(_ request: StoreRequest, _ failure: StoreFailure) -> StoreReply {
         switch request {
-        case .ingest(let records, _): .ingested(records.map { _ in .failure(failure) })
+        case .ingest(let records, _, _): .ingested(records.map { _ in .failure(failure) }, contexts: [:])
         case .apply(let transitions): .applied(transitions: transitions, .failure(failure))
         case .loadPending(let queue, let limit, _): .pending(queue: queue, limit: limit, .failure(failure))
         case .contexts: .contexts(.failure(failure))
@@ -268,7 +271,7 @@ extension StoreRequest {
     /// Messages, transitions, customers or entries in the request.
     var itemCount: Int {
         switch self {
-        case .ingest(let records, _): records.count
+        case .ingest(let records, _, _): records.count
         case .apply(let transitions): transitions.count
         case .contexts(let customers): customers.count
         case .quarantine(let entries, _): entries.count

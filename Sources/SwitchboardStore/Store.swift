@@ -70,11 +70,11 @@ public final class Store {
     /// within a round the messages are independent and the outcome is the same as storing them
     /// one by one in order. The function runs the rounds one after the other.
     public func ingest(_ records: [IngestRecord], receivedAtMs: Int64) throws -> [IngestOutcome] {
-        try ingest(Self.ingestStatement(records, receivedAtMs: receivedAtMs))
+        try ingest(Self.ingestStatement(records, receivedAtMs: receivedAtMs)).outcomes
     }
 
     /// Stores a batch whose statement is built already.
-    public func ingest(_ statement: IngestStatement) throws -> [IngestOutcome] {
+    public func ingest(_ statement: IngestStatement) throws -> IngestAnswer {
         try send(statement)
         return try receive(statement)
     }
@@ -84,13 +84,28 @@ public final class Store {
     public struct IngestStatement: Sendable {
         public let records: [IngestRecord]
         public let receivedAtMs: Int64
+        /// By record: whether the customer's context is read with the batch, if the message is stored.
+        public let contextWanted: [Bool]
         /// The records' indexes in the order the statement sends them (by round).
         let order: [Int]
         let parameters: [PostgresValue]
+        var readsContexts: Bool { contextWanted.contains(true) }
+    }
+
+    /// What a batch's statement answered.
+    public struct IngestAnswer: Sendable {
+        /// One outcome per record, in the batch's order.
+        public let outcomes: [IngestOutcome]
+        /// The context (as a TASK carries it) of each customer whose stored message asked for it.
+        public let contexts: [Int64: [UInt8]]
     }
 
     /// Splits the batch into rounds, orders it by round (stably) and writes its parameters; no I/O.
-    public static func ingestStatement(_ records: [IngestRecord], receivedAtMs: Int64) -> IngestStatement {
+    ///
+    /// `contextWanted` (by record, or empty for none) marks the messages whose customer's context
+    /// the statement reads once they are stored (`swb_ingest_rounds_with_contexts`): those the
+    /// caller will offer to a worker at once, whose TASK then needs no statement of its own.
+    public static func ingestStatement(_ records: [IngestRecord], receivedAtMs: Int64, contextWanted: [Bool] = []) -> IngestStatement {
         let rounds = Self.rounds(records.count) { index in
             Self.roundKeys(gateway: records[index].gateway, messageID: records[index].publish.messageID, records[index].identities)
         }
@@ -99,42 +114,53 @@ public final class Store {
         for (position, index) in order.enumerated() where position + 1 == order.count || rounds[order[position + 1]] != rounds[index] {
             ends.append(Int32(position + 1))
         }
-        return IngestStatement(
-            records: records, receivedAtMs: receivedAtMs, order: order,
-            parameters: batchColumns(records, in: order, roundEnds: ends, receivedAtMs: receivedAtMs))
+        var parameters = batchColumns(records, in: order, roundEnds: ends, receivedAtMs: receivedAtMs)
+        if contextWanted.contains(true) {
+            var wanted = PostgresArray<Bool>()
+            for index in order { wanted.append(contextWanted.indices.contains(index) && contextWanted[index]) }
+            parameters.insert(wanted.parameter(), at: 0)
+        }
+        return IngestStatement(records: records, receivedAtMs: receivedAtMs, contextWanted: contextWanted, order: order, parameters: parameters)
     }
 
     /// Sends the statement and returns while PostgreSQL runs it; `receive` must follow before the
     /// connection is used for anything else.
     public func send(_ statement: IngestStatement) throws {
-        try connection.sendPrepared("swb_ingest_rounds", Self.ingestSQL, statement.parameters)
+        if statement.readsContexts {
+            try connection.sendPrepared("swb_ingest_rounds_with_contexts", Self.ingestWithContextsSQL, statement.parameters)
+        } else {
+            try connection.sendPrepared("swb_ingest_rounds", Self.ingestSQL, statement.parameters)
+        }
     }
 
     /// Waits for the statement's answers (it is committed once they are in) and reads them.
-    public func receive(_ statement: IngestStatement) throws -> [IngestOutcome] {
-        try Self.outcomes(statement, try connection.receive())
+    public func receive(_ statement: IngestStatement) throws -> IngestAnswer {
+        try Self.answer(statement, try connection.receive())
     }
 
-    /// The batch's outcomes, in its order, from the function's answers.
-    private static func outcomes(_ statement: IngestStatement, _ answer: PostgresRows) throws -> [IngestOutcome] {
+    /// The batch's outcomes, in its order, and the contexts read with it, from the function's answers.
+    private static func answer(_ statement: IngestStatement, _ answer: PostgresRows) throws -> IngestAnswer {
         let records = statement.records
         guard answer.rows.count == records.count else {
             throw PostgresError(
                 code: .unexpectedResult, message: "swb_ingest_rounds answered \(answer.rows.count) rows for \(records.count) messages")
         }
         var rows = [[String?]?](repeating: nil, count: records.count)
+        var contexts: [Int64: [UInt8]] = [:]
         for row in answer.rows {
             guard let position = row[0].flatMap({ Int($0) }), statement.order.indices.contains(position - 1) else {
                 throw PostgresError(code: .unexpectedResult, message: "swb_ingest_rounds answered an unknown position")
             }
             rows[statement.order[position - 1]] = row
+            if row.count > 6, let context = row[6], let customer = row[3].flatMap({ Int64($0) }) { contexts[customer] = Array(context.utf8) }
         }
-        return try records.indices.map { index in
+        let outcomes = try records.indices.map { index in
             guard let row = rows[index] else {
                 throw PostgresError(code: .unexpectedResult, message: "swb_ingest_rounds left a message unanswered")
             }
             return try Self.outcome(records[index], row, receivedAtMs: statement.receivedAtMs)
         }
+        return IngestAnswer(outcomes: outcomes, contexts: contexts)
     }
 
     /// What two messages of one round must not share, hashed: its (gateway, message id) and each of
@@ -180,6 +206,15 @@ public final class Store {
                                  $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[], $15::bigint[],
                                  $16::text[], $17::integer[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
                                  to_timestamp($23::bigint / 1000.0))
+        """
+
+    /// The same, with the customers' contexts of the messages marked in $1 (`swb_ingest_rounds_with_contexts`).
+    static let ingestWithContextsSQL = """
+        SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_context
+          FROM swb_ingest_rounds_with_contexts(
+                   $1::boolean[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
+                   $10::text[], $11::smallint[], $12::text[], $13::text[], $14::bytea[], $15::jsonb[], $16::bigint[], $17::text[],
+                   $18::integer[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], to_timestamp($24::bigint / 1000.0))
         """
 
     /// The parameters of `swb_ingest_rounds`: where each round ends in `order` (the records'

@@ -396,7 +396,7 @@ final class HubStatementRun {
                 route: router.route(publish, now: Self.nowMs), routingVersion: routingVersion)
         }
         let start = DispatchTime.now().uptimeNanoseconds
-        let outcomes = try store.ingest(Store.ingestStatement(records, receivedAtMs: Self.nowMs))
+        let outcomes = try store.ingest(Store.ingestStatement(records, receivedAtMs: Self.nowMs)).outcomes
         let microseconds = (DispatchTime.now().uptimeNanoseconds - start) / 1000
         guard outcomes.allSatisfy({ if case .stored = $0 { true } else { false } }) else {
             throw BenchError("the hub's statement did not store every message of a batch")

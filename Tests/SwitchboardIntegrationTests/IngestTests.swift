@@ -65,6 +65,47 @@ struct IngestTests {
         #expect(Set(ids) == [first.interactionID, second.interactionID])
     }
 
+    @Test("a worker free as the message arrives gets a TASK whose context was read in the message's own transaction")
+    func contextReadWithTheBatch() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let http = try #require(hub.endpoints.http)
+        let worker = try WorkerClient(registration: Ready(workerID: "sup-1", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        let gateway = try GatewayClient(name: "mail-1", endpoint: hub.endpoints.gateway)
+        let first = try gateway.publish(Messages.publish("f-1", hints: IdentityHints(email: "Lena@Example.com", name: "Lena"), process: .support))
+        let task = try #require(try worker.nextTask())
+        #expect(task.interaction["id"] == .integer(first.interactionID))
+        #expect(task.customer["id"] == .integer(first.customerID))
+        #expect(task.customer["display_name"] == "Lena")
+        #expect(task.customer["identities"] == [["kind": "email", "value": "lena@example.com"]])
+        #expect(Self.recentIDs(task.customer) == [first.interactionID])
+        // The worker is full now: the next two wait, and their contexts are read when each is
+        // offered (the context lane), so they list every contact stored before that.
+        let second = try gateway.publish(Messages.publish("f-2", "Still waiting", hints: IdentityHints(email: "lena@example.com"), process: .support))
+        let third = try gateway.publish(Messages.publish("f-3", "Any news?", hints: IdentityHints(email: "lena@example.com"), process: .support))
+        let all: Set<Int64> = [first.interactionID, second.interactionID, third.interactionID]
+        var held = task
+        for expected in [second, third] {
+            try worker.done(held.deliveryID, outcome: "handled")
+            held = try #require(try worker.nextTask())
+            #expect(held.interaction["id"] == .integer(expected.interactionID))
+            #expect(held.customer["display_name"] == "Lena")
+            #expect(Self.recentIDs(held.customer) == all)
+        }
+        try worker.done(held.deliveryID, outcome: "handled")
+        #expect(try eventually { httpGet(http, "/metrics")?.body.contains("switchboard_completed_total 3") ?? false })
+        // Two reads on the context lane, one for each task that waited: none for the first.
+        let metrics = try #require(httpGet(http, "/metrics")).body
+        #expect(metrics.contains("switchboard_store_requests_total{lane=\"context\"} 2"), "\(metrics)")
+    }
+
+    static func recentIDs(_ customer: JSONValue) -> Set<Int64> {
+        guard case .array(let recent)? = customer["recent"] else { return [] }
+        return Set(recent.compactMap { entry -> Int64? in if case .integer(let id)? = entry["interaction_id"] { id } else { nil } })
+    }
+
     @Test("re-publishing the same (gateway, message id) returns the original ACK and stores nothing new")
     func idempotentRepublish() throws {
         let database = try TestDatabase()

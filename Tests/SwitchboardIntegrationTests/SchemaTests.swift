@@ -17,23 +17,24 @@ struct SchemaTests {
                 "0001_schema", "0002_functions", "0003_analytics", "0004_set_based_ingest", "0005_ingest_each", "0006_partition_repair",
                 "0007_faster_ingest", "0008_ingest_rounds", "0009_ingest_columns", "0010_batch_in_one_statement",
                 "0011_task_context_as_json", "0012_rounds_in_order", "0013_identity_probe_by_hash",
-                "0014_plan_once",
+                "0014_plan_once", "0015_contexts_with_ingest",
             ])
-        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 14)
+        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 15)
     }
 
     /// Left to plan_cache_mode auto, each call of a small batch would plan these functions'
-    /// statements again (0014); their plans do not depend on the batch's size.
+    /// statements again (0014, and 0015's); their plans do not depend on the batch's size.
     @Test("the functions on the hub's hot paths plan their statements once per connection")
     func hotFunctionsPlanOnce() throws {
         let database = try TestDatabase()
         let planningOnce = try database.value(
             """
             SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_proc p
-             WHERE p.proname IN ('swb_ingest_rounds', 'swb_ingest_round', 'swb_apply_batch', 'swb_task_contexts')
+             WHERE p.proname IN ('swb_ingest_rounds', 'swb_ingest_round', 'swb_apply_batch', 'swb_task_contexts',
+                                 'swb_ingest_rounds_with_contexts')
                AND 'plan_cache_mode=force_generic_plan' = ANY (p.proconfig)
             """)
-        #expect(planningOnce == "swb_apply_batch swb_ingest_round swb_ingest_rounds swb_task_contexts")
+        #expect(planningOnce == "swb_apply_batch swb_ingest_round swb_ingest_rounds swb_ingest_rounds_with_contexts swb_task_contexts")
     }
 
     @Test("rows written before their month's partition existed are moved into it, and the hub still starts")

@@ -267,6 +267,52 @@ struct StoreIngestTests {
         let single = try database.value("SELECT swb_customer_context($1)::text", [.init(ack.customerID)])
         #expect(try single.map { try JSONParser.parse(Array($0.utf8)) } == context)
     }
+
+    @Test("contexts asked for with a batch are read after its writes: those of its stored messages that asked, as a later read sees them")
+    func contextsWithTheBatch() throws {
+        let database = try TestDatabase()
+        let store = try store(database)
+        let lena = NormalizedIdentity(kind: .email, value: "lena@example.com")
+        let omar = NormalizedIdentity(kind: .email, value: "omar@example.com")
+        let earlier = try store.ingest([record("w-1", name: "Lena", identities: [lena])], receivedAtMs: 1_790_000_000_000)
+        // Asked for: Lena's second message (a known customer), Omar's first (a new one, made by
+        // this batch) and a duplicate (not stored: no context). Not asked for: Lena's third.
+        let records = [
+            record("w-2", "about my order", identities: [lena]), record("w-3", identities: [omar]), record("w-1", name: "Lena", identities: [lena]),
+            record("w-4", "one more thing", identities: [lena]),
+        ]
+        let answer = try store.ingest(Store.ingestStatement(records, receivedAtMs: 1_790_000_000_100, contextWanted: [true, true, true, false]))
+        guard case .stored(let lenaFirst, _) = earlier[0], case .stored(let lenaAck, _) = answer.outcomes[0],
+            case .stored(let omarAck, _) = answer.outcomes[1], case .duplicate = answer.outcomes[2],
+            case .stored(let lenaLater, _) = answer.outcomes[3]
+        else {
+            Issue.record("unexpected outcomes: \(answer.outcomes)")
+            return
+        }
+        #expect(Set(answer.contexts.keys) == [lenaAck.customerID, omarAck.customerID])
+        // Read after every round of the batch: Lena's lists her message of the round after too.
+        let readLater = try store.contexts(of: [lenaAck.customerID, omarAck.customerID])
+        for customer in [lenaAck.customerID, omarAck.customerID] {
+            let context = try answer.contexts[customer].map { try JSONParser.parse($0) }
+            #expect(context == (try readLater[customer].map { try JSONParser.parse($0) }))
+        }
+        let lenaContext = try #require(try answer.contexts[lenaAck.customerID].map { try JSONParser.parse($0) })
+        #expect(lenaContext["display_name"] == "Lena")
+        #expect(lenaContext["identities"] == [["kind": "email", "value": "lena@example.com"]])
+        guard case .array(let recent)? = lenaContext["recent"] else {
+            Issue.record("no recent contacts in \(lenaContext)")
+            return
+        }
+        let ids = recent.compactMap { entry -> Int64? in if case .integer(let id)? = entry["interaction_id"] { id } else { nil } }
+        #expect(Set(ids) == [lenaFirst.interactionID, lenaAck.interactionID, lenaLater.interactionID])
+        let omarContext = try #require(try answer.contexts[omarAck.customerID].map { try JSONParser.parse($0) })
+        #expect(omarContext["id"] == .integer(omarAck.customerID))
+        #expect(omarContext["recent"].flatMap { if case .array(let list) = $0 { list.count } else { nil } } == 1)
+        // Without any asked for, the batch is the plain statement and reads none.
+        let plain = try store.ingest(Store.ingestStatement([record("w-5", identities: [lena])], receivedAtMs: 1_790_000_000_200))
+        #expect(plain.contexts.isEmpty)
+        #expect(plain.outcomes.count == 1)
+    }
 }
 
 @Suite("Dispatch transitions in PostgreSQL")
