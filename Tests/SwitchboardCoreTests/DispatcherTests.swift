@@ -55,6 +55,27 @@ struct DispatcherTests {
         #expect(offers(dispatcher.enqueue([task(2, queue: "sales"), task(3, queue: "sales")], now: 0)).map(\.1) == [2])
     }
 
+    @Test("free slots of a queue: its workers' free capacity, less what is ready for it; a draining worker has none")
+    func freeSlots() {
+        var dispatcher = Dispatcher(config: DispatchConfig())
+        #expect(dispatcher.freeSlots(queue: "support") == 0)
+        let (a, readyA) = worker("a", queues: ["support", "sales"], capacity: 3)
+        let (b, readyB) = worker("b", queues: ["support"], capacity: 2)
+        _ = dispatcher.workerReady(a, readyA, now: 0)
+        _ = dispatcher.workerReady(b, readyB, now: 0)
+        #expect(dispatcher.freeSlots(queue: "support") == 5)
+        #expect(dispatcher.freeSlots(queue: "sales") == 3)
+        _ = dispatcher.workerDraining(b, now: 1)
+        #expect(dispatcher.freeSlots(queue: "support") == 3)
+        #expect(offers(dispatcher.enqueue([task(1), task(2)], now: 2)).map(\.0) == [a, a])
+        #expect(dispatcher.freeSlots(queue: "support") == 1)
+        #expect(dispatcher.freeSlots(queue: "sales") == 1)
+        // Ready deliveries take the slots first: with every worker full, what waits counts against them.
+        #expect(offers(dispatcher.enqueue([task(3), task(4), task(5)], now: 3)).count == 1)
+        #expect(dispatcher.freeSlots(queue: "support") == -2)
+        #expect(dispatcher.freeSlots(queue: "sales") == 0)
+    }
+
     @Test("a lost worker's tasks are offered to another worker at once, as a new attempt")
     func redeliversWhenWorkerDies() {
         var dispatcher = Dispatcher(config: DispatchConfig())
