@@ -99,6 +99,12 @@ public final class Connection {
 
     /// Waits for the result of the statement `sendPrepared` sent.
     public func receive() throws -> PostgresRows {
+        try receiveResult().rows()
+    }
+
+    /// Waits for the result of the statement `sendPrepared` sent and checks it, leaving its rows
+    /// in libpq's memory: the connection is free for the next statement before they are copied.
+    public func receiveResult() throws -> PostgresResult {
         guard let sql = sent, let connection = handle else {
             throw PostgresError(code: .connectionFailed, message: "no statement was sent", query: nil)
         }
@@ -106,7 +112,7 @@ public final class Connection {
         let result = PQgetResult(connection)
         // The end of the statement's results (a NULL) must be read before the next one is sent.
         while let extra = PQgetResult(connection) { PQclear(extra) }
-        return try consume(result, sql: sql)
+        return PostgresResult(try checked(result, sql: sql))
     }
 
     /// Runs `COPY … FROM STDIN` (`sql`) with `data` as its input, in the format the statement
@@ -194,14 +200,19 @@ public final class Connection {
     }
 
     private func consume(_ result: OpaquePointer?, sql: String) throws -> PostgresRows {
+        PostgresResult(try checked(result, sql: sql)).rows()
+    }
+
+    /// A successful statement's result; on failure it is freed and its error thrown.
+    private func checked(_ result: OpaquePointer?, sql: String) throws -> OpaquePointer {
         guard let result else {
             throw PostgresError(code: .connectionFailed, message: lastError(), query: sql)
         }
-        defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return PostgresRows(result: result)
+            return result
         default:
+            defer { PQclear(result) }
             let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
             let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? lastError()
             let lost = handle.map { PQstatus($0) != CONNECTION_OK } ?? true

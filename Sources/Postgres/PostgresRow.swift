@@ -1,5 +1,16 @@
 import CLibPQ
 
+/// One successful statement's result as libpq holds it, freed when this is released.
+public final class PostgresResult {
+    private let result: OpaquePointer
+
+    init(_ result: OpaquePointer) { self.result = result }
+    deinit { PQclear(result) }
+
+    /// The rows, copied out.
+    public func rows() -> PostgresRows { PostgresRows(result: result) }
+}
+
 /// The rows of one successful statement, copied out of libpq (text format).
 public struct PostgresRows: Sendable {
     /// Column names, in order.

@@ -77,8 +77,8 @@ final class StoreThread: Sendable {
 
     /// Runs an ingest and the ingests queued right behind it so that PostgreSQL does not wait for
     /// this thread between them: while one batch's statement runs, the next batch's parameters are
-    /// built, and the next is sent as soon as the first's answers are read, before the first is
-    /// replied to. The connection never has more than one statement in flight, so a batch is sent
+    /// built, and the next is sent as soon as the first has committed, before the first's answers
+    /// are read and replied to. The connection never has more than one statement in flight, so a batch is sent
     /// only once the one before it has committed (and it sees what that one wrote).
     private func ingest(_ first: Store.IngestStatement, then queue: inout [StoreRequest], store: inout Store?, wake: Socket) throws {
         var current = first
@@ -98,19 +98,26 @@ final class StoreThread: Sendable {
                 queue.removeFirst()
                 next = Store.ingestStatement(records, receivedAtMs: receivedAtMs, contextWanted: contextWanted)
             }
-            // The answers are read before the next batch goes out: if they cannot be, the batch is
-            // stored again one by one, which needs the connection idle.
-            let outcomes = Result {
+            // The statement's result is awaited before the next batch goes out: if it failed, the
+            // batch is stored again one by one, which needs the connection idle. Its rows are read
+            // after, so that PostgreSQL runs the next batch meanwhile.
+            let result = Result {
                 guard let live = store else { throw PostgresError(code: .connectionFailed, message: "not connected") }
-                return try live.receive(current)
+                return try live.receiveResult(current)
             }
-            let reply = guarded(request, store: &store) { live in try ingested(current, on: live) { try outcomes.get() } }
+            var failedReply: StoreReply?
+            if case .failure = result {
+                failedReply = guarded(request, store: &store) { live in
+                    try ingested(current, on: live) { try Store.answer(current, result.get().rows()) }
+                }
+            }
             var nextStarted = started
             var nextSent = false
             if let next {
                 nextStarted = DispatchTime.now().uptimeNanoseconds
                 nextSent = (try? send(next, store: &store)) != nil
             }
+            let reply = try failedReply ?? answered(current, request, try result.get())
             try self.reply(reply, to: request, started: started, wake: wake)
             guard let next else { return }
             (current, started, sent) = (next, nextStarted, nextSent)
@@ -177,6 +184,20 @@ final class StoreThread: Sendable {
         } catch {
             let failure = Self.failure(error)
             if failure.unavailable { store = nil }
+            logger.error("store request failed: \(failure.reason)")
+            return Self.failedReply(request, failure)
+        }
+    }
+
+    /// The reply to a committed batch, from its result's rows. Rows that do not answer the batch
+    /// (a hub and a schema that disagree) fail the batch's messages: they are committed, but the
+    /// hub cannot tell which is which, and the gateways' re-sends are answered as duplicates.
+    private func answered(_ statement: Store.IngestStatement, _ request: StoreRequest, _ result: PostgresResult) -> StoreReply {
+        do {
+            let answer = try Store.answer(statement, result.rows())
+            return .ingested(answer.outcomes.map { .success($0) }, contexts: answer.contexts)
+        } catch {
+            let failure = Self.failure(error)
             logger.error("store request failed: \(failure.reason)")
             return Self.failedReply(request, failure)
         }

@@ -138,8 +138,14 @@ public final class Store {
         try Self.answer(statement, try connection.receive())
     }
 
+    /// Waits for the statement's answers (it is committed once they are in) without reading them:
+    /// a caller with the next batch ready sends it first, then reads these with `answer`.
+    public func receiveResult(_ statement: IngestStatement) throws -> PostgresResult {
+        try connection.receiveResult()
+    }
+
     /// The batch's outcomes, in its order, and the contexts read with it, from the function's answers.
-    private static func answer(_ statement: IngestStatement, _ answer: PostgresRows) throws -> IngestAnswer {
+    public static func answer(_ statement: IngestStatement, _ answer: PostgresRows) throws -> IngestAnswer {
         let records = statement.records
         guard answer.rows.count == records.count else {
             throw PostgresError(
