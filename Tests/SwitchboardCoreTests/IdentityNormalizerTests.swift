@@ -38,6 +38,14 @@ struct IdentityNormalizerTests {
         #expect(try iran.normalizeEmail("  Sara.Ahmadi@Example.COM ") == "sara.ahmadi@example.com")
         #expect(throws: IdentityError.self) { try iran.normalizeEmail("not-an-address") }
         #expect(throws: IdentityError.self) { try iran.normalizeEmail("a@localhost") }
+        // Printable ASCII takes a path of its own; the rules are the same.
+        #expect(try iran.normalizeEmail("Sara.Ahmadi@Example.COM") == "sara.ahmadi@example.com")
+        #expect(try iran.normalizeEmail("sara@example.com") == "sara@example.com")
+        for address in ["a@b@c.io", "@b.io", "a@.io", "a@b.io.", "a@bio", "ab.io"] {
+            #expect(throws: IdentityError.self, "\(address)") { try iran.normalizeEmail(address) }
+            #expect(throws: IdentityError.self, "\(address) with a space") { try iran.normalizeEmail(" \(address)") }
+        }
+        #expect(try iran.normalizeEmail("Ÿvonne@Exämple.com") == "ÿvonne@exämple.com")
     }
 
     @Test("all hints of a message become identities of their kind")
