@@ -57,12 +57,7 @@ struct IngestTests {
         try worker.ready()
         let task = try #require(try worker.nextTask())
         #expect(task.interaction["id"] == .integer(first.interactionID))
-        guard case .array(let recent)? = task.customer["recent"] else {
-            Issue.record("no recent contacts in \(task.customer)")
-            return
-        }
-        let ids = recent.compactMap { entry -> Int64? in if case .integer(let id)? = entry["interaction_id"] { id } else { nil } }
-        #expect(Set(ids) == [first.interactionID, second.interactionID])
+        #expect(Self.recentIDs(task.customer) == [first.interactionID, second.interactionID])
     }
 
     @Test("a worker free as the message arrives gets a TASK whose context was read in the message's own transaction")
