@@ -133,7 +133,6 @@ extension Hub {
         let batch = ingestBuffer.removeFirst()
         ingestBufferCount -= batch.records.count
         let (contextWanted, wanted) = contextWanted(batch.records)
-        for (queue, count) in wanted { contextsWantedInFlight[queue, default: 0] += count }
         ingestInFlight.append(SentBatch(pending: batch.pending, contextsWanted: wanted))
         stats.batches += 1
         submit(.ingest(batch.records, receivedAtMs: Clock.nowMs(), contextWanted: contextWanted))
@@ -147,7 +146,9 @@ extension Hub {
     private func contextWanted(_ records: [IngestRecord]) -> ([Bool], [String: Int]) {
         var free: [String: Int] = [:]
         for queue in Set(records.lazy.map(\.route.queue)) {
-            let slots = dispatcher.freeSlots(queue: queue) - contextsWantedInFlight[queue, default: 0]
+            // At most two batches are in flight.
+            let askedFor = ingestInFlight.reduce(0) { $0 + $1.contextsWanted[queue, default: 0] }
+            let slots = dispatcher.freeSlots(queue: queue) - askedFor
             if slots > 0 { free[queue] = slots }
         }
         guard !free.isEmpty else { return ([], [:]) }
@@ -166,12 +167,7 @@ extension Hub {
     /// The oldest batch is committed (or failed): answer each gateway, hand new deliveries to the dispatcher.
     func ingested(_ results: [Result<IngestOutcome, StoreFailure>], contexts: [Int64: [UInt8]]) {
         guard !ingestInFlight.isEmpty else { return }
-        let sent = ingestInFlight.removeFirst()
-        for (queue, count) in sent.contextsWanted {
-            let left = contextsWantedInFlight[queue, default: count] - count
-            contextsWantedInFlight[queue] = left > 0 ? left : nil
-        }
-        let batch = sent.pending
+        let batch = ingestInFlight.removeFirst().pending
         // The next batch goes to PostgreSQL first, so the database works while this one is answered.
         flushIngest()
         var tasks: [DispatchTask] = []
@@ -206,11 +202,7 @@ extension Hub {
                 refuseGateway(peer, batch[index].frames, messageID: messageID, code: .invalid, detail: "store_rejected", reason: failure.refusal)
             }
         }
-        if !tasks.isEmpty {
-            contextsReadWithBatch = contexts
-            perform(dispatcher.enqueue(tasks, now: Clock.nowMs()))
-            contextsReadWithBatch = [:]
-        }
+        if !tasks.isEmpty { perform(dispatcher.enqueue(tasks, now: Clock.nowMs()), contextsRead: contexts) }
     }
 
     /// NACK overloaded: the message is fine, the hub is full; the gateway re-sends after retry_after_ms.

@@ -49,10 +49,6 @@ public final class Hub {
     var ingestBufferCount = 0
     /// Batches sent to the ingest lane and not answered yet, oldest first (at most two: see `flushIngest`).
     var ingestInFlight: [SentBatch] = []
-    /// Contexts asked for with the batches in flight, by queue (see `contextWanted`).
-    var contextsWantedInFlight: [String: Int] = [:]
-    /// While the offers of a committed batch are made: the contexts read with it, by customer.
-    var contextsReadWithBatch: [Int64: [UInt8]] = [:]
     /// Bytes of the messages in `ingestBuffer` and `ingestInFlight`.
     var uncommittedBytes = 0
     /// Bytes of refused input buffered or on its way to the quarantine table.

@@ -40,6 +40,11 @@ enum StoreReply: Sendable {
 }
 
 extension StoreReply {
+    /// A batch stored whole: every message's outcome, and the contexts read with it.
+    static func ingested(_ answer: Store.IngestAnswer) -> StoreReply {
+        .ingested(answer.outcomes.map { .success($0) }, contexts: answer.contexts)
+    }
+
     /// Whether this reply shows PostgreSQL reachable (true), unreachable (false), or says nothing.
     var databaseReached: Bool? {
         let failure: StoreFailure?

@@ -106,10 +106,8 @@ final class StoreThread: Sendable {
                 return try live.receiveResult(current)
             }
             var failedReply: StoreReply?
-            if case .failure = result {
-                failedReply = guarded(request, store: &store) { live in
-                    try ingested(current, on: live) { try Store.answer(current, result.get().rows()) }
-                }
+            if case .failure(let error) = result {
+                failedReply = guarded(request, store: &store) { live in try ingested(current, on: live) { throw error } }
             }
             var nextStarted = started
             var nextSent = false
@@ -190,12 +188,12 @@ final class StoreThread: Sendable {
     }
 
     /// The reply to a committed batch, from its result's rows. Rows that do not answer the batch
-    /// (a hub and a schema that disagree) fail the batch's messages: they are committed, but the
-    /// hub cannot tell which is which, and the gateways' re-sends are answered as duplicates.
+    /// (a hub and a schema that disagree) fail each of its messages, as storing them one by one
+    /// would: they are refused and quarantined, though committed, since the hub cannot tell which
+    /// answer is whose; a replay from the quarantine is answered as a duplicate.
     private func answered(_ statement: Store.IngestStatement, _ request: StoreRequest, _ result: PostgresResult) -> StoreReply {
         do {
-            let answer = try Store.answer(statement, result.rows())
-            return .ingested(answer.outcomes.map { .success($0) }, contexts: answer.contexts)
+            return .ingested(try Store.answer(statement, result.rows()))
         } catch {
             let failure = Self.failure(error)
             logger.error("store request failed: \(failure.reason)")
@@ -207,8 +205,7 @@ final class StoreThread: Sendable {
     /// one by one instead, so that one bad record does not fail the others.
     private func ingested(_ statement: Store.IngestStatement, on store: Store, _ answer: () throws -> Store.IngestAnswer) throws -> StoreReply {
         do {
-            let answer = try answer()
-            return .ingested(answer.outcomes.map { .success($0) }, contexts: answer.contexts)
+            return .ingested(try answer())
         } catch let error as PostgresError where !error.isConnectionLoss && statement.records.count > 1 {
             logger.warning("batch of \(statement.records.count) failed (\(error)); storing one by one")
             return .ingested(
