@@ -144,6 +144,8 @@ extension Hub {
     /// TASKs go out as soon as the batch is answered, with no statement of their own; the others'
     /// contexts are read when they are offered.
     private func contextWanted(_ records: [IngestRecord]) -> ([Bool], [String: Int]) {
+        // With no worker connected (ingest alone), no batch looks at its queues.
+        guard dispatcher.workerCount > 0 else { return ([], [:]) }
         var free: [String: Int] = [:]
         for queue in Set(records.lazy.map(\.route.queue)) {
             // At most two batches are in flight.
