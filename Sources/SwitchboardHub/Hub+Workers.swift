@@ -9,7 +9,15 @@ extension Hub {
             guard let message = try workers.receive(dontWait: true) else { return }
             guard message.frames.count >= 1 else { continue }
             let peer = PeerID(message.frames[0])
-            if message.sourceDescriptor >= 0 { workerDescriptors[message.sourceDescriptor] = peer }
+            if message.sourceDescriptor >= 0 {
+                // A descriptor known as another peer's belonged to a connection that has closed
+                // since (two open connections never share one), and its number was given to this
+                // one. libzmq reports a close before it releases the descriptor, so that report
+                // is waiting already, though this message may have been read first (in the same
+                // turn): take it now, or it would later be taken for this connection's.
+                if let known = workerDescriptors[message.sourceDescriptor], known != peer { try handleMonitorEvents() }
+                workerDescriptors[message.sourceDescriptor] = peer
+            }
             handleWorker(peer, Array(message.frames.dropFirst()))
         }
     }

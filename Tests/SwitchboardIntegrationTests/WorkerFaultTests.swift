@@ -8,6 +8,63 @@ import ZeroMQ
 
 @Suite("Worker faults with real processes and floods")
 struct WorkerFaultTests {
+    /// libzmq tells the hub that a connection closed by its file descriptor, and the next
+    /// connection may be given the same one, its first messages read before that report.
+    @Test("a worker that connects as another worker's connection closes stays registered when that close is reported")
+    func descriptorOfAClosedConnectionReused() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let context = Context()
+        func connect(_ name: String) throws -> Socket {
+            let socket = try context.socket(.dealer)
+            try socket.setRoutingID(Array(name.utf8))
+            try socket.setReceiveTimeout(5000)
+            try socket.connect(hub.endpoints.worker)
+            try socket.send(Codec.encode(.ready(Ready(workerID: name, queues: ["marketing"], capacity: 1))))
+            let welcome = try socket.receive().map { try Codec.decode($0.frames, limits: .client) }
+            guard case .welcome? = welcome else { throw TestSetupError("\(name): no WELCOME, got \(String(describing: welcome))") }
+            return socket
+        }
+        // Another worker keeps the hub reading worker messages, so that the next connection's
+        // first messages are read in the same turn as the last ones before the close, and the
+        // report of the close comes after them.
+        let flooding = Atomic<Bool>(true)
+        let endpoint = hub.endpoints.worker
+        let flooder = Thread {
+            guard let socket = try? context.socket(.dealer) else { return }
+            defer { socket.close() }
+            try? socket.setRoutingID(Array("flooder".utf8))
+            try? socket.connect(endpoint)
+            try? socket.send(Codec.encode(.ready(Ready(workerID: "flooder", queues: ["sales"], capacity: 1))))
+            let heartbeat = Codec.encode(.heartbeat)
+            while flooding.load(ordering: .relaxed) {
+                for _ in 0..<200 { try? socket.send(heartbeat, dontWait: true) }
+                while (try? socket.receive(dontWait: true)) != nil {}
+            }
+        }
+        flooder.start()
+        defer { flooding.store(false, ordering: .relaxed) }
+        for round in 0..<40 {
+            let closing = try connect("closing-\(round)")
+            closing.close()
+            let next = try connect("next-\(round)")
+            defer { next.close() }
+            // Time for the closed connection's report to reach the hub.
+            usleep(20_000)
+            try next.send(Codec.encode(.done(Done(deliveryID: 900_000 + Int64(round), outcome: "ok"))))
+            var reply: Command?
+            repeat {
+                reply = try next.receive().map { try Codec.decode($0.frames, limits: .client) }
+            } while reply == .heartbeat
+            guard case .error(let error)? = reply else {
+                Issue.record("round \(round): expected not_held, got \(String(describing: reply))")
+                continue
+            }
+            #expect(error.detail == "not_held", "round \(round): the new connection's worker was dropped: \(error.reason)")
+        }
+    }
+
     @Test("a worker process frozen with SIGSTOP loses its task to another worker; woken, its late DONE is refused and counted nowhere")
     func frozenWorkerProcess() throws {
         let database = try TestDatabase()
