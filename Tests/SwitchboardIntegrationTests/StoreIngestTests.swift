@@ -15,6 +15,12 @@ struct StoreIngestTests {
         return IngestRecord(gateway: gateway, publish: publish, identities: identities, route: Self.route, routingVersion: 1)
     }
 
+    /// The customer a stored message was given; -1 for any other outcome.
+    static func storedCustomer(_ outcome: IngestOutcome) -> Int64 {
+        if case .stored(let ack, _) = outcome { return ack.customerID }
+        return -1
+    }
+
     func store(_ database: TestDatabase) throws -> Store {
         let store = try Store(conninfo: database.conninfo, owner: "test")
         _ = try store.registerRouting(["rules": "test"])
@@ -122,10 +128,7 @@ struct StoreIngestTests {
                 record("d", identities: []),
             ],
             receivedAtMs: 1_790_000_000_000)
-        let customers = outcomes.map { outcome -> Int64 in
-            if case .stored(let ack, _) = outcome { return ack.customerID }
-            return -1
-        }
+        let customers = outcomes.map(Self.storedCustomer)
         #expect(customers[0] == customers[1])
         #expect(customers[1] == customers[2])
         #expect(customers[3] != customers[0])
@@ -145,15 +148,11 @@ struct StoreIngestTests {
         let store = try store(database)
         let external = NormalizedIdentity(kind: .external, value: "shared-7")
         let device = NormalizedIdentity(kind: .device, value: "shared-7")
-        func customer(_ outcome: IngestOutcome) -> Int64 {
-            if case .stored(let ack, _) = outcome { return ack.customerID }
-            return -1
-        }
-        let first = try store.ingest([record("x-1", identities: [external])], receivedAtMs: 1_790_000_000_000).map(customer)
-        let second = try store.ingest([record("d-1", identities: [device])], receivedAtMs: 1_790_000_000_000).map(customer)
+        let first = try store.ingest([record("x-1", identities: [external])], receivedAtMs: 1_790_000_000_000).map(Self.storedCustomer)
+        let second = try store.ingest([record("d-1", identities: [device])], receivedAtMs: 1_790_000_000_000).map(Self.storedCustomer)
         let again = try store.ingest(
             [record("x-2", identities: [external]), record("d-2", identities: [device])], receivedAtMs: 1_790_000_000_000
-        ).map(customer)
+        ).map(Self.storedCustomer)
         #expect(first[0] > 0 && second[0] > 0)
         #expect(second[0] != first[0], "a device id is not the external id it spells")
         #expect(again == [first[0], second[0]])
@@ -168,12 +167,6 @@ struct StoreIngestTests {
         let database = try TestDatabase()
         let store = try store(database)
         let emails = (0..<20).map { NormalizedIdentity(kind: .email, value: "probe-\($0)@example.com") }
-        func customers(_ outcomes: [IngestOutcome]) -> [Int64] {
-            outcomes.map { outcome in
-                if case .stored(let ack, _) = outcome { return ack.customerID }
-                return -1
-            }
-        }
         // The first batch plans the statement on the empty table and stores the identities.
         let first = try store.ingest(
             emails.enumerated().map { record("new-\($0.offset)", identities: [$0.element]) }, receivedAtMs: 1_790_000_000_000)
@@ -181,8 +174,8 @@ struct StoreIngestTests {
         let again = try store.ingest(
             emails.enumerated().map { record("again-\($0.offset)", identities: [$0.element]) }, receivedAtMs: 1_790_000_000_000)
         let after = try identityIndexScans(store, database)
-        #expect(customers(again) == customers(first))
-        #expect(!customers(first).contains(-1))
+        #expect(again.map(Self.storedCustomer) == first.map(Self.storedCustomer))
+        #expect(!first.map(Self.storedCustomer).contains(-1))
         #expect(after.byValue - before.byValue >= emails.count, "every known identity probed through the hash index")
         #expect(after.primaryKey == before.primaryKey, "no probe through the primary key")
     }
