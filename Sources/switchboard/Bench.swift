@@ -47,11 +47,12 @@ struct Bench: ParsableCommand {
 
         let settings = try Connection(base).query("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
         report.durability = "fsync=\((settings.rows.first?[0] ?? nil) ?? "?") synchronous_commit=\((settings.rows.first?[1] ?? nil) ?? "?")"
+        let meter = CPUMeter(connection: try Connection(base))
         let chosen = Set(sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         if chosen.contains("ceilings") { try ceilingRuns(&report, base: base, sizes: sizes, step: step) }
-        if chosen.contains("ingest") { try ingestRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step) }
+        if chosen.contains("ingest") { try ingestRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, meter: meter, step: step) }
         if chosen.contains("latency") {
-            try latencyRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step)
+            try latencyRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, meter: meter, step: step)
         }
         if chosen.contains("recovery") { try recoveryRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step) }
 
@@ -88,7 +89,9 @@ struct Bench: ParsableCommand {
     /// the same code; and with each customer count measured once, one after the other, two full
     /// runs of one build lost 33 % and 17 % from 0 to 10 M customers. So every count's database is
     /// seeded and its hub started before the first round, and each round runs them all.
-    private func ingestRuns(_ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void) throws {
+    private func ingestRuns(
+        _ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, meter: CPUMeter, step: (String) -> Void
+    ) throws {
         // The ceiling in each of its forms (how the rows go, how many a commit), each in a database
         // of its own: the fastest is "the fastest path", whichever it is on the day (512 rows a
         // statement, the hub's batch, was 4-6 % slower than 8,192 in quick runs here).
@@ -113,23 +116,35 @@ struct Bench: ParsableCommand {
         guard let emptyHub = levels.first?.hub else { return }
         report.rssIdle = emptyHub.residentBytes
         let sampler = PeakSampler { emptyHub.residentBytes }
+        var ceilingCPU = Array(repeating: CPUUse(), count: ceilings.count)
+        var statementCPU = CPUUse()
+        var hubCPU = CPUUse()
         for round in 0..<sizes.ceilingRounds {
             let rounds = sizes.ceilingRounds
             let share = sizes.ingestMessages / rounds + (round < sizes.ingestMessages % rounds ? 1 : 0)
-            for ceiling in ceilings {
+            for (index, ceiling) in ceilings.enumerated() {
                 step("PostgreSQL ceiling by \(ceiling.method), \(ceiling.batch) rows a commit, round \(round + 1) of \(rounds): \(share) rows")
-                try ceiling.insert(rows: share)
+                try meter.measure(&ceilingCPU[index]) { try ceiling.insert(rows: share) }
             }
             step("the hub's statement alone, round \(round + 1) of \(rounds): \(share) messages")
-            try statement.insert(messages: share)
+            try meter.measure(&statementCPU) { try statement.insert(messages: share) }
             for index in levels.indices {
                 step("hub ingest with \(levels[index].customers) customers, round \(round + 1) of \(rounds): \(share) messages, no workers")
-                levels[index].total.add(try levels[index].driver.run(tag: "c\(levels[index].customers)r\(round)", messages: share))
+                let level = levels[index]
+                let run = { try level.driver.run(tag: "c\(level.customers)r\(round)", messages: share) }
+                // The maximum's CPU: the hub on the empty database, the figure the ceiling is compared with.
+                levels[index].total.add(index == 0 ? try meter.measure(&hubCPU, hub: level.hub.processIdentifier, run) : try run())
             }
         }
         report.rssPeak = sampler.stop()
-        report.ceilingForms = ceilings.map { CeilingFigure(method: $0.method.rawValue, batch: $0.batch, rate: $0.rate) }
+        report.ceilingForms = zip(ceilings, ceilingCPU).map {
+            CeilingFigure(method: $0.method.rawValue, batch: $0.batch, rate: $0.rate, rows: sizes.ingestMessages, cpu: $1)
+        }
         report.statementRate = statement.rate
+        report.statementCPU = statementCPU
+        report.statementMessages = sizes.ingestMessages
+        report.hubCPU = hubCPU
+        report.hubMessages = levels[0].total.acked
         report.hubRate = levels[0].total.rate
         report.ackLatencyAtMax = LatencyFigures(levels[0].total.ackLatency)
         report.ingestByCustomers = levels.map { CustomerFigure(customers: $0.customers, rate: $0.total.rate) }
@@ -141,7 +156,7 @@ struct Bench: ParsableCommand {
     /// together on a small machine (each message also costs an offer, a DONE and a customer
     /// context), and the figures would measure a queue growing, not the hand-over.
     private func latencyRuns(
-        _ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, step: (String) -> Void
+        _ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, meter: CPUMeter, step: (String) -> Void
     ) throws {
         let database = try BenchDatabase(base: base, name: "switchboard_bench_latency")
         let probeDatabase = try BenchDatabase(base: base, name: "switchboard_bench_commits_loaded")
@@ -168,7 +183,10 @@ struct Bench: ParsableCommand {
             let workers = try BenchWorkers(endpoint: hub.workerEndpoint, perQueue: workersPerQueue, capacity: 64, sendTimes: sendTimes)
             let driver = LoadDriver(endpoint: hub.gatewayEndpoint, gateways: gateways, customers: 10_000)
             let probe = CommitProbe(conninfo: probeDatabase.conninfo)
-            let result = try driver.run(tag: "l\(Int(load * 100))", messages: messages, rate: rate, sendTimes: sendTimes)
+            var cpu = CPUUse()
+            let result = try meter.measure(&cpu, hub: hub.processIdentifier) {
+                try driver.run(tag: "l\(Int(load * 100))", messages: messages, rate: rate, sendTimes: sendTimes)
+            }
             let commits = try probe.stop()
             let deadline = Date().addingTimeInterval(30)
             while workers.completed < result.acked && Date() < deadline { usleep(10_000) }
@@ -176,7 +194,7 @@ struct Bench: ParsableCommand {
             report.latency.append(
                 LoadLatency(
                     load: load, offeredRate: rate, achievedRate: result.rate, ack: LatencyFigures(result.ackLatency),
-                    task: LatencyFigures(workers.taskLatency.snapshot), commit: LatencyFigures(commits)))
+                    task: LatencyFigures(workers.taskLatency.snapshot), commit: LatencyFigures(commits), cpu: cpu))
         }
         step("re-offer after a worker disconnects (\(sizes.reofferRounds) rounds)")
         report.reoffer = LatencyFigures(try BenchReoffer.measure(hub: hub, rounds: sizes.reofferRounds))

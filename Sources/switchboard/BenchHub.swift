@@ -55,6 +55,9 @@ final class BenchHub: @unchecked Sendable {
         throw BenchError("the hub did not serve within \(Int(timeoutSeconds)) s: \(output)")
     }
 
+    /// The hub process's id, for reading its CPU time (`CPUMeter`).
+    var processIdentifier: Int32 { process.processIdentifier }
+
     /// Resident set size of the hub process, bytes.
     var residentBytes: Int {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),

@@ -35,6 +35,8 @@ struct LoadLatency {
     var task: LatencyFigures
     /// PostgreSQL's single commit, probed now and then during the run (`CommitProbe`).
     var commit: LatencyFigures
+    /// Whose CPU the run's paced stretch took.
+    var cpu: CPUUse
 }
 
 /// One form of PostgreSQL's ceiling (`PostgresCeiling`): how the rows went, how many a commit, how fast.
@@ -42,6 +44,8 @@ struct CeilingFigure {
     var method: String
     var batch: Int
     var rate: Double
+    var rows: Int
+    var cpu: CPUUse
 }
 
 /// The hub's ingest statement, one call at a time with `messages` in each (`HubStatementRun.timeCalls`).
@@ -75,9 +79,14 @@ struct BenchReport {
     var postgresRate: Double { ceilingForms.map(\.rate).max() ?? 0 }
     /// The hub's ingest statement run straight from one connection, no hub process (`HubStatementRun`).
     var statementRate = 0.0
+    var statementCPU = CPUUse()
+    var statementMessages = 0
     var commitLatency = LatencyFigures()
     var statementCalls: [StatementCallFigure] = []
     var hubRate = 0.0
+    /// The maximum ingest's CPU (the hub on the empty database, every round).
+    var hubCPU = CPUUse()
+    var hubMessages = 0
     /// PUBLISH to DONE confirmed with workers taking every task: what the latency runs are paced from.
     var endToEndRate = 0.0
     var ackLatencyAtMax = LatencyFigures()
@@ -91,6 +100,28 @@ struct BenchReport {
 
     private static func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
     private static func verdict(_ met: Bool) -> String { met ? "met" : "MISSED" }
+
+    /// Each part's CPU per message (or row), e.g. "hub 20.1, PostgreSQL 30.2, load generator 15.0 µs CPU a message".
+    private static func cpuPerItem(_ use: CPUUse, items: Int, unit: String = "message") -> String {
+        var parts = use.hub.flatMap { use.microseconds($0, per: items) }.map { [String(format: "hub %.1f", $0)] } ?? []
+        parts.append(use.microseconds(use.postgres, per: items).map { String(format: "PostgreSQL %.1f", $0) } ?? "PostgreSQL not on this machine")
+        parts.append(String(format: "load generator %.1f", use.microseconds(use.loadGenerator, per: items) ?? 0))
+        return parts.joined(separator: ", ") + " µs CPU a \(unit)"
+    }
+
+    /// Each part's cores on average, e.g. "hub 0.40, PostgreSQL 0.82, load generator 0.39 cores".
+    private static func cores(_ use: CPUUse) -> String {
+        var parts = use.cores(use.hub).map { [String(format: "hub %.2f", $0)] } ?? []
+        parts.append(use.cores(use.postgres).map { String(format: "PostgreSQL %.2f", $0) } ?? "PostgreSQL not on this machine")
+        parts.append(String(format: "load generator %.2f", use.cores(use.loadGenerator) ?? 0))
+        return parts.joined(separator: ", ") + " cores"
+    }
+
+    private static func machine(_ use: CPUUse) -> String {
+        String(
+            format: "machine %.0f %% busy, %.1f %% stolen, of %d cores", use.machineBusy * 100, use.machineStolen * 100,
+            ProcessInfo.processInfo.activeProcessorCount)
+    }
 
     var customerLoss: Double? {
         guard let first = ingestByCustomers.first, let last = ingestByCustomers.last, ingestByCustomers.count > 1, first.rate > 0 else { return nil }
@@ -127,7 +158,9 @@ struct BenchReport {
         if hubRate > 0 {
             line("PostgreSQL ceiling, its fastest form", String(format: "%10.0f rows/s", postgresRate), "in rounds alternating with the hub's")
             for form in ceilingForms {
-                line("  by \(form.method), \(form.batch) rows a commit", String(format: "%10.0f rows/s", form.rate))
+                line(
+                    "  by \(form.method), \(form.batch) rows a commit", String(format: "%10.0f rows/s", form.rate),
+                    Self.cpuPerItem(form.cpu, items: form.rows, unit: "row"))
             }
             line(
                 "the hub's statement alone, no hub", String(format: "%10.0f msg/s", statementRate),
@@ -139,6 +172,8 @@ struct BenchReport {
                 "hub durable ingest (PUBLISH → ACK)", String(format: "%10.0f msg/s", hubRate),
                 String(format: "%.2f× PostgreSQL ceiling (target ≥ 0.5: %@)", ratio, Self.verdict(ratio >= 0.5)))
             line("  ACK latency at maximum", ackLatencyAtMax.cells)
+            line("  CPU a message, the statement alone", Self.cpuPerItem(statementCPU, items: statementMessages), Self.machine(statementCPU))
+            line("  CPU a message at maximum", Self.cpuPerItem(hubCPU, items: hubMessages), Self.machine(hubCPU))
         }
         if endToEndRate > 0 {
             line("hub end to end (PUBLISH → DONE), workers", String(format: "%10.0f msg/s", endToEndRate), "the latency runs' 100 %")
@@ -163,6 +198,7 @@ struct BenchReport {
                 String(
                     format: "TASK p99 is %.1f× this p99 (the idle machine's: %@)", run.commit.p99 > 0 ? run.task.p99 / run.commit.p99 : 0,
                     commitLatency.p99 > 0 ? String(format: "%.1f×", run.task.p99 / commitLatency.p99) : "not measured"))
+            line("  CPU meanwhile", Self.cores(run.cpu), Self.machine(run.cpu))
         }
         if reoffer.count > 0 {
             line("re-offer after worker disconnect", reoffer.cells, "target p99 ≤ 10 ms: \(Self.verdict(reoffer.p99 <= 10))")
@@ -208,13 +244,16 @@ struct BenchReport {
             "zeromq_round_trips_per_s": .double(zeroMQRate), "postgres_ceiling_rows_per_s": .double(postgresRate),
             "postgres_ceiling_forms": .array(
                 ceilingForms.map {
-                    .object(["method": .string($0.method), "rows_per_commit": .integer(Int64($0.batch)), "rows_per_s": .double($0.rate)])
+                    .object([
+                        "method": .string($0.method), "rows_per_commit": .integer(Int64($0.batch)), "rows_per_s": .double($0.rate),
+                        "cpu": $0.cpu.json(items: $0.rows),
+                    ])
                 }),
-            "hub_statement_alone_per_s": .double(statementRate),
+            "hub_statement_alone_per_s": .double(statementRate), "hub_statement_alone_cpu": statementCPU.json(items: statementMessages),
             "postgres_commit_latency": commitLatency.json,
             "hub_statement_calls": .array(
                 statementCalls.map { .object(["messages_per_call": .integer(Int64($0.messages)), "latency": $0.latency.json]) }),
-            "hub_ingest_per_s": .double(hubRate),
+            "hub_ingest_per_s": .double(hubRate), "hub_ingest_cpu": hubCPU.json(items: hubMessages),
             "hub_to_postgres_ratio": .double(postgresRate > 0 ? hubRate / postgresRate : 0), "ack_latency_at_max": ackLatencyAtMax.json,
             "end_to_end_per_s": .double(endToEndRate),
             "latency": .array(
@@ -222,6 +261,7 @@ struct BenchReport {
                     .object([
                         "load": .double($0.load), "offered_per_s": .double($0.offeredRate), "achieved_per_s": .double($0.achievedRate),
                         "publish_to_ack": $0.ack.json, "publish_to_task": $0.task.json, "postgres_commit_meanwhile": $0.commit.json,
+                        "cpu": $0.cpu.json(items: $0.ack.count),
                     ])
                 }),
             "reoffer_after_disconnect": reoffer.json,
@@ -231,5 +271,20 @@ struct BenchReport {
             "rss_idle_bytes": .integer(Int64(rssIdle)), "rss_peak_bytes": .integer(Int64(rssPeak)),
         ])
         return JSONWriter.string(value) + "\n"
+    }
+}
+
+extension CPUUse {
+    /// CPU seconds of each part (null where not measured) and the machine's shares, with each
+    /// part's microseconds per item when `items` were handled meanwhile.
+    func json(items: some BinaryInteger) -> JSONValue {
+        func seconds(_ nanoseconds: UInt64?) -> JSONValue { nanoseconds.map { .double(Double($0) / 1e9) } ?? .null }
+        func perItem(_ nanoseconds: UInt64?) -> JSONValue { microseconds(nanoseconds, per: Int(items)).map { .double($0) } ?? .null }
+        return .object([
+            "wall_seconds": .double(wallSeconds), "items": .integer(Int64(items)),
+            "machine_busy": .double(machineBusy), "machine_stolen": .double(machineStolen),
+            "hub_cpu_seconds": seconds(hub), "postgres_cpu_seconds": seconds(postgres), "load_generator_cpu_seconds": seconds(loadGenerator),
+            "hub_us_per_item": perItem(hub), "postgres_us_per_item": perItem(postgres), "load_generator_us_per_item": perItem(loadGenerator),
+        ])
     }
 }

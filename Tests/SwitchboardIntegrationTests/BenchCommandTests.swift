@@ -30,6 +30,8 @@ struct BenchCommandTests {
         // PostgreSQL's commit was probed while the load ran, beside the figure it is read with.
         let commits = try #require((latency["postgres_commit_meanwhile"] as? [String: Any])?["count"] as? Int)
         #expect(commits > 0)
+        // Whose CPU the paced stretch took, each part once.
+        try expectCPUAccounted(try #require(latency["cpu"] as? [String: Any]), items: acked, hub: true)
 
         // The bench's database sits next to the one it was given, as `make bench`'s do.
         let bench = base.sibling("switchboard_bench_latency")
@@ -72,8 +74,28 @@ struct BenchCommandTests {
                 try ceiling.count("SELECT count(*) FROM customers") == ceiling.count("SELECT count(DISTINCT customer_id) FROM interactions"))
             #expect(try ceiling.count("SELECT count(*) FROM customer_identities") == ceiling.count("SELECT count(*) FROM customers"))
         }
+        for form in forms { try expectCPUAccounted(try #require(form["cpu"] as? [String: Any]), items: 2000, hub: false) }
+        try expectCPUAccounted(try #require(report["hub_statement_alone_cpu"] as? [String: Any]), items: 2000, hub: false)
+        try expectCPUAccounted(try #require(report["hub_ingest_cpu"] as? [String: Any]), items: 2000, hub: true)
         let fastest = forms.compactMap { $0["rows_per_s"] as? Double }.max()
         #expect(report["postgres_ceiling_rows_per_s"] as? Double == fastest)
+    }
+
+    /// A scenario's CPU figures: PostgreSQL (on this machine here) and the load generator always
+    /// worked, the hub when there was one; the parts together used no more than the machine's
+    /// busy time (a process counted twice, or another process counted in, would pass it), within
+    /// a clock tick a part and a stretch.
+    func expectCPUAccounted(_ cpu: [String: Any], items: Int, hub: Bool) throws {
+        #expect(cpu["items"] as? Int == items, "\(cpu)")
+        let postgres = try #require(cpu["postgres_cpu_seconds"] as? Double, "\(cpu)")
+        let generator = try #require(cpu["load_generator_cpu_seconds"] as? Double, "\(cpu)")
+        let hubSeconds = cpu["hub_cpu_seconds"] as? Double
+        #expect(postgres > 0, "\(cpu)")
+        #expect((cpu["postgres_us_per_item"] as? Double ?? 0) > 0, "\(cpu)")
+        #expect((hubSeconds ?? 0) > 0 == hub, "\(cpu)")
+        let wall = try #require(cpu["wall_seconds"] as? Double), busy = try #require(cpu["machine_busy"] as? Double)
+        let machineBusySeconds = busy * wall * Double(ProcessInfo.processInfo.activeProcessorCount)
+        #expect(postgres + generator + (hubSeconds ?? 0) <= machineBusySeconds + 0.2, "\(cpu)")
     }
 
     @Test("bench times the hub's statement call by call at each batch size, every message naming a known customer")
