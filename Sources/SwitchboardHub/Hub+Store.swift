@@ -33,13 +33,28 @@ extension Hub {
         }
     }
 
-    /// Writes the waiting transitions when no batch is in flight.
-    func flushTransitions(now: Int64) {
+    /// Writes the waiting transitions when no batch is in flight, once the oldest has waited
+    /// `transition_wait_ms` or a batch's worth is there (unless `waiting` is off, as at stop). No
+    /// one waits on most of these writes: an offer's TASK has gone already (the write tells a
+    /// restarted hub who holds the delivery), and a DONE only waits for its CONFIRM. At light load
+    /// each would otherwise be a commit of its own: a transaction and a WAL flush per message.
+    func flushTransitions(now: Int64, waiting: Bool = true) {
         guard transitionsInFlight == nil, !transitionBuffer.isEmpty, now >= transitionRetryAt else { return }
+        if waiting && transitionBuffer.count < Self.transitionBatch && now < transitionBufferSince + config.transitionWaitMs { return }
         let batch = Array(transitionBuffer.prefix(2000))
+        // What is left (more than a batch came) has waited long enough: it goes next.
         transitionBuffer.removeFirst(batch.count)
         transitionsInFlight = batch
         submit(.apply(batch.map(\.0)))
+    }
+
+    /// Transitions that go at once, however short a time the oldest has waited.
+    static let transitionBatch = 512
+
+    /// How long the loop may wait for input: at most until waiting transitions are due.
+    func loopTimeoutMs(now: Int64) -> Int {
+        guard !transitionBuffer.isEmpty, transitionsInFlight == nil else { return 50 }
+        return Int(max(1, min(50, transitionBufferSince + config.transitionWaitMs - now)))
     }
 
     /// Asks for the customer contexts of the waiting offers when no request for them is in flight.

@@ -130,6 +130,7 @@ extension Hub {
                 }
             case .persist(let transition, let confirmTo):
                 count(transition)
+                if transitionBuffer.isEmpty { transitionBufferSince = Clock.nowMs() }
                 transitionBuffer.append((transition, confirmTo))
             case .welcome(let peer, let welcome):
                 send(.welcome(welcome), toWorker: peer)

@@ -55,6 +55,8 @@ public final class Hub {
     var quarantineBytes = 0
     /// Transitions waiting to be written, and the batch in flight, with who to confirm to.
     var transitionBuffer: [(DeliveryTransition, PeerID?)] = []
+    /// When the oldest transition in `transitionBuffer` came (see `flushTransitions`).
+    var transitionBufferSince: Int64 = 0
     var transitionsInFlight: [(DeliveryTransition, PeerID?)]?
     var transitionRetryAt: Int64 = 0
     /// Offers waiting for their customer's context, and the ones whose contexts are being read.
@@ -106,7 +108,7 @@ public final class Hub {
         while !stop.isRaised {
             // Without its store thread the hub can commit nothing: exit, and let systemd restart it.
             guard !lanes.contains(where: \.thread.hasFinished) else { throw HubError(reason: "the store thread stopped; see the log above") }
-            try serveOnce(timeoutMs: 50)
+            try serveOnce(timeoutMs: loopTimeoutMs(now: Clock.nowMs()))
             if reload.consume() { reloadAllowLists() }
             if let interval = systemd.watchdogIntervalMs, Clock.nowMs() >= nextWatchdog {
                 systemd.notify("WATCHDOG=1")
@@ -303,7 +305,7 @@ public final class Hub {
             let readable = try poller.wait(timeoutMilliseconds: 50)
             if readable[0] { try handleStoreReplies(ingestLane) }
             if readable[1] { try handleStoreReplies(dispatchLane) }
-            flushTransitions(now: Clock.nowMs())
+            flushTransitions(now: Clock.nowMs(), waiting: false)
         }
         submit(.stop)
         while lanes.contains(where: { !$0.thread.hasFinished }) && Clock.nowMs() < deadline + 2000 { usleep(10_000) }

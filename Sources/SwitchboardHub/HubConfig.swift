@@ -29,6 +29,9 @@ public struct HubConfig: Sendable {
     public var maxUncommittedBytes: Int = 64 << 20
     /// How often each queue's pending backlog is read again from PostgreSQL (replays, other writers).
     public var rescanMs: Int64 = 5000
+    /// How long delivery transitions (offers, DONE, FAIL, retries) may wait to share one commit
+    /// with those that follow; 0 writes each batch as soon as the one before it has committed.
+    public var transitionWaitMs: Int64 = 10
     /// `curve` (the default) requires every peer to authenticate with an allowed key; `off` must be
     /// set explicitly and is logged loudly at start.
     public var security: SecurityMode = .curve
@@ -86,6 +89,10 @@ public struct HubConfig: Sendable {
         if let value = file.maxUncommitted { config.maxUncommitted = try positive(value, "max_uncommitted") }
         if let value = file.maxUncommittedBytes { config.maxUncommittedBytes = try positive(value, "max_uncommitted_bytes") }
         if let value = file.rescanMs { config.rescanMs = Int64(try positive(value, "rescan_ms")) }
+        if let value = file.transitionWaitMs {
+            guard value >= 0 else { throw ConfigError(reason: "transition_wait_ms must be 0 or more, got \(value)") }
+            config.transitionWaitMs = Int64(value)
+        }
         if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
         if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
         if let value = file.heartbeatTimeoutMs { config.dispatch.heartbeatTimeoutMs = Int64(try positive(value, "heartbeat_timeout_ms")) }
@@ -129,6 +136,7 @@ struct ConfigFile: Decodable {
     var maxUncommitted: Int?
     var maxUncommittedBytes: Int?
     var rescanMs: Int?
+    var transitionWaitMs: Int?
     var maxAttempts: Int?
     var heartbeatMs: Int?
     var heartbeatTimeoutMs: Int?
@@ -154,6 +162,7 @@ struct ConfigFile: Decodable {
         case maxUncommitted = "max_uncommitted"
         case maxUncommittedBytes = "max_uncommitted_bytes"
         case rescanMs = "rescan_ms"
+        case transitionWaitMs = "transition_wait_ms"
         case maxAttempts = "max_attempts"
         case heartbeatMs = "heartbeat_ms"
         case heartbeatTimeoutMs = "heartbeat_timeout_ms"
@@ -193,6 +202,7 @@ struct ConfigFile: Decodable {
         maxUncommitted = try container.decodeIfPresent(Int.self, forKey: .maxUncommitted)
         maxUncommittedBytes = try container.decodeIfPresent(Int.self, forKey: .maxUncommittedBytes)
         rescanMs = try container.decodeIfPresent(Int.self, forKey: .rescanMs)
+        transitionWaitMs = try container.decodeIfPresent(Int.self, forKey: .transitionWaitMs)
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
         heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)
         heartbeatTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs)

@@ -92,7 +92,7 @@ struct BenchCommandTests {
         let hubSeconds = cpu["hub_cpu_seconds"] as? Double
         #expect(postgres > 0, "\(cpu)")
         #expect((cpu["postgres_us_per_item"] as? Double ?? 0) > 0, "\(cpu)")
-        #expect((hubSeconds ?? 0) > 0 == hub, "\(cpu)")
+        #expect(((hubSeconds ?? 0) > 0) == hub, "\(cpu)")
         let wall = try #require(cpu["wall_seconds"] as? Double), busy = try #require(cpu["machine_busy"] as? Double)
         let machineBusySeconds = busy * wall * Double(ProcessInfo.processInfo.activeProcessorCount)
         #expect(postgres + generator + (hubSeconds ?? 0) <= machineBusySeconds + 0.2, "\(cpu)")

@@ -30,6 +30,7 @@ struct DeployTests {
         #expect(config.defaultCountryCode == "98")
         #expect(config.gatewayEndpoint == "tcp://*:5570")
         #expect(config.routing == .standard)
+        #expect(config.transitionWaitMs == HubConfig().transitionWaitMs)
         #expect(config.security == .curve, "the packaged configuration runs with CURVE")
         #expect(config.gatewayKeysFile != nil && config.workerKeysFile != nil && config.serverKeyFile != nil)
     }
@@ -50,7 +51,7 @@ struct DeployTests {
     }
 
     @Test("a configuration with an unknown key or a bad value is refused with the key's name")
-    func configErrors() {
+    func configErrors() throws {
         #expect(throws: (any Error).self) { try HubConfig.parse(yaml: "gateway_endpont: tcp://*:1\n") }
         do {
             _ = try HubConfig.parse(yaml: "batch_max: 0\n")
@@ -59,5 +60,13 @@ struct DeployTests {
             #expect("\(error)".contains("batch_max"))
         }
         #expect(throws: (any Error).self) { try HubConfig.parse(yaml: "routing:\n  processes:\n    payroll: {}\n") }
+        do {
+            _ = try HubConfig.parse(yaml: "transition_wait_ms: -1\n")
+            Issue.record("transition_wait_ms -1 accepted")
+        } catch {
+            #expect("\(error)".contains("transition_wait_ms"))
+        }
+        // 0 is allowed: each batch of transitions goes as soon as the one before it has committed.
+        #expect(try HubConfig.parse(yaml: "transition_wait_ms: 0\n").transitionWaitMs == 0)
     }
 }
