@@ -20,6 +20,7 @@ public enum Migrator {
         ("0014_plan_once", PackageResources.V0014__plan_once_sql),
         ("0015_contexts_with_ingest", PackageResources.V0015__contexts_with_ingest_sql),
         ("0016_identity_probe_by_hash_always", PackageResources.V0016__identity_probe_by_hash_always_sql),
+        ("0017_offer_and_done_at_once", PackageResources.V0017__offer_and_done_at_once_sql),
     ]
 
     /// The newest version this build knows.

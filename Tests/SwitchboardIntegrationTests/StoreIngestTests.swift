@@ -333,6 +333,48 @@ struct StoreIngestTests {
 
 @Suite("Dispatch transitions in PostgreSQL")
 struct StoreApplyTests {
+    @Test("an offer and its worker's DONE in one batch update the row once, and leave it as two batches do")
+    func offerAndDoneAtOnce() throws {
+        let database = try TestDatabase()
+        let store = try Store(conninfo: database.conninfo, owner: "hub-a")
+        _ = try store.registerRouting(["rules": "test"])
+        let records = (0..<3).map { index in
+            IngestRecord(
+                gateway: "gw", publish: Messages.publish("o-\(index)"), identities: [], route: StoreIngestTests.route, routingVersion: 1)
+        }
+        let ids = try store.ingest(records, receivedAtMs: 1_790_000_000_000).map { outcome -> Int64 in
+            if case .stored(_, let task) = outcome { return task.deliveryID }
+            return -1
+        }
+        let lease: Int64 = 1_790_000_300_000
+        // In one transaction, to read its own count of updated rows.
+        let (applied, updates) = try store.connection.transaction {
+            let applied = try store.apply([
+                .offered(deliveryID: ids[0], worker: "w1", attempt: 1, leaseUntil: lease),
+                .offered(deliveryID: ids[1], worker: "w1", attempt: 1, leaseUntil: lease),
+                .done(deliveryID: ids[0], worker: "w1", outcome: "handled", notes: "ok"),
+                // Not the worker it was offered to: written on its own, and refused.
+                .done(deliveryID: ids[1], worker: "w2", outcome: "handled", notes: nil),
+            ])
+            let updates = try store.connection.query("SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'deliveries'").rows
+            return (applied, updates.first?[0])
+        }
+        #expect(applied == [true, true, true, false])
+        #expect(updates == "2")
+        #expect(try store.apply([.offered(deliveryID: ids[2], worker: "w1", attempt: 1, leaseUntil: lease)]) == [true])
+        #expect(try store.apply([.done(deliveryID: ids[2], worker: "w1", outcome: "handled", notes: "ok")]) == [true])
+        let rows = try database.connect().query(
+            """
+            SELECT state, worker, attempts, outcome, notes, last_error, owner, lease_until IS NULL, not_before IS NULL,
+                   offered_at IS NOT NULL, completed_at >= offered_at
+              FROM deliveries ORDER BY id
+            """
+        ).rows
+        #expect(rows[0] == ["done", "w1", "1", "handled", "ok", nil, "hub-a", "t", "t", "t", "t"])
+        #expect(rows[0] == rows[2])
+        #expect(rows[1] == ["offered", "w1", "1", nil, nil, nil, "hub-a", "f", "t", "t", nil])
+    }
+
     @Test("a batch applies each delivery's transitions in order, and refuses those whose guard fails")
     func transitionsInOrder() throws {
         let database = try TestDatabase()

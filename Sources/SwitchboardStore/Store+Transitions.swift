@@ -1,0 +1,115 @@
+import Postgres
+import SwitchboardCore
+
+/// Dispatch transitions: offers, outcomes and retries of deliveries, written in batches.
+extension Store {
+    /// Writes dispatch transitions in one statement; answers, in order, whether each applied.
+    ///
+    /// Set-based (`swb_apply_batch`) in rounds: a delivery's second write in the batch goes in the
+    /// round after its first, so each round updates a delivery at most once and the order of its
+    /// transitions is kept. An offer followed by its worker's DONE, with nothing for that delivery
+    /// between them (a quick worker: under load, most deliveries), is one write, `offer_done`,
+    /// which leaves the row as the two would: one row version instead of two. Both answer applied
+    /// if it did.
+    public func apply(_ transitions: [DeliveryTransition]) throws -> [Bool] {
+        guard !transitions.isEmpty else { return [] }
+        let writes = Self.writes(transitions)
+        let rounds = Self.rounds(writes.count) { [writes[$0].deliveryID] }
+        let answer = try connection.queryPrepared("swb_apply_batch", Self.applySQL, Self.transitionColumns(writes, rounds: rounds, owner: owner))
+        var applied = [Bool](repeating: false, count: transitions.count)
+        for row in answer.rows {
+            guard let index = row[0].flatMap({ Int($0) }), writes.indices.contains(index) else {
+                throw PostgresError(code: .unexpectedResult, message: "swb_apply_batch answered an unknown position")
+            }
+            for transition in writes[index].transitions { applied[transition] = true }
+        }
+        return applied
+    }
+
+    static let applySQL = """
+        SELECT o_index FROM swb_apply_batch($1::integer[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::bigint[], $7::text[],
+                                            $8::text[], $9::text[], $10::bigint[], $11::text[])
+        """
+
+    /// One row of `swb_apply_batch`: the transitions it writes (their indexes in the batch), and
+    /// what it writes; fields its op does not have are nil.
+    struct TransitionWrite {
+        var transitions: [Int]
+        var op: String
+        var deliveryID: Int64
+        var worker: String? = nil
+        var attempt: Int? = nil
+        var leaseUntil: Int64? = nil
+        var outcome: String? = nil
+        var notes: String? = nil
+        var notBefore: Int64? = nil
+        var error: String? = nil
+        /// Offers name the hub that holds the lease.
+        var offers: Bool { op == "offer" || op == "offer_done" }
+    }
+
+    /// The batch's writes in order, each offer followed by its worker's DONE (and nothing else for
+    /// that delivery between them) written as one `offer_done` in the offer's place.
+    static func writes(_ transitions: [DeliveryTransition]) -> [TransitionWrite] {
+        var writes: [TransitionWrite] = []
+        writes.reserveCapacity(transitions.count)
+        // Each delivery whose latest write so far is an offer: that write.
+        var openOffers: [Int64: Int] = [:]
+        for (index, transition) in transitions.enumerated() {
+            let id = transition.deliveryID
+            if case .done(_, let worker, let outcome, let notes) = transition, let offer = openOffers.removeValue(forKey: id),
+                writes[offer].worker == worker
+            {
+                writes[offer].op = "offer_done"
+                writes[offer].leaseUntil = nil
+                writes[offer].outcome = outcome
+                writes[offer].notes = notes
+                writes[offer].transitions.append(index)
+                continue
+            }
+            openOffers[id] = nil
+            switch transition {
+            case .offered(_, let worker, let attempt, let leaseUntil):
+                openOffers[id] = writes.count
+                writes.append(
+                    TransitionWrite(transitions: [index], op: "offer", deliveryID: id, worker: worker, attempt: attempt, leaseUntil: leaseUntil))
+            case .done(_, let worker, let outcome, let notes):
+                writes.append(TransitionWrite(transitions: [index], op: "done", deliveryID: id, worker: worker, outcome: outcome, notes: notes))
+            case .retry(_, let notBefore, let reason):
+                writes.append(TransitionWrite(transitions: [index], op: "retry", deliveryID: id, notBefore: notBefore, error: reason))
+            case .rejected(_, let worker, let reason):
+                writes.append(TransitionWrite(transitions: [index], op: "reject", deliveryID: id, worker: worker, error: reason))
+            case .dead(_, let reason):
+                writes.append(TransitionWrite(transitions: [index], op: "dead", deliveryID: id, error: reason))
+            }
+        }
+        return writes
+    }
+
+    /// The parameters of `swb_apply_batch`: each write's round, then each of its fields as a
+    /// binary array, NULL where a write has no such field; offers name this hub as the owner.
+    private static func transitionColumns(_ writes: [TransitionWrite], rounds: [Int], owner: String) -> [PostgresValue] {
+        var round = PostgresArray<Int32>()
+        var op = PostgresArray<String>(), id = PostgresArray<Int64>(), worker = PostgresArray<String>()
+        var attempt = PostgresArray<Int32>(), leaseUntil = PostgresArray<Int64>(), owners = PostgresArray<String>()
+        var outcome = PostgresArray<String>(), notes = PostgresArray<String>(), notBefore = PostgresArray<Int64>()
+        var error = PostgresArray<String>()
+        for (write, number) in zip(writes, rounds) {
+            round.append(Int32(clamping: number))
+            op.append(write.op)
+            id.append(write.deliveryID)
+            worker.append(write.worker)
+            attempt.append(write.attempt.map { Int32(clamping: $0) })
+            leaseUntil.append(write.leaseUntil)
+            owners.append(write.offers ? owner : nil)
+            outcome.append(write.outcome)
+            notes.append(write.notes)
+            notBefore.append(write.notBefore)
+            error.append(write.error)
+        }
+        return [
+            round.parameter(), op.parameter(), id.parameter(), worker.parameter(), attempt.parameter(), leaseUntil.parameter(), owners.parameter(),
+            outcome.parameter(), notes.parameter(), notBefore.parameter(), error.parameter(),
+        ]
+    }
+}
