@@ -51,10 +51,12 @@ extension Hub {
     /// Transitions that go at once, however short a time the oldest has waited.
     static let transitionBatch = 512
 
-    /// How long the loop may wait for input: at most until waiting transitions are due.
+    /// How long the loop may wait for input: at most until waiting transitions are due (or, after
+    /// a failed write, may be tried again).
     func loopTimeoutMs(now: Int64) -> Int {
         guard !transitionBuffer.isEmpty, transitionsInFlight == nil else { return 50 }
-        return Int(max(1, min(50, transitionBufferSince + config.transitionWaitMs - now)))
+        let due = max(transitionBufferSince + config.transitionWaitMs, transitionRetryAt)
+        return Int(max(1, min(50, due - now)))
     }
 
     /// Asks for the customer contexts of the waiting offers when no request for them is in flight.
