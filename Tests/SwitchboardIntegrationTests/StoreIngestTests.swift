@@ -333,19 +333,25 @@ struct StoreIngestTests {
 
 @Suite("Dispatch transitions in PostgreSQL")
 struct StoreApplyTests {
-    @Test("an offer and its worker's DONE in one batch update the row once, and leave it as two batches do")
-    func offerAndDoneAtOnce() throws {
-        let database = try TestDatabase()
+    /// A store owned by hub-a, and the deliveries of `count` messages it stored.
+    func storedDeliveries(_ count: Int, in database: TestDatabase) throws -> (Store, [Int64]) {
         let store = try Store(conninfo: database.conninfo, owner: "hub-a")
         _ = try store.registerRouting(["rules": "test"])
-        let records = (0..<3).map { index in
+        let records = (0..<count).map { index in
             IngestRecord(
-                gateway: "gw", publish: Messages.publish("o-\(index)"), identities: [], route: StoreIngestTests.route, routingVersion: 1)
+                gateway: "gw", publish: Messages.publish("t-\(index)"), identities: [], route: StoreIngestTests.route, routingVersion: 1)
         }
         let ids = try store.ingest(records, receivedAtMs: 1_790_000_000_000).map { outcome -> Int64 in
             if case .stored(_, let task) = outcome { return task.deliveryID }
             return -1
         }
+        return (store, ids)
+    }
+
+    @Test("an offer and its worker's DONE in one batch update the row once, and leave it as two batches do")
+    func offerAndDoneAtOnce() throws {
+        let database = try TestDatabase()
+        let (store, ids) = try storedDeliveries(3, in: database)
         let lease: Int64 = 1_790_000_300_000
         // In one transaction, to read its own count of updated rows.
         let (applied, updates) = try store.connection.transaction {
@@ -378,16 +384,7 @@ struct StoreApplyTests {
     @Test("a batch applies each delivery's transitions in order, and refuses those whose guard fails")
     func transitionsInOrder() throws {
         let database = try TestDatabase()
-        let store = try Store(conninfo: database.conninfo, owner: "hub-a")
-        _ = try store.registerRouting(["rules": "test"])
-        let records = (0..<4).map { index in
-            IngestRecord(
-                gateway: "gw", publish: Messages.publish("t-\(index)"), identities: [], route: StoreIngestTests.route, routingVersion: 1)
-        }
-        let ids = try store.ingest(records, receivedAtMs: 1_790_000_000_000).map { outcome -> Int64 in
-            if case .stored(_, let task) = outcome { return task.deliveryID }
-            return -1
-        }
+        let (store, ids) = try storedDeliveries(4, in: database)
         let lease: Int64 = 1_790_000_300_000
         let applied = try store.apply([
             // Offered and done in the same batch, as under load: two rounds, both apply.
