@@ -45,9 +45,10 @@ struct Bench: ParsableCommand {
         var report = BenchReport(mode: quick ? "quick" : "full", gateways: gateways)
         func step(_ text: String) { FileHandle.standardError.write(Data("bench: \(text)\n".utf8)) }
 
-        let settings = try Connection(base).query("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
+        let connection = try Connection(base)
+        let settings = try connection.query("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
         report.durability = "fsync=\((settings.rows.first?[0] ?? nil) ?? "?") synchronous_commit=\((settings.rows.first?[1] ?? nil) ?? "?")"
-        let meter = CPUMeter(connection: try Connection(base))
+        let meter = CPUMeter(connection: connection)
         let chosen = Set(sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         if chosen.contains("ceilings") { try ceilingRuns(&report, base: base, sizes: sizes, step: step) }
         if chosen.contains("ingest") { try ingestRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, meter: meter, step: step) }

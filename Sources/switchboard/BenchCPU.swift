@@ -6,7 +6,7 @@ import Postgres
 /// PostgreSQL's (its postmaster and every process under it, those that exited meanwhile
 /// included), this load generator's own process, and the machine's cores. A figure read beside
 /// it says whether the cores were the bound, and whose work filled them.
-final class CPUMeter: @unchecked Sendable {
+final class CPUMeter {
     /// PostgreSQL's postmaster, when the cluster runs on this machine; nil otherwise.
     let postmaster: Int32?
 
