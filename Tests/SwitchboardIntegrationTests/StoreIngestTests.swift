@@ -189,6 +189,34 @@ struct StoreIngestTests {
         return (byValue, primaryKey)
     }
 
+    /// The plan is made once per connection (0014) from the statistics of that moment. Where they
+    /// said that no customer lacks a name or is anonymous, the update of known customers read
+    /// the whole table in every batch to find none, instead of the batch's own customers by key.
+    @Test("a batch reads only its own customers, also when the statistics say every customer is named and known")
+    func knownCustomersByKey() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        for sql in [
+            "INSERT INTO customers (display_name, anonymous) SELECT 'Customer ' || n, false FROM generate_series(1, 3000) AS n",
+            "INSERT INTO customer_identities (kind, value, customer_id) SELECT 'email', 'known-' || id || '@example.com', id FROM customers",
+            "ANALYZE customers", "ANALYZE customer_identities",
+        ] { _ = try connection.query(sql) }
+        let store = try store(database)
+        func customerRowsRead() throws -> Int {
+            _ = try store.connection.query("SELECT pg_stat_force_next_flush()")
+            return try database.count("SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'customers_pkey'")
+        }
+        let known = (1...20).map { NormalizedIdentity(kind: .email, value: "known-\($0 * 100)@example.com") }
+        let before = try customerRowsRead()
+        for batch in 0..<3 {
+            let outcomes = try store.ingest(
+                known.enumerated().map { record("b\(batch)-\($0.offset)", identities: [$0.element]) }, receivedAtMs: 1_790_000_000_000)
+            #expect(outcomes.map(Self.storedCustomer) == (1...20).map { Int64($0 * 100) })
+        }
+        let read = try customerRowsRead() - before
+        #expect(read <= 3 * known.count, "\(read) customer rows read for 60 messages of 20 known customers")
+    }
+
     @Test("answers come in the batch's order with one delivery per stored message")
     func order() throws {
         let database = try TestDatabase()
