@@ -7,12 +7,11 @@
 -- held in expanded form, so its i-th element is reached at once: the round now walks its
 -- positions with generate_series and reads each column by subscript. Each hint's customer is a
 -- scalar subquery behind a test of the hint, instead of a lateral join rescanned for every
--- message whether it has the hint or not. Timed alone (a pgbench loop of the function on a copy
--- of the bench's database, a guide), the round took less of its backend's CPU in every one of
--- several alternating pairs. In four alternating pairs of `switchboard bench --quick --sections
--- ingest`, the hub's maximum ingest cost PostgreSQL 17.3-18.5 µs of CPU a message against
--- 20.2-22.2 before, and the hub's rate was higher in every pair; the statement alone, from one
--- connection, could not be told apart.
+-- message whether it has the hint or not. In six alternating pairs of `switchboard bench --quick
+-- --sections ceilings`, a call of 512 messages took p50 9.02-9.82 ms (median 9.11) against
+-- 9.29-11.54 (median 9.81) before, lower in five; calls of 1, 8 and 32 messages took the same. The
+-- statement alone and the hub's maximum ingest (`--sections ingest`, in three of those pairs)
+-- could not be told apart.
 --
 -- The known customers' update tests each customer in a CASE (below): with the round's new row
 -- estimate, its OR let the planner read every customer in each batch where the statistics say
