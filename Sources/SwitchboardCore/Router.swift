@@ -34,9 +34,6 @@ public struct Router: Sendable {
     /// byte and 0xFF, which UTF-8 never uses, for a one-byte keyword): a word of the text can
     /// only start a keyword filed under its own first bytes.
     private let keywordsByStart: [UInt16: [(process: Int, keyword: Int)]]
-    /// One bit per start key, set where `keywordsByStart` has keywords: most words of a text start
-    /// no keyword, and a bit test costs far less than hashing the key for the dictionary.
-    private let startFilter: [UInt64]
     private let keywordCount: Int
     private let intentIndex: [String: CRMProcess]
 
@@ -52,9 +49,6 @@ public struct Router: Sendable {
             }
         }
         keywordsByStart = byStart
-        var filter = [UInt64](repeating: 0, count: (Int(UInt16.max) + 1) / 64)
-        for key in byStart.keys { filter[Int(key) >> 6] |= 1 << (UInt64(key) & 63) }
-        startFilter = filter
         keywordCount = keywordIndex.map(\.keywords.count).max() ?? 0
         var intents: [String: CRMProcess] = [:]
         for process in CRMProcess.allCases {
@@ -110,7 +104,6 @@ public struct Router: Sendable {
                 // Keywords of two bytes or more filed under this word's first two, then those of one byte.
                 for pass in 0..<2 {
                     let key = Self.startKey(text[start + 1], pass == 0 ? second : 0xFF)
-                    guard startFilter[Int(key) >> 6] & (1 << (UInt64(key) & 63)) != 0 else { continue }
                     for (process, keyword) in keywordsByStart[key] ?? []
                     where !found[process * keywordCount + keyword] {
                         let pattern = keywordIndex[process].keywords[keyword].pattern
