@@ -103,18 +103,19 @@ struct BenchReport {
 
     /// Each part's CPU per message (or row), e.g. "hub 20.1, PostgreSQL 30.2, load generator 15.0 µs CPU a message".
     private static func cpuPerItem(_ use: CPUUse, items: Int, unit: String = "message") -> String {
-        var parts = use.hub.flatMap { use.microseconds($0, per: items) }.map { [String(format: "hub %.1f", $0)] } ?? []
-        parts.append(use.microseconds(use.postgres, per: items).map { String(format: "PostgreSQL %.1f", $0) } ?? "PostgreSQL not on this machine")
-        parts.append(String(format: "load generator %.1f", use.microseconds(use.loadGenerator, per: items) ?? 0))
-        return parts.joined(separator: ", ") + " µs CPU a \(unit)"
+        parts(use, "%.1f", { use.microseconds($0, per: items) }) + " µs CPU a \(unit)"
     }
 
     /// Each part's cores on average, e.g. "hub 0.40, PostgreSQL 0.82, load generator 0.39 cores".
-    private static func cores(_ use: CPUUse) -> String {
-        var parts = use.cores(use.hub).map { [String(format: "hub %.2f", $0)] } ?? []
-        parts.append(use.cores(use.postgres).map { String(format: "PostgreSQL %.2f", $0) } ?? "PostgreSQL not on this machine")
-        parts.append(String(format: "load generator %.2f", use.cores(use.loadGenerator) ?? 0))
-        return parts.joined(separator: ", ") + " cores"
+    private static func cores(_ use: CPUUse) -> String { parts(use, "%.2f", use.cores) + " cores" }
+
+    /// The hub's figure (where it was measured), PostgreSQL's (where it is on this machine) and the
+    /// load generator's, each as `figure` makes it from the part's CPU time.
+    private static func parts(_ use: CPUUse, _ format: String, _ figure: (UInt64?) -> Double?) -> String {
+        var parts = figure(use.hub).map { [String(format: "hub \(format)", $0)] } ?? []
+        parts.append(figure(use.postgres).map { String(format: "PostgreSQL \(format)", $0) } ?? "PostgreSQL not on this machine")
+        parts.append(String(format: "load generator \(format)", figure(use.loadGenerator) ?? 0))
+        return parts.joined(separator: ", ")
     }
 
     private static func machine(_ use: CPUUse) -> String {

@@ -180,13 +180,19 @@ struct StoreIngestTests {
         #expect(after.primaryKey == before.primaryKey, "no probe through the primary key")
     }
 
-    /// Index scans of customer_identities so far, by index: the store's backend publishes its
-    /// counts first (they are published before its answer to this query comes back).
+    /// Index scans of customer_identities so far, by index.
     func identityIndexScans(_ store: Store, _ database: TestDatabase) throws -> (byValue: Int, primaryKey: Int) {
+        (
+            try indexStatistic("idx_scan", of: "customer_identities_by_value", store, database),
+            try indexStatistic("idx_scan", of: "customer_identities_pkey", store, database)
+        )
+    }
+
+    /// One of an index's counts in `pg_stat_user_indexes` so far: the store's backend publishes its
+    /// counts first (they are published before its answer to this query comes back).
+    func indexStatistic(_ column: String, of index: String, _ store: Store, _ database: TestDatabase) throws -> Int {
         _ = try store.connection.query("SELECT pg_stat_force_next_flush()")
-        let byValue = try database.count("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'customer_identities_by_value'")
-        let primaryKey = try database.count("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'customer_identities_pkey'")
-        return (byValue, primaryKey)
+        return try database.count("SELECT \(column) FROM pg_stat_user_indexes WHERE indexrelname = $1", [.text(index)])
     }
 
     /// The plan is made once per connection (0014) from the statistics of that moment. Where they
@@ -202,10 +208,7 @@ struct StoreIngestTests {
             "ANALYZE customers", "ANALYZE customer_identities",
         ] { _ = try connection.query(sql) }
         let store = try store(database)
-        func customerRowsRead() throws -> Int {
-            _ = try store.connection.query("SELECT pg_stat_force_next_flush()")
-            return try database.count("SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'customers_pkey'")
-        }
+        func customerRowsRead() throws -> Int { try indexStatistic("idx_tup_read", of: "customers_pkey", store, database) }
         let known = (1...20).map { NormalizedIdentity(kind: .email, value: "known-\($0 * 100)@example.com") }
         let before = try customerRowsRead()
         for batch in 0..<3 {

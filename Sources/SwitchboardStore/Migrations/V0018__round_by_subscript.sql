@@ -45,7 +45,7 @@ BEGIN
     WITH batch AS MATERIALIZED (
         -- The round's messages once each, with everything the writes below need, and which of
         -- their hints no customer has yet (as in swb_ingest_batch).
-        SELECT (p_lo - 1 + b.ordinality)::integer AS position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent, b.queue,
+        SELECT b.position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent, b.queue,
                b.language, b.priority, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
                b.deadline, b.route_reason, b.routing_version, b.fingerprint,
                b.phone, b.email, b.external, b.device,
@@ -66,7 +66,7 @@ BEGIN
           FROM (
               -- Each message's columns by subscript and its hints' customers, once each (OFFSET 0
               -- keeps the planner from copying a probe into every expression that reads it).
-              SELECT i - p_lo + 1 AS ordinality, p_gateway[i] AS gateway, p_message_id[i] AS message_id, p_channel[i] AS channel,
+              SELECT i AS position, p_gateway[i] AS gateway, p_message_id[i] AS message_id, p_channel[i] AS channel,
                      p_occurred_at[i] AS occurred_at, p_name[i] AS name, p_intent[i] AS intent, p_queue[i] AS queue,
                      p_language[i] AS language, p_priority[i] AS priority, p_content_type[i] AS content_type,
                      p_body_text[i] AS body_text, p_body_bytes[i] AS body_bytes, p_attributes[i] AS attributes,
