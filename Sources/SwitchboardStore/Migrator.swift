@@ -22,6 +22,7 @@ public enum Migrator {
         ("0016_identity_probe_by_hash_always", PackageResources.V0016__identity_probe_by_hash_always_sql),
         ("0017_offer_and_done_at_once", PackageResources.V0017__offer_and_done_at_once_sql),
         ("0018_round_by_subscript", PackageResources.V0018__round_by_subscript_sql),
+        ("0019_rounds_as_arrays", PackageResources.V0019__rounds_as_arrays_sql),
     ]
 
     /// The newest version this build knows.

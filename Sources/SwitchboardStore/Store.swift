@@ -4,7 +4,7 @@ import SwitchboardProtocol
 
 /// The hub's access to PostgreSQL: one connection, used by one thread (the store thread).
 ///
-/// Every write is a server-side function (`swb_ingest_rounds`, `swb_apply_batch`) called once per
+/// Every write is a server-side function (`swb_ingest_rounds_arrays`, `swb_apply_batch`) called once per
 /// batch, one statement and so one transaction: a batch of many messages costs one commit.
 public final class Store {
     public let connection: Connection
@@ -65,7 +65,7 @@ public final class Store {
     /// Stores a batch of routed messages in one statement, so in one transaction; the answers are
     /// in the batch's order.
     ///
-    /// The batch is set-based (`swb_ingest_rounds`) in rounds: a message that shares a (gateway,
+    /// The batch is set-based (`swb_ingest_rounds_arrays`) in rounds: a message that shares a (gateway,
     /// message id) or an identity with an earlier one of the batch goes in the round after it, so
     /// within a round the messages are independent and the outcome is the same as storing them
     /// one by one in order. The function runs the rounds one after the other.
@@ -129,7 +129,7 @@ public final class Store {
         if statement.readsContexts {
             try connection.sendPrepared("swb_ingest_rounds_with_contexts", Self.ingestWithContextsSQL, statement.parameters)
         } else {
-            try connection.sendPrepared("swb_ingest_rounds", Self.ingestSQL, statement.parameters)
+            try connection.sendPrepared("swb_ingest_rounds_arrays", Self.ingestSQL, statement.parameters)
         }
     }
 
@@ -149,20 +149,20 @@ public final class Store {
         let records = statement.records
         guard answer.rows.count == records.count else {
             throw PostgresError(
-                code: .unexpectedResult, message: "swb_ingest_rounds answered \(answer.rows.count) rows for \(records.count) messages")
+                code: .unexpectedResult, message: "the ingest statement answered \(answer.rows.count) rows for \(records.count) messages")
         }
         var rows = [[String?]?](repeating: nil, count: records.count)
         var contexts: [Int64: [UInt8]] = [:]
         for row in answer.rows {
             guard let position = row[0].flatMap({ Int($0) }), statement.order.indices.contains(position - 1) else {
-                throw PostgresError(code: .unexpectedResult, message: "swb_ingest_rounds answered an unknown position")
+                throw PostgresError(code: .unexpectedResult, message: "the ingest statement answered an unknown position")
             }
             rows[statement.order[position - 1]] = row
             if row.count > 6, let context = row[6], let customer = row[3].flatMap({ Int64($0) }) { contexts[customer] = Array(context.utf8) }
         }
         let outcomes = try records.indices.map { index in
             guard let row = rows[index] else {
-                throw PostgresError(code: .unexpectedResult, message: "swb_ingest_rounds left a message unanswered")
+                throw PostgresError(code: .unexpectedResult, message: "the ingest statement left a message unanswered")
             }
             return try Self.outcome(records[index], row, receivedAtMs: statement.receivedAtMs)
         }
@@ -205,13 +205,17 @@ public final class Store {
         return rounds
     }
 
-    /// The statement of a batch: `swb_ingest_rounds` with one binary array per field.
+    /// The statement of a batch: `swb_ingest_rounds_arrays` with one binary array per field, its
+    /// answers unnested here into a row per message (one function call fewer than
+    /// `swb_ingest_rounds`, which does the same).
     static let ingestSQL = """
-        SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id
-          FROM swb_ingest_rounds($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
-                                 $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[], $15::bigint[],
-                                 $16::text[], $17::integer[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
-                                 to_timestamp($23::bigint / 1000.0))
+        SELECT a.position, a.outcome, a.interaction_id, a.customer_id, a.queue, a.delivery_id
+          FROM swb_ingest_rounds_arrays($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
+                                        $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[],
+                                        $15::bigint[], $16::text[], $17::integer[], $18::text[], $19::text[], $20::text[], $21::text[],
+                                        $22::text[], to_timestamp($23::bigint / 1000.0)) r
+         CROSS JOIN LATERAL unnest(r.o_position, r.o_outcome, r.o_interaction_id, r.o_customer_id, r.o_queue, r.o_delivery_id)
+               AS a (position, outcome, interaction_id, customer_id, queue, delivery_id)
         """
 
     /// The same, with the customers' contexts of the messages marked in $1 (`swb_ingest_rounds_with_contexts`).
