@@ -181,13 +181,18 @@ struct Bench: ParsableCommand {
             let messages = max(1000, Int(rate * sizes.latencySeconds))
             step("latency at \(Int(load * 100)) % of the maximum: \(Int(rate)) msg/s for \(Int(sizes.latencySeconds)) s, with workers")
             let sendTimes = SendTimes()
-            let workers = try BenchWorkers(endpoint: hub.workerEndpoint, perQueue: workersPerQueue, capacity: 64, sendTimes: sendTimes)
+            let origin = DispatchTime.now().uptimeNanoseconds
+            let timeline = SharedTimeline(origin: origin)
+            let workers = try BenchWorkers(
+                endpoint: hub.workerEndpoint, perQueue: workersPerQueue, capacity: 64, sendTimes: sendTimes, timeline: timeline)
             let driver = LoadDriver(endpoint: hub.gatewayEndpoint, gateways: gateways, customers: 10_000)
             let probe = CommitProbe(conninfo: probeDatabase.conninfo)
+            let disk = IOStallWatch(origin: origin)
             var cpu = CPUUse()
             let result = try meter.measure(&cpu, hub: hub.processIdentifier) {
                 try driver.run(tag: "l\(Int(load * 100))", messages: messages, rate: rate, sendTimes: sendTimes)
             }
+            let stalls = disk?.stop()
             let commits = try probe.stop()
             let deadline = Date().addingTimeInterval(30)
             while workers.completed < result.acked && Date() < deadline { usleep(10_000) }
@@ -195,7 +200,8 @@ struct Bench: ParsableCommand {
             report.latency.append(
                 LoadLatency(
                     load: load, offeredRate: rate, achievedRate: result.rate, ack: LatencyFigures(result.ackLatency),
-                    task: LatencyFigures(workers.taskLatency.snapshot), commit: LatencyFigures(commits), cpu: cpu))
+                    task: LatencyFigures(workers.taskLatency.snapshot), commit: LatencyFigures(commits), cpu: cpu, io: stalls,
+                    slowestTaskByBucket: timeline.snapshot))
         }
         step("re-offer after a worker disconnects (\(sizes.reofferRounds) rounds)")
         report.reoffer = LatencyFigures(try BenchReoffer.measure(hub: hub, rounds: sizes.reofferRounds))

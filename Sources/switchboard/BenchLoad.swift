@@ -69,6 +69,36 @@ final class SharedHistogram: Sendable {
     var snapshot: Histogram<UInt64> { histogram.withLock { $0 } }
 }
 
+/// The slowest PUBLISH → TASK of each tenth of a second of a paced run, by when its message was
+/// sent: whether the tail came from a few moments (a stall of the disk) or from all of the run.
+/// Each worker keeps its own and adds it here when it ends, so that recording takes no lock.
+final class SharedTimeline: Sendable {
+    static let bucketNanoseconds: UInt64 = 100_000_000
+    /// Uptime in nanoseconds at the start of the run's first bucket.
+    let origin: UInt64
+    private let slowest = Mutex<[UInt64]>([])
+
+    init(origin: UInt64) { self.origin = origin }
+
+    /// Keeps `micros` in `buckets` if it is the slowest of its message's tenth of a second.
+    func record(_ buckets: inout [UInt64], sentAt: UInt64, micros: UInt64) {
+        guard sentAt >= origin else { return }
+        let bucket = Int((sentAt - origin) / Self.bucketNanoseconds)
+        if buckets.count <= bucket { buckets.append(contentsOf: repeatElement(0, count: bucket + 1 - buckets.count)) }
+        buckets[bucket] = max(buckets[bucket], micros)
+    }
+
+    func add(_ other: [UInt64]) {
+        slowest.withLock { mine in
+            if mine.count < other.count { mine.append(contentsOf: repeatElement(0, count: other.count - mine.count)) }
+            for (bucket, micros) in other.enumerated() { mine[bucket] = max(mine[bucket], micros) }
+        }
+    }
+
+    /// Microseconds by tenth of a second; 0 where no message sent then was timed.
+    var snapshot: [UInt64] { slowest.withLock { $0 } }
+}
+
 /// What one load run measured.
 struct LoadResult {
     var acked = 0
@@ -209,15 +239,21 @@ final class BenchWorkers: Sendable {
     /// One ZeroMQ context for all the workers (see `LoadDriver.run`).
     private let context = Context()
 
+    /// The slowest TASK of each tenth of a second, when the run is timed.
+    let timeline: SharedTimeline?
+
     /// Without `sendTimes` (an unpaced run), tasks are answered and not timed.
-    init(endpoint: String, perQueue: Int, capacity: Int, sendTimes: SendTimes?) throws {
+    init(endpoint: String, perQueue: Int, capacity: Int, sendTimes: SendTimes?, timeline: SharedTimeline? = nil) throws {
+        self.timeline = timeline
         for queue in CRMProcess.allCases {
             for index in 0..<perQueue {
                 finished.enter()
                 Thread { [self] in
                     var latency = SharedHistogram.empty
+                    var slowest: [UInt64] = []
                     defer {
                         taskLatency.add(latency)
+                        timeline?.add(slowest)
                         finished.leave()
                     }
                     do {
@@ -228,7 +264,9 @@ final class BenchWorkers: Sendable {
                         while running.load(ordering: .acquiring) {
                             guard case .task(let task)? = try worker.next(timeoutMs: 50) else { continue }
                             if case .string(let id)? = task.interaction["message_id"], let sentAt = sendTimes?.take(id) {
-                                latency.record((DispatchTime.now().uptimeNanoseconds - sentAt) / 1000)
+                                let micros = (DispatchTime.now().uptimeNanoseconds - sentAt) / 1000
+                                latency.record(micros)
+                                timeline?.record(&slowest, sentAt: sentAt, micros: micros)
                             }
                             try worker.done(task.deliveryID, outcome: "handled")
                             let id = task.deliveryID

@@ -37,6 +37,10 @@ struct LoadLatency {
     var commit: LatencyFigures
     /// Whose CPU the run's paced stretch took.
     var cpu: CPUUse
+    /// How long the disk held tasks up meanwhile; nil where the kernel does not say.
+    var io: IOStalls?
+    /// The slowest PUBLISH → TASK of the messages sent in each tenth of a second, in microseconds.
+    var slowestTaskByBucket: [UInt64] = []
 }
 
 /// One form of PostgreSQL's ceiling (`PostgresCeiling`): how the rows went, how many a commit, how fast.
@@ -124,6 +128,17 @@ struct BenchReport {
             ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// A commit waits for the disk; every message committed during a stall of it waits as long.
+    private static func stalls(_ io: IOStalls?) -> String {
+        guard let io else { return "not measured: this kernel has no /proc/pressure/io" }
+        return String(
+            format: "some task %.0f ms, every task %.0f ms, of %.0f s", io.someMs, io.fullMs, io.seconds)
+    }
+
+    private static func worstStall(_ io: IOStalls) -> String {
+        String(format: "most in any %.0f ms: some task %.0f ms, every task %.0f ms", io.windowMs, io.worstSomeMs, io.worstFullMs)
+    }
+
     var customerLoss: Double? {
         guard let first = ingestByCustomers.first, let last = ingestByCustomers.last, ingestByCustomers.count > 1, first.rate > 0 else { return nil }
         return 1 - last.rate / first.rate
@@ -200,6 +215,7 @@ struct BenchReport {
                     format: "TASK p99 is %.1f× this p99 (the idle machine's: %@)", run.commit.p99 > 0 ? run.task.p99 / run.commit.p99 : 0,
                     commitLatency.p99 > 0 ? String(format: "%.1f×", run.task.p99 / commitLatency.p99) : "not measured"))
             line("  CPU meanwhile", Self.cores(run.cpu), Self.machine(run.cpu))
+            line("  waits on the disk meanwhile", Self.stalls(run.io), run.io.map(Self.worstStall) ?? "")
         }
         if reoffer.count > 0 {
             line("re-offer after worker disconnect", reoffer.cells, "target p99 ≤ 10 ms: \(Self.verdict(reoffer.p99 <= 10))")
@@ -262,7 +278,8 @@ struct BenchReport {
                     .object([
                         "load": .double($0.load), "offered_per_s": .double($0.offeredRate), "achieved_per_s": .double($0.achievedRate),
                         "publish_to_ack": $0.ack.json, "publish_to_task": $0.task.json, "postgres_commit_meanwhile": $0.commit.json,
-                        "cpu": $0.cpu.json(items: $0.ack.count),
+                        "cpu": $0.cpu.json(items: $0.ack.count), "io_stalls": $0.io?.json ?? .null,
+                        "slowest_task_ms_by_tenth_of_a_second": .array($0.slowestTaskByBucket.map { .double(Double($0) / 1000) }),
                     ])
                 }),
             "reoffer_after_disconnect": reoffer.json,
@@ -286,6 +303,16 @@ extension CPUUse {
             "machine_busy": .double(machineBusy), "machine_stolen": .double(machineStolen),
             "hub_cpu_seconds": seconds(hub), "postgres_cpu_seconds": seconds(postgres), "load_generator_cpu_seconds": seconds(loadGenerator),
             "hub_us_per_item": perItem(hub), "postgres_us_per_item": perItem(postgres), "load_generator_us_per_item": perItem(loadGenerator),
+        ])
+    }
+}
+
+extension IOStalls {
+    var json: JSONValue {
+        .object([
+            "wall_seconds": .double(seconds), "some_ms": .double(someMs), "full_ms": .double(fullMs), "window_ms": .double(windowMs),
+            "worst_window_some_ms": .double(worstSomeMs), "worst_window_full_ms": .double(worstFullMs),
+            "some_ms_by_tenth_of_a_second": .array(someByBucketMs.map { .double($0) }),
         ])
     }
 }

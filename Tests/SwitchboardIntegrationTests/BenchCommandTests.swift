@@ -32,6 +32,7 @@ struct BenchCommandTests {
         #expect(commits > 0)
         // Whose CPU the paced stretch took, each part once.
         try expectCPUAccounted(try #require(latency["cpu"] as? [String: Any]), items: acked, hub: true)
+        try expectTailPlaced(latency)
 
         // The bench's database sits next to the one it was given, as `make bench`'s do.
         let bench = base.sibling("switchboard_bench_latency")
@@ -85,6 +86,27 @@ struct BenchCommandTests {
     /// worked, the hub when there was one; the parts together used no more than the machine's
     /// busy time (a process counted twice, or another process counted in, would pass it), within
     /// a clock tick a part and a stretch.
+    /// The slowest TASK of each tenth of a second holds the run's slowest, and the disk's waits by
+    /// tenth add up to the run's, where this kernel counts them.
+    func expectTailPlaced(_ latency: [String: Any]) throws {
+        let slowest = try #require(latency["slowest_task_ms_by_tenth_of_a_second"] as? [Double])
+        let task = try #require(latency["publish_to_task"] as? [String: Any])
+        let max = try #require(task["max_ms"] as? Double)
+        #expect(!slowest.isEmpty)
+        // The histogram keeps three significant digits.
+        #expect(abs((slowest.max() ?? 0) - max) <= max * 0.002 + 0.001, "\(slowest.max() ?? 0) against \(max)")
+        guard FileManager.default.isReadableFile(atPath: "/proc/pressure/io") else {
+            #expect(latency["io_stalls"] is NSNull)
+            return
+        }
+        let io = try #require(latency["io_stalls"] as? [String: Any])
+        let some = try #require(io["some_ms"] as? Double)
+        let worst = try #require(io["worst_window_some_ms"] as? Double)
+        let byTenth = try #require(io["some_ms_by_tenth_of_a_second"] as? [Double])
+        #expect(0 <= worst && worst <= some && worst <= (io["window_ms"] as? Double ?? 0) * 1.1, "\(io)")
+        #expect(abs(byTenth.reduce(0, +) - some) < 0.01 + some * 1e-9, "\(io)")
+    }
+
     func expectCPUAccounted(_ cpu: [String: Any], items: Int, hub: Bool) throws {
         #expect(cpu["items"] as? Int == items, "\(cpu)")
         let postgres = try #require(cpu["postgres_cpu_seconds"] as? Double, "\(cpu)")
