@@ -41,6 +41,18 @@ struct LoadLatency {
     var io: IOStalls?
     /// The slowest PUBLISH → TASK of the messages sent in each tenth of a second, in microseconds.
     var slowestTaskByBucket: [UInt64] = []
+
+    /// The tenths of a second that hold the run's TASKs over its p99, and how many of those follow
+    /// a stall of the disk (a tenth in which some task waited 20 ms or more on I/O, where a
+    /// commit's own wait is a few milliseconds a tenth at these loads): whether the tail is the disk's.
+    var tail: (tenths: Int, of: Int, afterDiskWait: Int)? {
+        guard !slowestTaskByBucket.isEmpty else { return nil }
+        let limit = task.p99 * 1000
+        let slow = slowestTaskByBucket.indices.filter { Double(slowestTaskByBucket[$0]) > limit }
+        let waits = io?.someByBucketMs ?? []
+        let afterDiskWait = slow.filter { tenth in (max(0, tenth - 5)...tenth).contains { $0 < waits.count && waits[$0] >= 20 } }
+        return (slow.count, slowestTaskByBucket.count, afterDiskWait.count)
+    }
 }
 
 /// One form of PostgreSQL's ceiling (`PostgresCeiling`): how the rows went, how many a commit, how fast.
@@ -216,6 +228,11 @@ struct BenchReport {
                     commitLatency.p99 > 0 ? String(format: "%.1f×", run.task.p99 / commitLatency.p99) : "not measured"))
             line("  CPU meanwhile", Self.cores(run.cpu), Self.machine(run.cpu))
             line("  waits on the disk meanwhile", Self.stalls(run.io), run.io.map(Self.worstStall) ?? "")
+            if let tail = run.tail {
+                line(
+                    "  its slowest tenths of a second", "\(tail.tenths) of \(tail.of) with a TASK over its p99",
+                    run.io == nil ? "" : "\(tail.afterDiskWait) of them within 0.5 s after the disk held some task ≥ 20 ms of a tenth")
+            }
         }
         if reoffer.count > 0 {
             line("re-offer after worker disconnect", reoffer.cells, "target p99 ≤ 10 ms: \(Self.verdict(reoffer.p99 <= 10))")
@@ -280,6 +297,8 @@ struct BenchReport {
                         "publish_to_ack": $0.ack.json, "publish_to_task": $0.task.json, "postgres_commit_meanwhile": $0.commit.json,
                         "cpu": $0.cpu.json(items: $0.ack.count), "io_stalls": $0.io?.json ?? .null,
                         "slowest_task_ms_by_tenth_of_a_second": .array($0.slowestTaskByBucket.map { .double(Double($0) / 1000) }),
+                        "tenths_with_a_task_over_p99": $0.tail.map { .integer(Int64($0.tenths)) } ?? .null,
+                        "of_them_after_a_disk_wait": $0.io == nil ? .null : $0.tail.map { .integer(Int64($0.afterDiskWait)) } ?? .null,
                     ])
                 }),
             "reoffer_after_disconnect": reoffer.json,

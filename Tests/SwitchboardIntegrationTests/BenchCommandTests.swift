@@ -95,6 +95,8 @@ struct BenchCommandTests {
         #expect(!slowest.isEmpty)
         // The histogram keeps three significant digits.
         #expect(abs((slowest.max() ?? 0) - max) <= max * 0.002 + 0.001, "\(slowest.max() ?? 0) against \(max)")
+        let p99 = try #require(task["p99_ms"] as? Double)
+        #expect(latency["tenths_with_a_task_over_p99"] as? Int == slowest.filter { $0 > p99 }.count)
         guard FileManager.default.isReadableFile(atPath: "/proc/pressure/io") else {
             #expect(latency["io_stalls"] is NSNull)
             return
@@ -105,6 +107,8 @@ struct BenchCommandTests {
         let byTenth = try #require(io["some_ms_by_tenth_of_a_second"] as? [Double])
         #expect(0 <= worst && worst <= some && worst <= (io["window_ms"] as? Double ?? 0) * 1.1, "\(io)")
         #expect(abs(byTenth.reduce(0, +) - some) < 0.01 + some * 1e-9, "\(io)")
+        let afterDiskWait = try #require(latency["of_them_after_a_disk_wait"] as? Int)
+        #expect(afterDiskWait <= latency["tenths_with_a_task_over_p99"] as? Int ?? -1)
     }
 
     func expectCPUAccounted(_ cpu: [String: Any], items: Int, hub: Bool) throws {
