@@ -81,6 +81,13 @@ struct Bench: ParsableCommand {
             report.statementCalls.append(
                 StatementCallFigure(messages: messages, latency: LatencyFigures(try statement.timeCalls(of: messages, calls: sizes.statementCalls))))
         }
+        // The same with every message's customer context read in its batch, at the sizes where the
+        // hub does that (a worker free for each task): what a TASK starts from.
+        for messages in sizes.statementCallBatches where messages <= 32 {
+            step("the hub's statement with contexts, \(sizes.statementCalls) calls of \(messages) message\(messages == 1 ? "" : "s") each")
+            let latency = try statement.timeCalls(of: messages, calls: sizes.statementCalls, withContexts: true)
+            report.statementCalls.append(StatementCallFigure(messages: messages, withContexts: true, latency: LatencyFigures(latency)))
+        }
     }
 
     /// Maximum ingest without workers, once per customer count; the first (empty database) is the

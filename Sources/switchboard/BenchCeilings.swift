@@ -378,16 +378,18 @@ final class HubStatementRun {
     /// Stores `calls` batches of `messages` each, one call at a time, after a few untimed calls
     /// (the connection's first call plans the statement); each call's microseconds. What one
     /// batch of that size costs PostgreSQL with nothing waiting before it: the floor of an ACK.
-    func timeCalls(of messages: Int, calls: Int) throws -> Histogram<UInt64> {
-        for _ in 0..<5 { _ = try storeBatch(of: messages) }
+    /// `withContexts` reads every message's customer context in the batch, as the hub does for
+    /// the tasks a worker is free to take (at light and moderate load, nearly all): the floor of a TASK.
+    func timeCalls(of messages: Int, calls: Int, withContexts: Bool = false) throws -> Histogram<UInt64> {
+        for _ in 0..<5 { _ = try storeBatch(of: messages, withContexts: withContexts) }
         var histogram = SharedHistogram.empty
-        for _ in 0..<calls { _ = histogram.record(try storeBatch(of: messages)) }
+        for _ in 0..<calls { _ = histogram.record(try storeBatch(of: messages, withContexts: withContexts)) }
         return histogram
     }
 
     /// Stores the next `count` messages in one statement (their records built first, untimed);
     /// the microseconds the statement took.
-    private func storeBatch(of count: Int) throws -> UInt64 {
+    private func storeBatch(of count: Int, withContexts: Bool = false) throws -> UInt64 {
         let records = try (written..<written + count).map { index in
             let publish = BenchTraffic.message(
                 id: "statement-\(index)", customer: BenchTraffic.address(of: index, among: customers), seed: UInt64(index))
@@ -396,11 +398,13 @@ final class HubStatementRun {
                 route: router.route(publish, now: Self.nowMs), routingVersion: routingVersion)
         }
         let start = DispatchTime.now().uptimeNanoseconds
-        let outcomes = try store.ingest(Store.ingestStatement(records, receivedAtMs: Self.nowMs)).outcomes
+        let answer = try store.ingest(
+            Store.ingestStatement(records, receivedAtMs: Self.nowMs, contextWanted: withContexts ? Array(repeating: true, count: count) : []))
         let microseconds = (DispatchTime.now().uptimeNanoseconds - start) / 1000
-        guard outcomes.allSatisfy({ if case .stored = $0 { true } else { false } }) else {
+        guard answer.outcomes.allSatisfy({ if case .stored = $0 { true } else { false } }) else {
             throw BenchError("the hub's statement did not store every message of a batch")
         }
+        guard !withContexts || !answer.contexts.isEmpty else { throw BenchError("the hub's statement read no context for a batch that asked") }
         written += count
         return microseconds
     }

@@ -67,6 +67,8 @@ struct CeilingFigure {
 /// The hub's ingest statement, one call at a time with `messages` in each (`HubStatementRun.timeCalls`).
 struct StatementCallFigure {
     var messages: Int
+    /// Each message's customer context read in the batch (`swb_ingest_rounds_with_contexts`).
+    var withContexts = false
     var latency: LatencyFigures
 }
 
@@ -179,8 +181,8 @@ struct BenchReport {
         }
         for call in statementCalls {
             line(
-                "the hub's statement, \(call.messages) msg a call", call.latency.cells,
-                call.messages == 1 && commitLatency.p99 > 0
+                (call.withContexts ? "the statement with contexts, " : "the hub's statement, ") + "\(call.messages) msg a call", call.latency.cells,
+                call.messages == 1 && !call.withContexts && commitLatency.p99 > 0
                     ? String(format: "p99 %.1f× the single commit's", call.latency.p99 / commitLatency.p99) : "")
         }
         if hubRate > 0 {
@@ -286,7 +288,11 @@ struct BenchReport {
             "hub_statement_alone_per_s": .double(statementRate), "hub_statement_alone_cpu": statementCPU.json(items: statementMessages),
             "postgres_commit_latency": commitLatency.json,
             "hub_statement_calls": .array(
-                statementCalls.map { .object(["messages_per_call": .integer(Int64($0.messages)), "latency": $0.latency.json]) }),
+                statementCalls.map {
+                    .object([
+                        "messages_per_call": .integer(Int64($0.messages)), "with_contexts": .bool($0.withContexts), "latency": $0.latency.json,
+                    ])
+                }),
             "hub_ingest_per_s": .double(hubRate), "hub_ingest_cpu": hubCPU.json(items: hubMessages),
             "hub_to_postgres_ratio": .double(postgresRate > 0 ? hubRate / postgresRate : 0), "ack_latency_at_max": ackLatencyAtMax.json,
             "end_to_end_per_s": .double(endToEndRate),

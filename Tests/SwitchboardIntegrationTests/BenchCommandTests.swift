@@ -124,11 +124,13 @@ struct BenchCommandTests {
         #expect(postgres + generator + (hubSeconds ?? 0) <= machineBusySeconds + 0.2, "\(cpu)")
     }
 
-    @Test("bench times the hub's statement call by call at each batch size, every message naming a known customer")
+    @Test(
+        "bench times the hub's statement call by call at each batch size, and with contexts at the small ones, every message naming a known customer")
     func statementCallsTimed() throws {
         let (report, base) = try bench(["--sections", "ceilings"])
         let calls = try #require(report["hub_statement_calls"] as? [[String: Any]])
-        #expect(calls.compactMap { $0["messages_per_call"] as? Int } == [1, 8, 32, 512])
+        #expect(calls.compactMap { $0["messages_per_call"] as? Int } == [1, 8, 32, 512, 1, 8, 32])
+        #expect(calls.compactMap { $0["with_contexts"] as? Bool } == [false, false, false, false, true, true, true])
         for call in calls {
             let latency = try #require(call["latency"] as? [String: Any])
             #expect(latency["count"] as? Int == 100, "\(call)")
@@ -136,7 +138,7 @@ struct BenchCommandTests {
         }
         let database = base.sibling("switchboard_bench_statement_calls")
         // Five untimed calls and 100 timed ones per size, each storing all its messages.
-        #expect(try database.count("SELECT count(*) FROM interactions") == 105 * (1 + 8 + 32 + 512))
+        #expect(try database.count("SELECT count(*) FROM interactions") == 105 * (1 + 8 + 32 + 512 + 1 + 8 + 32))
         // The seeded customers are all there is: every message found its customer.
         #expect(try database.count("SELECT count(*) FROM customers") == 10_000)
     }
