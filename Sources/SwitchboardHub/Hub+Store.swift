@@ -119,7 +119,9 @@ struct StoreLane {
     let wake: Socket
 
     init(name: String, context: Context, config: HubConfig, logger: Logger) throws {
-        thread = StoreThread(name: name, context: context, conninfo: config.database, owner: config.hubName, logger: logger)
+        thread = StoreThread(
+            name: name, context: context, conninfo: config.database, owner: config.hubName, contextRecentDays: config.contextRecentDays,
+            logger: logger)
         wake = try context.socket(.pair)
         try wake.bind(thread.endpoint)
         thread.start()

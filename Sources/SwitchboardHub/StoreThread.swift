@@ -16,17 +16,19 @@ final class StoreThread: Sendable {
     let name: String
     private let conninfo: String
     private let owner: String
+    private let contextRecentDays: Int?
     private let context: Context
     private let logger: Logger
     private let finished = StopSignal()
     /// What this lane's requests cost, read by the hub for /metrics.
     let timing = LaneTiming()
 
-    init(name: String, context: Context, conninfo: String, owner: String, logger: Logger) {
+    init(name: String, context: Context, conninfo: String, owner: String, contextRecentDays: Int? = nil, logger: Logger) {
         self.name = name
         self.context = context
         self.conninfo = conninfo
         self.owner = owner
+        self.contextRecentDays = contextRecentDays
         self.logger = logger
         endpoint = "inproc://switchboard-store-\(name)-\(UUID().uuidString)"
     }
@@ -169,7 +171,7 @@ final class StoreThread: Sendable {
     private func guardedConnection(_ store: inout Store?) throws -> Store {
         if let live = store, live.connection.isConnected { return live }
         store = nil
-        let live = try Store(conninfo: conninfo, owner: owner)
+        let live = try Store(conninfo: conninfo, owner: owner, contextRecentDays: contextRecentDays)
         logger.info("store connected to PostgreSQL")
         store = live
         return live

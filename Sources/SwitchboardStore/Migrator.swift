@@ -23,6 +23,7 @@ public enum Migrator {
         ("0017_offer_and_done_at_once", PackageResources.V0017__offer_and_done_at_once_sql),
         ("0018_round_by_subscript", PackageResources.V0018__round_by_subscript_sql),
         ("0019_rounds_as_arrays", PackageResources.V0019__rounds_as_arrays_sql),
+        ("0020_recent_within_days", PackageResources.V0020__recent_within_days_sql),
     ]
 
     /// The newest version this build knows.

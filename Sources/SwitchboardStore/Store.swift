@@ -10,15 +10,23 @@ public final class Store {
     public let connection: Connection
     /// This hub's name in lease rows (`deliveries.owner`).
     public let owner: String
+    /// The days a TASK's `recent` list reaches back (`context_recent_days`); nil for all history.
+    public let contextRecentDays: Int?
 
-    public init(conninfo: String, owner: String) throws {
+    public init(conninfo: String, owner: String, contextRecentDays: Int? = nil) throws {
         connection = try Connection(conninfo)
         self.owner = owner
+        self.contextRecentDays = contextRecentDays
         try configureSession()
     }
 
+    /// Session settings of every connection: the context functions read the bound of `recent`
+    /// (migration 0020) from `switchboard.context_recent_days`.
     private func configureSession() throws {
         try connection.execute(script: "SET TIME ZONE 'UTC'; SET application_name = 'switchboard-hub'")
+        if let days = contextRecentDays {
+            _ = try connection.query("SELECT set_config('switchboard.context_recent_days', $1, false)", [.text(String(days))])
+        }
     }
 
     /// Reconnects after a lost connection.

@@ -19,9 +19,9 @@ struct SchemaTests {
                 "0011_task_context_as_json", "0012_rounds_in_order", "0013_identity_probe_by_hash",
                 "0014_plan_once", "0015_contexts_with_ingest", "0016_identity_probe_by_hash_always",
                 "0017_offer_and_done_at_once",
-                "0018_round_by_subscript", "0019_rounds_as_arrays",
+                "0018_round_by_subscript", "0019_rounds_as_arrays", "0020_recent_within_days",
             ])
-        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 19)
+        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 20)
     }
 
     /// Left to plan_cache_mode auto, each call of a small batch would plan these functions'

@@ -1,0 +1,80 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+import SwitchboardHub
+import SwitchboardProtocol
+import SwitchboardStore
+import Testing
+
+/// `context_recent_days` bounds a TASK's `recent` list in time (migration 0020), so that a context
+/// read need not probe every monthly partition of the history; unset, the list is all of it.
+@Suite("A context's recent list, bounded in days")
+struct ContextRecentBoundTests {
+    @Test("with context_recent_days a context lists only those days' interactions and reads no older month's partition")
+    func recentWithinDays() throws {
+        let database = try TestDatabase()
+        let unbounded = try Store(conninfo: database.conninfo, owner: "hub-a")
+        _ = try unbounded.registerRouting(["rules": "test"])
+        let record = IngestRecord(
+            gateway: "gw", publish: Messages.publish("today"), identities: [NormalizedIdentity(kind: .phone, value: "+4915111222333")],
+            route: StoreIngestTests.route, routingVersion: 1)
+        guard case .stored(let ack, _) = try unbounded.ingest([record], receivedAtMs: Int64(Date().timeIntervalSince1970 * 1000))[0] else {
+            Issue.record("the message was not stored")
+            return
+        }
+        // The same customer's contact of 90 days ago, in its own month's partition.
+        let connection = try database.connect()
+        _ = try connection.query("SELECT swb_ensure_interaction_partition(now() - interval '90 days')")
+        _ = try connection.query(
+            """
+            INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority, content_type)
+            VALUES (now() - interval '90 days', $1, 'gw', 'long-ago', 'email', now() - interval '90 days', 'sales', 0, 'text/plain')
+            """, [.init(ack.customerID)])
+        let oldPartition = try #require(try database.value("SELECT 'interactions_' || to_char(now() - interval '90 days', 'YYYY_MM')"))
+        func recent(_ store: Store) throws -> [String] {
+            let context = try #require(try store.contexts(of: [ack.customerID])[ack.customerID].map { try JSONParser.parse($0) })
+            guard case .array(let list)? = context["recent"] else { return [] }
+            return list.compactMap { if case .string(let process)? = $0["process"] { process } else { nil } }
+        }
+        // Each connection's counts, sent to the statistics before they are read.
+        func oldPartitionScans(_ stores: Store...) throws -> Int {
+            for store in stores { _ = try store.connection.query("SELECT pg_stat_force_next_flush()") }
+            return try database.count("SELECT idx_scan FROM pg_stat_user_tables WHERE relname = $1", [.text(oldPartition)])
+        }
+
+        #expect(try recent(unbounded) == ["support", "sales"])
+
+        let bounded = try Store(conninfo: database.conninfo, owner: "hub-b", contextRecentDays: 30)
+        let scansBefore = try oldPartitionScans(unbounded, bounded)
+        #expect(scansBefore > 0, "the unbounded read probed the older month's partition")
+        #expect(try recent(bounded) == ["support"])
+        // The contexts read with a batch are bounded the same way.
+        let next = IngestRecord(
+            gateway: "gw", publish: Messages.publish("later"), identities: record.identities, route: StoreIngestTests.route, routingVersion: 1)
+        let answer = try bounded.ingest(
+            Store.ingestStatement([next], receivedAtMs: Int64(Date().timeIntervalSince1970 * 1000), contextWanted: [true]))
+        let withBatch = try #require(answer.contexts[ack.customerID].map { try JSONParser.parse($0) })
+        guard case .array(let list)? = withBatch["recent"] else {
+            Issue.record("no recent list in \(withBatch)")
+            return
+        }
+        #expect(list.count == 2)
+        #expect(try oldPartitionScans(unbounded, bounded) == scansBefore, "the older month's partition was read")
+        #expect(try recent(unbounded) == ["support", "support", "sales"])
+    }
+
+    @Test("context_recent_days comes from the configuration file, and must be a positive number of days")
+    func configured() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swb-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func load(_ text: String) throws -> HubConfig {
+            let file = directory.appendingPathComponent("switchboard.yaml")
+            try Data(text.utf8).write(to: file)
+            return try HubConfig.load(path: file.path, environment: [:])
+        }
+        #expect(try load("hub_name: a\n").contextRecentDays == nil)
+        #expect(try load("context_recent_days: 365\n").contextRecentDays == 365)
+        #expect(throws: ConfigError.self) { try load("context_recent_days: 0\n") }
+    }
+}
