@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import SwitchboardClient
 import SwitchboardCore
 import SwitchboardHub
 import SwitchboardProtocol
@@ -61,6 +62,38 @@ struct ContextRecentBoundTests {
         #expect(list.count == 2)
         #expect(try oldPartitionScans(unbounded, bounded) == scansBefore, "the older month's partition was read")
         #expect(try recent(unbounded) == ["support", "support", "sales"])
+    }
+
+    @Test("a hub with context_recent_days hands out TASKs whose recent lists leave older contacts out, read when offered or with the batch")
+    func hubBoundsRecent() throws {
+        let database = try TestDatabase()
+        var config = RunningHub.config(database)
+        config.contextRecentDays = 30
+        let hub = try RunningHub(config)
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "sms-1", endpoint: hub.endpoints.gateway)
+        let hints = IdentityHints(phone: "+98 912 000 1111")
+        let first = try gateway.publish(Messages.publish("m-1", "help", channel: "sms", hints: hints))
+        let connection = try database.connect()
+        _ = try connection.query("SELECT swb_ensure_interaction_partition(now() - interval '90 days')")
+        _ = try connection.query(
+            """
+            INSERT INTO interactions (received_at, customer_id, gateway, message_id, channel, occurred_at, process, priority, content_type)
+            VALUES (now() - interval '90 days', $1, 'sms-1', 'long-ago', 'sms', now() - interval '90 days', 'sales', 0, 'text/plain')
+            """, [.init(first.customerID)])
+        func recentIDs(_ task: TaskOffer) -> [JSONValue] {
+            guard case .array(let list)? = task.customer["recent"] else { return [] }
+            return list.compactMap { $0["interaction_id"] }
+        }
+        let worker = try WorkerClient(registration: Ready(workerID: "w-1", queues: [first.queue], capacity: 2), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        // Stored before any worker was there: its context is read when it is offered.
+        let offered = try #require(try worker.nextTask())
+        #expect(recentIDs(offered) == [.integer(first.interactionID)])
+        // A worker is free for this one: its context is read in its batch's transaction.
+        let second = try gateway.publish(Messages.publish("m-2", "help again", channel: "sms", hints: hints))
+        let withBatch = try #require(try worker.nextTask())
+        #expect(recentIDs(withBatch) == [.integer(second.interactionID), .integer(first.interactionID)])
     }
 
     @Test("context_recent_days comes from the configuration file, and must be a positive number of days")
