@@ -29,8 +29,9 @@ public final class GatewayClient {
     /// re-sending the same message id (the hub stores it once).
     public func publish(_ message: Publish, timeoutMs: Int = 10_000, retries: Int = 5) throws -> Ack {
         var attempt = 0
+        let frames = Codec.encode(.publish(message))
         while true {
-            try send(message)
+            try sendWithin(frames, timeoutMs: timeoutMs, what: "PUBLISH of '\(message.messageID)'")
             switch try awaitAnswer(for: message.messageID, timeoutMs: timeoutMs) {
             case .success(let ack):
                 return ack
@@ -46,6 +47,20 @@ public final class GatewayClient {
     /// Sends without waiting; pair with `receive`.
     public func send(_ message: Publish) throws {
         try socket.send(Codec.encode(.publish(message)))
+    }
+
+    /// Sends `frames` once there is a connection to queue them on, or throws `timedOut` after
+    /// `timeoutMs`: a blocking send would wait for ever where the hub refused this client's key.
+    private func sendWithin(_ frames: [[UInt8]], timeoutMs: Int, what: String) throws {
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        while true {
+            do {
+                return try socket.send(frames, dontWait: true)
+            } catch let error as ZeroMQError where error.wouldBlock {
+                guard monotonicMs() < deadline else { throw ClientError.timedOut(what) }
+                usleep(10_000)
+            }
+        }
     }
 
     /// Sends raw frames (for tests of the hub's input checks).
@@ -64,10 +79,16 @@ public final class GatewayClient {
         try socket.receiveArrivedCommand()
     }
 
-    /// PING → PONG round trip; true if the hub answered in time.
+    /// PING → PONG round trip; true if the hub answered in time. False too when the PING cannot
+    /// even be queued: with no connection to send on (a hub that refused this client's key drops
+    /// it), a blocking send would wait for one for ever.
     public func ping(timeoutMs: Int = 2000) throws -> Bool {
-        try socket.send(Codec.encode(.ping))
         let deadline = monotonicMs() + Int64(timeoutMs)
+        do {
+            try sendWithin(Codec.encode(.ping), timeoutMs: timeoutMs, what: "PING")
+        } catch ClientError.timedOut {
+            return false
+        }
         while monotonicMs() < deadline {
             guard let command = try receive(timeoutMs: Int(deadline - monotonicMs())) else { return false }
             if case .pong = command { return true }
