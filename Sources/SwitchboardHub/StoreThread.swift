@@ -23,7 +23,7 @@ final class StoreThread: Sendable {
     /// What this lane's requests cost, read by the hub for /metrics.
     let timing = LaneTiming()
 
-    init(name: String, context: Context, conninfo: String, owner: String, contextRecentDays: Int? = nil, logger: Logger) {
+    init(name: String, context: Context, conninfo: String, owner: String, contextRecentDays: Int?, logger: Logger) {
         self.name = name
         self.context = context
         self.conninfo = conninfo

@@ -11,7 +11,7 @@ public final class Store {
     /// This hub's name in lease rows (`deliveries.owner`).
     public let owner: String
     /// The days a TASK's `recent` list reaches back (`context_recent_days`); nil for all history.
-    public let contextRecentDays: Int?
+    private let contextRecentDays: Int?
 
     public init(conninfo: String, owner: String, contextRecentDays: Int? = nil) throws {
         connection = try Connection(conninfo)

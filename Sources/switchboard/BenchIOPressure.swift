@@ -47,10 +47,7 @@ struct IOStalls: Equatable {
 
     /// From counters read in time order (uptime in nanoseconds, counters): for each reading, the
     /// stall since the earliest reading at most `windowMs` before it.
-    static func of(
-        _ readings: [(at: UInt64, pressure: IOPressure)], windowMs: Double, origin: UInt64 = 0,
-        bucketNanoseconds: UInt64 = SharedTimeline.bucketNanoseconds
-    ) -> IOStalls? {
+    static func of(_ readings: [(at: UInt64, pressure: IOPressure)], windowMs: Double, origin: UInt64 = 0) -> IOStalls? {
         guard let first = readings.first, let last = readings.last, readings.count > 1 else { return nil }
         let window = UInt64(windowMs * 1e6)
         var worstSome: UInt64 = 0
@@ -61,9 +58,8 @@ struct IOStalls: Equatable {
             while readings[end].at - readings[start].at > window { start += 1 }
             worstSome = max(worstSome, readings[end].pressure.some &- readings[start].pressure.some)
             worstFull = max(worstFull, readings[end].pressure.full &- readings[start].pressure.full)
-            guard end > 0, readings[end].at >= origin else { continue }
-            let bucket = Int((readings[end].at - origin) / bucketNanoseconds)
-            if buckets.count <= bucket { buckets.append(contentsOf: repeatElement(0, count: bucket + 1 - buckets.count)) }
+            guard end > 0, let bucket = SharedTimeline.bucket(of: readings[end].at, from: origin) else { continue }
+            buckets.pad(toCount: bucket + 1)
             buckets[bucket] += Double(readings[end].pressure.some &- readings[end - 1].pressure.some) / 1e3
         }
         return IOStalls(

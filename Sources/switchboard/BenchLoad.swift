@@ -80,23 +80,34 @@ final class SharedTimeline: Sendable {
 
     init(origin: UInt64) { self.origin = origin }
 
+    /// The tenth of a second after `origin` that uptime `at` falls in; nil before it.
+    static func bucket(of at: UInt64, from origin: UInt64) -> Int? {
+        at >= origin ? Int((at - origin) / bucketNanoseconds) : nil
+    }
+
     /// Keeps `micros` in `buckets` if it is the slowest of its message's tenth of a second.
     func record(_ buckets: inout [UInt64], sentAt: UInt64, micros: UInt64) {
-        guard sentAt >= origin else { return }
-        let bucket = Int((sentAt - origin) / Self.bucketNanoseconds)
-        if buckets.count <= bucket { buckets.append(contentsOf: repeatElement(0, count: bucket + 1 - buckets.count)) }
+        guard let bucket = Self.bucket(of: sentAt, from: origin) else { return }
+        buckets.pad(toCount: bucket + 1)
         buckets[bucket] = max(buckets[bucket], micros)
     }
 
     func add(_ other: [UInt64]) {
         slowest.withLock { mine in
-            if mine.count < other.count { mine.append(contentsOf: repeatElement(0, count: other.count - mine.count)) }
+            mine.pad(toCount: other.count)
             for (bucket, micros) in other.enumerated() { mine[bucket] = max(mine[bucket], micros) }
         }
     }
 
     /// Microseconds by tenth of a second; 0 where no message sent then was timed.
     var snapshot: [UInt64] { slowest.withLock { $0 } }
+}
+
+extension Array where Element: AdditiveArithmetic {
+    /// Zeros appended until the array holds `count` elements, for figures kept by tenth of a second.
+    mutating func pad(toCount count: Int) {
+        if self.count < count { append(contentsOf: repeatElement(.zero, count: count - self.count)) }
+    }
 }
 
 /// What one load run measured.
