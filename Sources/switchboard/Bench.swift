@@ -207,7 +207,8 @@ struct Bench: ParsableCommand {
             report.latency.append(
                 LoadLatency(
                     load: load, offeredRate: rate, achievedRate: result.rate, ack: LatencyFigures(result.ackLatency),
-                    task: LatencyFigures(workers.taskLatency.snapshot), commit: LatencyFigures(commits), cpu: cpu, io: stalls,
+                    task: LatencyFigures(workers.taskLatency.snapshot), commit: LatencyFigures(commits.probed),
+                    commitCorrected: LatencyFigures(commits.corrected), cpu: cpu, io: stalls,
                     slowestTaskByBucket: timeline.snapshot))
         }
         step("re-offer after a worker disconnects (\(sizes.reofferRounds) rounds)")

@@ -30,6 +30,37 @@ struct IOPressure: Equatable {
     }
 }
 
+/// The kernel's count of pages it has written back to the disk since boot (`nr_written` in
+/// /proc/vmstat). PostgreSQL 15 grows a table or an index by writing a page of zeros into its file:
+/// those pages wait dirty in the page cache until the kernel writes them back, some 30 s after
+/// (vm.dirty_expire_centisecs), all of a file's at once. Behind such a write every commit's flush of
+/// the WAL waits: a stall that the I/O pressure counters show, and this says whose.
+enum Writeback {
+    /// Pages written back since boot; nil where the kernel does not say.
+    static func writtenPages() -> UInt64? {
+        (try? String(contentsOfFile: "/proc/vmstat", encoding: .utf8)).flatMap(writtenPages)
+    }
+
+    /// The `nr_written 12345` line of /proc/vmstat.
+    static func writtenPages(_ text: String) -> UInt64? {
+        for line in text.split(separator: "\n") where line.hasPrefix("nr_written ") {
+            return UInt64(line.dropFirst("nr_written ".count))
+        }
+        return nil
+    }
+
+    /// MiB in `pages` of this machine's page size.
+    static func mebibytes(_ pages: UInt64) -> Double { Double(pages) * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576 }
+}
+
+/// One reading of the watch: when (uptime in nanoseconds), the I/O pressure counters, the pages
+/// written back so far (nil where the kernel does not say).
+struct DiskReading {
+    var at: UInt64
+    var pressure: IOPressure
+    var writtenPages: UInt64? = nil
+}
+
 /// What the disk held up over a stretch of a run: in all, and in its worst window.
 struct IOStalls: Equatable {
     var seconds: Double
@@ -44,35 +75,51 @@ struct IOStalls: Equatable {
     /// Milliseconds some task waited, by tenth of a second from the run's origin (each reading's
     /// wait counted in the tenth it was read in), beside `SharedTimeline`'s slowest TASKs.
     var someByBucketMs: [Double] = []
+    /// MiB the kernel wrote back in all, the most within any `windowMs`, and by tenth of a second
+    /// as `someByBucketMs`; nil and empty where the kernel does not say.
+    var writtenMiB: Double? = nil
+    var worstWrittenMiB: Double? = nil
+    var writtenByBucketMiB: [Double] = []
 
-    /// From counters read in time order (uptime in nanoseconds, counters): for each reading, the
-    /// stall since the earliest reading at most `windowMs` before it.
-    static func of(_ readings: [(at: UInt64, pressure: IOPressure)], windowMs: Double, origin: UInt64 = 0) -> IOStalls? {
+    /// From counters read in time order: for each reading, the stall (and the writeback) since the
+    /// earliest reading at most `windowMs` before it.
+    static func of(_ readings: [DiskReading], windowMs: Double, origin: UInt64 = 0) -> IOStalls? {
         guard let first = readings.first, let last = readings.last, readings.count > 1 else { return nil }
         let window = UInt64(windowMs * 1e6)
+        // Written-back figures only where every reading has the count.
+        let written = readings.allSatisfy { $0.writtenPages != nil } ? readings.map { $0.writtenPages ?? 0 } : nil
         var worstSome: UInt64 = 0
         var worstFull: UInt64 = 0
+        var worstWritten: UInt64 = 0
         var start = 0
         var buckets: [Double] = []
+        var writtenBuckets: [Double] = []
         for end in readings.indices {
             while readings[end].at - readings[start].at > window { start += 1 }
             worstSome = max(worstSome, readings[end].pressure.some &- readings[start].pressure.some)
             worstFull = max(worstFull, readings[end].pressure.full &- readings[start].pressure.full)
+            if let written { worstWritten = max(worstWritten, written[end] &- written[start]) }
             guard end > 0, let bucket = SharedTimeline.bucket(of: readings[end].at, from: origin) else { continue }
             buckets.pad(toCount: bucket + 1)
             buckets[bucket] += Double(readings[end].pressure.some &- readings[end - 1].pressure.some) / 1e3
+            if let written {
+                writtenBuckets.pad(toCount: bucket + 1)
+                writtenBuckets[bucket] += Writeback.mebibytes(written[end] &- written[end - 1])
+            }
         }
         return IOStalls(
             seconds: Double(last.at - first.at) / 1e9, someMs: Double(last.pressure.some &- first.pressure.some) / 1e3,
             fullMs: Double(last.pressure.full &- first.pressure.full) / 1e3, worstSomeMs: Double(worstSome) / 1e3,
-            worstFullMs: Double(worstFull) / 1e3, windowMs: windowMs, someByBucketMs: buckets)
+            worstFullMs: Double(worstFull) / 1e3, windowMs: windowMs, someByBucketMs: buckets,
+            writtenMiB: written.map { Writeback.mebibytes(($0.last ?? 0) &- ($0.first ?? 0)) },
+            worstWrittenMiB: written.map { _ in Writeback.mebibytes(worstWritten) }, writtenByBucketMiB: writtenBuckets)
     }
 }
 
-/// Reads the I/O pressure counters every `intervalMs` on a thread of its own until stopped.
+/// Reads the I/O pressure counters (and the pages written back) every `intervalMs` on a thread of its own until stopped.
 final class IOStallWatch: @unchecked Sendable {
     private let lock = NSLock()
-    private var readings: [(at: UInt64, pressure: IOPressure)] = []
+    private var readings: [DiskReading] = []
     private var running = true
     private let finished = DispatchSemaphore(value: 0)
     private let windowMs: Double
@@ -88,8 +135,8 @@ final class IOStallWatch: @unchecked Sendable {
             defer { finished.signal() }
             while lock.withLock({ running }) {
                 if let pressure = IOPressure.read() {
-                    let at = DispatchTime.now().uptimeNanoseconds
-                    lock.withLock { readings.append((at, pressure)) }
+                    let reading = DiskReading(at: DispatchTime.now().uptimeNanoseconds, pressure: pressure, writtenPages: Writeback.writtenPages())
+                    lock.withLock { readings.append(reading) }
                 }
                 usleep(UInt32(intervalMs * 1000))
             }

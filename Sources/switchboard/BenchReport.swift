@@ -33,8 +33,10 @@ struct LoadLatency {
     var achievedRate: Double
     var ack: LatencyFigures
     var task: LatencyFigures
-    /// PostgreSQL's single commit, probed now and then during the run (`CommitProbe`).
+    /// PostgreSQL's single commit, probed now and then during the run (`CommitProbe`), and with
+    /// each commit also counted as the probes it held up would have been.
     var commit: LatencyFigures
+    var commitCorrected: LatencyFigures
     /// Whose CPU the run's paced stretch took.
     var cpu: CPUUse
     /// How long the disk held tasks up meanwhile; nil where the kernel does not say.
@@ -42,17 +44,26 @@ struct LoadLatency {
     /// The slowest PUBLISH → TASK of the messages sent in each tenth of a second, in microseconds.
     var slowestTaskByBucket: [UInt64] = []
 
-    /// The tenths of a second that hold the run's TASKs over its p99, and how many of those follow
-    /// a stall of the disk (a tenth in which some task waited 20 ms or more on I/O, where a
-    /// commit's own wait is a few milliseconds a tenth at these loads): whether the tail is the disk's.
-    var tail: (tenths: Int, of: Int, afterDiskWait: Int)? {
+    /// The tenths of a second that hold the run's TASKs over its p99, how many of those follow a
+    /// stall of the disk (a tenth in which some task waited 20 ms or more on I/O, where a commit's
+    /// own wait is a few milliseconds a tenth at these loads), and how many follow a burst of the
+    /// kernel's writeback (`writebackBurstMiB` or more in a tenth: the WAL's own writes, flushed
+    /// at each commit, come to 2–40 MiB a tenth at these loads, while the pages the tables grew by
+    /// over some 30 s go at once): whether the tail is the disk's, and why.
+    var tail: (tenths: Int, of: Int, afterDiskWait: Int, afterWriteback: Int)? {
         guard !slowestTaskByBucket.isEmpty else { return nil }
         let limit = task.p99 * 1000
         let slow = slowestTaskByBucket.indices.filter { Double(slowestTaskByBucket[$0]) > limit }
-        let waits = io?.someByBucketMs ?? []
-        let afterDiskWait = slow.filter { tenth in (max(0, tenth - 5)...tenth).contains { $0 < waits.count && waits[$0] >= 20 } }
-        return (slow.count, slowestTaskByBucket.count, afterDiskWait.count)
+        func following(_ byTenth: [Double], atLeast threshold: Double) -> Int {
+            slow.filter { tenth in (max(0, tenth - 5)...tenth).contains { $0 < byTenth.count && byTenth[$0] >= threshold } }.count
+        }
+        return (
+            slow.count, slowestTaskByBucket.count, following(io?.someByBucketMs ?? [], atLeast: 20),
+            following(io?.writtenByBucketMiB ?? [], atLeast: Self.writebackBurstMiB)
+        )
     }
+
+    static let writebackBurstMiB = 64.0
 }
 
 /// One form of PostgreSQL's ceiling (`PostgresCeiling`): how the rows went, how many a commit, how fast.
@@ -153,6 +164,17 @@ struct BenchReport {
         String(format: "most in any %.0f ms: some task %.0f ms, every task %.0f ms", io.windowMs, io.worstSomeMs, io.worstFullMs)
     }
 
+    /// The dirty pages the kernel wrote back: PostgreSQL's tables grown, written ~30 s later, all at once.
+    private static func writeback(_ io: IOStalls?) -> (String, String) {
+        guard let io, let written = io.writtenMiB, let worst = io.worstWrittenMiB else {
+            return ("not measured: this kernel has no nr_written in /proc/vmstat", "")
+        }
+        return (
+            String(format: "%.0f MiB of dirty pages written, of %.0f s", written, io.seconds),
+            String(format: "most in any %.0f ms: %.0f MiB", io.windowMs, worst)
+        )
+    }
+
     var customerLoss: Double? {
         guard let first = ingestByCustomers.first, let last = ingestByCustomers.last, ingestByCustomers.count > 1, first.rate > 0 else { return nil }
         return 1 - last.rate / first.rate
@@ -228,12 +250,23 @@ struct BenchReport {
                 String(
                     format: "TASK p99 is %.1f× this p99 (the idle machine's: %@)", run.commit.p99 > 0 ? run.task.p99 / run.commit.p99 : 0,
                     commitLatency.p99 > 0 ? String(format: "%.1f×", run.task.p99 / commitLatency.p99) : "not measured"))
+            line(
+                "    each also as the probes it held up", run.commitCorrected.cells,
+                String(
+                    format: "TASK p99 is %.1f× this p99: every moment weighed alike, as the paced messages are",
+                    run.commitCorrected.p99 > 0 ? run.task.p99 / run.commitCorrected.p99 : 0))
             line("  CPU meanwhile", Self.cores(run.cpu), Self.machine(run.cpu))
             line("  waits on the disk meanwhile", Self.stalls(run.io), run.io.map(Self.worstStall) ?? "")
+            if run.io != nil {
+                let (written, worst) = Self.writeback(run.io)
+                line("  the kernel's writeback meanwhile", written, worst)
+            }
             if let tail = run.tail {
-                line(
-                    "  its slowest tenths of a second", "\(tail.tenths) of \(tail.of) with a TASK over its p99",
-                    run.io == nil ? "" : "\(tail.afterDiskWait) of them within 0.5 s after the disk held some task ≥ 20 ms of a tenth")
+                var placed = run.io == nil ? "" : "\(tail.afterDiskWait) of them within 0.5 s after the disk held some task ≥ 20 ms of a tenth"
+                if run.io?.writtenMiB != nil {
+                    placed += String(format: ", %d after ≥ %.0f MiB written back in one", tail.afterWriteback, LoadLatency.writebackBurstMiB)
+                }
+                line("  its slowest tenths of a second", "\(tail.tenths) of \(tail.of) with a TASK over its p99", placed)
             }
         }
         if reoffer.count > 0 {
@@ -301,10 +334,12 @@ struct BenchReport {
                     .object([
                         "load": .double($0.load), "offered_per_s": .double($0.offeredRate), "achieved_per_s": .double($0.achievedRate),
                         "publish_to_ack": $0.ack.json, "publish_to_task": $0.task.json, "postgres_commit_meanwhile": $0.commit.json,
+                        "postgres_commit_meanwhile_corrected": $0.commitCorrected.json,
                         "cpu": $0.cpu.json(items: $0.ack.count), "io_stalls": $0.io?.json ?? .null,
                         "slowest_task_ms_by_tenth_of_a_second": .array($0.slowestTaskByBucket.map { .double(Double($0) / 1000) }),
                         "tenths_with_a_task_over_p99": $0.tail.map { .integer(Int64($0.tenths)) } ?? .null,
                         "of_them_after_a_disk_wait": $0.io == nil ? .null : $0.tail.map { .integer(Int64($0.afterDiskWait)) } ?? .null,
+                        "of_them_after_a_writeback": $0.io?.writtenMiB == nil ? .null : $0.tail.map { .integer(Int64($0.afterWriteback)) } ?? .null,
                     ])
                 }),
             "reoffer_after_disconnect": reoffer.json,
@@ -338,6 +373,9 @@ extension IOStalls {
             "wall_seconds": .double(seconds), "some_ms": .double(someMs), "full_ms": .double(fullMs), "window_ms": .double(windowMs),
             "worst_window_some_ms": .double(worstSomeMs), "worst_window_full_ms": .double(worstFullMs),
             "some_ms_by_tenth_of_a_second": .array(someByBucketMs.map { .double($0) }),
+            "written_back_mib": writtenMiB.map { .double($0) } ?? .null,
+            "worst_window_written_back_mib": worstWrittenMiB.map { .double($0) } ?? .null,
+            "written_back_mib_by_tenth_of_a_second": .array(writtenByBucketMiB.map { .double($0) }),
         ])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// `switchboard bench` is how the hub's figures are measured; its own accounting must be right for
@@ -17,9 +18,59 @@ struct BenchCommandTests {
         return (report, base)
     }
 
-    @Test("bench hands every message it had ACKed to a worker, times each once, and leaves every delivery done")
+    /// Runs `switchboard bench --quick` as `bench` does, and once its output has shown `marker`,
+    /// runs `action` on a thread of its own while the bench goes on.
+    func bench(
+        _ arguments: [String], once marker: String, _ action: @escaping @Sendable (TestDatabase) throws -> Void
+    ) throws -> (report: [String: Any], base: TestDatabase, output: String) {
+        let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
+        let base = try TestDatabase()
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("swb-bench-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["bench", "--quick"] + arguments + ["--database", base.conninfo, "--output", output.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        var text = ""
+        var acted: Thread?
+        let failure = Mutex<String?>(nil)
+        while case let chunk = pipe.fileHandleForReading.availableData, !chunk.isEmpty {
+            text += String(decoding: chunk, as: UTF8.self)
+            if acted == nil, text.contains(marker) {
+                let thread = Thread {
+                    do { try action(base) } catch { failure.withLock { $0 = "\(error)" } }
+                }
+                thread.start()
+                acted = thread
+            }
+        }
+        process.waitUntilExit()
+        #expect(acted != nil, "never saw \(marker): \(text)")
+        #expect(process.terminationStatus == 0, "\(text)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
+        if let failure = failure.withLock({ $0 }) { Issue.record("the action failed: \(failure)") }
+        return (report, base, text)
+    }
+
+    @Test(
+        "bench hands every message it had ACKed to a worker, times each once, and leaves every delivery done; a commit held up counts as the probes it held up"
+    )
     func latencySectionAccounts() throws {
-        let (report, base) = try bench(["--sections", "latency", "--loads", "0.5", "--messages", "2000"])
+        // Once the paced run has begun, its commit probe's table is locked for 200 ms: one commit
+        // is held up that long, where the probe would have made forty.
+        let (report, base, _) = try bench(["--sections", "latency", "--loads", "0.5", "--messages", "2000"], once: "latency at 50 %") {
+            base in
+            let probed = base.sibling("switchboard_bench_commits_loaded")
+            let deadline = Date().addingTimeInterval(20)
+            while (try? probed.count("SELECT count(*) FROM bench_commits")) ?? 0 < 20 && Date() < deadline { usleep(10_000) }
+            let connection = try probed.connect()
+            try connection.execute(script: "BEGIN; LOCK TABLE bench_commits IN ACCESS EXCLUSIVE MODE")
+            usleep(200_000)
+            try connection.execute(script: "COMMIT")
+        }
         let latency = try #require((report["latency"] as? [[String: Any]])?.first)
         let acked = try #require((latency["publish_to_ack"] as? [String: Any])?["count"] as? Int)
         let tasked = try #require((latency["publish_to_task"] as? [String: Any])?["count"] as? Int)
@@ -28,8 +79,17 @@ struct BenchCommandTests {
         #expect(tasked == acked)
         #expect((report["reoffer_after_disconnect"] as? [String: Any])?["count"] as? Int == 20)
         // PostgreSQL's commit was probed while the load ran, beside the figure it is read with.
-        let commits = try #require((latency["postgres_commit_meanwhile"] as? [String: Any])?["count"] as? Int)
+        let probed = try #require(latency["postgres_commit_meanwhile"] as? [String: Any])
+        let corrected = try #require(latency["postgres_commit_meanwhile_corrected"] as? [String: Any])
+        let commits = try #require(probed["count"] as? Int)
         #expect(commits > 0)
+        // The held commit waited most of the 200 ms (from when the probe sent it), and counts
+        // again for each probe due every 5 ms that it held up.
+        let held = try #require(probed["max_ms"] as? Double)
+        #expect(held >= 150, "\(probed)")
+        #expect(corrected["max_ms"] as? Double == held)
+        #expect(corrected["count"] as? Int ?? 0 >= commits + Int(held / 5) - 1, "\(corrected) against \(probed)")
+        #expect(corrected["p999_ms"] as? Double ?? 0 >= probed["p999_ms"] as? Double ?? .infinity)
         // Whose CPU the paced stretch took, each part once.
         try expectCPUAccounted(try #require(latency["cpu"] as? [String: Any]), items: acked, hub: true)
         try expectTailPlaced(latency)
@@ -109,6 +169,20 @@ struct BenchCommandTests {
         #expect(abs(byTenth.reduce(0, +) - some) < 0.01 + some * 1e-9, "\(io)")
         let afterDiskWait = try #require(latency["of_them_after_a_disk_wait"] as? Int)
         #expect(afterDiskWait <= latency["tenths_with_a_task_over_p99"] as? Int ?? -1)
+        // The kernel's writeback, where /proc/vmstat counts it: by tenth, it adds up to the run's.
+        let vmstat = (try? String(contentsOfFile: "/proc/vmstat", encoding: .utf8)) ?? ""
+        guard vmstat.split(separator: "\n").contains(where: { $0.hasPrefix("nr_written ") }) else {
+            #expect(io["written_back_mib"] is NSNull)
+            #expect(latency["of_them_after_a_writeback"] is NSNull)
+            return
+        }
+        let written = try #require(io["written_back_mib"] as? Double)
+        let worstWritten = try #require(io["worst_window_written_back_mib"] as? Double)
+        let writtenByTenth = try #require(io["written_back_mib_by_tenth_of_a_second"] as? [Double])
+        #expect(0 <= worstWritten && worstWritten <= written, "\(io)")
+        #expect(abs(writtenByTenth.reduce(0, +) - written) < 0.01 + written * 1e-9, "\(io)")
+        let afterWriteback = try #require(latency["of_them_after_a_writeback"] as? Int)
+        #expect(afterWriteback <= latency["tenths_with_a_task_over_p99"] as? Int ?? -1)
     }
 
     func expectCPUAccounted(_ cpu: [String: Any], items: Int, hub: Bool) throws {
