@@ -31,7 +31,7 @@ public final class GatewayClient {
         var attempt = 0
         let frames = Codec.encode(.publish(message))
         while true {
-            try sendWithin(frames, timeoutMs: timeoutMs, what: "PUBLISH of '\(message.messageID)'")
+            try socket.send(frames, timeoutMs: timeoutMs, what: "PUBLISH of '\(message.messageID)'")
             switch try awaitAnswer(for: message.messageID, timeoutMs: timeoutMs) {
             case .success(let ack):
                 return ack
@@ -44,23 +44,10 @@ public final class GatewayClient {
         }
     }
 
-    /// Sends without waiting; pair with `receive`.
-    public func send(_ message: Publish) throws {
-        try socket.send(Codec.encode(.publish(message)))
-    }
-
-    /// Sends `frames` once there is a connection to queue them on, or throws `timedOut` after
-    /// `timeoutMs`: a blocking send would wait for ever where the hub refused this client's key.
-    private func sendWithin(_ frames: [[UInt8]], timeoutMs: Int, what: String) throws {
-        let deadline = monotonicMs() + Int64(timeoutMs)
-        while true {
-            do {
-                return try socket.send(frames, dontWait: true)
-            } catch let error as ZeroMQError where error.wouldBlock {
-                guard monotonicMs() < deadline else { throw ClientError.timedOut(what) }
-                usleep(10_000)
-            }
-        }
+    /// Sends without waiting for the answer; pair with `receive`. Waits up to `timeoutMs` for room
+    /// to queue it (the hub's window is full, or there is no connection), then throws `timedOut`.
+    public func send(_ message: Publish, timeoutMs: Int = 10_000) throws {
+        try socket.send(Codec.encode(.publish(message)), timeoutMs: timeoutMs, what: "room to send PUBLISH of '\(message.messageID)'")
     }
 
     /// Sends raw frames (for tests of the hub's input checks).
@@ -85,7 +72,7 @@ public final class GatewayClient {
     public func ping(timeoutMs: Int = 2000) throws -> Bool {
         let deadline = monotonicMs() + Int64(timeoutMs)
         do {
-            try sendWithin(Codec.encode(.ping), timeoutMs: timeoutMs, what: "PING")
+            try socket.send(Codec.encode(.ping), timeoutMs: timeoutMs, what: "PING")
         } catch ClientError.timedOut {
             return false
         }

@@ -37,7 +37,7 @@ public final class WorkerClient {
 
     /// Sends READY and waits for WELCOME.
     public func ready(timeoutMs: Int = 10_000) throws {
-        try send(.ready(registration))
+        try send(.ready(registration), timeoutMs: timeoutMs, what: "room to send READY")
         let deadline = monotonicMs() + Int64(timeoutMs)
         while monotonicMs() < deadline {
             guard let command = try receive(timeoutMs: Int(max(1, deadline - monotonicMs()))) else { break }
@@ -59,7 +59,10 @@ public final class WorkerClient {
         let deadline = monotonicMs() + Int64(timeoutMs)
         while true {
             let now = monotonicMs()
-            if now - lastSent >= heartbeatMs { try send(.heartbeat) }
+            if now - lastSent >= heartbeatMs {
+                // With no connection to send it on, this beat is skipped: the next is due a beat later.
+                do { try send(.heartbeat, timeoutMs: 0, what: "room to send HEARTBEAT") } catch ClientError.timedOut { lastSent = now }
+            }
             let wait = min(deadline - now, heartbeatMs - (now - lastSent))
             if let command = try receive(timeoutMs: Int(max(0, wait))) {
                 switch command {
@@ -75,7 +78,9 @@ public final class WorkerClient {
                 case .welcome(let welcome) where reannouncing:
                     reannouncing = false
                     heartbeatMs = Int64(welcome.heartbeatMs)
-                    for (_, command) in unconfirmed.sorted(by: { $0.key < $1.key }) { try send(command) }
+                    for (_, command) in unconfirmed.sorted(by: { $0.key < $1.key }) {
+                        try send(command, timeoutMs: Int(heartbeatMs), what: "room to send an answer again")
+                    }
                 case .error(let error):
                     if let id = error.deliveryID { unconfirmed[id] = nil }
                     return .refused(error)
@@ -86,22 +91,25 @@ public final class WorkerClient {
         }
     }
 
-    public func done(_ deliveryID: Int64, outcome: String, notes: String? = nil) throws {
-        try settle(deliveryID, .done(Done(deliveryID: deliveryID, outcome: outcome, notes: notes)))
+    /// Answers a task. These and `bye` wait up to `timeoutMs` for room to send (the hub is not
+    /// reading, or there is no connection), then throw `timedOut`; an answer not sent stays this
+    /// worker's to send again once the hub asks for READY.
+    public func done(_ deliveryID: Int64, outcome: String, notes: String? = nil, timeoutMs: Int = 10_000) throws {
+        try settle(deliveryID, .done(Done(deliveryID: deliveryID, outcome: outcome, notes: notes)), timeoutMs: timeoutMs)
     }
 
-    public func retry(_ deliveryID: Int64, afterMs: Int) throws {
-        try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: .retryAfter(milliseconds: afterMs))))
+    public func retry(_ deliveryID: Int64, afterMs: Int, timeoutMs: Int = 10_000) throws {
+        try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: .retryAfter(milliseconds: afterMs))), timeoutMs: timeoutMs)
     }
 
-    public func reject(_ deliveryID: Int64, reason: String) throws {
-        try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: .reject(reason: reason))))
+    public func reject(_ deliveryID: Int64, reason: String, timeoutMs: Int = 10_000) throws {
+        try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: .reject(reason: reason))), timeoutMs: timeoutMs)
     }
 
-    private func settle(_ deliveryID: Int64, _ command: Command) throws {
+    private func settle(_ deliveryID: Int64, _ command: Command, timeoutMs: Int) throws {
         holding.remove(deliveryID)
         unconfirmed[deliveryID] = command
-        try send(command)
+        try send(command, timeoutMs: timeoutMs, what: "room to send the answer for delivery \(deliveryID)")
     }
 
     /// The hub does not know this connection (it restarted): READY again, listing what this worker
@@ -111,11 +119,11 @@ public final class WorkerClient {
         registration.holding = holding.union(unconfirmed.keys).sorted()
         reannouncing = true
         reannouncedAt = monotonicMs()
-        try send(.ready(registration))
+        try send(.ready(registration), timeoutMs: Int(heartbeatMs), what: "room to send READY again")
     }
 
     /// Announces a drain: the hub sends nothing new.
-    public func bye() throws { try send(.bye) }
+    public func bye(timeoutMs: Int = 10_000) throws { try send(.bye, timeoutMs: timeoutMs, what: "room to send BYE") }
 
     /// Closes the connection at once, as a crashed worker would.
     public func close() { socket.close() }
@@ -123,8 +131,8 @@ public final class WorkerClient {
     /// Sends raw frames (for tests of the hub's input checks).
     public func sendRaw(_ frames: [[UInt8]]) throws { try socket.send(frames) }
 
-    private func send(_ command: Command) throws {
-        try socket.send(Codec.encode(command))
+    private func send(_ command: Command, timeoutMs: Int, what: String) throws {
+        try socket.send(Codec.encode(command), timeoutMs: timeoutMs, what: what)
         lastSent = monotonicMs()
     }
 

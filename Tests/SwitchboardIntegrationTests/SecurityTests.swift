@@ -87,6 +87,12 @@ struct SecurityTests {
         #expect(try !plaintext.ping(timeoutMs: 1500), "a client without CURVE must not reach the hub")
         let wrongRole = try WorkerClient(registration: registration, endpoint: hub.endpoints.worker, security: gatewayKey)
         #expect(throws: ClientError.self) { try wrongRole.ready(timeoutMs: 1500) }
+        // A refused connection is not tried again, so there is nothing to send on: the clients'
+        // calls give up at their timeouts instead of waiting for ever for a connection.
+        #expect(try wrongRole.next(timeoutMs: 300) == nil)
+        #expect(throws: ClientError.timedOut("room to send the answer for delivery 1")) { try wrongRole.done(1, outcome: "resolved", timeoutMs: 300) }
+        #expect(throws: ClientError.timedOut("room to send BYE")) { try wrongRole.bye(timeoutMs: 300) }
+        #expect(throws: ClientError.timedOut("room to send PUBLISH of 'u-1'")) { try unknown.send(Messages.publish("u-1"), timeoutMs: 300) }
         let listed = try GatewayClient(name: "ivr-1", endpoint: hub.endpoints.gateway, security: gatewayKey)
         #expect(try listed.ping())
     }
