@@ -194,7 +194,7 @@ struct Bench: ParsableCommand {
                 endpoint: hub.workerEndpoint, perQueue: workersPerQueue, capacity: 64, sendTimes: sendTimes, timeline: timeline)
             let driver = LoadDriver(endpoint: hub.gatewayEndpoint, gateways: gateways, customers: 10_000)
             let probe = CommitProbe(conninfo: probeDatabase.conninfo)
-            let disk = IOStallWatch(origin: origin)
+            let disk = StallWatch(origin: origin)
             var cpu = CPUUse()
             let result = try meter.measure(&cpu, hub: hub.processIdentifier) {
                 try driver.run(tag: "l\(Int(load * 100))", messages: messages, rate: rate, sendTimes: sendTimes)

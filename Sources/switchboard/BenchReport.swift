@@ -40,29 +40,36 @@ struct LoadLatency {
     /// Whose CPU the run's paced stretch took.
     var cpu: CPUUse
     /// How long the disk held tasks up meanwhile; nil where the kernel does not say.
-    var io: IOStalls?
+    var io: Stalls?
     /// The slowest PUBLISH → TASK of the messages sent in each tenth of a second, in microseconds.
     var slowestTaskByBucket: [UInt64] = []
 
     /// The tenths of a second that hold the run's TASKs over its p99, how many of those follow a
     /// stall of the disk (a tenth in which some task waited 20 ms or more on I/O, where a commit's
-    /// own wait is a few milliseconds a tenth at these loads), and how many follow a burst of the
-    /// kernel's writeback (`writebackBurstMiB` or more in a tenth: the WAL's own writes, flushed
-    /// at each commit, come to 2–40 MiB a tenth at these loads, while the pages the tables grew by
-    /// over some 30 s go at once): whether the tail is the disk's, and why.
-    var tail: (tenths: Int, of: Int, afterDiskWait: Int, afterWriteback: Int)? {
+    /// own wait is a few milliseconds a tenth at these loads), how many follow a burst of the
+    /// kernel's writeback (`writebackBurstMiB` or more in a tenth: other tenths come to 2–40 MiB
+    /// at these loads, while the pages the tables grew by over some 30 s go at once), and how many
+    /// are in or just after a tenth in which some task waited `cpuWaitMs` or more for a core
+    /// (half of each tenth is usual at half load on two cores): whether the tail is the disk's or
+    /// the cores', and why.
+    /// Such waits for a core are common at these loads, so beside them: how many of all the tenths are so.
+    var tail: (tenths: Int, of: Int, afterDiskWait: Int, afterWriteback: Int, withCPUWait: Int, allWithCPUWait: Int)? {
         guard !slowestTaskByBucket.isEmpty else { return nil }
         let limit = task.p99 * 1000
         let slow = slowestTaskByBucket.indices.filter { Double(slowestTaskByBucket[$0]) > limit }
-        func following(_ byTenth: [Double], atLeast threshold: Double) -> Int {
-            slow.filter { tenth in (max(0, tenth - 5)...tenth).contains { $0 < byTenth.count && byTenth[$0] >= threshold } }.count
+        func following(_ byTenth: [Double], atLeast threshold: Double, within tenths: Int, among: [Int]) -> Int {
+            among.filter { tenth in (max(0, tenth - tenths)...tenth).contains { $0 < byTenth.count && byTenth[$0] >= threshold } }.count
         }
+        let cpu = io?.cpuSomeByBucketMs ?? []
         return (
-            slow.count, slowestTaskByBucket.count, following(io?.someByBucketMs ?? [], atLeast: 20),
-            following(io?.writtenByBucketMiB ?? [], atLeast: Self.writebackBurstMiB)
+            slow.count, slowestTaskByBucket.count, following(io?.someByBucketMs ?? [], atLeast: 20, within: 5, among: slow),
+            following(io?.writtenByBucketMiB ?? [], atLeast: Self.writebackBurstMiB, within: 5, among: slow),
+            following(cpu, atLeast: Self.cpuWaitMs, within: 1, among: slow),
+            following(cpu, atLeast: Self.cpuWaitMs, within: 1, among: Array(slowestTaskByBucket.indices))
         )
     }
 
+    static let cpuWaitMs = 75.0
     static let writebackBurstMiB = 64.0
 }
 
@@ -154,18 +161,27 @@ struct BenchReport {
     }
 
     /// A commit waits for the disk; every message committed during a stall of it waits as long.
-    private static func stalls(_ io: IOStalls?) -> String {
+    private static func stalls(_ io: Stalls?) -> String {
         guard let io else { return "not measured: this kernel has no /proc/pressure/io" }
         return String(
             format: "some task %.0f ms, every task %.0f ms, of %.0f s", io.someMs, io.fullMs, io.seconds)
     }
 
-    private static func worstStall(_ io: IOStalls) -> String {
+    private static func worstStall(_ io: Stalls) -> String {
         String(format: "most in any %.0f ms: some task %.0f ms, every task %.0f ms", io.windowMs, io.worstSomeMs, io.worstFullMs)
     }
 
+    private static func cpuWaits(_ io: Stalls?) -> (String, String) {
+        guard let io, let waited = io.cpuSomeMs, let worst = io.worstCPUSomeMs else {
+            return ("not measured: this kernel has no /proc/pressure/cpu", "")
+        }
+        return (
+            String(format: "some task %.0f ms, of %.0f s", waited, io.seconds), String(format: "most in any %.0f ms: %.0f ms", io.windowMs, worst)
+        )
+    }
+
     /// The dirty pages the kernel wrote back: PostgreSQL's tables grown, written ~30 s later, all at once.
-    private static func writeback(_ io: IOStalls?) -> (String, String) {
+    private static func writeback(_ io: Stalls?) -> (String, String) {
         guard let io, let written = io.writtenMiB, let worst = io.worstWrittenMiB else {
             return ("not measured: this kernel has no nr_written in /proc/vmstat", "")
         }
@@ -260,11 +276,18 @@ struct BenchReport {
             if run.io != nil {
                 let (written, worst) = Self.writeback(run.io)
                 line("  the kernel's writeback meanwhile", written, worst)
+                let (waited, worstWait) = Self.cpuWaits(run.io)
+                line("  waits for a core meanwhile", waited, worstWait)
             }
             if let tail = run.tail {
                 var placed = run.io == nil ? "" : "\(tail.afterDiskWait) of them within 0.5 s after the disk held some task ≥ 20 ms of a tenth"
                 if run.io?.writtenMiB != nil {
                     placed += String(format: ", %d after ≥ %.0f MiB written back in one", tail.afterWriteback, LoadLatency.writebackBurstMiB)
+                }
+                if run.io?.cpuSomeMs != nil {
+                    placed += String(
+                        format: ", %d in or just after one with some task ≥ %.0f ms waiting for a core (as %d of all %d were)", tail.withCPUWait,
+                        LoadLatency.cpuWaitMs, tail.allWithCPUWait, tail.of)
                 }
                 line("  its slowest tenths of a second", "\(tail.tenths) of \(tail.of) with a TASK over its p99", placed)
             }
@@ -340,6 +363,8 @@ struct BenchReport {
                         "tenths_with_a_task_over_p99": $0.tail.map { .integer(Int64($0.tenths)) } ?? .null,
                         "of_them_after_a_disk_wait": $0.io == nil ? .null : $0.tail.map { .integer(Int64($0.afterDiskWait)) } ?? .null,
                         "of_them_after_a_writeback": $0.io?.writtenMiB == nil ? .null : $0.tail.map { .integer(Int64($0.afterWriteback)) } ?? .null,
+                        "of_them_with_a_cpu_wait": $0.io?.cpuSomeMs == nil ? .null : $0.tail.map { .integer(Int64($0.withCPUWait)) } ?? .null,
+                        "tenths_with_a_cpu_wait": $0.io?.cpuSomeMs == nil ? .null : $0.tail.map { .integer(Int64($0.allWithCPUWait)) } ?? .null,
                     ])
                 }),
             "reoffer_after_disconnect": reoffer.json,
@@ -367,7 +392,7 @@ extension CPUUse {
     }
 }
 
-extension IOStalls {
+extension Stalls {
     var json: JSONValue {
         .object([
             "wall_seconds": .double(seconds), "some_ms": .double(someMs), "full_ms": .double(fullMs), "window_ms": .double(windowMs),
@@ -376,6 +401,8 @@ extension IOStalls {
             "written_back_mib": writtenMiB.map { .double($0) } ?? .null,
             "worst_window_written_back_mib": worstWrittenMiB.map { .double($0) } ?? .null,
             "written_back_mib_by_tenth_of_a_second": .array(writtenByBucketMiB.map { .double($0) }),
+            "cpu_some_ms": cpuSomeMs.map { .double($0) } ?? .null, "worst_window_cpu_some_ms": worstCPUSomeMs.map { .double($0) } ?? .null,
+            "cpu_some_ms_by_tenth_of_a_second": .array(cpuSomeByBucketMs.map { .double($0) }),
         ])
     }
 }

@@ -169,6 +169,24 @@ struct BenchCommandTests {
         #expect(abs(byTenth.reduce(0, +) - some) < 0.01 + some * 1e-9, "\(io)")
         let afterDiskWait = try #require(latency["of_them_after_a_disk_wait"] as? Int)
         #expect(afterDiskWait <= latency["tenths_with_a_task_over_p99"] as? Int ?? -1)
+        // The waits for a core likewise, where the kernel counts them; some task waits at most all the time.
+        if FileManager.default.isReadableFile(atPath: "/proc/pressure/cpu") {
+            let waited = try #require(io["cpu_some_ms"] as? Double)
+            let worstWait = try #require(io["worst_window_cpu_some_ms"] as? Double)
+            let waitedByTenth = try #require(io["cpu_some_ms_by_tenth_of_a_second"] as? [Double])
+            #expect(0 <= worstWait && worstWait <= waited && worstWait <= (io["window_ms"] as? Double ?? 0) * 1.1, "\(io)")
+            #expect(waited <= (io["wall_seconds"] as? Double ?? 0) * 1000 * 1.1, "\(io)")
+            #expect(abs(waitedByTenth.reduce(0, +) - waited) < 0.01 + waited * 1e-9, "\(io)")
+            let withCPUWait = try #require(latency["of_them_with_a_cpu_wait"] as? Int)
+            #expect(withCPUWait <= latency["tenths_with_a_task_over_p99"] as? Int ?? -1)
+            // Of all the tenths, those in or just after a tenth of 75 ms or more waited for a core.
+            let flagged = waitedByTenth.indices.filter { tenth in (Swift.max(0, tenth - 1)...tenth).contains { waitedByTenth[$0] >= 75 } }
+            let allWithCPUWait = try #require(latency["tenths_with_a_cpu_wait"] as? Int)
+            #expect(allWithCPUWait >= withCPUWait)
+            #expect(abs(allWithCPUWait - flagged.count) <= 1, "\(allWithCPUWait) against \(flagged.count) of \(waitedByTenth.count)")
+        } else {
+            #expect(io["cpu_some_ms"] is NSNull)
+        }
         // The kernel's writeback, where /proc/vmstat counts it: by tenth, it adds up to the run's.
         let vmstat = (try? String(contentsOfFile: "/proc/vmstat", encoding: .utf8)) ?? ""
         guard vmstat.split(separator: "\n").contains(where: { $0.hasPrefix("nr_written ") }) else {

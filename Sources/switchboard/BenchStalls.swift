@@ -14,19 +14,34 @@ struct IOPressure: Equatable {
         (try? String(contentsOfFile: "/proc/pressure/io", encoding: .utf8)).flatMap(parse)
     }
 
-    /// Lines such as `some avg10=0.00 avg60=0.00 avg300=0.00 total=12345`.
     static func parse(_ text: String) -> IOPressure? {
-        var some: UInt64?
-        var full: UInt64?
+        let totals = totals(text)
+        guard let some = totals["some"], let full = totals["full"] else { return nil }
+        return IOPressure(some: some, full: full)
+    }
+
+    /// The `total=` of each line of a pressure file, by its first word: lines such as
+    /// `some avg10=0.00 avg60=0.00 avg300=0.00 total=12345`.
+    static func totals(_ text: String) -> [Substring: UInt64] {
+        var totals: [Substring: UInt64] = [:]
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard let kind = fields.first, let total = fields.last, total.hasPrefix("total="), let value = UInt64(total.dropFirst(6)) else {
                 continue
             }
-            if kind == "some" { some = value } else if kind == "full" { full = value }
+            totals[kind] = value
         }
-        guard let some, let full else { return nil }
-        return IOPressure(some: some, full: full)
+        return totals
+    }
+}
+
+/// Linux's pressure stall counter for the CPU (/proc/pressure/cpu, in microseconds since boot):
+/// the time at least one task that could run waited for a core. The hub, PostgreSQL, the
+/// gateways and the workers share the machine's cores, and each hand-over of a message wakes the
+/// next of them: where none is free, a message waits without any part being slow.
+enum CPUPressure {
+    static func readSome() -> UInt64? {
+        (try? String(contentsOfFile: "/proc/pressure/cpu", encoding: .utf8)).flatMap { IOPressure.totals($0)["some"] }
     }
 }
 
@@ -54,15 +69,16 @@ enum Writeback {
 }
 
 /// One reading of the watch: when (uptime in nanoseconds), the I/O pressure counters, the pages
-/// written back so far (nil where the kernel does not say).
-struct DiskReading {
+/// written back so far and the CPU's pressure counter (each nil where the kernel does not say).
+struct StallReading {
     var at: UInt64
     var pressure: IOPressure
     var writtenPages: UInt64? = nil
+    var cpuSome: UInt64? = nil
 }
 
-/// What the disk held up over a stretch of a run: in all, and in its worst window.
-struct IOStalls: Equatable {
+/// What the disk, and the want of a free core, held up over a stretch of a run: in all, and in its worst window.
+struct Stalls: Equatable {
     var seconds: Double
     /// Milliseconds in which some task waited on I/O, and every task did.
     var someMs: Double
@@ -80,25 +96,34 @@ struct IOStalls: Equatable {
     var writtenMiB: Double? = nil
     var worstWrittenMiB: Double? = nil
     var writtenByBucketMiB: [Double] = []
+    /// Milliseconds in which some task waited for a core: in all, the most within any `windowMs`,
+    /// and by tenth of a second; nil and empty where the kernel does not say.
+    var cpuSomeMs: Double? = nil
+    var worstCPUSomeMs: Double? = nil
+    var cpuSomeByBucketMs: [Double] = []
 
-    /// From counters read in time order: for each reading, the stall (and the writeback) since the
+    /// From counters read in time order: for each reading, the stall (the writeback, the wait for a core) since the
     /// earliest reading at most `windowMs` before it.
-    static func of(_ readings: [DiskReading], windowMs: Double, origin: UInt64 = 0) -> IOStalls? {
+    static func of(_ readings: [StallReading], windowMs: Double, origin: UInt64 = 0) -> Stalls? {
         guard let first = readings.first, let last = readings.last, readings.count > 1 else { return nil }
         let window = UInt64(windowMs * 1e6)
-        // Written-back figures only where every reading has the count.
+        // Written-back and CPU figures only where every reading has the count.
         let written = readings.allSatisfy { $0.writtenPages != nil } ? readings.map { $0.writtenPages ?? 0 } : nil
+        let cpu = readings.allSatisfy { $0.cpuSome != nil } ? readings.map { $0.cpuSome ?? 0 } : nil
         var worstSome: UInt64 = 0
         var worstFull: UInt64 = 0
         var worstWritten: UInt64 = 0
+        var worstCPU: UInt64 = 0
         var start = 0
         var buckets: [Double] = []
         var writtenBuckets: [Double] = []
+        var cpuBuckets: [Double] = []
         for end in readings.indices {
             while readings[end].at - readings[start].at > window { start += 1 }
             worstSome = max(worstSome, readings[end].pressure.some &- readings[start].pressure.some)
             worstFull = max(worstFull, readings[end].pressure.full &- readings[start].pressure.full)
             if let written { worstWritten = max(worstWritten, written[end] &- written[start]) }
+            if let cpu { worstCPU = max(worstCPU, cpu[end] &- cpu[start]) }
             guard end > 0, let bucket = SharedTimeline.bucket(of: readings[end].at, from: origin) else { continue }
             buckets.pad(toCount: bucket + 1)
             buckets[bucket] += Double(readings[end].pressure.some &- readings[end - 1].pressure.some) / 1e3
@@ -106,27 +131,34 @@ struct IOStalls: Equatable {
                 writtenBuckets.pad(toCount: bucket + 1)
                 writtenBuckets[bucket] += Writeback.mebibytes(written[end] &- written[end - 1])
             }
+            if let cpu {
+                cpuBuckets.pad(toCount: bucket + 1)
+                cpuBuckets[bucket] += Double(cpu[end] &- cpu[end - 1]) / 1e3
+            }
         }
-        return IOStalls(
+        return Stalls(
             seconds: Double(last.at - first.at) / 1e9, someMs: Double(last.pressure.some &- first.pressure.some) / 1e3,
             fullMs: Double(last.pressure.full &- first.pressure.full) / 1e3, worstSomeMs: Double(worstSome) / 1e3,
             worstFullMs: Double(worstFull) / 1e3, windowMs: windowMs, someByBucketMs: buckets,
             writtenMiB: written.map { Writeback.mebibytes(($0.last ?? 0) &- ($0.first ?? 0)) },
-            worstWrittenMiB: written.map { _ in Writeback.mebibytes(worstWritten) }, writtenByBucketMiB: writtenBuckets)
+            worstWrittenMiB: written.map { _ in Writeback.mebibytes(worstWritten) }, writtenByBucketMiB: writtenBuckets,
+            cpuSomeMs: cpu.map { Double(($0.last ?? 0) &- ($0.first ?? 0)) / 1e3 }, worstCPUSomeMs: cpu.map { _ in Double(worstCPU) / 1e3 },
+            cpuSomeByBucketMs: cpuBuckets)
     }
 }
 
-/// Reads the I/O pressure counters (and the pages written back) every `intervalMs` on a thread of its own until stopped.
-final class IOStallWatch: @unchecked Sendable {
+/// Reads the I/O pressure counters, the pages written back and the CPU's pressure counter every
+/// `intervalMs` on a thread of its own until stopped.
+final class StallWatch: @unchecked Sendable {
     private let lock = NSLock()
-    private var readings: [DiskReading] = []
+    private var readings: [StallReading] = []
     private var running = true
     private let finished = DispatchSemaphore(value: 0)
     private let windowMs: Double
     private let origin: UInt64
 
     /// Nil where the kernel keeps no I/O pressure counters. `origin` (uptime in nanoseconds) is
-    /// where the tenths of a second of `IOStalls.someByBucketMs` start.
+    /// where the tenths of a second of `Stalls.someByBucketMs` start.
     init?(origin: UInt64, intervalMs: Int = 10, windowMs: Double = 250) {
         guard IOPressure.read() != nil else { return nil }
         self.windowMs = windowMs
@@ -135,7 +167,9 @@ final class IOStallWatch: @unchecked Sendable {
             defer { finished.signal() }
             while lock.withLock({ running }) {
                 if let pressure = IOPressure.read() {
-                    let reading = DiskReading(at: DispatchTime.now().uptimeNanoseconds, pressure: pressure, writtenPages: Writeback.writtenPages())
+                    let reading = StallReading(
+                        at: DispatchTime.now().uptimeNanoseconds, pressure: pressure, writtenPages: Writeback.writtenPages(),
+                        cpuSome: CPUPressure.readSome())
                     lock.withLock { readings.append(reading) }
                 }
                 usleep(UInt32(intervalMs * 1000))
@@ -144,9 +178,9 @@ final class IOStallWatch: @unchecked Sendable {
     }
 
     /// Stops reading; what the disk held up since the watch started.
-    func stop() -> IOStalls? {
+    func stop() -> Stalls? {
         lock.withLock { running = false }
         finished.wait()
-        return lock.withLock { IOStalls.of(readings, windowMs: windowMs, origin: origin) }
+        return lock.withLock { Stalls.of(readings, windowMs: windowMs, origin: origin) }
     }
 }
