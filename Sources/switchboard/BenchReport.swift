@@ -60,10 +60,10 @@ struct LoadLatency {
         func following(_ byTenth: [Double], atLeast threshold: Double, within tenths: Int, among: [Int]) -> Int {
             among.filter { tenth in (max(0, tenth - tenths)...tenth).contains { $0 < byTenth.count && byTenth[$0] >= threshold } }.count
         }
-        let cpu = io?.cpuSomeByBucketMs ?? []
+        let cpu = io?.cpuSome?.byTenth ?? []
         return (
-            slow.count, slowestTaskByBucket.count, following(io?.someByBucketMs ?? [], atLeast: 20, within: 5, among: slow),
-            following(io?.writtenByBucketMiB ?? [], atLeast: Self.writebackBurstMiB, within: 5, among: slow),
+            slow.count, slowestTaskByBucket.count, following(io?.ioSome.byTenth ?? [], atLeast: 20, within: 5, among: slow),
+            following(io?.written?.byTenth ?? [], atLeast: Self.writebackBurstMiB, within: 5, among: slow),
             following(cpu, atLeast: Self.cpuWaitMs, within: 1, among: slow),
             following(cpu, atLeast: Self.cpuWaitMs, within: 1, among: Array(slowestTaskByBucket.indices))
         )
@@ -164,30 +164,31 @@ struct BenchReport {
     private static func stalls(_ io: Stalls?) -> String {
         guard let io else { return "not measured: this kernel has no /proc/pressure/io" }
         return String(
-            format: "some task %.0f ms, every task %.0f ms, of %.0f s", io.someMs, io.fullMs, io.seconds)
+            format: "some task %.0f ms, every task %.0f ms, of %.0f s", io.ioSome.total, io.ioFull.total, io.seconds)
     }
 
     private static func worstStall(_ io: Stalls) -> String {
-        String(format: "most in any %.0f ms: some task %.0f ms, every task %.0f ms", io.windowMs, io.worstSomeMs, io.worstFullMs)
+        String(format: "most in any %.0f ms: some task %.0f ms, every task %.0f ms", io.windowMs, io.ioSome.worst, io.ioFull.worst)
     }
 
     private static func cpuWaits(_ io: Stalls?) -> (String, String) {
-        guard let io, let waited = io.cpuSomeMs, let worst = io.worstCPUSomeMs else {
+        guard let io, let cpu = io.cpuSome else {
             return ("not measured: this kernel has no /proc/pressure/cpu", "")
         }
         return (
-            String(format: "some task %.0f ms, of %.0f s", waited, io.seconds), String(format: "most in any %.0f ms: %.0f ms", io.windowMs, worst)
+            String(format: "some task %.0f ms, of %.0f s", cpu.total, io.seconds),
+            String(format: "most in any %.0f ms: %.0f ms", io.windowMs, cpu.worst)
         )
     }
 
     /// The dirty pages the kernel wrote back: PostgreSQL's tables grown, written ~30 s later, all at once.
     private static func writeback(_ io: Stalls?) -> (String, String) {
-        guard let io, let written = io.writtenMiB, let worst = io.worstWrittenMiB else {
+        guard let io, let written = io.written else {
             return ("not measured: this kernel has no nr_written in /proc/vmstat", "")
         }
         return (
-            String(format: "%.0f MiB of dirty pages written, of %.0f s", written, io.seconds),
-            String(format: "most in any %.0f ms: %.0f MiB", io.windowMs, worst)
+            String(format: "%.0f MiB of dirty pages written, of %.0f s", written.total, io.seconds),
+            String(format: "most in any %.0f ms: %.0f MiB", io.windowMs, written.worst)
         )
     }
 
@@ -281,10 +282,10 @@ struct BenchReport {
             }
             if let tail = run.tail {
                 var placed = run.io == nil ? "" : "\(tail.afterDiskWait) of them within 0.5 s after the disk held some task ≥ 20 ms of a tenth"
-                if run.io?.writtenMiB != nil {
+                if run.io?.written != nil {
                     placed += String(format: ", %d after ≥ %.0f MiB written back in one", tail.afterWriteback, LoadLatency.writebackBurstMiB)
                 }
-                if run.io?.cpuSomeMs != nil {
+                if run.io?.cpuSome != nil {
                     placed += String(
                         format: ", %d in or just after one with some task ≥ %.0f ms waiting for a core (as %d of all %d were)", tail.withCPUWait,
                         LoadLatency.cpuWaitMs, tail.allWithCPUWait, tail.of)
@@ -362,9 +363,9 @@ struct BenchReport {
                         "slowest_task_ms_by_tenth_of_a_second": .array($0.slowestTaskByBucket.map { .double(Double($0) / 1000) }),
                         "tenths_with_a_task_over_p99": $0.tail.map { .integer(Int64($0.tenths)) } ?? .null,
                         "of_them_after_a_disk_wait": $0.io == nil ? .null : $0.tail.map { .integer(Int64($0.afterDiskWait)) } ?? .null,
-                        "of_them_after_a_writeback": $0.io?.writtenMiB == nil ? .null : $0.tail.map { .integer(Int64($0.afterWriteback)) } ?? .null,
-                        "of_them_with_a_cpu_wait": $0.io?.cpuSomeMs == nil ? .null : $0.tail.map { .integer(Int64($0.withCPUWait)) } ?? .null,
-                        "tenths_with_a_cpu_wait": $0.io?.cpuSomeMs == nil ? .null : $0.tail.map { .integer(Int64($0.allWithCPUWait)) } ?? .null,
+                        "of_them_after_a_writeback": $0.io?.written == nil ? .null : $0.tail.map { .integer(Int64($0.afterWriteback)) } ?? .null,
+                        "of_them_with_a_cpu_wait": $0.io?.cpuSome == nil ? .null : $0.tail.map { .integer(Int64($0.withCPUWait)) } ?? .null,
+                        "tenths_with_a_cpu_wait": $0.io?.cpuSome == nil ? .null : $0.tail.map { .integer(Int64($0.allWithCPUWait)) } ?? .null,
                     ])
                 }),
             "reoffer_after_disconnect": reoffer.json,
@@ -395,14 +396,14 @@ extension CPUUse {
 extension Stalls {
     var json: JSONValue {
         .object([
-            "wall_seconds": .double(seconds), "some_ms": .double(someMs), "full_ms": .double(fullMs), "window_ms": .double(windowMs),
-            "worst_window_some_ms": .double(worstSomeMs), "worst_window_full_ms": .double(worstFullMs),
-            "some_ms_by_tenth_of_a_second": .array(someByBucketMs.map { .double($0) }),
-            "written_back_mib": writtenMiB.map { .double($0) } ?? .null,
-            "worst_window_written_back_mib": worstWrittenMiB.map { .double($0) } ?? .null,
-            "written_back_mib_by_tenth_of_a_second": .array(writtenByBucketMiB.map { .double($0) }),
-            "cpu_some_ms": cpuSomeMs.map { .double($0) } ?? .null, "worst_window_cpu_some_ms": worstCPUSomeMs.map { .double($0) } ?? .null,
-            "cpu_some_ms_by_tenth_of_a_second": .array(cpuSomeByBucketMs.map { .double($0) }),
+            "wall_seconds": .double(seconds), "some_ms": .double(ioSome.total), "full_ms": .double(ioFull.total), "window_ms": .double(windowMs),
+            "worst_window_some_ms": .double(ioSome.worst), "worst_window_full_ms": .double(ioFull.worst),
+            "some_ms_by_tenth_of_a_second": .array(ioSome.byTenth.map { .double($0) }),
+            "written_back_mib": written.map { .double($0.total) } ?? .null,
+            "worst_window_written_back_mib": written.map { .double($0.worst) } ?? .null,
+            "written_back_mib_by_tenth_of_a_second": .array((written?.byTenth ?? []).map { .double($0) }),
+            "cpu_some_ms": cpuSome.map { .double($0.total) } ?? .null, "worst_window_cpu_some_ms": cpuSome.map { .double($0.worst) } ?? .null,
+            "cpu_some_ms_by_tenth_of_a_second": .array((cpuSome?.byTenth ?? []).map { .double($0) }),
         ])
     }
 }

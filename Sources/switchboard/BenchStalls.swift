@@ -77,73 +77,57 @@ struct StallReading {
     var cpuSome: UInt64? = nil
 }
 
-/// What the disk, and the want of a free core, held up over a stretch of a run: in all, and in its worst window.
+/// One counter of the watch over a stretch of a run, in its unit: in all, the most within any
+/// window of the stretch (a long stall, where the total would spread it over the run), and by
+/// tenth of a second from the run's origin (each reading's share counted in the tenth it was read
+/// in), beside `SharedTimeline`'s slowest TASKs.
+struct Windowed: Equatable {
+    var total: Double
+    var worst: Double
+    var byTenth: [Double]
+
+    /// From a counter that only grows, read at `times` (uptime in nanoseconds), `unit` its units
+    /// a count: for each reading, what it grew by since the earliest reading at most `window` before.
+    static func of(_ counts: [UInt64], at times: [UInt64], window: UInt64, origin: UInt64, unit: Double) -> Windowed {
+        var worst: UInt64 = 0
+        var start = 0
+        var byTenth: [Double] = []
+        for end in counts.indices {
+            while times[end] - times[start] > window { start += 1 }
+            worst = max(worst, counts[end] &- counts[start])
+            guard end > 0, let bucket = SharedTimeline.bucket(of: times[end], from: origin) else { continue }
+            byTenth.pad(toCount: bucket + 1)
+            byTenth[bucket] += Double(counts[end] &- counts[end - 1]) * unit
+        }
+        return Windowed(total: Double((counts.last ?? 0) &- (counts.first ?? 0)) * unit, worst: Double(worst) * unit, byTenth: byTenth)
+    }
+}
+
+/// What the disk, and the want of a free core, held up over a stretch of a run.
 struct Stalls: Equatable {
     var seconds: Double
-    /// Milliseconds in which some task waited on I/O, and every task did.
-    var someMs: Double
-    var fullMs: Double
-    /// The most of each within any `windowMs` of the stretch: a long stall of the disk, where the
-    /// totals would spread it over the run.
-    var worstSomeMs: Double
-    var worstFullMs: Double
     var windowMs: Double
-    /// Milliseconds some task waited, by tenth of a second from the run's origin (each reading's
-    /// wait counted in the tenth it was read in), beside `SharedTimeline`'s slowest TASKs.
-    var someByBucketMs: [Double] = []
-    /// MiB the kernel wrote back in all, the most within any `windowMs`, and by tenth of a second
-    /// as `someByBucketMs`; nil and empty where the kernel does not say.
-    var writtenMiB: Double? = nil
-    var worstWrittenMiB: Double? = nil
-    var writtenByBucketMiB: [Double] = []
-    /// Milliseconds in which some task waited for a core: in all, the most within any `windowMs`,
-    /// and by tenth of a second; nil and empty where the kernel does not say.
-    var cpuSomeMs: Double? = nil
-    var worstCPUSomeMs: Double? = nil
-    var cpuSomeByBucketMs: [Double] = []
+    /// Milliseconds in which some task waited on I/O, and every task did.
+    var ioSome: Windowed
+    var ioFull: Windowed
+    /// MiB the kernel wrote back; nil where the kernel does not say.
+    var written: Windowed?
+    /// Milliseconds in which some task waited for a core; nil where the kernel does not say.
+    var cpuSome: Windowed?
 
-    /// From counters read in time order: for each reading, the stall (the writeback, the wait for a core) since the
-    /// earliest reading at most `windowMs` before it.
     static func of(_ readings: [StallReading], windowMs: Double, origin: UInt64 = 0) -> Stalls? {
         guard let first = readings.first, let last = readings.last, readings.count > 1 else { return nil }
-        let window = UInt64(windowMs * 1e6)
+        let times = readings.map(\.at)
+        func windowed(_ counts: [UInt64], unit: Double) -> Windowed {
+            Windowed.of(counts, at: times, window: UInt64(windowMs * 1e6), origin: origin, unit: unit)
+        }
         // Written-back and CPU figures only where every reading has the count.
         let written = readings.allSatisfy { $0.writtenPages != nil } ? readings.map { $0.writtenPages ?? 0 } : nil
         let cpu = readings.allSatisfy { $0.cpuSome != nil } ? readings.map { $0.cpuSome ?? 0 } : nil
-        var worstSome: UInt64 = 0
-        var worstFull: UInt64 = 0
-        var worstWritten: UInt64 = 0
-        var worstCPU: UInt64 = 0
-        var start = 0
-        var buckets: [Double] = []
-        var writtenBuckets: [Double] = []
-        var cpuBuckets: [Double] = []
-        for end in readings.indices {
-            while readings[end].at - readings[start].at > window { start += 1 }
-            worstSome = max(worstSome, readings[end].pressure.some &- readings[start].pressure.some)
-            worstFull = max(worstFull, readings[end].pressure.full &- readings[start].pressure.full)
-            if let written { worstWritten = max(worstWritten, written[end] &- written[start]) }
-            if let cpu { worstCPU = max(worstCPU, cpu[end] &- cpu[start]) }
-            guard end > 0, let bucket = SharedTimeline.bucket(of: readings[end].at, from: origin) else { continue }
-            buckets.pad(toCount: bucket + 1)
-            buckets[bucket] += Double(readings[end].pressure.some &- readings[end - 1].pressure.some) / 1e3
-            if let written {
-                writtenBuckets.pad(toCount: bucket + 1)
-                writtenBuckets[bucket] += Writeback.mebibytes(written[end] &- written[end - 1])
-            }
-            if let cpu {
-                cpuBuckets.pad(toCount: bucket + 1)
-                cpuBuckets[bucket] += Double(cpu[end] &- cpu[end - 1]) / 1e3
-            }
-        }
         return Stalls(
-            seconds: Double(last.at - first.at) / 1e9, someMs: Double(last.pressure.some &- first.pressure.some) / 1e3,
-            fullMs: Double(last.pressure.full &- first.pressure.full) / 1e3, worstSomeMs: Double(worstSome) / 1e3,
-            worstFullMs: Double(worstFull) / 1e3, windowMs: windowMs, someByBucketMs: buckets,
-            writtenMiB: written.map { Writeback.mebibytes(($0.last ?? 0) &- ($0.first ?? 0)) },
-            worstWrittenMiB: written.map { _ in Writeback.mebibytes(worstWritten) }, writtenByBucketMiB: writtenBuckets,
-            cpuSomeMs: cpu.map { Double(($0.last ?? 0) &- ($0.first ?? 0)) / 1e3 }, worstCPUSomeMs: cpu.map { _ in Double(worstCPU) / 1e3 },
-            cpuSomeByBucketMs: cpuBuckets)
+            seconds: Double(last.at - first.at) / 1e9, windowMs: windowMs,
+            ioSome: windowed(readings.map(\.pressure.some), unit: 1e-3), ioFull: windowed(readings.map(\.pressure.full), unit: 1e-3),
+            written: written.map { windowed($0, unit: Writeback.mebibytes(1)) }, cpuSome: cpu.map { windowed($0, unit: 1e-3) })
     }
 }
 
@@ -158,7 +142,7 @@ final class StallWatch: @unchecked Sendable {
     private let origin: UInt64
 
     /// Nil where the kernel keeps no I/O pressure counters. `origin` (uptime in nanoseconds) is
-    /// where the tenths of a second of `Stalls.someByBucketMs` start.
+    /// where the tenths of a second of `Windowed.byTenth` start.
     init?(origin: UInt64, intervalMs: Int = 10, windowMs: Double = 250) {
         guard IOPressure.read() != nil else { return nil }
         self.windowMs = windowMs
