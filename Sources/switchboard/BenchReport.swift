@@ -181,7 +181,7 @@ struct BenchReport {
         )
     }
 
-    /// The dirty pages the kernel wrote back: PostgreSQL's tables grown, written ~30 s later, all at once.
+    /// The pages the kernel wrote back: the WAL at each flush, and the tables' growth some 30 s late, a file's at once.
     private static func writeback(_ io: Stalls?) -> (String, String) {
         guard let io, let written = io.written else {
             return ("not measured: this kernel has no nr_written in /proc/vmstat", "")

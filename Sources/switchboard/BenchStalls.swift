@@ -46,10 +46,12 @@ enum CPUPressure {
 }
 
 /// The kernel's count of pages it has written back to the disk since boot (`nr_written` in
-/// /proc/vmstat). PostgreSQL 15 grows a table or an index by writing a page of zeros into its file:
-/// those pages wait dirty in the page cache until the kernel writes them back, some 30 s after
-/// (vm.dirty_expire_centisecs), all of a file's at once. Behind such a write every commit's flush of
-/// the WAL waits: a stall that the I/O pressure counters show, and this says whose.
+/// /proc/vmstat), the machine's. Most of it is the WAL, written back at each flush (where the kernel
+/// keeps the file in large folios, a whole folio each time). PostgreSQL 15 also grows a table or an
+/// index by writing a page of zeros into its file: those pages wait dirty in the page cache until
+/// the kernel writes them back, some 30 s after (vm.dirty_expire_centisecs), all of a file's at
+/// once. Behind such a write every commit's flush of the WAL waits: a stall that the I/O pressure
+/// counters show, and this says whose.
 enum Writeback {
     /// Pages written back since boot; nil where the kernel does not say.
     static func writtenPages() -> UInt64? {
