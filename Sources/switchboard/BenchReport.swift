@@ -53,24 +53,47 @@ struct LoadLatency {
     /// (half of each tenth is usual at half load on two cores): whether the tail is the disk's or
     /// the cores', and why.
     /// Such waits for a core are common at these loads, so beside them: how many of all the tenths are so.
-    var tail: (tenths: Int, of: Int, afterDiskWait: Int, afterWriteback: Int, withCPUWait: Int, allWithCPUWait: Int)? {
+    var tail: TailPlacement? {
         guard !slowestTaskByBucket.isEmpty else { return nil }
         let limit = task.p99 * 1000
         let slow = slowestTaskByBucket.indices.filter { Double(slowestTaskByBucket[$0]) > limit }
-        func following(_ byTenth: [Double], atLeast threshold: Double, within tenths: Int, among: [Int]) -> Int {
-            among.filter { tenth in (max(0, tenth - tenths)...tenth).contains { $0 < byTenth.count && byTenth[$0] >= threshold } }.count
+        /// Of `among`, the tenths in or within `tenths` after one of `byTenth` at `threshold` or more; nil where not measured.
+        func following(_ byTenth: [Double]?, atLeast threshold: Double, within tenths: Int, among: [Int]) -> Int? {
+            byTenth.map { byTenth in
+                among.filter { tenth in (max(0, tenth - tenths)...tenth).contains { $0 < byTenth.count && byTenth[$0] >= threshold } }.count
+            }
         }
-        let cpu = io?.cpuSome?.byTenth ?? []
-        return (
-            slow.count, slowestTaskByBucket.count, following(io?.ioSome.byTenth ?? [], atLeast: 20, within: 5, among: slow),
-            following(io?.written?.byTenth ?? [], atLeast: Self.writebackBurstMiB, within: 5, among: slow),
-            following(cpu, atLeast: Self.cpuWaitMs, within: 1, among: slow),
-            following(cpu, atLeast: Self.cpuWaitMs, within: 1, among: Array(slowestTaskByBucket.indices))
-        )
+        let cpu = io?.cpuSome?.byTenth
+        return TailPlacement(
+            tenths: slow.count, of: slowestTaskByBucket.count, afterDiskWait: following(io?.ioSome.byTenth, atLeast: 20, within: 5, among: slow),
+            afterWriteback: following(io?.written?.byTenth, atLeast: Self.writebackBurstMiB, within: 5, among: slow),
+            withCPUWait: following(cpu, atLeast: Self.cpuWaitMs, within: 1, among: slow),
+            allWithCPUWait: following(cpu, atLeast: Self.cpuWaitMs, within: 1, among: Array(slowestTaskByBucket.indices)))
     }
 
     static let cpuWaitMs = 75.0
     static let writebackBurstMiB = 64.0
+}
+
+/// Where a latency run's slowest tenths of a second were (`LoadLatency.tail`); each count nil where
+/// its counter is not measured on this kernel.
+struct TailPlacement {
+    var tenths: Int
+    var of: Int
+    var afterDiskWait: Int?
+    var afterWriteback: Int?
+    var withCPUWait: Int?
+    var allWithCPUWait: Int?
+
+    /// The counts by their JSON keys, all null where the run has no timeline.
+    static func json(_ tail: TailPlacement?) -> [String: JSONValue] {
+        func count(_ value: Int?) -> JSONValue { value.map { .integer(Int64($0)) } ?? .null }
+        return [
+            "tenths_with_a_task_over_p99": count(tail?.tenths), "of_them_after_a_disk_wait": count(tail?.afterDiskWait),
+            "of_them_after_a_writeback": count(tail?.afterWriteback), "of_them_with_a_cpu_wait": count(tail?.withCPUWait),
+            "tenths_with_a_cpu_wait": count(tail?.allWithCPUWait),
+        ]
+    }
 }
 
 /// One form of PostgreSQL's ceiling (`PostgresCeiling`): how the rows went, how many a commit, how fast.
@@ -281,14 +304,14 @@ struct BenchReport {
                 line("  waits for a core meanwhile", waited, worstWait)
             }
             if let tail = run.tail {
-                var placed = run.io == nil ? "" : "\(tail.afterDiskWait) of them within 0.5 s after the disk held some task ≥ 20 ms of a tenth"
-                if run.io?.written != nil {
-                    placed += String(format: ", %d after ≥ %.0f MiB written back in one", tail.afterWriteback, LoadLatency.writebackBurstMiB)
+                var placed = tail.afterDiskWait.map { "\($0) of them within 0.5 s after the disk held some task ≥ 20 ms of a tenth" } ?? ""
+                if let afterWriteback = tail.afterWriteback {
+                    placed += String(format: ", %d after ≥ %.0f MiB written back in one", afterWriteback, LoadLatency.writebackBurstMiB)
                 }
-                if run.io?.cpuSome != nil {
+                if let withCPUWait = tail.withCPUWait, let allWithCPUWait = tail.allWithCPUWait {
                     placed += String(
-                        format: ", %d in or just after one with some task ≥ %.0f ms waiting for a core (as %d of all %d were)", tail.withCPUWait,
-                        LoadLatency.cpuWaitMs, tail.allWithCPUWait, tail.of)
+                        format: ", %d in or just after one with some task ≥ %.0f ms waiting for a core (as %d of all %d were)", withCPUWait,
+                        LoadLatency.cpuWaitMs, allWithCPUWait, tail.of)
                 }
                 line("  its slowest tenths of a second", "\(tail.tenths) of \(tail.of) with a TASK over its p99", placed)
             }
@@ -354,19 +377,16 @@ struct BenchReport {
             "hub_to_postgres_ratio": .double(postgresRate > 0 ? hubRate / postgresRate : 0), "ack_latency_at_max": ackLatencyAtMax.json,
             "end_to_end_per_s": .double(endToEndRate),
             "latency": .array(
-                latency.map {
-                    .object([
-                        "load": .double($0.load), "offered_per_s": .double($0.offeredRate), "achieved_per_s": .double($0.achievedRate),
-                        "publish_to_ack": $0.ack.json, "publish_to_task": $0.task.json, "postgres_commit_meanwhile": $0.commit.json,
-                        "postgres_commit_meanwhile_corrected": $0.commitCorrected.json,
-                        "cpu": $0.cpu.json(items: $0.ack.count), "io_stalls": $0.io?.json ?? .null,
-                        "slowest_task_ms_by_tenth_of_a_second": .array($0.slowestTaskByBucket.map { .double(Double($0) / 1000) }),
-                        "tenths_with_a_task_over_p99": $0.tail.map { .integer(Int64($0.tenths)) } ?? .null,
-                        "of_them_after_a_disk_wait": $0.io == nil ? .null : $0.tail.map { .integer(Int64($0.afterDiskWait)) } ?? .null,
-                        "of_them_after_a_writeback": $0.io?.written == nil ? .null : $0.tail.map { .integer(Int64($0.afterWriteback)) } ?? .null,
-                        "of_them_with_a_cpu_wait": $0.io?.cpuSome == nil ? .null : $0.tail.map { .integer(Int64($0.withCPUWait)) } ?? .null,
-                        "tenths_with_a_cpu_wait": $0.io?.cpuSome == nil ? .null : $0.tail.map { .integer(Int64($0.allWithCPUWait)) } ?? .null,
-                    ])
+                latency.map { run in
+                    let tail = TailPlacement.json(run.tail)
+                    return .object(
+                        [
+                            "load": .double(run.load), "offered_per_s": .double(run.offeredRate), "achieved_per_s": .double(run.achievedRate),
+                            "publish_to_ack": run.ack.json, "publish_to_task": run.task.json, "postgres_commit_meanwhile": run.commit.json,
+                            "postgres_commit_meanwhile_corrected": run.commitCorrected.json,
+                            "cpu": run.cpu.json(items: run.ack.count), "io_stalls": run.io?.json ?? .null,
+                            "slowest_task_ms_by_tenth_of_a_second": .array(run.slowestTaskByBucket.map { .double(Double($0) / 1000) }),
+                        ].merging(tail) { first, _ in first })
                 }),
             "reoffer_after_disconnect": reoffer.json,
             "ingest_by_customers": .array(
