@@ -71,6 +71,8 @@ let package = Package(
         .executableTarget(name: "switchboard-fuzz", dependencies: ["SwitchboardProtocol", "SwitchboardHub"]),
         .testTarget(name: "SwitchboardProtocolTests", dependencies: ["SwitchboardProtocol"]),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore"]),
+        // The bench's own arithmetic (the executable's module, imported @testable).
+        .testTarget(name: "SwitchboardBenchTests", dependencies: ["switchboard", "SwitchboardProtocol"]),
         .testTarget(
             name: "SwitchboardIntegrationTests",
             dependencies: [

@@ -65,7 +65,7 @@ struct LoadLatency {
         }
         let cpu = io?.cpuSome?.byTenth
         return TailPlacement(
-            tenths: slow.count, of: slowestTaskByBucket.count, afterDiskWait: following(io?.ioSome.byTenth, atLeast: 20, within: 5, among: slow),
+            tenths: slow.count, of: slowestTaskByBucket.count, afterDiskWait: following(io?.ioSome?.byTenth, atLeast: 20, within: 5, among: slow),
             afterWriteback: following(io?.written?.byTenth, atLeast: Self.writebackBurstMiB, within: 5, among: slow),
             withCPUWait: following(cpu, atLeast: Self.cpuWaitMs, within: 1, among: slow),
             allWithCPUWait: following(cpu, atLeast: Self.cpuWaitMs, within: 1, among: Array(slowestTaskByBucket.indices)))
@@ -184,14 +184,12 @@ struct BenchReport {
     }
 
     /// A commit waits for the disk; every message committed during a stall of it waits as long.
-    private static func stalls(_ io: Stalls?) -> String {
-        guard let io else { return "not measured: this kernel has no /proc/pressure/io" }
-        return String(
-            format: "some task %.0f ms, every task %.0f ms, of %.0f s", io.ioSome.total, io.ioFull.total, io.seconds)
-    }
-
-    private static func worstStall(_ io: Stalls) -> String {
-        String(format: "most in any %.0f ms: some task %.0f ms, every task %.0f ms", io.windowMs, io.ioSome.worst, io.ioFull.worst)
+    private static func stalls(_ io: Stalls?) -> (String, String) {
+        guard let io, let some = io.ioSome, let full = io.ioFull else { return ("not measured: this kernel has no /proc/pressure/io", "") }
+        return (
+            String(format: "some task %.0f ms, every task %.0f ms, of %.0f s", some.total, full.total, io.seconds),
+            String(format: "most in any %.0f ms: some task %.0f ms, every task %.0f ms", io.windowMs, some.worst, full.worst)
+        )
     }
 
     private static func cpuWaits(_ io: Stalls?) -> (String, String) {
@@ -296,7 +294,8 @@ struct BenchReport {
                     format: "TASK p99 is %.1f× this p99: every moment weighed alike, as the paced messages are",
                     run.commitCorrected.p99 > 0 ? run.task.p99 / run.commitCorrected.p99 : 0))
             line("  CPU meanwhile", Self.cores(run.cpu), Self.machine(run.cpu))
-            line("  waits on the disk meanwhile", Self.stalls(run.io), run.io.map(Self.worstStall) ?? "")
+            let (waitedOnDisk, worstOnDisk) = Self.stalls(run.io)
+            line("  waits on the disk meanwhile", waitedOnDisk, worstOnDisk)
             if run.io != nil {
                 let (written, worst) = Self.writeback(run.io)
                 line("  the kernel's writeback meanwhile", written, worst)
@@ -416,9 +415,10 @@ extension CPUUse {
 extension Stalls {
     var json: JSONValue {
         .object([
-            "wall_seconds": .double(seconds), "some_ms": .double(ioSome.total), "full_ms": .double(ioFull.total), "window_ms": .double(windowMs),
-            "worst_window_some_ms": .double(ioSome.worst), "worst_window_full_ms": .double(ioFull.worst),
-            "some_ms_by_tenth_of_a_second": .array(ioSome.byTenth.map { .double($0) }),
+            "wall_seconds": .double(seconds), "window_ms": .double(windowMs),
+            "some_ms": ioSome.map { .double($0.total) } ?? .null, "full_ms": ioFull.map { .double($0.total) } ?? .null,
+            "worst_window_some_ms": ioSome.map { .double($0.worst) } ?? .null, "worst_window_full_ms": ioFull.map { .double($0.worst) } ?? .null,
+            "some_ms_by_tenth_of_a_second": .array((ioSome?.byTenth ?? []).map { .double($0) }),
             "written_back_mib": written.map { .double($0.total) } ?? .null,
             "worst_window_written_back_mib": written.map { .double($0.worst) } ?? .null,
             "written_back_mib_by_tenth_of_a_second": .array((written?.byTenth ?? []).map { .double($0) }),

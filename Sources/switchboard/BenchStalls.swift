@@ -74,9 +74,19 @@ enum Writeback {
 /// written back so far and the CPU's pressure counter (each nil where the kernel does not say).
 struct StallReading {
     var at: UInt64
-    var pressure: IOPressure
+    var pressure: IOPressure? = nil
     var writtenPages: UInt64? = nil
     var cpuSome: UInt64? = nil
+
+    /// Now, each counter this kernel keeps.
+    static func now() -> StallReading {
+        StallReading(
+            at: DispatchTime.now().uptimeNanoseconds, pressure: IOPressure.read(), writtenPages: Writeback.writtenPages(),
+            cpuSome: CPUPressure.readSome())
+    }
+
+    /// Whether the kernel keeps any of the counters.
+    var measuresAnything: Bool { pressure != nil || writtenPages != nil || cpuSome != nil }
 }
 
 /// One counter of the watch over a stretch of a run, in its unit: in all, the most within any
@@ -105,31 +115,33 @@ struct Windowed: Equatable {
     }
 }
 
-/// What the disk, and the want of a free core, held up over a stretch of a run.
+/// What the disk, and the want of a free core, held up over a stretch of a run. Each counter is
+/// nil where the kernel does not keep it (a kernel may keep the writeback count and no pressure
+/// counters: PSI can be built in and turned off).
 struct Stalls: Equatable {
     var seconds: Double
     var windowMs: Double
     /// Milliseconds in which some task waited on I/O, and every task did.
-    var ioSome: Windowed
-    var ioFull: Windowed
-    /// MiB the kernel wrote back; nil where the kernel does not say.
+    var ioSome: Windowed?
+    var ioFull: Windowed?
+    /// MiB the kernel wrote back.
     var written: Windowed?
-    /// Milliseconds in which some task waited for a core; nil where the kernel does not say.
+    /// Milliseconds in which some task waited for a core.
     var cpuSome: Windowed?
 
     static func of(_ readings: [StallReading], windowMs: Double, origin: UInt64 = 0) -> Stalls? {
         guard let first = readings.first, let last = readings.last, readings.count > 1 else { return nil }
         let times = readings.map(\.at)
-        func windowed(_ counts: [UInt64], unit: Double) -> Windowed {
-            Windowed.of(counts, at: times, window: UInt64(windowMs * 1e6), origin: origin, unit: unit)
+        // A counter's figures only where every reading has it.
+        func windowed(_ count: (StallReading) -> UInt64?, unit: Double) -> Windowed? {
+            let counts = readings.compactMap(count)
+            guard counts.count == readings.count else { return nil }
+            return Windowed.of(counts, at: times, window: UInt64(windowMs * 1e6), origin: origin, unit: unit)
         }
-        // Written-back and CPU figures only where every reading has the count.
-        let written = readings.allSatisfy { $0.writtenPages != nil } ? readings.map { $0.writtenPages ?? 0 } : nil
-        let cpu = readings.allSatisfy { $0.cpuSome != nil } ? readings.map { $0.cpuSome ?? 0 } : nil
         return Stalls(
             seconds: Double(last.at - first.at) / 1e9, windowMs: windowMs,
-            ioSome: windowed(readings.map(\.pressure.some), unit: 1e-3), ioFull: windowed(readings.map(\.pressure.full), unit: 1e-3),
-            written: written.map { windowed($0, unit: Writeback.mebibytes(1)) }, cpuSome: cpu.map { windowed($0, unit: 1e-3) })
+            ioSome: windowed({ $0.pressure?.some }, unit: 1e-3), ioFull: windowed({ $0.pressure?.full }, unit: 1e-3),
+            written: windowed(\.writtenPages, unit: Writeback.mebibytes(1)), cpuSome: windowed(\.cpuSome, unit: 1e-3))
     }
 }
 
@@ -143,21 +155,17 @@ final class StallWatch: @unchecked Sendable {
     private let windowMs: Double
     private let origin: UInt64
 
-    /// Nil where the kernel keeps no I/O pressure counters. `origin` (uptime in nanoseconds) is
-    /// where the tenths of a second of `Windowed.byTenth` start.
+    /// Nil where the kernel keeps none of the counters. `origin` (uptime in nanoseconds) is where
+    /// the tenths of a second of `Windowed.byTenth` start.
     init?(origin: UInt64, intervalMs: Int = 10, windowMs: Double = 250) {
-        guard IOPressure.read() != nil else { return nil }
+        guard StallReading.now().measuresAnything else { return nil }
         self.windowMs = windowMs
         self.origin = origin
         Thread { [self] in
             defer { finished.signal() }
             while lock.withLock({ running }) {
-                if let pressure = IOPressure.read() {
-                    let reading = StallReading(
-                        at: DispatchTime.now().uptimeNanoseconds, pressure: pressure, writtenPages: Writeback.writtenPages(),
-                        cpuSome: CPUPressure.readSome())
-                    lock.withLock { readings.append(reading) }
-                }
+                let reading = StallReading.now()
+                lock.withLock { readings.append(reading) }
                 usleep(UInt32(intervalMs * 1000))
             }
         }.start()
