@@ -10,6 +10,7 @@ let package = Package(
         // For the micro-benchmarks in Benchmarks/ (a package of its own, so that make test never builds them).
         .library(name: "SwitchboardProtocol", targets: ["SwitchboardProtocol"]),
         .library(name: "SwitchboardCore", targets: ["SwitchboardCore"]),
+        .library(name: "SwitchboardStore", targets: ["SwitchboardStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -18,6 +18,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "SwitchboardProtocol", package: "switchboard"),
                 .product(name: "SwitchboardCore", package: "switchboard"),
+                .product(name: "SwitchboardStore", package: "switchboard"),
             ],
             path: "Benchmarks/Hot",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

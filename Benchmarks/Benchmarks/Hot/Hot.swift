@@ -1,6 +1,7 @@
 import Benchmark
 import SwitchboardCore
 import SwitchboardProtocol
+import SwitchboardStore
 
 /// The hub's per-message work, one function at a time: throughput and allocations per operation.
 let benchmarks: @Sendable () -> Void = {
@@ -29,6 +30,38 @@ let benchmarks: @Sendable () -> Void = {
     let router = Router(rules: .standard)
     Benchmark("Router.route by keywords (EN/FA)") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(router.route(publish, now: 0)) }
+    }
+
+    // The hub's own work for each message at maximum ingest, but for the sockets and PostgreSQL:
+    // the PUBLISH decoded, its identity normalized and its route chosen, its record written into
+    // the binary columns of its batch's statement (a batch of 512, the hub's batch_max), its ACK
+    // encoded. Per message.
+    let intakeFrames = (0..<512).map { index in
+        var message = publish
+        message.messageID = "bench-ingest-0-\(index)"
+        message.hints = IdentityHints(email: "c\(index * 37 % 10_000)@bench.example")
+        return try! Codec.encode(.publish(message))
+    }
+    Benchmark("Hub intake: PUBLISH → record → batch statement → ACK", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        var batch: [IngestRecord] = []
+        batch.reserveCapacity(512)
+        var index = 0
+        for _ in benchmark.scaledIterations {
+            guard case .publish(let message) = try Codec.decode(intakeFrames[index % 512], limits: limits, accepting: Codec.gatewayCommands) else {
+                fatalError("not a PUBLISH")
+            }
+            let record = IngestRecord(
+                gateway: "bench-ingest-0", publish: message, identities: try normalizer.normalize(message.hints),
+                route: router.route(message, now: 0), routingVersion: 1)
+            batch.append(record)
+            if batch.count == 512 {
+                blackHole(Store.ingestStatement(batch, receivedAtMs: 0))
+                batch.removeAll(keepingCapacity: true)
+            }
+            let ack = Ack(messageID: message.messageID, interactionID: Int64(index + 1), customerID: 7, queue: record.route.queue, duplicate: false)
+            blackHole(Codec.encode(.ack(ack)))
+            index += 1
+        }
     }
 
     Benchmark("Dispatcher enqueue → offer → done, 1 worker", configuration: .init(scalingFactor: .kilo)) { benchmark in
