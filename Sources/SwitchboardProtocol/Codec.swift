@@ -10,7 +10,11 @@
 public enum Codec {
     /// Encodes a command as its frames (without any ROUTER routing id).
     public static func encode(_ command: Command) -> [[UInt8]] {
-        var frames: [[UInt8]] = [Array(protocolVersion.utf8), Array(command.name.utf8), header(of: command)]
+        var frames: [[UInt8]] = []
+        frames.reserveCapacity(4)
+        frames.append(versionFrame)
+        frames.append(commandFrames[command.name] ?? Array(command.name.utf8))
+        frames.append(header(of: command))
         switch command {
         case .publish(let publish): frames.append(publish.body)
         case .task(let task): frames.append(task.body)
@@ -26,7 +30,7 @@ public enum Codec {
         deliveryID: Int64, attempt: Int, deadline: Int64, queue: String, priority: Int, interaction: [UInt8], customer: [UInt8], body: [UInt8]
     ) -> [[UInt8]] {
         [
-            Array(protocolVersion.utf8), Array("TASK".utf8),
+            versionFrame, commandFrames["TASK"] ?? Array("TASK".utf8),
             taskHeader(
                 deliveryID: deliveryID, attempt: attempt, deadline: deadline, queue: queue, priority: priority, interaction: interaction,
                 customer: customer),
@@ -123,6 +127,17 @@ public enum Codec {
         }
     }
 
+    /// The version frame and each command's name frame, made once and shared by every message
+    /// encoded: the hub encodes an ACK for every message.
+    private static let versionFrame = Array(protocolVersion.utf8)
+    private static let commandFrames: [String: [UInt8]] = Dictionary(uniqueKeysWithValues: shapes.keys.map { ($0, Array($0.utf8)) })
+
+    /// The version frame and the name frames of `commands`, as the encoder shares them: what a
+    /// socket receiving those commands can hand over without a copy per message.
+    public static func sharedFrames(_ commands: Set<String>) -> [[UInt8]] {
+        [versionFrame] + commands.sorted().compactMap { commandFrames[$0] }
+    }
+
     /// Command names and whether they carry a body frame.
     private static let shapes: [String: Bool] = [
         "PUBLISH": true, "ACK": false, "NACK": false, "PING": false, "PONG": false, "READY": false, "WELCOME": false,
@@ -130,7 +145,9 @@ public enum Codec {
     ]
 
     private static func decodePublish(_ header: HeaderReader, body: [UInt8], limits: DecodingLimits) throws(ProtocolError) -> Publish {
-        let messageID = try header.identifier("message_id")
+        // Read already, for the refusal's message id, unless it is missing or invalid: then this says why.
+        let messageID: String
+        if let known = header.messageID { messageID = known } else { messageID = try header.identifier("message_id") }
         let channel = try header.identifier("channel", maxBytes: 32)
         guard limits.channels.contains(channel) else {
             throw header.failure(
@@ -152,9 +169,9 @@ public enum Codec {
             guard case .object(let members) = value else {
                 throw header.failure(.invalidField, "PUBLISH field 'hints' must be an object, got \(value.typeName)")
             }
-            let known: Set<String> = ["phone", "email", "external_id", "device_id", "name"]
-            if let unknown = members.keys.first(where: { !known.contains($0) }) {
-                throw header.failure(.invalidField, "PUBLISH hint '\(unknown)' is unknown; expected \(known.sorted().joined(separator: ", "))")
+            if let unknown = members.keys.first(where: { !Self.hintNames.contains($0) }) {
+                throw header.failure(
+                    .invalidField, "PUBLISH hint '\(unknown)' is unknown; expected \(Self.hintNames.sorted().joined(separator: ", "))")
             }
             let reader = HeaderReader(command: "PUBLISH hints", members: members, messageID: messageID)
             hints = IdentityHints(
@@ -169,7 +186,7 @@ public enum Codec {
             contentType: try header.optionalString("content_type", maxBytes: 128) ?? Publish.defaultContentType, body: body,
             attributes: try header.stringMap("attributes", maxCount: 64))
         if publish.isText {
-            guard String(validating: body, as: UTF8.self) != nil else {
+            guard UTF8Validation.isValid(body) else {
                 throw header.failure(.invalidText, "body is declared '\(publish.contentType)' but is not valid UTF-8")
             }
             // memchr, not a generic `contains`: bodies run to megabytes and this is the hub's hot path.
@@ -179,6 +196,8 @@ public enum Codec {
         }
         return publish
     }
+
+    private static let hintNames: Set<String> = ["phone", "email", "external_id", "device_id", "name"]
 
     private static func decodeReady(_ header: HeaderReader) throws(ProtocolError) -> Ready {
         Ready(

@@ -62,10 +62,31 @@ public struct Publish: Sendable, Equatable {
 
     public static let defaultContentType = "text/plain; charset=utf-8"
 
-    /// True when the body must be UTF-8 text (any `text/*` type).
-    public var isText: Bool { contentType.lowercased().hasPrefix("text/") }
+    /// True when the body must be UTF-8 text (any `text/*` type, in any case). Compared byte by
+    /// byte: this runs several times per message, and a lower-cased copy of a content type longer
+    /// than 15 bytes is an allocation each time.
+    public var isText: Bool {
+        var type = contentType.utf8.makeIterator()
+        for expected in "text/".utf8 {
+            guard let byte = type.next() else { return false }
+            guard ((0x41...0x5A).contains(byte) ? byte | 0x20 : byte) == expected else { return false }
+        }
+        return true
+    }
     /// The body as text, for routing by keywords; nil for binary bodies.
     public var bodyText: String? { isText ? String(decoding: body, as: UTF8.self) : nil }
+    /// A text body's UTF-8 as it is stored: the body itself when it is valid UTF-8, as the decoder
+    /// makes sure of (no copy), else the UTF-8 of `bodyText`, invalid sequences replaced; nil for
+    /// binary bodies.
+    public var textBytes: [UInt8]? {
+        guard isText else { return nil }
+        return UTF8Validation.isValid(body) ? body : Array(String(decoding: body, as: UTF8.self).utf8)
+    }
+}
+
+/// UTF-8 checked in place, without the copy that `String(validating:)` makes of every body.
+public enum UTF8Validation {
+    public static func isValid(_ bytes: [UInt8]) -> Bool { (try? UTF8Span(validating: bytes.span)) != nil }
 }
 
 /// The hub's receipt: the message and its routing decision are committed (hub → gateway).

@@ -72,13 +72,16 @@ public struct JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let keyStart = index
             let key = try parseString()
-            guard members[key] == nil else { throw fail("duplicate key '\(key)'") }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue(depth: depth + 1)
+            // One hash of the key, not one to look for it and another to insert it.
+            guard members.updateValue(try parseValue(depth: depth + 1), forKey: key) == nil else {
+                throw Failure(offset: keyStart, reason: "duplicate key '\(key)'")
+            }
             skipWhitespace()
             guard index < bytes.count else { throw fail("unterminated object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }

@@ -105,6 +105,30 @@ struct CodecTests {
         }
     }
 
+    @Test("a body is text for every text/* content type in any case, and is checked as UTF-8 only then")
+    func textContentTypes() {
+        for (type, isText) in [
+            ("text/plain; charset=utf-8", true), ("Text/HTML", true), ("TEXT/", true), ("text/x-\u{017F}", true),
+            ("application/json", false), ("text", false), ("tex/plain", false), (" text/plain", false), ("text\u{0F}", false),
+            ("texT\u{2215}", false), ("", false),
+        ] {
+            #expect(Publish(messageID: "m", channel: "sms", occurredAt: 0, contentType: type, body: []).isText == isText, "\(type)")
+        }
+        let binary = Self.frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"content_type":"image/png"}"#, body: [0xC3, 0x28])
+        #expect((try? Codec.decode(binary)) != nil)
+        let upper = Self.frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"content_type":"TEXT/PLAIN"}"#, body: [0xC3, 0x28])
+        #expect(throws: ProtocolError.self) { try Codec.decode(upper) }
+    }
+
+    @Test("a text body's stored bytes are the body itself when valid, else its UTF-8 with U+FFFD for each bad sequence")
+    func textBytes() {
+        let valid = Publish(messageID: "m", channel: "sms", occurredAt: 0, body: Array("сломался 😀".utf8))
+        #expect(valid.textBytes == valid.body)
+        let invalid = Publish(messageID: "m", channel: "sms", occurredAt: 0, body: [0x61, 0xC3, 0x28])
+        #expect(invalid.textBytes == Array("a\u{FFFD}(".utf8))
+        #expect(Publish(messageID: "m", channel: "sms", occurredAt: 0, contentType: "application/pdf", body: [0xC3]).textBytes == nil)
+    }
+
     @Test("a refused PUBLISH still names its message id so the NACK can")
     func refusalCarriesMessageID() {
         let frames = Self.frames("PUBLISH", #"{"message_id":"m7","channel":"pager","occurred_at":1}"#, body: [])
