@@ -84,6 +84,21 @@ public struct PostgresArray<Element: PostgresBinaryElement> {
     }
 }
 
+extension PostgresArray where Element == String {
+    /// A text element given as its UTF-8, with no string made of it; it must be valid UTF-8
+    /// without NUL bytes, or the server refuses the whole array.
+    @inlinable public mutating func append<Text: Collection<UInt8>>(utf8 text: Text?) {
+        count += 1
+        guard let text else {
+            hasNull = true
+            PostgresArrayBytes.append(Int32(-1), to: &bytes)
+            return
+        }
+        PostgresArrayBytes.append(Int32(text.count), to: &bytes)
+        bytes.append(contentsOf: text)
+    }
+}
+
 /// Big-endian integers, as PostgreSQL's binary formats write them.
 @usableFromInline enum PostgresArrayBytes {
     @usableFromInline static let headerSize = 20

@@ -189,13 +189,13 @@ final class StoreThread: Sendable {
         }
     }
 
-    /// The reply to a committed batch, from its result's rows. Rows that do not answer the batch
+    /// The reply to a committed batch, from its result. Rows that do not answer the batch
     /// (a hub and a schema that disagree) fail each of its messages, as storing them one by one
     /// would: they are refused and quarantined, though committed, since the hub cannot tell which
     /// answer is whose; a replay from the quarantine is answered as a duplicate.
     private func answered(_ statement: Store.IngestStatement, _ request: StoreRequest, _ result: PostgresResult) -> StoreReply {
         do {
-            return .ingested(try Store.answer(statement, result.rows()))
+            return .ingested(try Store.answer(statement, result))
         } catch {
             let failure = Self.failure(error)
             logger.error("store request failed: \(failure.reason)")

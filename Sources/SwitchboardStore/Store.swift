@@ -143,7 +143,7 @@ public final class Store {
 
     /// Waits for the statement's answers (it is committed once they are in) and reads them.
     public func receive(_ statement: IngestStatement) throws -> IngestAnswer {
-        try Self.answer(statement, try connection.receive())
+        try Self.answer(statement, try connection.receiveResult())
     }
 
     /// Waits for the statement's answers (it is committed once they are in) without reading them:
@@ -152,27 +152,30 @@ public final class Store {
         try connection.receiveResult()
     }
 
-    /// The batch's outcomes, in its order, and the contexts read with it, from the function's answers.
-    public static func answer(_ statement: IngestStatement, _ answer: PostgresRows) throws -> IngestAnswer {
+    /// The batch's outcomes, in its order, and the contexts read with it, from the function's
+    /// answers, read from libpq's result in place (no array of strings per row).
+    public static func answer(_ statement: IngestStatement, _ answer: PostgresResult) throws -> IngestAnswer {
         let records = statement.records
-        guard answer.rows.count == records.count else {
+        guard answer.rowCount == records.count else {
             throw PostgresError(
-                code: .unexpectedResult, message: "the ingest statement answered \(answer.rows.count) rows for \(records.count) messages")
+                code: .unexpectedResult, message: "the ingest statement answered \(answer.rowCount) rows for \(records.count) messages")
         }
-        var rows = [[String?]?](repeating: nil, count: records.count)
+        // Each record's row in the answer, -1 until one answers it.
+        var rowOf = [Int](repeating: -1, count: records.count)
         var contexts: [Int64: [UInt8]] = [:]
-        for row in answer.rows {
-            guard let position = row[0].flatMap({ Int($0) }), statement.order.indices.contains(position - 1) else {
+        let readsContexts = answer.columnCount > 6
+        for row in 0..<answer.rowCount {
+            guard let position = answer.int64(row, 0).map(Int.init), statement.order.indices.contains(position - 1) else {
                 throw PostgresError(code: .unexpectedResult, message: "the ingest statement answered an unknown position")
             }
-            rows[statement.order[position - 1]] = row
-            if row.count > 6, let context = row[6], let customer = row[3].flatMap({ Int64($0) }) { contexts[customer] = Array(context.utf8) }
+            rowOf[statement.order[position - 1]] = row
+            if readsContexts, let context = answer.bytes(row, 6), let customer = answer.int64(row, 3) { contexts[customer] = context }
         }
         let outcomes = try records.indices.map { index in
-            guard let row = rows[index] else {
+            guard rowOf[index] >= 0 else {
                 throw PostgresError(code: .unexpectedResult, message: "the ingest statement left a message unanswered")
             }
-            return try Self.outcome(records[index], row, receivedAtMs: statement.receivedAtMs)
+            return try Self.outcome(records[index], answer, row: rowOf[index], receivedAtMs: statement.receivedAtMs)
         }
         return IngestAnswer(outcomes: outcomes, contexts: contexts)
     }
@@ -267,8 +270,9 @@ public final class Store {
             language.append(record.publish.language)
             priority.append(Int16(clamping: record.route.priority))
             contentType.append(record.publish.contentType)
-            let text = record.publish.bodyText
-            bodyText.append(text)
+            // A text body as its bytes: the decoder checked them, so no string is made of them.
+            let text = record.publish.textBytes
+            bodyText.append(utf8: text)
             bodyBytes.append(text == nil ? PostgresBytes(record.publish.body) : nil)
             attributes.append(
                 record.publish.attributes.isEmpty
@@ -276,7 +280,7 @@ public final class Store {
             deadline.append(record.route.deadline)
             routeReason.append(record.route.reason)
             routingVersion.append(Int32(clamping: record.routingVersion))
-            fingerprint.append(MessageFingerprint.of(record.publish, bodyText: text))
+            MessageFingerprint.withFingerprint(of: record.publish, textBytes: text) { fingerprint.append(utf8: $0) }
             // One hint of each kind at most: the protocol has one field per kind.
             func hint(_ kind: NormalizedIdentity.Kind) -> String? { record.identities.first { $0.kind == kind }?.value }
             phone.append(hint(.phone))
@@ -295,9 +299,9 @@ public final class Store {
         }
     }
 
-    private static func outcome(_ record: IngestRecord, _ row: [String?], receivedAtMs: Int64) throws -> IngestOutcome {
-        guard let outcome = row[1], let interactionID = row[2].flatMap({ Int64($0) }), let customerID = row[3].flatMap({ Int64($0) }),
-            let queue = row[4]
+    private static func outcome(_ record: IngestRecord, _ answer: PostgresResult, row: Int, receivedAtMs: Int64) throws -> IngestOutcome {
+        guard let outcome = answer.string(row, 1), let interactionID = answer.int64(row, 2), let customerID = answer.int64(row, 3),
+            let queue = answer.string(row, 4)
         else {
             throw PostgresError(code: .unexpectedResult, message: "swb_ingest answered an incomplete row")
         }
@@ -310,7 +314,7 @@ public final class Store {
                 messageID: messageID,
                 original: Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: true))
         default:
-            guard let deliveryID = row[5].flatMap({ Int64($0) }) else {
+            guard let deliveryID = answer.int64(row, 5) else {
                 throw PostgresError(code: .unexpectedResult, message: "swb_ingest stored a message without a delivery")
             }
             let summary = InteractionSummary(

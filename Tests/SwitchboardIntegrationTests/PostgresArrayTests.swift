@@ -20,6 +20,14 @@ struct PostgresArrayTests {
                 "ascii", "", nil, "فارسی ۱۲۳", "emoji 🙂", "quote \" backslash \\ {brace}, comma",
             ])
 
+        // Text given as its UTF-8, beside text given as strings.
+        var utf8 = PostgresArray<String>()
+        utf8.append(utf8: Array("сломался 😀".utf8))
+        utf8.append(utf8: [UInt8]?.none)
+        utf8.append("string")
+        utf8.append(utf8: [])
+        #expect(try elements(utf8.parameter(), as: "text[]", database) == ["сломался 😀", nil, "string", ""])
+
         var bigints = PostgresArray<Int64>()
         for number in [Int64.min, -1, 0, nil, Int64.max] { bigints.append(number) }
         #expect(try elements(bigints.parameter(), as: "bigint[]", database) == ["-9223372036854775808", "-1", "0", nil, "9223372036854775807"])
@@ -39,6 +47,25 @@ struct PostgresArrayTests {
         var documents = PostgresArray<PostgresJSONB>()
         for text in ["{\"b\": 1, \"a\": [true, null]}", nil] { documents.append(text.map { PostgresJSONB(Array($0.utf8)) }) }
         #expect(try elements(documents.parameter(), as: "jsonb[]", database) == ["{\"a\": [true, null], \"b\": 1}", nil])
+    }
+
+    @Test("a result's values are read in place as text, bytes and integers; NULL, out of range or not a number is nil")
+    func resultReaders() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.sendPrepared(
+            "readers",
+            """
+            SELECT * FROM (VALUES (1, '-9223372036854775808', 'فارسی'), (2, '9223372036854775807', NULL), (3, '9223372036854775808', ''),
+                                  (4, '-', '{"a": 1}'), (5, '', NULL), (6, '12a', NULL), (7, NULL, NULL), (8, '007', NULL),
+                                  (9, '-9223372036854775809', NULL)) AS v (n, number, text) ORDER BY n
+            """, [])
+        let result = try connection.receiveResult()
+        #expect(result.rowCount == 9 && result.columnCount == 3)
+        #expect((0..<9).map { result.int64($0, 1) } == [.min, .max, nil, nil, nil, nil, nil, 7, nil])
+        #expect(result.string(0, 2) == "فارسی" && result.string(1, 2) == nil && result.string(2, 2) == "")
+        #expect(result.bytes(3, 2) == Array(#"{"a": 1}"#.utf8) && result.bytes(4, 2) == nil)
+        #expect(result.int64(9, 0) == nil && result.string(0, 3) == nil && result.int64(-1, 0) == nil)
     }
 
     @Test("a parallel unnest of several arrays keeps each row's elements together")
