@@ -77,7 +77,7 @@ public struct IdentityNormalizer: Sendable {
     /// Trimmed and lower-cased; must have one '@' with a non-empty local part and a dotted domain.
     public func normalizeEmail(_ raw: String) throws(IdentityError) -> String {
         if let email = Self.printableASCIILowercased(raw) {
-            guard Self.isAddress(Array(email.utf8)) else { throw IdentityError(field: "email", reason: "'\(raw)' is not an e-mail address") }
+            guard Self.isAddress(email) else { throw IdentityError(field: "email", reason: "'\(raw)' is not an e-mail address") }
             return email
         }
         let email = Self.withoutWhitespace(raw).lowercased()
@@ -102,9 +102,11 @@ public struct IdentityNormalizer: Sendable {
     }
 
     /// One "@" with something before it, and after it a domain with a dot, neither first nor last.
-    private static func isAddress(_ bytes: [UInt8]) -> Bool {
-        guard let at = bytes.firstIndex(of: 0x40), at > 0, bytes.lastIndex(of: 0x40) == at else { return false }
-        let domain = bytes[(at + 1)...]
+    /// Read in the string's UTF-8 in place.
+    private static func isAddress(_ text: String) -> Bool {
+        let bytes = text.utf8
+        guard let at = bytes.firstIndex(of: 0x40), at > bytes.startIndex, bytes.lastIndex(of: 0x40) == at else { return false }
+        let domain = bytes[bytes.index(after: at)...]
         return domain.contains(0x2E) && domain.first != 0x2E && domain.last != 0x2E
     }
 

@@ -73,31 +73,40 @@ public struct Router: Sendable {
         if let intent = message.intent, let process = intentIndex[intent.lowercased()] {
             return (process, "intent '\(intent)'")
         }
-        if message.isText {
-            // A cut through a multi-byte character becomes U+FFFD, which folds to a space.
-            let text = String(decoding: message.body.prefix(Self.scannedBodyBytes), as: UTF8.self)
-            // Searched as bytes: one folded copy of the text, no string made per keyword.
-            let found = matchedKeywords(TextFolding.foldedWords(text))
+        if message.isText, let (process, reason) = keywordMatch(TextFolding.foldedWords(utf8: message.body.prefix(Self.scannedBodyBytes))) {
+            return (process, reason)
+        }
+        return (rules.defaultProcess, "default")
+    }
+
+    /// The process whose keywords start the most words of `folded` (as made by
+    /// `TextFolding.foldedWords`), and the reason naming them; nil if no keyword does. The flags
+    /// of the keywords found live on the stack: routing runs once per message.
+    private func keywordMatch(_ folded: [UInt8]) -> (CRMProcess, String)? {
+        withUnsafeTemporaryAllocation(of: Bool.self, capacity: keywordIndex.count * keywordCount) { found in
+            found.initialize(repeating: false)
+            markKeywords(folded, in: found)
             var best: (process: Int, count: Int)?
             for process in keywordIndex.indices {
                 let count = found[process * keywordCount..<(process + 1) * keywordCount].lazy.filter { $0 }.count
                 if count > 0, count > (best?.count ?? 0) { best = (process, count) }
             }
-            if let best {
-                let keywords = keywordIndex[best.process].keywords.indices.filter { found[best.process * keywordCount + $0] }
-                return (
-                    keywordIndex[best.process].process,
-                    "keywords: " + keywords.map { keywordIndex[best.process].keywords[$0].text }.joined(separator: ", ")
-                )
+            guard let best else { return nil }
+            var reason = "keywords: "
+            reason.reserveCapacity(64)
+            var first = true
+            for (keyword, entry) in keywordIndex[best.process].keywords.enumerated() where found[best.process * keywordCount + keyword] {
+                if !first { reason += ", " }
+                reason += entry.text
+                first = false
             }
+            return (keywordIndex[best.process].process, reason)
         }
-        return (rules.defaultProcess, "default")
     }
 
-    /// Which keywords start at a word of `folded` (as made by `TextFolding.foldedWords`), as flags
-    /// by process and keyword: only the keywords filed under each word's first bytes are compared.
-    private func matchedKeywords(_ folded: [UInt8]) -> [Bool] {
-        var found = [Bool](repeating: false, count: keywordIndex.count * keywordCount)
+    /// Marks which keywords start at a word of `folded`, as flags by process and keyword: only the
+    /// keywords filed under each word's first bytes are compared.
+    private func markKeywords(_ folded: [UInt8], in found: UnsafeMutableBufferPointer<Bool>) {
         folded.withUnsafeBufferPointer { text in
             for start in text.indices where text[start] == 0x20 && start + 1 < text.count {
                 let second = start + 2 < text.count ? text[start + 2] : 0x20
@@ -114,7 +123,6 @@ public struct Router: Sendable {
                 }
             }
         }
-        return found
     }
 
     private static func startKey(_ first: UInt8, _ second: UInt8) -> UInt16 { UInt16(first) << 8 | UInt16(second) }
@@ -132,24 +140,42 @@ public enum TextFolding {
     /// Unicode properties, which is what made folding the router's main cost before.
     public static func foldedWords(_ text: String) -> [UInt8] {
         var words = FoldedWords(capacity: text.utf8.count + 1)
-        for scalar in text.unicodeScalars {
-            if scalar.isASCII {
-                let byte = UInt8(scalar.value)
-                switch byte {
-                case 0x41...0x5A: words.append(UInt32(byte + 0x20))
-                case 0x61...0x7A, 0x30...0x39: words.append(UInt32(byte))
-                default: words.append(separator)
-                }
-                continue
-            }
-            let known = scalar.value < 0x800 ? twoByteFolds[Int(scalar.value) - 0x80] : unlisted
-            if known != unlisted {
-                words.append(known)
-                continue
-            }
-            foldByProperties(scalar) { words.append($0) }
-        }
+        for scalar in text.unicodeScalars { fold(scalar, into: &words) }
         return words.bytes
+    }
+
+    /// The same of text given as UTF-8, read in place: what `foldedWords(String(decoding:
+    /// utf8, as: UTF8.self))` gives, without the string. An invalid sequence (a cut through a
+    /// multi-byte character) is U+FFFD there, which folds to a space.
+    public static func foldedWords(utf8: ArraySlice<UInt8>) -> [UInt8] {
+        var words = FoldedWords(capacity: utf8.count + 1)
+        var bytes = utf8.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&bytes) {
+            case .scalarValue(let scalar): fold(scalar, into: &words)
+            case .error: words.append(separator)
+            case .emptyInput: return words.bytes
+            }
+        }
+    }
+
+    private static func fold(_ scalar: Unicode.Scalar, into words: inout FoldedWords) {
+        if scalar.isASCII {
+            let byte = UInt8(scalar.value)
+            switch byte {
+            case 0x41...0x5A: words.append(UInt32(byte + 0x20))
+            case 0x61...0x7A, 0x30...0x39: words.append(UInt32(byte))
+            default: words.append(separator)
+            }
+            return
+        }
+        let known = scalar.value < 0x800 ? twoByteFolds[Int(scalar.value) - 0x80] : unlisted
+        if known != unlisted {
+            words.append(known)
+            return
+        }
+        foldByProperties(scalar) { words.append($0) }
     }
 
     /// Folded text being written: letters as UTF-8, a space before each word. A struct changed in

@@ -147,6 +147,18 @@ struct TextFoldingTests {
         }
     }
 
+    @Test("folding UTF-8 in place gives what folding its decoded string gives, cut through a character or invalid")
+    func foldsBytesLikeTheirString() {
+        let text = Array("Привет, I can't pay: نمی‌کند 😀 ß-Straße".utf8)
+        var inputs: [[UInt8]] = (0...text.count).map { Array(text.prefix($0)) } + (0..<text.count).map { Array(text.dropFirst($0)) }
+        inputs += [
+            [0xFF], [0x61, 0xC3], [0xC3, 0x28, 0x61], [0xE2, 0x82], [0xF0, 0x9F, 0x98], [0xED, 0xA0, 0x80, 0x62], [0x61, 0x80, 0x80, 0x62],
+        ]
+        for bytes in inputs {
+            #expect(TextFolding.foldedWords(utf8: bytes[...]) == TextFolding.foldedWords(String(decoding: bytes, as: UTF8.self)), "\(bytes)")
+        }
+    }
+
     @Test("every scalar from U+0080 to U+07FF (folded from a table) folds like the reference, alone and inside a word")
     func twoByteScalars() {
         for value in UInt32(0x80)..<0x800 {
