@@ -34,9 +34,9 @@ extension Hub {
     /// within a few milliseconds even while gateways keep the socket full.
     func receiveGateways() throws {
         for _ in 0..<Self.gatewayReadsPerTurn {
-            guard let message = try gateways.receive(dontWait: true) else { return }
-            guard message.frames.count >= 1 else { continue }
-            handleGateway(PeerID(message.frames[0]), Array(message.frames.dropFirst()), authenticatedAs: message.userID)
+            guard var message = try gateways.receive(dontWait: true) else { return }
+            guard let routingID = message.removeRoutingID() else { continue }
+            handleGateway(PeerID(routingID), message.frames, authenticatedAs: message.userID)
         }
     }
 
@@ -263,7 +263,7 @@ extension Hub {
 
     func sendGateway(_ command: Command, to peer: PeerID) {
         do {
-            try gateways.send([peer.bytes] + Codec.encode(command), dontWait: true)
+            try gateways.send(to: peer.bytes, Codec.encode(command), dontWait: true)
         } catch {
             // The gateway is gone or not reading: it re-sends what was not ACKed.
             logger.debug("could not send \(command.name) to gateway \(peer): \(error)")

@@ -6,9 +6,9 @@ import ZeroMQ
 extension Hub {
     func receiveWorkers() throws {
         for _ in 0..<1000 {
-            guard let message = try workers.receive(dontWait: true) else { return }
-            guard message.frames.count >= 1 else { continue }
-            let peer = PeerID(message.frames[0])
+            guard var message = try workers.receive(dontWait: true) else { return }
+            guard let routingID = message.removeRoutingID() else { continue }
+            let peer = PeerID(routingID)
             if message.sourceDescriptor >= 0 {
                 // A descriptor known as another peer's belonged to a connection that has closed
                 // since (two open connections never share one), and its number was given to this
@@ -18,7 +18,7 @@ extension Hub {
                 if let known = workerDescriptors[message.sourceDescriptor], known != peer { try handleMonitorEvents() }
                 workerDescriptors[message.sourceDescriptor] = peer
             }
-            handleWorker(peer, Array(message.frames.dropFirst()))
+            handleWorker(peer, message.frames)
         }
     }
 
@@ -90,7 +90,7 @@ extension Hub {
 
     func send(_ frames: [[UInt8]], named name: String, toWorker peer: PeerID) {
         do {
-            try workers.send([peer.bytes] + frames, dontWait: true)
+            try workers.send(to: peer.bytes, frames, dontWait: true)
         } catch let error as ZeroMQError where error.hostUnreachable {
             perform(dispatcher.workerGone(peer, reason: "unreachable", now: Clock.nowMs()))
         } catch let error as ZeroMQError where error.wouldBlock {

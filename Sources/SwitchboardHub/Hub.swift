@@ -191,12 +191,14 @@ public final class Hub {
         try gateways.setMaxMessageSize(Int64(config.maxBodyBytes) + 256 * 1024)
         // libzmq counts messages, not bytes: without this a connection could queue 1000 largest bodies.
         try gateways.setReceiveHighWaterMark(Int32(config.gatewayReceiveQueue))
+        gateways.sharedFrames = Codec.sharedFrames(Codec.gatewayCommands)
         try gateways.bind(config.gatewayEndpoint)
         workers = try context.socket(.router)
         if let serverKey { try workers.makeCurveServer(secretKey: serverKey, domain: AccessControl.workerDomain) }
         try workers.setRouterMandatory(true)
         try workers.setMaxMessageSize(1 << 20)
         try workers.monitor(endpoint: "inproc://switchboard-worker-monitor")
+        workers.sharedFrames = Codec.sharedFrames(Codec.workerCommands)
         try workers.bind(config.workerEndpoint)
         monitor = try context.socket(.pair)
         try monitor.connect("inproc://switchboard-worker-monitor")

@@ -11,6 +11,10 @@ public final class Socket {
     let handle: UnsafeMutableRawPointer
     private let context: Context
     private var closed = false
+    /// Frames that most messages carry as they are (a protocol's version and command names): a
+    /// received frame equal to one of them is handed over as that array, not copied into a new
+    /// one. At most a few, each short: every frame of a message is compared with them.
+    public var sharedFrames: [[UInt8]] = []
     #if DEBUG
         private let ownerThread = pthread_self()
     #endif
@@ -94,12 +98,22 @@ public final class Socket {
     /// Sends a multipart message. With `dontWait`, throws EAGAIN instead of blocking.
     public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws {
         checkOwner()
-        for (index, frame) in frames.enumerated() {
-            var flags: Int32 = index < frames.count - 1 ? ZMQ_SNDMORE : 0
-            if dontWait { flags |= ZMQ_DONTWAIT }
-            let rc = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
-            guard rc >= 0 else { throw ZeroMQError.last("send") }
-        }
+        for (index, frame) in frames.enumerated() { try send(frame: frame, more: index < frames.count - 1, dontWait: dontWait) }
+    }
+
+    /// Sends a multipart message to one peer of a ROUTER socket: its routing id, then `frames`
+    /// (no new array of them all, on the hub's path of every ACK and TASK).
+    public func send(to routingID: [UInt8], _ frames: [[UInt8]], dontWait: Bool = false) throws {
+        checkOwner()
+        try send(frame: routingID, more: !frames.isEmpty, dontWait: dontWait)
+        for (index, frame) in frames.enumerated() { try send(frame: frame, more: index < frames.count - 1, dontWait: dontWait) }
+    }
+
+    private func send(frame: [UInt8], more: Bool, dontWait: Bool) throws {
+        var flags: Int32 = more ? ZMQ_SNDMORE : 0
+        if dontWait { flags |= ZMQ_DONTWAIT }
+        let rc = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+        guard rc >= 0 else { throw ZeroMQError.last("send") }
     }
 
     /// Receives one multipart message, or nil when `dontWait` is set and nothing is waiting.
@@ -117,9 +131,13 @@ public final class Socket {
                 if error.wouldBlock && frames.isEmpty { return nil }
                 throw error
             }
+            // Room for a ROUTER's message of SWB/1 (routing id, version, command, header, body)
+            // without growing, made once a frame is in: most reads of a loop's turn find none.
+            if frames.isEmpty { frames.reserveCapacity(6) }
             let size = zmq_msg_size(&message)
             let data = zmq_msg_data(&message)!
-            frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
+            let bytes = UnsafeRawBufferPointer(start: data, count: size)
+            frames.append(sharedFrames.first { $0.count == size && $0.withUnsafeBytes { $0.elementsEqual(bytes) } } ?? Array(bytes))
             // A ROUTER's first frame (the routing id) is made by libzmq and carries no descriptor:
             // take it from the first frame that came off the wire.
             if sourceDescriptor < 0 { sourceDescriptor = zmq_msg_get(&message, ZMQ_SRCFD) }
@@ -144,6 +162,10 @@ public struct ReceivedMessage: Sendable {
     public var sourceDescriptor: Int32
     /// The user id the ZAP handler gave the peer when it authenticated it, or nil without security.
     public var userID: String? = nil
+
+    /// Takes the first frame off (a ROUTER's routing id of the peer), in place: the other frames
+    /// are not copied to a new array. Nil when there are no frames.
+    public mutating func removeRoutingID() -> [UInt8]? { frames.isEmpty ? nil : frames.removeFirst() }
 }
 
 /// A connection event read from a monitor socket.
