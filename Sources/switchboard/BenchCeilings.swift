@@ -417,8 +417,8 @@ final class HubStatementRun {
         let answer = try store.ingest(
             Store.ingestStatement(records, receivedAtMs: Self.nowMs, contextWanted: withContexts ? Array(repeating: true, count: count) : []))
         let microseconds = (DispatchTime.now().uptimeNanoseconds - start) / 1000
-        guard answer.outcomes.allSatisfy({ if case .stored = $0 { true } else { false } }) else {
-            throw BenchError("the hub's statement did not store every message of a batch")
+        if let index = answer.outcomes.firstIndex(where: { if case .stored = $0 { false } else { true } }) {
+            throw BenchError("the hub's statement did not store message '\(records[index].publish.messageID)' of a batch: \(answer.outcomes[index])")
         }
         guard !withContexts || !answer.contexts.isEmpty else { throw BenchError("the hub's statement read no context for a batch that asked") }
         written += count
