@@ -102,11 +102,14 @@ public struct IdentityNormalizer: Sendable {
     }
 
     /// One "@" with something before it, and after it a domain with a dot, neither first nor last.
-    /// Read in the string's UTF-8 in place.
+    /// Read in the string's UTF-8 in place (a native string's is contiguous), not copied into an array.
     private static func isAddress(_ text: String) -> Bool {
-        let bytes = text.utf8
+        text.utf8.withContiguousStorageIfAvailable { isAddress($0) } ?? isAddress(Array(text.utf8))
+    }
+
+    private static func isAddress<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes) -> Bool where Bytes.Index == Int {
         guard let at = bytes.firstIndex(of: 0x40), at > bytes.startIndex, bytes.lastIndex(of: 0x40) == at else { return false }
-        let domain = bytes[bytes.index(after: at)...]
+        let domain = bytes[(at + 1)...]
         return domain.contains(0x2E) && domain.first != 0x2E && domain.last != 0x2E
     }
 
