@@ -20,7 +20,7 @@ public final class Hub {
     let config: HubConfig
     var logger: Logger
     let context = Context()
-    var intake: PublishIntake
+    let intake: PublishIntake
     var dispatcher: Dispatcher
     public internal(set) var stats = HubStats()
 

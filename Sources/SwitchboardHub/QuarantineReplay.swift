@@ -22,7 +22,7 @@ public struct QuarantineReplay {
 
     private let config: HubConfig
     private let store: Store
-    private var intake: PublishIntake
+    private let intake: PublishIntake
 
     public init(config: HubConfig) throws {
         self.config = config

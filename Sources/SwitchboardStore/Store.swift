@@ -115,7 +115,7 @@ public final class Store {
     /// caller will offer to a worker at once, whose TASK then needs no statement of its own.
     public static func ingestStatement(_ records: [IngestRecord], receivedAtMs: Int64, contextWanted: [Bool] = []) -> IngestStatement {
         let rounds = Self.rounds(records.count) { index in
-            Self.roundKeys(gateway: records[index].gateway, messageID: records[index].publish.messageID, records[index].identities)
+            Self.roundKeys(records[index])
         }
         let order = records.indices.sorted { (rounds[$0], $0) < (rounds[$1], $1) }
         var ends: [Int32] = []
@@ -183,14 +183,14 @@ public final class Store {
     /// What two messages of one round must not share, hashed: its (gateway, message id) and each of
     /// its identities. Two different keys with the same hash only put a message a round later,
     /// which is as correct, so each key's text is hashed once here and not again in the lookups.
-    private static func roundKeys(gateway: String, messageID: String, _ identities: [NormalizedIdentity]) -> [Int] {
+    private static func roundKeys(_ record: IngestRecord) -> [Int] {
         var keys: [Int] = []
-        keys.reserveCapacity(1 + identities.count)
+        keys.reserveCapacity(1 + record.identities.count)
         var message = Hasher()
-        message.combine(gateway)
-        message.combine(messageID)
+        message.combine(record.gateway)
+        message.combine(record.publish.messageID)
         keys.append(message.finalize())
-        for identity in identities {
+        for identity in record.identities {
             var hasher = Hasher()
             hasher.combine(identity.kind)
             hasher.combine(identity.value)
