@@ -22,7 +22,7 @@ final class PrivateCluster {
             ["SWITCHBOARD_RUN_DIR": folder.path, "SWITCHBOARD_PG_PORT": String(port)], uniquingKeysWith: { $1 })
         // A file, not a pipe: the server pg_ctl starts would hold a pipe open and the read would never end.
         let log = folder.appendingPathExtension("log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }
         process.standardOutput = handle

@@ -34,7 +34,8 @@ struct HealthEndpointTests {
         let first = try RunningHub(RunningHub.config(database))
         defer { first.shutdown() }
         var config = RunningHub.config(database)
-        config.httpEndpoint = try #require(first.endpoints.http)
+        let taken: String = try #require(first.endpoints.http)
+        config.httpEndpoint = taken
         #expect {
             _ = try RunningHub(config)
         } throws: { error in
