@@ -11,8 +11,8 @@ public struct PeerID: Hashable, Sendable, CustomStringConvertible {
 ///
 /// A class, made once when the delivery is stored and never changed: a task is copied from the
 /// store's answer to the dispatcher's queues and on to the offer, and each copy of a struct of a
-/// dozen strings cost a dozen reference counts (a fifth of the hub's CPU at maximum ingest went
-/// to retain and release, in a `perf record`); a copy of this costs one.
+/// dozen strings cost a dozen reference counts (retain and release were the largest single cost in
+/// a `perf record` of the hub at maximum ingest); a copy of this costs one.
 public final class TaskPayload: Sendable, Equatable {
     public let interaction: InteractionSummary
     /// Whose interaction it is: the hub reads the customer's context when it offers the task.
