@@ -130,19 +130,27 @@ struct Bench: ParsableCommand {
         for round in 0..<sizes.ceilingRounds {
             let rounds = sizes.ceilingRounds
             let share = sizes.ingestMessages / rounds + (round < sizes.ingestMessages % rounds ? 1 : 0)
+            var figures = IngestRound()
             for (index, ceiling) in ceilings.enumerated() {
                 step("PostgreSQL ceiling by \(ceiling.method), \(ceiling.batch) rows a commit, round \(round + 1) of \(rounds): \(share) rows")
+                let before = ceiling.seconds
                 try meter.measure(&ceilingCPU[index]) { try ceiling.insert(rows: share) }
+                figures.ceilingRate = max(figures.ceilingRate, Double(share) / (ceiling.seconds - before))
             }
             step("the hub's statement alone, round \(round + 1) of \(rounds): \(share) messages")
+            let before = statement.seconds
             try meter.measure(&statementCPU) { try statement.insert(messages: share) }
+            figures.statementRate = Double(share) / (statement.seconds - before)
             for index in levels.indices {
                 step("hub ingest with \(levels[index].customers) customers, round \(round + 1) of \(rounds): \(share) messages, no workers")
                 let level = levels[index]
                 let run = { try level.driver.run(tag: "c\(level.customers)r\(round)", messages: share) }
                 // The maximum's CPU: the hub on the empty database, the figure the ceiling is compared with.
-                levels[index].total.add(index == 0 ? try meter.measure(&hubCPU, hub: level.hub.processIdentifier, run) : try run())
+                let result = index == 0 ? try meter.measure(&hubCPU, hub: level.hub.processIdentifier, run) : try run()
+                if index == 0 { figures.hubRate = result.rate }
+                levels[index].total.add(result)
             }
+            report.ingestRounds.append(figures)
         }
         report.rssPeak = sampler.stop()
         report.ceilingForms = zip(ceilings, ceilingCPU).map {

@@ -105,6 +105,25 @@ struct CeilingFigure {
     var cpu: CPUUse
 }
 
+/// One round of the ingest section: the ceiling's fastest form, the statement alone and the hub's
+/// maximum (on the empty database), each over that round's rows. The ratios of one run's rounds
+/// show how far the machine moved them while the totals were measured.
+struct IngestRound {
+    var ceilingRate = 0.0
+    var statementRate = 0.0
+    var hubRate = 0.0
+    var hubRatio: Double { ceilingRate > 0 ? hubRate / ceilingRate : 0 }
+    var statementRatio: Double { ceilingRate > 0 ? statementRate / ceilingRate : 0 }
+
+    var json: JSONValue {
+        .object([
+            "postgres_ceiling_rows_per_s": .double(ceilingRate), "hub_statement_alone_per_s": .double(statementRate),
+            "hub_ingest_per_s": .double(hubRate), "hub_to_postgres_ratio": .double(hubRatio),
+            "statement_to_postgres_ratio": .double(statementRatio),
+        ])
+    }
+}
+
 /// The hub's ingest statement, one call at a time with `messages` in each (`HubStatementRun.timeCalls`).
 struct StatementCallFigure {
     var messages: Int
@@ -143,6 +162,8 @@ struct BenchReport {
     var commitLatency = LatencyFigures()
     var statementCalls: [StatementCallFigure] = []
     var hubRate = 0.0
+    /// The ingest section round by round.
+    var ingestRounds: [IngestRound] = []
     /// The maximum ingest's CPU (the hub on the empty database, every round).
     var hubCPU = CPUUse()
     var hubMessages = 0
@@ -261,6 +282,13 @@ struct BenchReport {
             line(
                 "hub durable ingest (PUBLISH → ACK)", String(format: "%10.0f msg/s", hubRate),
                 String(format: "%.2f× PostgreSQL ceiling (target ≥ 0.5: %@)", ratio, Self.verdict(ratio >= 0.5)))
+            if ingestRounds.count > 1 {
+                line(
+                    "  round by round", String(format: "%.2f–%.2f×", ingestRounds.map(\.hubRatio).min()!, ingestRounds.map(\.hubRatio).max()!),
+                    String(
+                        format: "each round against that round's fastest ceiling (the statement alone %.2f–%.2f×)",
+                        ingestRounds.map(\.statementRatio).min()!, ingestRounds.map(\.statementRatio).max()!))
+            }
             line("  ACK latency at maximum", ackLatencyAtMax.cells)
             line("  CPU a message, the statement alone", Self.cpuPerItem(statementCPU, items: statementMessages), Self.machine(statementCPU))
             line("  CPU a message at maximum", Self.cpuPerItem(hubCPU, items: hubMessages), Self.machine(hubCPU))
@@ -374,6 +402,7 @@ struct BenchReport {
                 }),
             "hub_ingest_per_s": .double(hubRate), "hub_ingest_cpu": hubCPU.json(items: hubMessages),
             "hub_to_postgres_ratio": .double(postgresRate > 0 ? hubRate / postgresRate : 0), "ack_latency_at_max": ackLatencyAtMax.json,
+            "ingest_rounds": .array(ingestRounds.map(\.json)),
             "end_to_end_per_s": .double(endToEndRate),
             "latency": .array(
                 latency.map { run in

@@ -140,6 +140,26 @@ struct BenchCommandTests {
         try expectCPUAccounted(try #require(report["hub_ingest_cpu"] as? [String: Any]), items: 2000, hub: true)
         let fastest = forms.compactMap { $0["rows_per_s"] as? Double }.max()
         #expect(report["postgres_ceiling_rows_per_s"] as? Double == fastest)
+
+        // Round by round: each round's rows over its own time, and the totals are those rounds'
+        // rows over their times added up; each ratio is against that round's fastest ceiling.
+        let rounds = try #require(report["ingest_rounds"] as? [[String: Any]])
+        #expect(rounds.count == 2)
+        for (key, total) in [("hub_ingest_per_s", "hub_ingest_per_s"), ("hub_statement_alone_per_s", "hub_statement_alone_per_s")] {
+            let rates = rounds.compactMap { $0[key] as? Double }
+            #expect(rates.count == 2 && rates.allSatisfy { $0 > 0 }, "\(key) by round: \(rates)")
+            let overall = 2000 / rates.reduce(0) { $0 + 1000 / $1 }
+            #expect(abs(overall - (report[total] as? Double ?? 0)) <= overall * 1e-9, "\(key): \(overall) from the rounds")
+        }
+        // A round's ceiling is its fastest form in that round, so over the rounds at least the run's fastest form.
+        let roundCeilings = rounds.compactMap { $0["postgres_ceiling_rows_per_s"] as? Double }
+        #expect(roundCeilings.count == 2)
+        #expect(2000 / roundCeilings.reduce(0) { $0 + 1000 / $1 } >= (fastest ?? .infinity) * (1 - 1e-9))
+        func close(_ a: Double?, _ b: Double?) -> Bool { if let a, let b { abs(a - b) <= abs(b) * 1e-9 } else { false } }
+        for (round, ceiling) in zip(rounds, roundCeilings) {
+            #expect(close(round["hub_to_postgres_ratio"] as? Double, (round["hub_ingest_per_s"] as? Double).map { $0 / ceiling }))
+            #expect(close(round["statement_to_postgres_ratio"] as? Double, (round["hub_statement_alone_per_s"] as? Double).map { $0 / ceiling }))
+        }
     }
 
     /// A scenario's CPU figures: PostgreSQL (on this machine here) and the load generator always
