@@ -133,14 +133,14 @@ struct Bench: ParsableCommand {
             var figures = IngestRound()
             for (index, ceiling) in ceilings.enumerated() {
                 step("PostgreSQL ceiling by \(ceiling.method), \(ceiling.batch) rows a commit, round \(round + 1) of \(rounds): \(share) rows")
-                let before = ceiling.seconds
+                let ceilingBefore = ceiling.seconds
                 try meter.measure(&ceilingCPU[index]) { try ceiling.insert(rows: share) }
-                figures.ceilingRate = max(figures.ceilingRate, Double(share) / (ceiling.seconds - before))
+                figures.ceilingRate = max(figures.ceilingRate, Double(share) / (ceiling.seconds - ceilingBefore))
             }
             step("the hub's statement alone, round \(round + 1) of \(rounds): \(share) messages")
-            let before = statement.seconds
+            let statementBefore = statement.seconds
             try meter.measure(&statementCPU) { try statement.insert(messages: share) }
-            figures.statementRate = Double(share) / (statement.seconds - before)
+            figures.statementRate = Double(share) / (statement.seconds - statementBefore)
             for index in levels.indices {
                 step("hub ingest with \(levels[index].customers) customers, round \(round + 1) of \(rounds): \(share) messages, no workers")
                 let level = levels[index]
