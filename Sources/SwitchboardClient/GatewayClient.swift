@@ -50,6 +50,13 @@ public final class GatewayClient {
         try socket.send(Codec.encode(.publish(message)), timeoutMs: timeoutMs, what: "room to send PUBLISH of '\(message.messageID)'")
     }
 
+    /// Sends a PUBLISH encoded already (`Codec.encode(.publish(…))`), as `send` does: a gateway that
+    /// keeps its messages' frames, to re-send them unchanged or made ahead of time, need not encode
+    /// them again.
+    public func send(encoded frames: [[UInt8]], timeoutMs: Int = 10_000) throws {
+        try socket.send(frames, timeoutMs: timeoutMs, what: "room to send a PUBLISH")
+    }
+
     /// Sends raw frames (for tests of the hub's input checks).
     public func sendRaw(_ frames: [[UInt8]]) throws {
         try socket.send(frames)

@@ -59,12 +59,15 @@ final class BenchHub: @unchecked Sendable {
     var processIdentifier: Int32 { process.processIdentifier }
 
     /// Resident set size of the hub process, bytes.
-    var residentBytes: Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
-        else { return 0 }
-        return kilobytes * 1024
+    var residentBytes: Int { Self.residentBytes(statm: try? String(contentsOfFile: "/proc/\(process.processIdentifier)/statm", encoding: .utf8)) }
+
+    /// The resident set from a process's `/proc/PID/statm` (its second field, in pages: what `VmRSS`
+    /// in `/proc/PID/status` gives in kB). Sampled every 20 ms during the hub's maximum ingest,
+    /// where `status`, a page of text the kernel writes and the bench splits into lines, cost the
+    /// load generator a twentieth of its CPU.
+    static func residentBytes(statm: String?) -> Int {
+        guard let statm, let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
