@@ -285,6 +285,98 @@ struct StoreIngestTests {
         }
     }
 
+    /// A batch of one message goes to `swb_ingest_alone` (0021) instead of the batch's statement.
+    /// Stored one by one both ways, from the same fresh state, the same messages must leave the
+    /// same rows, ids included, and get the same answers: every kind of hint, names on new and known
+    /// customers, anonymity ended by a new strong hint, hints of two customers, re-sends, reused ids,
+    /// binary bodies and attributes.
+    @Test("a message alone leaves every row and answer that the batch's statement leaves for it, ids included")
+    func aloneAsInABatch() throws {
+        var random = UInt64(0xA10E)
+        func next(_ bound: Int) -> Int {
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((random >> 33) % UInt64(bound))
+        }
+        let kinds: [NormalizedIdentity.Kind] = [.phone, .email, .external, .device]
+        let records = (0..<240).map { index -> IngestRecord in
+            // At most one hint of each kind, from small pools, so that hints meet again and link.
+            let identities = kinds.filter { _ in next(3) == 0 }.map { kind in NormalizedIdentity(kind: kind, value: "\(kind)-\(next(25))") }
+            var publish = Messages.publish("m-\(next(200))", next(5) == 0 ? "other" : "help", hints: IdentityHints())
+            publish.hints.name = next(4) == 0 ? "Name \(next(9))" : nil
+            if index % 17 == 0 {
+                publish.contentType = "image/tiff"
+                publish.body = [0x49, 0x49, 0x2A, 0x00, UInt8(index % 256)]
+            }
+            if index % 11 == 0 { publish.attributes = ["order": "\(index)"] }
+            return IngestRecord(gateway: "gw-\(next(2))", publish: publish, identities: identities, route: Self.route, routingVersion: 1)
+        }
+        let alone = try TestDatabase()
+        let batch = try TestDatabase()
+        let aloneStore = try store(alone)
+        let batchStore = try store(batch)
+        // Each database without the other way's entry points, so each way is the only one that can run there.
+        try alone.connect().execute(
+            script: """
+                ALTER FUNCTION swb_ingest_rounds_arrays RENAME TO swb_ingest_rounds_arrays_away;
+                ALTER FUNCTION swb_ingest_rounds_with_contexts RENAME TO swb_ingest_rounds_with_contexts_away
+                """)
+        try batch.connect().execute(script: "ALTER FUNCTION swb_ingest_alone RENAME TO swb_ingest_alone_away")
+        var seen = Set<String>()
+        for (index, record) in records.enumerated() {
+            let context = index % 3 == 0
+            let first = try aloneStore.ingest(
+                Store.ingestStatement([record], receivedAtMs: 1_790_000_000_000, contextWanted: [context]))
+            let second = try batchStore.ingest(
+                Store.ingestStatement([record], receivedAtMs: 1_790_000_000_000, contextWanted: [context], alone: false))
+            #expect(Self.described(first.outcomes[0]) == Self.described(second.outcomes[0]), "message \(index)")
+            #expect(first.contexts.mapValues { try? JSONParser.parse($0) } == second.contexts.mapValues { try? JSONParser.parse($0) })
+            seen.insert(String(Self.described(first.outcomes[0]).prefix { $0 != " " }))
+        }
+        #expect(seen == ["stored", "duplicate", "conflict"])
+        let dump = """
+            SELECT concat_ws(E'\\n',
+                (SELECT string_agg(format('%s|%s|%s|%s', id, display_name, anonymous, kind), ',' ORDER BY id) FROM customers),
+                (SELECT string_agg(format('%s|%s|%s', kind, value, customer_id), ',' ORDER BY kind, value) FROM customer_identities),
+                (SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', id, received_at, customer_id, gateway, message_id,
+                                          channel, occurred_at, intent, process, language, priority, content_type,
+                                          md5(coalesce(body_text, '') || coalesce(encode(body_bytes, 'hex'), '')), attributes, routing_version),
+                                   ',' ORDER BY id) FROM interactions),
+                (SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', id, interaction_id, interaction_received_at, customer_id, queue,
+                                          priority, deadline, route_reason, state, routing_version), ',' ORDER BY id) FROM deliveries),
+                (SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s', gateway, message_id, interaction_id, customer_id, queue, fingerprint,
+                                          received_at), ',' ORDER BY gateway, message_id) FROM ingest_keys))
+            """
+        let rows = try #require(try alone.value(dump))
+        #expect(rows == (try batch.value(dump)))
+        #expect(try alone.count("SELECT count(*) FROM customers WHERE anonymous") > 0)
+        #expect(try alone.count("SELECT count(*) FROM customers WHERE display_name IS NOT NULL") > 0)
+    }
+
+    /// An outcome with every id it carries, for comparing two ways of storing.
+    static func described(_ outcome: IngestOutcome) -> String {
+        switch outcome {
+        case .stored(let ack, let task): "stored \(ack.interactionID) \(ack.customerID) \(ack.queue) \(task.deliveryID)"
+        case .duplicate(let ack): "duplicate \(ack.interactionID) \(ack.customerID) \(ack.queue)"
+        case .conflict(let id, let ack): "conflict \(id) \(ack.interactionID) \(ack.customerID) \(ack.queue)"
+        }
+    }
+
+    @Test("a message alone probes its hints through the hash index on value, also when the plan was made on an empty table")
+    func aloneProbesByHash() throws {
+        let database = try TestDatabase()
+        let store = try store(database)
+        let emails = (0..<10).map { NormalizedIdentity(kind: .email, value: "alone-\($0)@example.com") }
+        // The first message plans the function's statements on the empty table.
+        let first = try emails.enumerated().map { try store.ingest([record("new-\($0.offset)", identities: [$0.element])], receivedAtMs: 0)[0] }
+        let before = try identityIndexScans(store, database)
+        let again = try emails.enumerated().map { try store.ingest([record("again-\($0.offset)", identities: [$0.element])], receivedAtMs: 0)[0] }
+        let after = try identityIndexScans(store, database)
+        #expect(again.map(Self.storedCustomer) == first.map(Self.storedCustomer))
+        #expect(Set(first.map(Self.storedCustomer)).count == emails.count)
+        #expect(after.byValue - before.byValue >= emails.count, "every known identity probed through the hash index")
+        #expect(after.primaryKey == before.primaryKey, "no probe through the primary key")
+    }
+
     @Test("a name fills a known customer's empty display name and an e-mail ends anonymity, once per batch")
     func knownCustomerUpdates() throws {
         let database = try TestDatabase()
