@@ -97,8 +97,6 @@ public final class Store {
         /// The records' indexes in the order the statement sends them (by round).
         let order: [Int]
         let parameters: [PostgresValue]
-        /// A message alone, stored by `swb_ingest_alone`.
-        let alone: Bool
         var readsContexts: Bool { contextWanted.contains(true) }
     }
 
@@ -115,22 +113,7 @@ public final class Store {
     /// `contextWanted` (by record, or empty for none) marks the messages whose customer's context
     /// the statement reads once they are stored (`swb_ingest_rounds_with_contexts`): those the
     /// caller will offer to a worker at once, whose TASK then needs no statement of its own.
-    ///
-    /// A batch of one message is stored by `swb_ingest_alone`, which writes and answers what the
-    /// batch's statement would, by plain statements whose plans cost far less to start (at light
-    /// load nearly every batch is one message); `alone: false` sends it as a batch all the same
-    /// (to compare the two).
-    public static func ingestStatement(
-        _ records: [IngestRecord], receivedAtMs: Int64, contextWanted: [Bool] = [], alone: Bool = true
-    ) -> IngestStatement {
-        if alone, records.count == 1 {
-            let parameters =
-                batchColumns(records, in: [0], roundEnds: [1], receivedAtMs: receivedAtMs).dropFirst()
-                + [PostgresValue(contextWanted.first ?? false)]
-            return IngestStatement(
-                records: records, receivedAtMs: receivedAtMs, contextWanted: contextWanted, order: [0], parameters: Array(parameters),
-                alone: true)
-        }
+    public static func ingestStatement(_ records: [IngestRecord], receivedAtMs: Int64, contextWanted: [Bool] = []) -> IngestStatement {
         let rounds = Self.rounds(records.count) { index in
             Self.roundKeys(records[index])
         }
@@ -145,16 +128,13 @@ public final class Store {
             for index in order { wanted.append(contextWanted.indices.contains(index) && contextWanted[index]) }
             parameters.insert(wanted.parameter(), at: 0)
         }
-        return IngestStatement(
-            records: records, receivedAtMs: receivedAtMs, contextWanted: contextWanted, order: order, parameters: parameters, alone: false)
+        return IngestStatement(records: records, receivedAtMs: receivedAtMs, contextWanted: contextWanted, order: order, parameters: parameters)
     }
 
     /// Sends the statement and returns while PostgreSQL runs it; `receive` must follow before the
     /// connection is used for anything else.
     public func send(_ statement: IngestStatement) throws {
-        if statement.alone {
-            try connection.sendPrepared("swb_ingest_alone", Self.ingestAloneSQL, statement.parameters)
-        } else if statement.readsContexts {
+        if statement.readsContexts {
             try connection.sendPrepared("swb_ingest_rounds_with_contexts", Self.ingestWithContextsSQL, statement.parameters)
         } else {
             try connection.sendPrepared("swb_ingest_rounds_arrays", Self.ingestSQL, statement.parameters)
@@ -256,16 +236,6 @@ public final class Store {
                    $1::boolean[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
                    $10::text[], $11::smallint[], $12::text[], $13::text[], $14::bytea[], $15::jsonb[], $16::bigint[], $17::text[],
                    $18::integer[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], to_timestamp($24::bigint / 1000.0))
-        """
-
-    /// A message alone (`swb_ingest_alone`): the batch's parameters but the round ends, each array
-    /// of one element, then whether its customer's context is read.
-    static let ingestAloneSQL = """
-        SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_context
-          FROM swb_ingest_alone(
-                   $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::smallint[],
-                   $10::text[], $11::text[], $12::bytea[], $13::jsonb[], $14::bigint[], $15::text[], $16::integer[], $17::text[],
-                   $18::text[], $19::text[], $20::text[], $21::text[], to_timestamp($22::bigint / 1000.0), $23::boolean)
         """
 
     /// The parameters of `swb_ingest_rounds`: where each round ends in `order` (the records'

@@ -214,14 +214,14 @@ struct IngestTests {
         defer { hub.shutdown() }
         let gateway = try GatewayClient(name: "mail-1", endpoint: hub.endpoints.gateway)
 
-        // While a first batch (a message alone) waits for a lock, the next twenty messages gather into one batch.
+        // While a first batch waits for a lock, the next twenty messages gather into one batch.
         let blocker = try database.connect()
         try blocker.execute(script: "BEGIN; LOCK TABLE ingest_keys IN SHARE MODE")
         try gateway.send(Messages.publish("first", "first of all"))
         #expect(
             try eventually {
                 try database.count(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%swb_ingest_alone%'"
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%swb_ingest_rounds%'"
                 ) == 1
             })
         let ids = (0..<20).map { $0 == 10 ? "poison" : "n-\($0)" }

@@ -19,9 +19,9 @@ struct SchemaTests {
                 "0011_task_context_as_json", "0012_rounds_in_order", "0013_identity_probe_by_hash",
                 "0014_plan_once", "0015_contexts_with_ingest", "0016_identity_probe_by_hash_always",
                 "0017_offer_and_done_at_once",
-                "0018_round_by_subscript", "0019_rounds_as_arrays", "0020_recent_within_days", "0021_one_message_alone",
+                "0018_round_by_subscript", "0019_rounds_as_arrays", "0020_recent_within_days",
             ])
-        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 21)
+        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 20)
     }
 
     /// Left to plan_cache_mode auto, each call of a small batch would plan these functions'
@@ -33,13 +33,12 @@ struct SchemaTests {
             """
             SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_proc p
              WHERE p.proname IN ('swb_ingest_rounds', 'swb_ingest_rounds_arrays', 'swb_ingest_round', 'swb_apply_batch',
-                                 'swb_task_contexts', 'swb_ingest_rounds_with_contexts', 'swb_ingest_alone')
+                                 'swb_task_contexts', 'swb_ingest_rounds_with_contexts')
                AND 'plan_cache_mode=force_generic_plan' = ANY (p.proconfig)
             """)
         #expect(
             planningOnce
-                == "swb_apply_batch swb_ingest_alone swb_ingest_round swb_ingest_rounds swb_ingest_rounds_arrays swb_ingest_rounds_with_contexts swb_task_contexts"
-        )
+                == "swb_apply_batch swb_ingest_round swb_ingest_rounds swb_ingest_rounds_arrays swb_ingest_rounds_with_contexts swb_task_contexts")
     }
 
     @Test("rows written before their month's partition existed are moved into it, and the hub still starts")
