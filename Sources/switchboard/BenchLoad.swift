@@ -230,10 +230,12 @@ struct BenchGateway {
                     next += 1
                 }
                 let at = DispatchTime.now().uptimeNanoseconds
+                // Recorded before it goes: its TASK can reach a worker before this thread runs
+                // again, and a TASK whose send time is not there yet is never timed.
+                sendTimes?.record(prefix + String(number), at)
                 try client.send(encoded: frames[number])
                 sentAt[number] = at
                 inFlight += 1
-                sendTimes?.record(prefix + String(number), at)
                 if let interval { nextSend += interval }
             }
             // Wait for an answer until the next send is due (rounded up: a zero wait here spun a
