@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardIntegrationTests",
             dependencies: [
-                "SwitchboardHub", "SwitchboardClient", "SwitchboardStore", "Postgres", "ZeroMQ",
+                "SwitchboardHub", "SwitchboardClient", "SwitchboardCore", "SwitchboardStore", "SwitchboardProtocol", "Postgres", "ZeroMQ",
             ]
         ),
     ],

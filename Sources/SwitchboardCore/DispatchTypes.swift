@@ -119,6 +119,12 @@ public enum DispatchAction: Sendable, Equatable {
     case refill(queue: String, limit: Int, skipping: Set<Int64>)
     /// A worker left or was given up on; for logs and metrics.
     case workerLost(PeerID, workerID: String, reason: String, requeued: Int)
+    /// A DONE or FAIL for a delivery memory does not hold: read what the store holds of it, after
+    /// the transitions before it are written, and answer the worker with `AnswerCheck.verdict`.
+    case verify(PeerID, AnswerCheck)
+    /// A returning worker lists these deliveries in `holding` and memory does not have them: load
+    /// those still pending and hand them to `heldLookedUp`.
+    case lookUpHeld(PeerID, [Int64])
 }
 
 /// Limits of the dispatcher, from the hub's configuration.

@@ -6,18 +6,25 @@ import SwitchboardProtocol
 /// Pure (DESIGN §5): every event takes the clock as an argument and returns the actions the hub
 /// loop must carry out; nothing here does I/O. Memory holds at most `windowPerQueue` ready
 /// deliveries per queue; the rest stay in PostgreSQL and are loaded by `.refill` when the window runs low.
+///
+/// Memory is ahead of PostgreSQL: an offer or an outcome is decided here at once and written in
+/// a later batch. Until that write is committed (`written`), what the store says of the delivery
+/// is older than what memory knows, so nothing the store reads back may revive it.
 public struct Dispatcher {
     public let config: DispatchConfig
-    private var ready: [String: Heap<ReadyEntry>] = [:]
-    private var waiting: [Int64: DispatchTask] = [:]
-    private var scheduled: [Int64: DispatchTask] = [:]
-    private var offered: [Int64: OfferedTask] = [:]
-    private var workers: [PeerID: WorkerState] = [:]
+    var ready: [String: Heap<ReadyEntry>] = [:]
+    /// Ready deliveries by id; a heap entry whose id is not here any more was taken another way and is skipped.
+    var waiting: [Int64: DispatchTask] = [:]
+    var scheduled: [Int64: DispatchTask] = [:]
+    var offered: [Int64: OfferedTask] = [:]
+    var workers: [PeerID: WorkerState] = [:]
     /// Queues whose pending backlog in PostgreSQL is larger than what memory holds.
-    private var overflowing: Set<String> = []
-    private var refillsInFlight: Set<String> = []
-    /// Deliveries settled while a refill was in flight: a refill answer read before the settle must not revive them.
-    private var settledDuringRefill: Set<Int64> = []
+    var overflowing: Set<String> = []
+    var refillsInFlight: Set<String> = []
+    /// Transitions handed to the hub to write and not yet committed, by delivery.
+    var unwritten: [Int64: Int] = [:]
+    /// Nothing is offered before this time: after a crash, workers first reclaim what they hold.
+    var offersHeldUntil: Int64 = 0
 
     public init(config: DispatchConfig) {
         self.config = config
@@ -28,6 +35,8 @@ public struct Dispatcher {
     public var readyCount: Int { waiting.count + scheduled.count }
     public var offeredCount: Int { offered.count }
     public var workerCount: Int { workers.count }
+    /// Workers that could take one more task now.
+    public var workersWithFreeCapacity: Int { workers.values.count { $0.freeCapacity > 0 } }
     public func readyCount(queue: String) -> Int { ready[queue]?.count ?? 0 }
     /// How many more of `queue`'s deliveries the workers could take now, beyond those ready in
     /// memory: the free capacity of the workers that serve it, less its ready deliveries. A worker
@@ -39,12 +48,23 @@ public struct Dispatcher {
     }
     /// The worker id of a connected peer, for logs.
     public func workerID(of peer: PeerID) -> String? { workers[peer]?.registration.workerID }
+    /// The peers of every registered worker (for hub heartbeats).
+    public var workerPeers: [PeerID] { Array(workers.keys) }
+    public func isRegistered(_ peer: PeerID) -> Bool { workers[peer] != nil }
+
+    /// Whether this worker holds this offer of the task now: not settled, not taken back, not offered again since.
+    public func holds(_ task: DispatchTask, peer: PeerID) -> Bool {
+        guard let held = offered[task.deliveryID] else { return false }
+        return held.peer == peer && held.task.attempts == task.attempts
+    }
 
     // MARK: Deliveries
 
     /// Deliveries that are committed (fresh ingest) or loaded from the store (recovery, refill).
+    /// One that memory holds, or whose latest change is not written yet, is left out: the store's
+    /// copy of it is stale.
     public mutating func enqueue(_ tasks: [DispatchTask], now: Int64) -> [DispatchAction] {
-        for task in tasks where !isKnown(task.deliveryID) && !settledDuringRefill.contains(task.deliveryID) {
+        for task in tasks where !isKnown(task.deliveryID) && unwritten[task.deliveryID] == nil {
             admit(task, now: now)
         }
         return pump(now: now)
@@ -61,20 +81,22 @@ public struct Dispatcher {
     public mutating func refilled(queue: String, tasks: [DispatchTask], found: Int, limit: Int, now: Int64) -> [DispatchAction] {
         refillsInFlight.remove(queue)
         if found < limit { overflowing.remove(queue) }
-        var actions = enqueue(tasks, now: now)
-        if refillsInFlight.isEmpty { settledDuringRefill.removeAll() }
-        actions += refillIfLow(queue)
-        return actions
+        return enqueue(tasks, now: now) + refillIfLow(queue)
     }
 
     /// A refill could not be read (the store is unavailable); the queue stays marked for a later `markBacklog`.
     public mutating func refillFailed(queue: String) {
         refillsInFlight.remove(queue)
-        if refillsInFlight.isEmpty { settledDuringRefill.removeAll() }
     }
 
-    /// The peers of every registered worker (for hub heartbeats).
-    public var workerPeers: [PeerID] { Array(workers.keys) }
+    /// These transitions are committed (applied or not): the store's copy of their deliveries is current again.
+    public mutating func written(_ transitions: [DeliveryTransition]) {
+        for transition in transitions {
+            let id = transition.deliveryID
+            let left = unwritten[id, default: 1] - 1
+            unwritten[id] = left > 0 ? left : nil
+        }
+    }
 
     /// A delivery a worker held when the hub stopped. It waits one heartbeat timeout for that worker
     /// to announce itself again listing it in READY's `holding`; otherwise it goes back to the queue.
@@ -83,19 +105,25 @@ public struct Dispatcher {
         offered[task.deliveryID] = OfferedTask(task: task, peer: nil, workerID: workerID, leaseUntil: now + config.heartbeatTimeoutMs)
     }
 
-    private func isKnown(_ id: Int64) -> Bool {
+    /// The hub crashed last time: offers it made may never have been written, so the store lists
+    /// them as pending although a worker holds them. For one heartbeat timeout nothing is offered,
+    /// so that each returning worker reclaims what it holds (READY's `holding`) before another is given it.
+    public mutating func holdOffersForReclaim(now: Int64) {
+        offersHeldUntil = now + config.heartbeatTimeoutMs
+    }
+
+    func isKnown(_ id: Int64) -> Bool {
         waiting[id] != nil || scheduled[id] != nil || offered[id] != nil
     }
 
-    private mutating func admit(_ task: DispatchTask, now: Int64) {
+    mutating func admit(_ task: DispatchTask, now: Int64) {
         if let notBefore = task.notBefore, notBefore > now {
             scheduled[task.deliveryID] = task
             return
         }
         let entry = ReadyEntry(urgency: task.urgency)
         // The heap is changed where it lies in the dictionary: a copy taken out and put back would
-        // share storage with the dictionary's and copy every entry on each insert (a tenth of
-        // the hub's CPU at full ingest, in `switchboard bench`).
+        // share storage with the dictionary's and copy every entry on each insert.
         if ready[task.queue, default: Heap()].count >= config.windowPerQueue {
             overflowing.insert(task.queue)
             // Keep the most urgent in memory; the other one waits in PostgreSQL for a refill.
@@ -107,142 +135,10 @@ public struct Dispatcher {
         waiting[task.deliveryID] = task
     }
 
-    // MARK: Workers
-
-    /// A worker announced itself; a second READY with a known worker id replaces the old connection.
-    public mutating func workerReady(_ peer: PeerID, _ registration: Ready, now: Int64) -> [DispatchAction] {
-        if workers[peer] != nil {
-            return [
-                .refuse(
-                    peer,
-                    WorkerError(
-                        code: .invalid, detail: "duplicate_ready",
-                        reason: "worker '\(registration.workerID)' is already registered on this connection"))
-            ]
-        }
-        var actions: [DispatchAction] = []
-        if let previous = workers.first(where: { $0.value.registration.workerID == registration.workerID })?.key {
-            actions += workerGone(previous, reason: "replaced by a new connection with the same worker id", now: now)
-        }
-        workers[peer] = WorkerState(peer: peer, registration: registration, lastSeen: now, idleSince: now)
-        // Deliveries restored at start-up for this worker id: kept if it says it holds them, else re-offered.
-        for (id, held) in offered where held.peer == nil && held.workerID == registration.workerID {
-            if registration.holding.contains(id) {
-                offered[id]?.peer = peer
-                offered[id]?.leaseUntil = now + config.leaseMs
-                workers[peer]?.held.insert(id)
-            } else {
-                offered[id] = nil
-                actions += requeue(held.task, error: "worker '\(held.workerID)' came back without it", now: now)
-            }
-        }
-        actions.append(.welcome(peer, Welcome(workerID: registration.workerID, heartbeatMs: Int(config.heartbeatMs))))
-        return actions + pump(now: now)
-    }
-
-    /// Anything arrived from this peer: it is alive.
-    public mutating func workerSeen(_ peer: PeerID, now: Int64) {
-        workers[peer]?.lastSeen = now
-    }
-
-    public func isRegistered(_ peer: PeerID) -> Bool { workers[peer] != nil }
-
-    /// Whether this worker holds this offer of the task now: not settled, not taken back, not offered again since.
-    public func holds(_ task: DispatchTask, peer: PeerID) -> Bool {
-        guard let held = offered[task.deliveryID] else { return false }
-        return held.peer == peer && held.task.attempts == task.attempts
-    }
-
-    /// BYE: the worker finishes what it holds and gets nothing new.
-    public mutating func workerDraining(_ peer: PeerID, now: Int64) -> [DispatchAction] {
-        workers[peer]?.draining = true
-        workers[peer]?.lastSeen = now
-        return []
-    }
-
-    /// The worker disconnected or went silent: everything it held goes back to the queue at once.
-    public mutating func workerGone(_ peer: PeerID, reason: String, now: Int64) -> [DispatchAction] {
-        guard let worker = workers.removeValue(forKey: peer) else { return [] }
-        var actions: [DispatchAction] = []
-        for id in worker.held.sorted() {
-            guard let held = offered.removeValue(forKey: id) else { continue }
-            actions += requeue(held.task, error: "worker '\(worker.registration.workerID)' lost: \(reason)", now: now)
-        }
-        actions.append(.workerLost(peer, workerID: worker.registration.workerID, reason: reason, requeued: worker.held.count))
-        return actions + pump(now: now)
-    }
-
-    // MARK: Outcomes
-
-    /// DONE: stored, then confirmed; refused if this worker does not hold the delivery.
-    public mutating func done(_ peer: PeerID, _ done: Done, now: Int64) -> [DispatchAction] {
-        switch take(done.deliveryID, from: peer, now: now) {
-        case .failure(let refusal):
-            return [refusal.action]
-        case .success(let held):
-            let transition = DeliveryTransition.done(deliveryID: done.deliveryID, worker: held.workerID, outcome: done.outcome, notes: done.notes)
-            return [.persist(transition, confirmTo: peer)] + pump(now: now)
-        }
-    }
-
-    /// FAIL: retry later (counts as an attempt) or reject for good.
-    public mutating func fail(_ peer: PeerID, _ fail: Fail, now: Int64) -> [DispatchAction] {
-        switch take(fail.deliveryID, from: peer, now: now) {
-        case .failure(let refusal):
-            return [refusal.action]
-        case .success(let held):
-            var actions: [DispatchAction]
-            switch fail.disposition {
-            case .reject(let reason):
-                actions = [.persist(.rejected(deliveryID: fail.deliveryID, worker: held.workerID, reason: reason), confirmTo: peer)]
-            case .retryAfter(let milliseconds):
-                actions = requeue(
-                    held.task, error: "worker '\(held.workerID)' asked to retry", notBefore: now + Int64(milliseconds), now: now, confirmTo: peer)
-            }
-            return actions + pump(now: now)
-        }
-    }
-
-    private mutating func take(_ deliveryID: Int64, from peer: PeerID, now: Int64) -> Result<OfferedTask, RefusalAction> {
-        guard workers[peer] != nil else {
-            return .failure(
-                RefusalAction(
-                    peer, WorkerError(code: .notReady, detail: "not_ready", reason: "send READY before answering tasks", deliveryID: deliveryID)))
-        }
-        workers[peer]?.lastSeen = now
-        guard let held = offered[deliveryID], held.peer == peer else {
-            return .failure(
-                RefusalAction(
-                    peer,
-                    WorkerError(
-                        code: .notHeld, detail: "not_held",
-                        reason:
-                            "delivery \(deliveryID) is not held by this worker (never offered to it, re-offered after its lease or heartbeat expired, or already settled)",
-                        deliveryID: deliveryID)))
-        }
-        offered[deliveryID] = nil
-        workers[peer]?.held.remove(deliveryID)
-        if workers[peer]?.held.isEmpty == true { workers[peer]?.idleSince = now }
-        noteSettled(deliveryID)
-        return .success(held)
-    }
-
-    private mutating func noteSettled(_ id: Int64) {
-        if !refillsInFlight.isEmpty { settledDuringRefill.insert(id) }
-    }
-
-    /// Back to the queue, or to the dead letters once it has had `maxAttempts` offers.
-    private mutating func requeue(_ task: DispatchTask, error: String, notBefore: Int64? = nil, now: Int64, confirmTo: PeerID? = nil)
-        -> [DispatchAction]
-    {
-        if task.attempts >= config.maxAttempts {
-            noteSettled(task.deliveryID)
-            return [.persist(.dead(deliveryID: task.deliveryID, error: "\(error); \(task.attempts) attempts made"), confirmTo: confirmTo)]
-        }
-        var again = task
-        again.notBefore = notBefore
-        admit(again, now: now)
-        return [.persist(.retry(deliveryID: task.deliveryID, notBefore: notBefore ?? now, error: error), confirmTo: confirmTo)]
+    /// A write for the hub to carry out; the delivery counts as unwritten until `written` says otherwise.
+    mutating func persist(_ transition: DeliveryTransition, confirmTo peer: PeerID? = nil) -> DispatchAction {
+        unwritten[transition.deliveryID, default: 0] += 1
+        return .persist(transition, confirmTo: peer)
     }
 
     // MARK: Time
@@ -270,21 +166,25 @@ public struct Dispatcher {
     // MARK: Dispatch
 
     /// Offers the most urgent ready deliveries to the best eligible workers until one side runs out.
-    private mutating func pump(now: Int64) -> [DispatchAction] {
+    mutating func pump(now: Int64) -> [DispatchAction] {
         var actions: [DispatchAction] = []
-        while let (queue, peer) = nextMatch() {
+        while now >= offersHeldUntil, let (queue, peer) = nextMatch() {
             guard let entry = ready[queue]?.popMin(), var task = waiting.removeValue(forKey: entry.urgency.deliveryID) else { continue }
             task.attempts += 1
-            let leaseUntil = now + config.leaseMs
-            let workerID = workers[peer]!.registration.workerID
-            offered[task.deliveryID] = OfferedTask(task: task, peer: peer, workerID: workerID, leaseUntil: leaseUntil)
-            workers[peer]!.held.insert(task.deliveryID)
             actions.append(.offer(peer, task))
-            actions.append(
-                .persist(.offered(deliveryID: task.deliveryID, worker: workerID, attempt: task.attempts, leaseUntil: leaseUntil), confirmTo: nil))
+            actions.append(hand(task, to: peer, now: now))
         }
         for queue in ready.keys { actions += refillIfLow(queue) }
         return actions
+    }
+
+    /// Makes `task` (its attempt counted already) held by the worker on `peer`; returns the write that records it.
+    mutating func hand(_ task: DispatchTask, to peer: PeerID, now: Int64) -> DispatchAction {
+        let leaseUntil = now + config.leaseMs
+        let workerID = workers[peer]!.registration.workerID
+        offered[task.deliveryID] = OfferedTask(task: task, peer: peer, workerID: workerID, leaseUntil: leaseUntil)
+        workers[peer]!.held.insert(task.deliveryID)
+        return persist(.offered(deliveryID: task.deliveryID, worker: workerID, attempt: task.attempts, leaseUntil: leaseUntil))
     }
 
     /// The queue whose head is most urgent among those with an eligible worker, and that worker.
@@ -313,7 +213,7 @@ public struct Dispatcher {
         return best?.peer
     }
 
-    private mutating func refillIfLow(_ queue: String) -> [DispatchAction] {
+    mutating func refillIfLow(_ queue: String) -> [DispatchAction] {
         guard overflowing.contains(queue), (ready[queue]?.count ?? 0) <= config.windowPerQueue / 2 else { return [] }
         return requestRefill(queue)
     }
@@ -328,19 +228,13 @@ public struct Dispatcher {
 
     /// Deliveries of `queue` that memory holds and PostgreSQL may still list as pending (ready,
     /// scheduled, or offered before the offer is written): a refill reads past them, and does not
-    /// load them again. Counting every queue's instead made each periodic rescan of four full
-    /// windows read 160,000 rows.
+    /// load them again. Only this queue's: counting every queue's would make each periodic rescan
+    /// of four full windows read four times the rows.
     private func held(in queue: String) -> Set<Int64> {
         var ids = Set<Int64>()
-        for entry in ready[queue]?.unordered ?? [] { ids.insert(entry.urgency.deliveryID) }
+        for entry in ready[queue]?.unordered ?? [] where waiting[entry.urgency.deliveryID] != nil { ids.insert(entry.urgency.deliveryID) }
         for (id, task) in scheduled where task.queue == queue { ids.insert(id) }
         for (id, offer) in offered where offer.task.queue == queue { ids.insert(id) }
         return ids
     }
-}
-
-/// A refusal carried out of `take` as an error value.
-struct RefusalAction: Error {
-    let action: DispatchAction
-    init(_ peer: PeerID, _ error: WorkerError) { action = .refuse(peer, error) }
 }

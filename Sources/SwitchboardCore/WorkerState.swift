@@ -12,8 +12,10 @@ struct WorkerState {
     var idleSince: Int64
     /// After BYE: finishes what it holds, gets nothing new.
     var draining = false
+    /// Until the store has said which of its `holding` it still holds, it gets nothing new.
+    var lookingUpHeld = false
 
-    var freeCapacity: Int { draining ? 0 : registration.capacity - held.count }
+    var freeCapacity: Int { draining || lookingUpHeld ? 0 : registration.capacity - held.count }
 
     func serves(_ queue: String) -> Bool { registration.queues.contains(queue) }
 }

@@ -150,6 +150,15 @@ final class HealthServer: Sendable {
         metric("dead_total", "counter", "Deliveries dead-lettered after max_attempts.", stats.dead)
         metric("requeued_total", "counter", "Deliveries offered again (worker gone, lease expired).", stats.requeued)
         metric("batches_total", "counter", "Ingest transactions.", stats.batches)
+        metric(
+            "repeated_answers_confirmed_total", "counter", "DONE/FAIL re-sent for a delivery the same worker had settled, confirmed again.",
+            stats.repeatedAnswersConfirmed)
+        metric("workers_not_reading_total", "counter", "Workers given up on because they stopped reading.", stats.workersNotReading)
+        for (detail, count) in stats.workerRefusals.sorted(by: { $0.key < $1.key }) {
+            metric(
+                "worker_refusals_total", "counter", "Worker commands answered not_ready or not_held, by detail (routine; not quarantined).", count,
+                labels: "{detail=\"\(detail)\"}")
+        }
         for (queue, count) in stats.routed.sorted(by: { $0.key < $1.key }) {
             metric("routed_total", "counter", "Messages stored per CRM queue.", count, labels: "{queue=\"\(queue)\"}")
         }
@@ -163,7 +172,9 @@ final class HealthServer: Sendable {
                 labels: labels)
         }
         metric("workers", "gauge", "Workers connected.", stats.workers)
-        metric("workers_ready", "gauge", "Workers with free capacity.", stats.ready)
+        metric("workers_with_free_capacity", "gauge", "Workers that could take one more task now.", stats.workersWithFreeCapacity)
+        metric("deliveries_ready", "gauge", "Deliveries the hub holds in memory ready or scheduled to be offered.", stats.deliveriesReady)
+        metric("worker_outbox_messages", "gauge", "Messages waiting in the hub for workers whose connection's queue is full.", stats.outboxWaiting)
         metric("in_flight", "gauge", "Tasks held by workers.", stats.inFlight)
         metric("uncommitted_bytes", "gauge", "Bytes of messages waiting for their commit.", snapshot.uncommittedBytes)
         metric("database_up", "gauge", "1 when the last PostgreSQL request succeeded.", snapshot.databaseUp ? 1 : 0)

@@ -1,6 +1,7 @@
 import Logging
 import SwitchboardCore
 import SwitchboardProtocol
+import SwitchboardStore
 import ZeroMQ
 
 extension Hub {
@@ -14,6 +15,12 @@ extension Hub {
                 ingested(results, contexts: contexts)
             case .applied(let transitions, let result):
                 applied(transitions, result)
+            case .held(let peer, .success(let tasks)):
+                perform(dispatcher.heldLookedUp(peer, pending: tasks, now: Clock.nowMs()))
+            case .held(let peer, .failure(let failure)):
+                // Welcomed all the same: its re-sent DONEs are then checked one by one.
+                logger.error("could not look up the deliveries a returning worker holds: \(failure.reason)")
+                perform(dispatcher.heldLookedUp(peer, pending: [], now: Clock.nowMs()))
             case .pending(let queue, let limit, .success(let page)):
                 perform(dispatcher.refilled(queue: queue, tasks: page.tasks, found: page.found, limit: limit, now: Clock.nowMs()))
             case .contexts(let result):
@@ -39,13 +46,17 @@ extension Hub {
     /// restarted hub who holds the delivery), and a DONE only waits for its CONFIRM. At light load
     /// each would otherwise be a commit of its own: a transaction and a WAL flush per message.
     func flushTransitions(now: Int64, waiting: Bool = true) {
-        guard transitionsInFlight == nil, !transitionBuffer.isEmpty, now >= transitionRetryAt else { return }
-        if waiting && transitionBuffer.count < Self.transitionBatch && now < transitionBufferSince + config.transitionWaitMs { return }
+        let count = transitionBuffer.count + checkBuffer.count
+        guard transitionsInFlight == nil, count > 0, now >= transitionRetryAt else { return }
+        if waiting && count < Self.transitionBatch && now < transitionBufferSince + config.transitionWaitMs { return }
         let batch = Array(transitionBuffer.prefix(2000))
         // What is left (more than a batch came) has waited long enough: it goes next.
         transitionBuffer.removeFirst(batch.count)
-        transitionsInFlight = batch
-        submit(.apply(batch.map(\.0)))
+        // A check goes once every transition decided before it is in this batch or an earlier one.
+        let checks = transitionBuffer.isEmpty ? Array(checkBuffer.prefix(2000)) : []
+        checkBuffer.removeFirst(checks.count)
+        transitionsInFlight = (batch, checks)
+        submit(.apply(batch.map(\.0), checks: checks.map(\.check.deliveryID)))
     }
 
     /// Transitions that go at once, however short a time the oldest has waited.
@@ -54,7 +65,8 @@ extension Hub {
     /// How long the loop may wait for input: at most until waiting transitions are due (or, after
     /// a failed write, may be tried again).
     func loopTimeoutMs(now: Int64) -> Int {
-        guard !transitionBuffer.isEmpty, transitionsInFlight == nil else { return 50 }
+        if !outbox.waiting.isEmpty { return 2 }
+        guard !transitionBuffer.isEmpty || !checkBuffer.isEmpty, transitionsInFlight == nil else { return 50 }
         let due = max(transitionBufferSince + config.transitionWaitMs, transitionRetryAt)
         return Int(max(1, min(50, due - now)))
     }
@@ -87,28 +99,43 @@ extension Hub {
         }
     }
 
-    private func applied(_ transitions: [DeliveryTransition], _ result: Result<[Bool], StoreFailure>) {
-        guard let batch = transitionsInFlight else { return }
+    private func applied(_ transitions: [DeliveryTransition], _ result: Result<Store.AppliedBatch, StoreFailure>) {
+        guard let (batch, checks) = transitionsInFlight else { return }
         transitionsInFlight = nil
         switch result {
-        case .success(let appliedFlags):
-            for ((transition, confirmTo), applied) in zip(batch, appliedFlags) {
+        case .success(let batchAnswer):
+            dispatcher.written(transitions)
+            for ((transition, confirmTo), applied) in zip(batch, batchAnswer.applied) {
                 guard let peer = confirmTo else { continue }
                 if applied {
                     send(.confirm(Confirm(deliveryID: transition.deliveryID, state: transition.resultingState)), toWorker: peer)
                 } else {
-                    send(
-                        .error(
-                            WorkerError(
-                                code: .notHeld, detail: "not_held", reason: "delivery \(transition.deliveryID) was settled before",
-                                deliveryID: transition.deliveryID)), toWorker: peer)
+                    answerRefused(
+                        peer,
+                        WorkerError(
+                            code: .notHeld, detail: AnswerCheck.settled,
+                            reason: "delivery \(transition.deliveryID) was settled before your answer was written; drop it",
+                            deliveryID: transition.deliveryID))
                 }
             }
+            for (peer, check) in checks { answer(peer, check.verdict(batchAnswer.stored[check.deliveryID])) }
         case .failure(let failure):
             // Nothing here may be lost: keep the batch first in line and try again shortly.
             logger.error("could not write \(batch.count) delivery transitions, retrying: \(failure.reason)")
             transitionBuffer.insert(contentsOf: batch, at: 0)
+            checkBuffer.insert(contentsOf: checks, at: 0)
             transitionRetryAt = Clock.nowMs() + 500
+        }
+    }
+
+    /// A checked DONE or FAIL: confirmed again if the same worker's earlier one counted, else refused with the reason.
+    private func answer(_ peer: PeerID, _ verdict: AnswerCheck.Verdict) {
+        switch verdict {
+        case .repeated(let confirm):
+            stats.repeatedAnswersConfirmed += 1
+            send(.confirm(confirm), toWorker: peer)
+        case .refused(let error):
+            answerRefused(peer, error)
         }
     }
 }

@@ -55,7 +55,7 @@ extension Hub {
         case .heartbeat:
             if !dispatcher.isRegistered(peer) {
                 // After a hub restart the worker's connection survives; tell it to announce itself again.
-                send(.error(WorkerError(code: .notReady, detail: "not_ready", reason: "this hub does not know you: send READY")), toWorker: peer)
+                answerRefused(peer, WorkerError(code: .notReady, detail: "not_ready", reason: "this hub does not know you: send READY"))
             }
         case .bye:
             perform(dispatcher.workerDraining(peer, now: now))
@@ -84,31 +84,68 @@ extension Hub {
         quarantine(role: "worker", peer: name, messageID: nil, code: error.detail, reason: error.reason, frames: frames)
     }
 
+    /// Answers a worker command refused for a routine reason (not registered yet, not its delivery):
+    /// counted by detail, logged at debug level, not quarantined.
+    func answerRefused(_ peer: PeerID, _ error: WorkerError) {
+        stats.workerRefusals[error.detail, default: 0] += 1
+        logger.debug(
+            "worker command answered \(error.code.rawValue): \(error.reason)",
+            metadata: [LogKey.worker: .string(dispatcher.workerID(of: peer) ?? "peer-\(peer)"), LogKey.code: .string(error.detail)])
+        send(.error(error), toWorker: peer)
+    }
+
     func send(_ command: Command, toWorker peer: PeerID) {
         send(Codec.encode(command), named: command.name, toWorker: peer)
     }
 
+    /// Sends to a worker, or keeps the message in its outbox when its connection's queue is full
+    /// (or messages wait there already, to keep the order); see `WorkerOutbox`.
     func send(_ frames: [[UInt8]], named name: String, toWorker peer: PeerID) {
+        if !outbox.isWaiting(peer), trySend(frames, named: name, toWorker: peer) { return }
+        guard dispatcher.isRegistered(peer) else { return }
+        if let stuck = outbox.hold(frames, named: name, for: peer, now: Clock.nowMs()) { giveUp(on: peer, stuck) }
+    }
+
+    /// Sends at once; false when the worker's queue has no room now. An unreachable worker is gone.
+    private func trySend(_ frames: [[UInt8]], named name: String, toWorker peer: PeerID) -> Bool {
         do {
             try workers.send(to: peer.bytes, frames, dontWait: true)
         } catch let error as ZeroMQError where error.hostUnreachable {
             perform(dispatcher.workerGone(peer, reason: "unreachable", now: Clock.nowMs()))
         } catch let error as ZeroMQError where error.wouldBlock {
-            // Its queue of messages from the hub is full: about a thousand of them wait unread.
-            // A TASK dropped here would wait for the worker's lease (minutes) while the worker
-            // never saw it; give up on the worker instead, so its tasks go to others now. It hears
-            // not_ready at its next heartbeat once it reads again, and announces itself anew.
-            perform(dispatcher.workerGone(peer, reason: "not reading: its queue of messages from the hub is full (\(name))", now: Clock.nowMs()))
+            return false
         } catch {
             logger.warning("could not send \(name) to worker \(peer): \(error)")
         }
+        return true
     }
 
-    /// Carries out what the dispatcher decided about one worker command; a refusal of it is
-    /// quarantined with the command's frames, like any other bad input.
+    /// Sends what waits in the outbox as the workers read; gives up on those that stopped reading.
+    func flushOutbox(now: Int64) {
+        guard !outbox.waiting.isEmpty else { return }
+        let stuck = outbox.flush(now: now) { peer, frames, name in trySend(frames, named: name, toWorker: peer) }
+        for (peer, why) in stuck { giveUp(on: peer, why) }
+    }
+
+    /// A worker that stopped reading: its tasks go to others now rather than wait for their lease.
+    /// It hears not_ready at its next heartbeat once it reads again, and announces itself anew.
+    private func giveUp(on peer: PeerID, _ why: WorkerOutbox.Stuck) {
+        outbox.forget(peer)
+        stats.workersNotReading += 1
+        let reason =
+            switch why {
+            case .notReading(let pausedMs): "not reading: nothing could be sent to it for \(pausedMs) ms"
+            case .tooMuch(let messages, let bytes): "not reading: \(messages) messages (\(bytes) bytes) wait for it"
+            }
+        perform(dispatcher.workerGone(peer, reason: reason, now: Clock.nowMs()))
+    }
+
+    /// Carries out what the dispatcher decided about one worker command. A refusal of bad input is
+    /// quarantined with the command's frames; the routine races of a restart or a re-sent answer
+    /// (`not_ready`, `not_held`) are answered and counted, not kept.
     private func perform(_ actions: [DispatchAction], refusingWith frames: [[UInt8]]) {
         for action in actions {
-            if case .refuse(let peer, let error) = action {
+            if case .refuse(let peer, let error) = action, error.code == .invalid {
                 refuseWorker(peer, frames, error)
             } else {
                 perform([action])
@@ -135,14 +172,16 @@ extension Hub {
             case .welcome(let peer, let welcome):
                 send(.welcome(welcome), toWorker: peer)
             case .refuse(let peer, let error):
-                let name = dispatcher.workerID(of: peer) ?? "peer-\(peer)"
-                logRefusal(
-                    "refused worker command: \(error.reason)", peer: name,
-                    metadata: [LogKey.worker: .string(name), LogKey.code: .string(error.detail)])
-                send(.error(error), toWorker: peer)
+                answerRefused(peer, error)
+            case .verify(let peer, let check):
+                if checkBuffer.isEmpty && transitionBuffer.isEmpty { transitionBufferSince = Clock.nowMs() }
+                checkBuffer.append((peer, check))
+            case .lookUpHeld(let peer, let ids):
+                submit(.loadHeld(peer, ids))
             case .refill(let queue, let limit, let held):
                 submit(.loadPending(queue: queue, limit: limit, skipping: held))
-            case .workerLost(_, let workerID, let reason, let requeued):
+            case .workerLost(let peer, let workerID, let reason, let requeued):
+                outbox.forget(peer)
                 workerDescriptors = workerDescriptors.filter { dispatcher.isRegistered($0.value) }
                 let level: Logger.Level = requeued > 0 ? .warning : .info
                 logger.log(level: level, "worker gone: \(reason); \(requeued) tasks back to the queue", metadata: [LogKey.worker: .string(workerID)])

@@ -57,7 +57,11 @@ public final class Hub {
     var transitionBuffer: [(DeliveryTransition, PeerID?)] = []
     /// When the oldest transition in `transitionBuffer` came (see `flushTransitions`).
     var transitionBufferSince: Int64 = 0
-    var transitionsInFlight: [(DeliveryTransition, PeerID?)]?
+    /// DONEs and FAILs memory could not place, answered from the store after the transitions before them are written.
+    var checkBuffer: [(peer: PeerID, check: AnswerCheck)] = []
+    var transitionsInFlight: (transitions: [(DeliveryTransition, PeerID?)], checks: [(peer: PeerID, check: AnswerCheck)])?
+    /// Messages for workers whose connection's queue was full, sent as they read.
+    var outbox: WorkerOutbox
     var transitionRetryAt: Int64 = 0
     /// Offers waiting for their customer's context, and the ones whose contexts are being read.
     var offersAwaitingContext: [(peer: PeerID, task: DispatchTask)] = []
@@ -81,6 +85,7 @@ public final class Hub {
         self.logger[metadataKey: "hub"] = .string(config.hubName)
         intake = PublishIntake(config: config)
         dispatcher = Dispatcher(config: config.dispatch)
+        outbox = WorkerOutbox(pauseToleranceMs: config.dispatch.heartbeatTimeoutMs)
     }
 
     /// Prepares the database, binds, recovers and serves until `stop` is raised; then drains.
@@ -126,6 +131,12 @@ public final class Hub {
         let setup = try Store(conninfo: config.database, owner: config.hubName)
         try setup.checkSchema()
         try intake.register(in: setup)
+        if try setup.recordStart() {
+            dispatcher.holdOffersForReclaim(now: Clock.nowMs())
+            logger.notice(
+                "the previous run of this hub did not stop cleanly: nothing is offered for \(config.dispatch.heartbeatTimeoutMs) ms, while workers reclaim what they hold"
+            )
+        }
         try setup.ensurePartitions(nowMs: Clock.nowMs())
         // Deliveries workers held at the last stop are restored before any worker can answer for them.
         let held = try setup.loadOffered()
@@ -197,6 +208,7 @@ public final class Hub {
         if let serverKey { try workers.makeCurveServer(secretKey: serverKey, domain: AccessControl.workerDomain) }
         try workers.setRouterMandatory(true)
         try workers.setMaxMessageSize(1 << 20)
+        try workers.setSendHighWaterMark(Int32(clamping: config.workerSendQueue))
         try workers.monitor(endpoint: "inproc://switchboard-worker-monitor")
         workers.sharedFrames = Codec.sharedFrames(Codec.workerCommands)
         try workers.bind(config.workerEndpoint)
@@ -215,7 +227,7 @@ public final class Hub {
     func submit(_ request: StoreRequest) {
         switch request {
         case .ingest, .quarantine: ingestLane.submit(request, logger: logger)
-        case .apply, .loadPending, .maintain: dispatchLane.submit(request, logger: logger)
+        case .apply, .loadPending, .loadHeld, .maintain: dispatchLane.submit(request, logger: logger)
         case .contexts: contextLane.submit(request, logger: logger)
         case .stop: lanes.forEach { $0.submit(request, logger: logger) }
         }
@@ -244,6 +256,7 @@ public final class Hub {
         flushQuarantine()
         flushTransitions(now: Clock.nowMs())
         flushOffers(now: Clock.nowMs())
+        flushOutbox(now: Clock.nowMs())
     }
 
     private func runTimers(now: Int64) {
@@ -283,8 +296,10 @@ public final class Hub {
     /// Copies the dispatcher's worker and task counts into the stats the log line and /metrics show.
     private func refreshGauges() {
         stats.workers = dispatcher.workerCount
-        stats.ready = dispatcher.readyCount
+        stats.deliveriesReady = dispatcher.readyCount
+        stats.workersWithFreeCapacity = dispatcher.workersWithFreeCapacity
         stats.inFlight = dispatcher.offeredCount
+        stats.outboxWaiting = outbox.messageCount
         for lane in lanes { stats.lanes[lane.thread.name] = lane.thread.timing.snapshot }
     }
 
@@ -300,7 +315,8 @@ public final class Hub {
     private func drain() throws {
         let deadline = Clock.nowMs() + 5000
         flushQuarantine()
-        while (!ingestInFlight.isEmpty || transitionsInFlight != nil || !transitionBuffer.isEmpty) && Clock.nowMs() < deadline {
+        while (!ingestInFlight.isEmpty || transitionsInFlight != nil || !transitionBuffer.isEmpty || !checkBuffer.isEmpty) && Clock.nowMs() < deadline
+        {
             var poller = Poller()
             poller.add(ingestLane.wake)
             poller.add(dispatchLane.wake)
@@ -309,6 +325,7 @@ public final class Hub {
             if readable[1] { try handleStoreReplies(dispatchLane) }
             flushTransitions(now: Clock.nowMs(), waiting: false)
         }
+        recordStop()
         submit(.stop)
         while lanes.contains(where: { !$0.thread.hasFinished }) && Clock.nowMs() < deadline + 2000 { usleep(10_000) }
         gateways.close()
@@ -316,6 +333,22 @@ public final class Hub {
         monitor.close()
         zap?.close()
         lanes.forEach { $0.wake.close() }
+    }
+}
+
+extension Hub {
+    /// Notes a clean stop once every decided transition is written; otherwise the next start
+    /// treats this run as crashed and lets workers reclaim first.
+    fileprivate func recordStop() {
+        guard ingestInFlight.isEmpty, transitionsInFlight == nil, transitionBuffer.isEmpty else {
+            logger.warning("stopping with transitions not written: the next start waits for workers to reclaim their tasks")
+            return
+        }
+        do {
+            try Store(conninfo: config.database, owner: config.hubName).recordStop()
+        } catch {
+            logger.warning("could not record the clean stop: \(error)")
+        }
     }
 }
 

@@ -32,6 +32,9 @@ public struct HubConfig: Sendable {
     /// How long delivery transitions (offers, DONE, FAIL, retries) may wait to share one commit
     /// with those that follow; 0 writes each batch as soon as the one before it has committed.
     public var transitionWaitMs: Int64 = 10
+    /// Messages libzmq queues for one worker connection (its SNDHWM); beyond them the hub keeps
+    /// the worker's messages itself until it reads, for up to `heartbeat_timeout_ms` without progress.
+    public var workerSendQueue: Int = 1000
     /// How many days back a TASK's `recent` list reaches; nil (the default) for all of the
     /// customer's history. With it, a context read skips the monthly partitions before those days.
     public var contextRecentDays: Int?
@@ -96,6 +99,7 @@ public struct HubConfig: Sendable {
             guard value >= 0 else { throw ConfigError(reason: "transition_wait_ms must be 0 or more, got \(value)") }
             config.transitionWaitMs = Int64(value)
         }
+        if let value = file.workerSendQueue { config.workerSendQueue = try positive(value, "worker_send_queue") }
         if let value = file.contextRecentDays { config.contextRecentDays = try positive(value, "context_recent_days") }
         if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
         if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
@@ -141,6 +145,7 @@ struct ConfigFile: Decodable {
     var maxUncommittedBytes: Int?
     var rescanMs: Int?
     var transitionWaitMs: Int?
+    var workerSendQueue: Int?
     var contextRecentDays: Int?
     var maxAttempts: Int?
     var heartbeatMs: Int?
@@ -168,6 +173,7 @@ struct ConfigFile: Decodable {
         case maxUncommittedBytes = "max_uncommitted_bytes"
         case rescanMs = "rescan_ms"
         case transitionWaitMs = "transition_wait_ms"
+        case workerSendQueue = "worker_send_queue"
         case contextRecentDays = "context_recent_days"
         case maxAttempts = "max_attempts"
         case heartbeatMs = "heartbeat_ms"
@@ -209,6 +215,7 @@ struct ConfigFile: Decodable {
         maxUncommittedBytes = try container.decodeIfPresent(Int.self, forKey: .maxUncommittedBytes)
         rescanMs = try container.decodeIfPresent(Int.self, forKey: .rescanMs)
         transitionWaitMs = try container.decodeIfPresent(Int.self, forKey: .transitionWaitMs)
+        workerSendQueue = try container.decodeIfPresent(Int.self, forKey: .workerSendQueue)
         contextRecentDays = try container.decodeIfPresent(Int.self, forKey: .contextRecentDays)
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
         heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)

@@ -21,15 +21,26 @@ public struct HubStats: Sendable, Equatable {
     public var routed: [String: Int] = [:]
     public var batches = 0
     public var workers = 0
-    public var ready = 0
+    /// Deliveries memory holds ready or scheduled for offering.
+    public var deliveriesReady = 0
+    /// Workers that could take one more task now.
+    public var workersWithFreeCapacity = 0
     public var inFlight = 0
+    /// Worker commands answered not_ready or not_held (routine after a restart or a re-sent answer), by detail.
+    public var workerRefusals: [String: Int] = [:]
+    /// DONEs and FAILs re-sent for a delivery the same worker's earlier answer had settled, confirmed again.
+    public var repeatedAnswersConfirmed = 0
+    /// Workers given up on because they stopped reading what the hub sends.
+    public var workersNotReading = 0
+    /// Messages waiting in the hub for workers whose connection's queue was full.
+    public var outboxWaiting = 0
     /// Per store lane (ingest, dispatch, context): requests, items and time spent, since start.
     public var lanes: [String: LaneFigures] = [:]
 
     public init() {}
 
     var summary: String {
-        "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) quarantine_dropped=\(quarantineDropped) refusals_not_logged=\(refusalsNotLogged) overloaded=\(overloaded) auth_refused=\(authRefused) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) ready=\(ready) in_flight=\(inFlight)"
+        "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) quarantine_dropped=\(quarantineDropped) refusals_not_logged=\(refusalsNotLogged) overloaded=\(overloaded) auth_refused=\(authRefused) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) workers_free=\(workersWithFreeCapacity) deliveries_ready=\(deliveriesReady) in_flight=\(inFlight) repeated_answers=\(repeatedAnswersConfirmed) workers_not_reading=\(workersNotReading)"
     }
 }
 

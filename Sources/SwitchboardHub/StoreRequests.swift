@@ -7,8 +7,12 @@ enum StoreRequest: Sendable {
     /// A batch to store; `contextWanted` (by record, or empty) marks the messages whose customer's
     /// context is read with it, for tasks a worker is free to take at once.
     case ingest([IngestRecord], receivedAtMs: Int64, contextWanted: [Bool])
-    case apply([DeliveryTransition])
+    /// Writes the transitions, then reads what the store holds of the `checks` deliveries (DONEs
+    /// and FAILs memory could not place), so each check sees the writes decided before it.
+    case apply([DeliveryTransition], checks: [Int64])
     case loadPending(queue: String, limit: Int, skipping: Set<Int64>)
+    /// Of the deliveries a returning worker says it holds, those still pending.
+    case loadHeld(PeerID, [Int64])
     /// The customer contexts of tasks about to be offered.
     case contexts([Int64])
     case quarantine([QuarantineEntry], bytes: Int)
@@ -32,8 +36,9 @@ enum StoreReply: Sendable {
     /// One result per record; a record that failed alone carries its failure.
     /// With the contexts read with the batch, by customer.
     case ingested([Result<IngestOutcome, StoreFailure>], contexts: [Int64: [UInt8]])
-    case applied(transitions: [DeliveryTransition], Result<[Bool], StoreFailure>)
+    case applied(transitions: [DeliveryTransition], Result<Store.AppliedBatch, StoreFailure>)
     case pending(queue: String, limit: Int, Result<Store.PendingPage, StoreFailure>)
+    case held(PeerID, Result<[DispatchTask], StoreFailure>)
     case contexts(Result<[Int64: [UInt8]], StoreFailure>)
     case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?)
@@ -51,8 +56,9 @@ extension StoreReply {
         switch self {
         case .ingested(let results, _):
             failure = results.lazy.compactMap { result -> StoreFailure? in if case .failure(let failure) = result { failure } else { nil } }.first
-        case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)), .contexts(.failure(let error)): failure = error
-        case .applied, .pending, .contexts: failure = nil
+        case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)), .contexts(.failure(let error)), .held(_, .failure(let error)):
+            failure = error
+        case .applied, .pending, .contexts, .held: failure = nil
         case .quarantined(_, _, let error), .maintained(let error): failure = error
         }
         return !(failure?.unavailable ?? false)

@@ -222,8 +222,11 @@ final class StoreThread: Sendable {
         case .ingest(let records, let receivedAtMs, let contextWanted):
             let statement = Store.ingestStatement(records, receivedAtMs: receivedAtMs, contextWanted: contextWanted)
             return try ingested(statement, on: store) { try store.ingest(statement) }
-        case .apply(let transitions):
-            return .applied(transitions: transitions, .success(try store.apply(transitions)))
+        case .apply(let transitions, let checks):
+            let applied = try store.apply(transitions)
+            return .applied(transitions: transitions, .success(Store.AppliedBatch(applied: applied, stored: try store.answerStates(of: checks))))
+        case .loadHeld(let peer, let ids):
+            return .held(peer, .success(try store.loadPending(ids: ids)))
         case .loadPending(let queue, let limit, let held):
             return .pending(queue: queue, limit: limit, .success(try store.loadPending(queue: queue, limit: limit, skipping: held)))
         case .contexts(let customers):
@@ -242,7 +245,8 @@ final class StoreThread: Sendable {
     private static func failedReply(_ request: StoreRequest, _ failure: StoreFailure) -> StoreReply {
         switch request {
         case .ingest(let records, _, _): .ingested(records.map { _ in .failure(failure) }, contexts: [:])
-        case .apply(let transitions): .applied(transitions: transitions, .failure(failure))
+        case .apply(let transitions, _): .applied(transitions: transitions, .failure(failure))
+        case .loadHeld(let peer, _): .held(peer, .failure(failure))
         case .loadPending(let queue, let limit, _): .pending(queue: queue, limit: limit, .failure(failure))
         case .contexts: .contexts(.failure(failure))
         case .quarantine(let entries, let bytes): .quarantined(count: entries.count, bytes: bytes, failure)
@@ -280,6 +284,7 @@ extension StoreRequest {
         switch self {
         case .ingest: "ingest"
         case .apply: "apply"
+        case .loadHeld: "load_held"
         case .loadPending: "load_pending"
         case .contexts: "contexts"
         case .quarantine: "quarantine"
@@ -292,7 +297,8 @@ extension StoreRequest {
     var itemCount: Int {
         switch self {
         case .ingest(let records, _, _): records.count
-        case .apply(let transitions): transitions.count
+        case .apply(let transitions, let checks): transitions.count + checks.count
+        case .loadHeld(_, let ids): ids.count
         case .contexts(let customers): customers.count
         case .quarantine(let entries, _): entries.count
         case .loadPending(_, let limit, _): limit

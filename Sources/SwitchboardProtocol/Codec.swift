@@ -114,7 +114,10 @@ public enum Codec {
                     notes: try header.optionalString("notes", maxBytes: 4096, allowEmpty: true)))
         case "FAIL": return .fail(try decodeFail(header))
         case "CONFIRM":
-            return .confirm(Confirm(deliveryID: try header.integer("delivery_id", in: 1...Int64.max), state: try header.identifier("state")))
+            return .confirm(
+                Confirm(
+                    deliveryID: try header.integer("delivery_id", in: 1...Int64.max), state: try header.identifier("state"),
+                    repeated: try header.bool("repeat", default: false)))
         case "ERROR":
             let code = try header.string("code")
             guard let errorCode = WorkerError.Code(rawValue: code) else { throw header.failure(.invalidField, "ERROR code '\(code)' is unknown") }
@@ -289,6 +292,7 @@ public enum Codec {
             }
         case .confirm(let confirm):
             header.field("delivery_id", confirm.deliveryID)
+            header.field("repeat", confirm.repeated)
             header.field("state", confirm.state)
         case .error(let error):
             header.field("code", error.code.rawValue)

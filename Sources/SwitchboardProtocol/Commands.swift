@@ -230,10 +230,14 @@ public struct Fail: Sendable, Equatable {
 public struct Confirm: Sendable, Equatable {
     public var deliveryID: Int64
     public var state: String
+    /// True when this answers a DONE or FAIL the same worker's earlier one had already settled
+    /// (it was re-sent after a hub restart): the work counted once.
+    public var repeated: Bool
 
-    public init(deliveryID: Int64, state: String) {
+    public init(deliveryID: Int64, state: String, repeated: Bool = false) {
         self.deliveryID = deliveryID
         self.state = state
+        self.repeated = repeated
     }
 }
 

@@ -26,6 +26,34 @@ extension Store {
         return applied
     }
 
+    /// A transition batch's answer: whether each transition applied, and what the store holds of
+    /// each checked delivery after the batch (a delivery not there does not exist).
+    public struct AppliedBatch: Sendable {
+        public var applied: [Bool]
+        public var stored: [Int64: AnswerCheck.Stored]
+
+        public init(applied: [Bool], stored: [Int64: AnswerCheck.Stored]) {
+            self.applied = applied
+            self.stored = stored
+        }
+    }
+
+    /// The state, worker and outcome of these deliveries now, for answering a worker's DONE or FAIL
+    /// that memory could not place.
+    public func answerStates(of ids: [Int64]) throws -> [Int64: AnswerCheck.Stored] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try connection.queryPrepared(
+            "swb_answer_states", "SELECT d.id, d.state, d.worker, d.outcome FROM deliveries d WHERE d.id = ANY($1::bigint[])",
+            [Self.bigintArray(ids)]
+        ).rows
+        var stored: [Int64: AnswerCheck.Stored] = [:]
+        for row in rows {
+            guard let id = row[0].flatMap({ Int64($0) }) else { continue }
+            stored[id] = AnswerCheck.Stored(state: row[1] ?? "", worker: row[2], outcome: row[3])
+        }
+        return stored
+    }
+
     static let applySQL = """
         SELECT o_index FROM swb_apply_batch($1::integer[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::bigint[], $7::text[],
                                             $8::text[], $9::text[], $10::bigint[], $11::text[])

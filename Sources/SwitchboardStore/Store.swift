@@ -362,6 +362,28 @@ public final class Store {
         return PendingPage(found: ids.count, tasks: tasks)
     }
 
+    /// Records this hub's start; answers whether its previous run ended without a clean stop.
+    public func recordStart() throws -> Bool {
+        let previous = try connection.query("SELECT stopped_at IS NULL FROM hubs WHERE name = $1", [.text(owner)]).rows.first
+        let crashed = previous?.first == "t"
+        try connection.query(
+            "INSERT INTO hubs (name, started_at) VALUES ($1, now()) ON CONFLICT (name) DO UPDATE SET started_at = now(), stopped_at = NULL",
+            [.text(owner)])
+        return crashed
+    }
+
+    /// Records that this hub stopped cleanly: every transition it decided is written.
+    public func recordStop() throws {
+        try connection.query("UPDATE hubs SET stopped_at = now() WHERE name = $1", [.text(owner)])
+    }
+
+    /// Those of these deliveries that are pending: what a returning worker says it holds, and the
+    /// store still lists as waiting (the hub died before it wrote their offer).
+    public func loadPending(ids: [Int64]) throws -> [DispatchTask] {
+        guard !ids.isEmpty else { return [] }
+        return try loadTasks(where: "d.state = 'pending' AND d.id = ANY($1::bigint[]) ORDER BY d.id", [Self.bigintArray(ids)]).map(\.task)
+    }
+
     /// Deliveries that were held by workers when the hub stopped, with who held them and until when.
     public func loadOffered() throws -> [(task: DispatchTask, worker: String, leaseUntil: Int64)] {
         try loadTasks(where: "d.state IN ('offered', 'in_progress') ORDER BY d.id", []).map { ($0.task, $0.worker ?? "", $0.leaseUntil ?? 0) }

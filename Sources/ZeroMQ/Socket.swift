@@ -88,6 +88,9 @@ public final class Socket {
     }
     /// Caps how many inbound messages libzmq queues per connection before it stops reading from it.
     public func setReceiveHighWaterMark(_ messages: Int32) throws { try setOption(ZMQ_RCVHWM, messages) }
+
+    /// How many messages libzmq queues per peer before a send would block (ZMQ_SNDHWM).
+    public func setSendHighWaterMark(_ messages: Int32) throws { try setOption(ZMQ_SNDHWM, messages) }
     /// The kernel's receive buffer for this socket's connections, in bytes (set before connecting).
     public func setKernelReceiveBuffer(_ bytes: Int32) throws { try setOption(ZMQ_RCVBUF, bytes) }
     /// Makes a blocking receive give up after `milliseconds` (it then returns nil).

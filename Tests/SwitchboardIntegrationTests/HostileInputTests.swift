@@ -16,6 +16,9 @@ struct HostileInput: Sendable, CustomStringConvertible {
         case nack(NackCode, String)
         /// ERROR with this code and detail; the raw frames are quarantined.
         case error(WorkerError.Code, String)
+        /// ERROR with this code and detail, a routine race rather than bad input: answered and
+        /// counted, not quarantined.
+        case routine(WorkerError.Code, String)
         /// libzmq drops the connection before the hub sees the message (over the size limit).
         case dropped
     }
@@ -43,6 +46,11 @@ enum HostileCatalogue {
     }
     static func worker(_ description: String, _ frames: [[UInt8]], _ code: WorkerError.Code, _ detail: String, ready: Bool = false) -> HostileInput {
         HostileInput(description: description, socket: .worker, before: ready ? [Self.ready] : [], frames: frames, answer: .error(code, detail))
+    }
+    static func routine(_ description: String, _ frames: [[UInt8]], _ code: WorkerError.Code, _ detail: String, ready: Bool = false)
+        -> HostileInput
+    {
+        HostileInput(description: description, socket: .worker, before: ready ? [Self.ready] : [], frames: frames, answer: .routine(code, detail))
     }
 
     static let all: [HostileInput] = [
@@ -110,16 +118,18 @@ enum HostileCatalogue {
         HostileInput(
             description: "a 100 MB body", socket: .gateway, frames: publish(good, body: [UInt8](repeating: 0x41, count: 100 << 20)), answer: .dropped),
         // Worker socket
-        worker("DONE before READY", frames("DONE", #"{"delivery_id":1,"outcome":"ok"}"#), .notReady, "not_ready"),
+        routine("DONE before READY", frames("DONE", #"{"delivery_id":1,"outcome":"ok"}"#), .notReady, "not_ready"),
+        routine("BYE before READY", frames("BYE", ""), .notReady, "not_ready"),
         worker("capacity 0", frames("READY", #"{"worker_id":"w","queues":["sales"],"capacity":0}"#), .invalid, "invalid_field"),
         worker("a negative capacity", frames("READY", #"{"worker_id":"w","queues":["sales"],"capacity":-5}"#), .invalid, "invalid_field"),
         worker("queues that are a string", frames("READY", #"{"worker_id":"w","queues":"sales","capacity":1}"#), .invalid, "invalid_field"),
         worker("an unknown queue", frames("READY", #"{"worker_id":"w","queues":["payroll"],"capacity":1}"#), .invalid, "unknown_queue"),
         worker("READY twice", ready, .invalid, "duplicate_ready", ready: true),
-        worker("DONE for an unknown delivery id", frames("DONE", #"{"delivery_id":424242,"outcome":"ok"}"#), .notHeld, "not_held", ready: true),
-        worker(
-            "FAIL for an unknown delivery id", frames("FAIL", #"{"delivery_id":434343,"reason":"x","retry_after_ms":0}"#), .notHeld, "not_held",
-            ready: true),
+        routine(
+            "DONE for an unknown delivery id", frames("DONE", #"{"delivery_id":424242,"outcome":"ok"}"#), .notHeld, "unknown_delivery", ready: true),
+        routine(
+            "FAIL for an unknown delivery id", frames("FAIL", #"{"delivery_id":434343,"reason":"x","retry_after_ms":0}"#), .notHeld,
+            "unknown_delivery", ready: true),
         worker("a delivery id as text", frames("DONE", #"{"delivery_id":"seven","outcome":"ok"}"#), .invalid, "invalid_field", ready: true),
         worker("a gateway's PUBLISH on the worker socket", publish(good), .invalid, "unknown_command", ready: true),
         worker("protocol version SWB/0 from a worker", frames("HEARTBEAT", "{}", version: "SWB/0"), .invalid, "unsupported_version"),
@@ -166,7 +176,7 @@ struct HostileInputTests {
             case (.nack(let code, let detail), .nack(let nack)?):
                 #expect(nack.code == code && nack.detail == detail, "\(input): got \(nack.code)/\(nack.detail): \(nack.reason)")
                 #expect(!nack.reason.isEmpty)
-            case (.error(let code, let detail), .error(let error)?):
+            case (.error(let code, let detail), .error(let error)?), (.routine(let code, let detail), .error(let error)?):
                 #expect(error.code == code && error.detail == detail, "\(input): got \(error.code)/\(error.detail): \(error.reason)")
             case (.dropped, nil):
                 break
@@ -179,6 +189,10 @@ struct HostileInputTests {
             let detail: String
             switch input.answer {
             case .nack(_, let value), .error(_, let value): detail = value
+            case .routine(_, let value):
+                let raw = QuarantineEntry(role: "", peer: "", messageID: nil, code: "", reason: "", frames: input.frames).raw
+                #expect(try database.count("SELECT count(*) FROM quarantine WHERE raw = $1", [.bytes(raw)]) == 0, "\(input): quarantined")
+                continue
             case .dropped: continue
             }
             let raw = QuarantineEntry(role: "", peer: "", messageID: nil, code: "", reason: "", frames: input.frames).raw

@@ -1,0 +1,110 @@
+import SwitchboardProtocol
+
+extension Dispatcher {
+    /// A worker announced itself; a second READY with a known worker id replaces the old connection.
+    ///
+    /// What it lists in `holding` stays with it, unless another worker holds it or it is settled:
+    /// a delivery restored at start-up for this worker id, one memory has ready or scheduled (the
+    /// hub died before writing its offer), and, looked up in the store first, one memory does not
+    /// have. It is welcomed once that is known, so the DONEs it re-sends after WELCOME find their
+    /// deliveries held.
+    public mutating func workerReady(_ peer: PeerID, _ registration: Ready, now: Int64) -> [DispatchAction] {
+        if workers[peer] != nil {
+            return [
+                .refuse(
+                    peer,
+                    WorkerError(
+                        code: .invalid, detail: "duplicate_ready",
+                        reason: "worker '\(registration.workerID)' is already registered on this connection"))
+            ]
+        }
+        var actions: [DispatchAction] = []
+        if let previous = workers.first(where: { $0.value.registration.workerID == registration.workerID })?.key {
+            actions += workerGone(previous, reason: "replaced by a new connection with the same worker id", now: now)
+        }
+        workers[peer] = WorkerState(peer: peer, registration: registration, lastSeen: now, idleSince: now)
+        let holding = Set(registration.holding)
+        var unknown: [Int64] = []
+        for id in holding.sorted() where !adopt(id, by: peer, now: now, into: &actions) {
+            if !isKnown(id) && unwritten[id] == nil { unknown.append(id) }
+        }
+        for (id, held) in offered where held.peer == nil && held.workerID == registration.workerID && !holding.contains(id) {
+            offered[id] = nil
+            actions += requeue(held.task, error: "worker '\(held.workerID)' came back without it", now: now)
+        }
+        if unknown.isEmpty {
+            actions.append(.welcome(peer, Welcome(workerID: registration.workerID, heartbeatMs: Int(config.heartbeatMs))))
+        } else {
+            workers[peer]?.lookingUpHeld = true
+            actions.append(.lookUpHeld(peer, unknown))
+        }
+        return actions + pump(now: now)
+    }
+
+    /// The store's answer to `.lookUpHeld`: those of the worker's deliveries that are pending there.
+    /// Each is kept with the worker unless memory learnt otherwise meanwhile; then it is welcomed.
+    public mutating func heldLookedUp(_ peer: PeerID, pending tasks: [DispatchTask], now: Int64) -> [DispatchAction] {
+        guard let worker = workers[peer], worker.lookingUpHeld else { return [] }
+        var actions: [DispatchAction] = []
+        for var task in tasks where !adopt(task.deliveryID, by: peer, now: now, into: &actions) {
+            guard !isKnown(task.deliveryID), unwritten[task.deliveryID] == nil else { continue }
+            task.attempts += 1
+            task.notBefore = nil
+            actions.append(hand(task, to: peer, now: now))
+        }
+        workers[peer]?.lookingUpHeld = false
+        actions.append(.welcome(peer, Welcome(workerID: worker.registration.workerID, heartbeatMs: Int(config.heartbeatMs))))
+        return actions + pump(now: now)
+    }
+
+    /// Keeps delivery `id` with the worker on `peer` if memory has it restored for that worker id,
+    /// ready or scheduled; false if memory does not have it there (another holds it, or it is unknown).
+    private mutating func adopt(_ id: Int64, by peer: PeerID, now: Int64, into actions: inout [DispatchAction]) -> Bool {
+        let workerID = workers[peer]!.registration.workerID
+        if let held = offered[id] {
+            guard held.peer == nil, held.workerID == workerID else { return false }
+            offered[id]?.peer = peer
+            offered[id]?.leaseUntil = now + config.leaseMs
+            workers[peer]?.held.insert(id)
+            return true
+        }
+        // Its heap entry stays behind and is skipped when it comes up.
+        guard var task = waiting.removeValue(forKey: id) ?? scheduled.removeValue(forKey: id) else { return false }
+        task.attempts += 1
+        task.notBefore = nil
+        actions.append(hand(task, to: peer, now: now))
+        return true
+    }
+
+    /// Anything arrived from this peer: it is alive.
+    public mutating func workerSeen(_ peer: PeerID, now: Int64) {
+        workers[peer]?.lastSeen = now
+    }
+
+    /// BYE: the worker finishes what it holds and gets nothing new.
+    public mutating func workerDraining(_ peer: PeerID, now: Int64) -> [DispatchAction] {
+        guard workers[peer] != nil else { return [.refuse(peer, Self.notReady(command: "BYE"))] }
+        workers[peer]?.draining = true
+        workers[peer]?.lastSeen = now
+        return []
+    }
+
+    /// The worker disconnected or went silent: everything it held goes back to the queue at once.
+    public mutating func workerGone(_ peer: PeerID, reason: String, now: Int64) -> [DispatchAction] {
+        guard let worker = workers.removeValue(forKey: peer) else { return [] }
+        var actions: [DispatchAction] = []
+        for id in worker.held.sorted() {
+            guard let held = offered.removeValue(forKey: id) else { continue }
+            actions += requeue(held.task, error: "worker '\(worker.registration.workerID)' lost: \(reason)", now: now)
+        }
+        actions.append(.workerLost(peer, workerID: worker.registration.workerID, reason: reason, requeued: worker.held.count))
+        return actions + pump(now: now)
+    }
+
+    /// The answer to a command that needs READY first.
+    static func notReady(command: String, deliveryID: Int64? = nil) -> WorkerError {
+        WorkerError(
+            code: .notReady, detail: "not_ready", reason: "\(command) before READY: this hub does not know you (it may have restarted); send READY",
+            deliveryID: deliveryID)
+    }
+}
