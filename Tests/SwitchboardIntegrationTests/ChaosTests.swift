@@ -8,12 +8,16 @@ struct ChaosTests {
     /// 20 kills in `make test`; `make chaos` sets SWITCHBOARD_CHAOS_KILLS=100.
     static let kills = Int(ProcessInfo.processInfo.environment["SWITCHBOARD_CHAOS_KILLS"] ?? "") ?? 20
 
-    @Test("every ACKed message is stored exactly once, every stored one is completed, none completed twice")
+    /// Workers announce themselves again within a heartbeat or two of a restart; after a crash the
+    /// hub offers nothing for one heartbeat timeout, while they reclaim what they hold.
+    static let config = "heartbeat_ms: 100\nheartbeat_timeout_ms: 1000\n"
+
+    @Test("every ACKed message is stored exactly once, every stored one is completed, none completed twice, none offered twice")
     func repeatedKills() throws {
         let database = try TestDatabase()
         let gatewayEndpoint = try freeEndpoint()
         let workerEndpoint = try freeEndpoint()
-        var hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint)
+        var hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint, configYAML: Self.config)
         defer { hub.terminate() }
         let gateway = try GatewayClient(name: "chaos-gw", endpoint: gatewayEndpoint)
         let worker = try WorkerClient(registration: Ready(workerID: "chaos-w", queues: ["support", "sales"], capacity: 8), endpoint: workerEndpoint)
@@ -24,7 +28,9 @@ struct ChaosTests {
         var sent: [String: Publish] = [:]
         var acked: [String: Int64] = [:]
         var confirmed = Set<Int64>()
-        var reofferedAfterConfirm = 0
+        var ledger = WorkerLedger()
+        var refusals: [String: Int] = [:]
+        var repeats = 0
         var nextID = 0
         var resendAt = Date().addingTimeInterval(0.3)
 
@@ -50,18 +56,22 @@ struct ChaosTests {
                 }
                 switch try worker.next(timeoutMs: 5) {
                 case .task(let task):
-                    if confirmed.contains(task.deliveryID) { reofferedAfterConfirm += 1 }
+                    ledger.task(task)
                     try worker.done(task.deliveryID, outcome: "ok")
-                case .confirmed(let confirm): confirmed.insert(confirm.deliveryID)
-                case .refused, nil: break
+                case .confirmed(let confirm):
+                    ledger.confirm(confirm)
+                    confirmed.insert(confirm.deliveryID)
+                    if confirm.repeated { repeats += 1 }
+                case .refused(let error): refusals[error.detail, default: 0] += 1
+                case nil: break
                 }
             }
         }
 
         for _ in 0..<Self.kills {
-            try drive(milliseconds: Int.random(in: 50...400, using: &random), newMessages: Int.random(in: 5...40, using: &random))
+            try drive(milliseconds: Int.random(in: 100...1200, using: &random), newMessages: Int.random(in: 5...40, using: &random))
             hub.kill9()
-            hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint)
+            hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint, configYAML: Self.config)
         }
         // Let everything settle: all messages ACKed, all tasks completed.
         for _ in 0..<100 {
@@ -74,7 +84,7 @@ struct ChaosTests {
         let ackedIDs = "{" + Set(acked.values).map(String.init).joined(separator: ",") + "}"
         let lost = Set(acked.values).count - (try database.count("SELECT count(*) FROM interactions WHERE id = ANY($1::bigint[])", [.text(ackedIDs)]))
         print(
-            "chaos: kills=\(Self.kills) messages=\(sent.count) acked=\(acked.count) stored=\(stored) lost=\(lost) duplicated=\(stored - distinct) done_in_db=\(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'")) confirmed_to_worker=\(confirmed.count) reoffered_after_confirm=\(reofferedAfterConfirm)"
+            "chaos: kills=\(Self.kills) messages=\(sent.count) acked=\(acked.count) stored=\(stored) lost=\(lost) duplicated=\(stored - distinct) done_in_db=\(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'")) confirmed_to_worker=\(confirmed.count) repeated_confirms=\(repeats) worker_ledger: \(ledger.summary) refusals=\(refusals.sorted { $0.key < $1.key })"
         )
         #expect(lost == 0)
         #expect(acked.count == sent.count, "hub log: \(hub.output)")
@@ -82,6 +92,11 @@ struct ChaosTests {
         #expect(distinct == stored)
         #expect(Set(acked.values).count == sent.count)
         #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == sent.count)
-        #expect(reofferedAfterConfirm == 0)
+        #expect(ledger.afterConfirm == 0, "\(ledger.summary)")
+        #expect(ledger.whileHeld == 0, "re-offered although the worker held it and listed it in holding: \(ledger.summary)")
+        #expect(ledger.sameAttemptTwice == 0, "\(ledger.summary)")
+        #expect(ledger.receivedTwice == 0, "one worker, never gone: each delivery reaches it once: \(ledger.summary)")
+        #expect(refusals.isEmpty, "a well-behaved worker's answers all count: \(refusals)")
+        #expect(try database.count("SELECT count(*) FROM quarantine") == 0, "routine races are not quarantined")
     }
 }
