@@ -22,4 +22,21 @@ extension Hub {
             try zap.send(request.reply(allowedAs: name, reason: reason))
         }
     }
+
+    /// Failed handshakes on the gateway socket (the worker socket's come with its other events).
+    func handleGatewayMonitorEvents() throws {
+        while let message = try gatewayMonitor.receive(dontWait: true) {
+            guard let event = SocketEvent(frames: message.frames), event.kind == .handshakeFailedProtocol else { continue }
+            handshakeRefused(event, role: "gateway")
+        }
+    }
+
+    /// A connection refused in its handshake, before ZAP could be asked (protocols/security.md):
+    /// counted with the ZAP refusals; a client that keeps reconnecting is summed up in the log.
+    func handshakeRefused(_ event: SocketEvent, role: String) {
+        stats.authRefused += 1
+        logRefusal(
+            "refused connection on the \(role) socket: \(event.handshakeFailure)", peer: "handshake-\(role)",
+            metadata: ["domain": .string(role)])
+    }
 }

@@ -68,10 +68,12 @@ extension Hub {
         }
     }
 
-    /// A worker connection closed: its tasks go back to the queue at once.
+    /// A worker connection closed: its tasks go back to the queue at once. A failed handshake is a refused connection.
     func handleMonitorEvents() throws {
         while let message = try monitor.receive(dontWait: true) {
-            guard let event = SocketEvent(frames: message.frames), event.kind == .disconnected else { continue }
+            guard let event = SocketEvent(frames: message.frames) else { continue }
+            if event.kind == .handshakeFailedProtocol { handshakeRefused(event, role: "worker") }
+            guard event.kind == .disconnected else { continue }
             guard let peer = workerDescriptors.removeValue(forKey: event.value) else { continue }
             perform(dispatcher.workerGone(peer, reason: "disconnected", now: Clock.nowMs()))
         }

@@ -26,7 +26,9 @@ public final class Hub {
 
     var gateways: Socket!
     var workers: Socket!
+    /// Connection events of the worker socket (closes, failed handshakes) and of the gateway socket (failed handshakes).
     var monitor: Socket!
+    var gatewayMonitor: Socket!
     /// libzmq's ZAP handler endpoint, served by this loop when security is on.
     var zap: Socket?
     var accessControl: AccessControl?
@@ -209,11 +211,14 @@ public final class Hub {
         try workers.setRouterMandatory(true)
         try workers.setMaxMessageSize(1 << 20)
         try workers.setSendHighWaterMark(Int32(clamping: config.workerSendQueue))
-        try workers.monitor(endpoint: "inproc://switchboard-worker-monitor")
+        try workers.monitor(endpoint: "inproc://switchboard-worker-monitor", events: [.accepted, .disconnected, .handshakeFailedProtocol])
         workers.sharedFrames = Codec.sharedFrames(Codec.workerCommands)
         try workers.bind(config.workerEndpoint)
         monitor = try context.socket(.pair)
         try monitor.connect("inproc://switchboard-worker-monitor")
+        try gateways.monitor(endpoint: "inproc://switchboard-gateway-monitor", events: .handshakeFailedProtocol)
+        gatewayMonitor = try context.socket(.pair)
+        try gatewayMonitor.connect("inproc://switchboard-gateway-monitor")
     }
 
     /// Asks the store for what was pending or in flight when the hub last stopped.
@@ -236,27 +241,39 @@ public final class Hub {
     /// One turn of the loop: wait for input, handle it, run timers, flush batches.
     func serveOnce(timeoutMs: Int) throws {
         var poller = Poller()
-        poller.add(gateways)
-        poller.add(workers)
-        poller.add(monitor)
-        poller.add(ingestLane.wake)
-        poller.add(dispatchLane.wake)
-        poller.add(contextLane.wake)
-        if let zap { poller.add(zap) }
+        for slot in PollSlot.allCases {
+            switch slot {
+            case .gateways: poller.add(gateways)
+            case .workers: poller.add(workers)
+            case .workerMonitor: poller.add(monitor)
+            case .gatewayMonitor: poller.add(gatewayMonitor)
+            case .ingestLane: poller.add(ingestLane.wake)
+            case .dispatchLane: poller.add(dispatchLane.wake)
+            case .contextLane: poller.add(contextLane.wake)
+            case .zap: if let zap { poller.add(zap) }
+            }
+        }
         let readable = try poller.wait(timeoutMilliseconds: timeoutMs)
-        if zap != nil, readable[6] { try answerZapRequests() }
-        if readable[3] { try handleStoreReplies(ingestLane) }
-        if readable[4] { try handleStoreReplies(dispatchLane) }
-        if readable[5] { try handleStoreReplies(contextLane) }
-        if readable[2] { try handleMonitorEvents() }
-        if readable[1] { try receiveWorkers() }
-        if readable[0] { try receiveGateways() }
+        func ready(_ slot: PollSlot) -> Bool { slot.rawValue < readable.count && readable[slot.rawValue] }
+        if ready(.zap) { try answerZapRequests() }
+        if ready(.ingestLane) { try handleStoreReplies(ingestLane) }
+        if ready(.dispatchLane) { try handleStoreReplies(dispatchLane) }
+        if ready(.contextLane) { try handleStoreReplies(contextLane) }
+        if ready(.workerMonitor) { try handleMonitorEvents() }
+        if ready(.gatewayMonitor) { try handleGatewayMonitorEvents() }
+        if ready(.workers) { try receiveWorkers() }
+        if ready(.gateways) { try receiveGateways() }
         runTimers(now: Clock.nowMs())
         flushIngest()
         flushQuarantine()
         flushTransitions(now: Clock.nowMs())
         flushOffers(now: Clock.nowMs())
         flushOutbox(now: Clock.nowMs())
+    }
+
+    /// What the loop polls, in the poller's order; the ZAP handler, there only with security on, last.
+    enum PollSlot: Int, CaseIterable {
+        case gateways, workers, workerMonitor, gatewayMonitor, ingestLane, dispatchLane, contextLane, zap
     }
 
     private func runTimers(now: Int64) {
@@ -331,6 +348,7 @@ public final class Hub {
         gateways.close()
         workers.close()
         monitor.close()
+        gatewayMonitor.close()
         zap?.close()
         lanes.forEach { $0.wake.close() }
     }

@@ -153,8 +153,8 @@ public final class Socket {
     // MARK: Monitoring
 
     /// Publishes this socket's connection events on an inproc PAIR endpoint (see `SocketEvent`).
-    public func monitor(endpoint: String, events: Int32 = ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPTED) throws {
-        guard zmq_socket_monitor(handle, endpoint, events) == 0 else { throw ZeroMQError.last("zmq_socket_monitor") }
+    public func monitor(endpoint: String, events: MonitorEvents = [.accepted, .disconnected]) throws {
+        guard zmq_socket_monitor(handle, endpoint, events.rawValue) == 0 else { throw ZeroMQError.last("zmq_socket_monitor") }
     }
 }
 
@@ -171,12 +171,33 @@ public struct ReceivedMessage: Sendable {
     public mutating func removeRoutingID() -> [UInt8]? { frames.isEmpty ? nil : frames.removeFirst() }
 }
 
+/// Which connection events a monitor publishes.
+public struct MonitorEvents: OptionSet, Sendable {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+    public static let accepted = MonitorEvents(rawValue: ZMQ_EVENT_ACCEPTED)
+    public static let disconnected = MonitorEvents(rawValue: ZMQ_EVENT_DISCONNECTED)
+    /// A peer's handshake failed before authentication could be asked: another security
+    /// mechanism (a client without CURVE), a wrong server key, a malformed handshake.
+    public static let handshakeFailedProtocol = MonitorEvents(rawValue: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+}
+
 /// A connection event read from a monitor socket.
 public struct SocketEvent: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case accepted, disconnected, other(UInt16) }
+    public enum Kind: Sendable, Equatable { case accepted, disconnected, handshakeFailedProtocol, other(UInt16) }
     public var kind: Kind
-    /// For accepted and disconnected: the connection's file descriptor.
+    /// For accepted and disconnected: the connection's file descriptor; for a failed handshake, libzmq's protocol error.
     public var value: Int32
+
+    /// For a failed handshake, what went wrong, in words an operator can act on.
+    public var handshakeFailure: String {
+        switch value {
+        case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+            "the peer speaks another security mechanism (a client without CURVE, or CURVE against a hub with security off)"
+        case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: "the peer's CURVE handshake did not decrypt (a wrong server public key?)"
+        default: "the peer's handshake was malformed (libzmq protocol error 0x\(String(UInt32(bitPattern: value), radix: 16)))"
+        }
+    }
 
     /// Decodes libzmq's two-frame monitor message (16-bit event, 32-bit value; then the endpoint).
     public init?(frames: [[UInt8]]) {
@@ -186,6 +207,7 @@ public struct SocketEvent: Sendable, Equatable {
         switch Int32(event) {
         case ZMQ_EVENT_ACCEPTED: kind = .accepted
         case ZMQ_EVENT_DISCONNECTED: kind = .disconnected
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: kind = .handshakeFailedProtocol
         default: kind = .other(event)
         }
     }

@@ -97,6 +97,27 @@ struct SecurityTests {
         #expect(try listed.ping())
     }
 
+    @Test("a client without CURVE, on either socket, is counted in auth_refused like a refused key")
+    func plaintextClientsCounted() throws {
+        let database = try TestDatabase()
+        let keys = try TestKeys()
+        let hub = try secureHub(database, keys)
+        defer { hub.shutdown() }
+        let http = try #require(hub.endpoints.http)
+        func refused() -> Int {
+            let line = httpGet(http, "/metrics")?.body.split(separator: "\n").first { $0.hasPrefix("switchboard_auth_refused_total ") }
+            return line.flatMap { Int($0.split(separator: " ")[1]) } ?? -1
+        }
+        #expect(refused() == 0)
+        let plaintext = try GatewayClient(name: "ivr-1", endpoint: hub.endpoints.gateway)
+        #expect(try !plaintext.ping(timeoutMs: 1000))
+        #expect(eventually { refused() >= 1 }, "a gateway without CURVE was not counted")
+        let afterGateway = refused()
+        let worker = try WorkerClient(registration: registration, endpoint: hub.endpoints.worker)
+        #expect(throws: ClientError.self) { try worker.ready(timeoutMs: 1000) }
+        #expect(eventually { refused() > afterGateway }, "a worker without CURVE was not counted")
+    }
+
     @Test("a listed gateway cannot take another gateway's name as its routing id")
     func routingIdMustMatchKey() throws {
         let database = try TestDatabase()
