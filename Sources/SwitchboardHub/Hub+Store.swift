@@ -77,7 +77,7 @@ extension Hub {
         let batch = Array(offersAwaitingContext.prefix(2000))
         offersAwaitingContext.removeFirst(batch.count)
         offersInFlight = batch
-        submit(.contexts(Array(Set(batch.map(\.task.payload.customerID)))))
+        submit(.contexts(Array(Set(batch.map { Store.ContextKey($0.task.payload) }))))
     }
 
     /// Sends each waiting TASK with its customer's context, unless the worker no longer holds it
@@ -88,7 +88,7 @@ extension Hub {
         switch result {
         case .success(let contexts):
             for (peer, task) in batch where dispatcher.holds(task, peer: peer) {
-                let customer = contexts[task.payload.customerID] ?? JSONWriter.bytes(["id": .integer(task.payload.customerID)])
+                let customer = contexts[task.payload.interaction.id] ?? JSONWriter.bytes(["id": .integer(task.payload.customerID)])
                 send(task.taskFrames(customer: customer), named: "TASK", toWorker: peer)
             }
         case .failure(let failure):

@@ -155,14 +155,14 @@ extension Hub {
         }
     }
 
-    /// Carries out what the dispatcher decided. An offer whose customer is in `contextsRead` (read
+    /// Carries out what the dispatcher decided. An offer whose interaction is in `contextsRead` (read
     /// with the batch that stored it) is sent at once; the others wait for the context lane.
     func perform(_ actions: [DispatchAction], contextsRead: [Int64: [UInt8]] = [:]) {
         for action in actions {
             switch action {
             case .offer(let peer, let task):
                 stats.offered += 1
-                if let customer = contextsRead[task.payload.customerID] {
+                if let customer = contextsRead[task.payload.interaction.id] {
                     send(task.taskFrames(customer: customer), named: "TASK", toWorker: peer)
                 } else {
                     offersAwaitingContext.append((peer, task))

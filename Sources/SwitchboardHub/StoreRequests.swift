@@ -14,7 +14,7 @@ enum StoreRequest: Sendable {
     /// Of the deliveries a returning worker says it holds, those still pending.
     case loadHeld(PeerID, [Int64])
     /// The customer contexts of tasks about to be offered.
-    case contexts([Int64])
+    case contexts([Store.ContextKey])
     case quarantine([QuarantineEntry], bytes: Int)
     /// Creates upcoming interaction partitions.
     case maintain(nowMs: Int64)
@@ -34,7 +34,7 @@ struct StoreFailure: Error, Sendable {
 /// The store thread's answer to a request, in request order.
 enum StoreReply: Sendable {
     /// One result per record; a record that failed alone carries its failure.
-    /// With the contexts read with the batch, by customer.
+    /// With the contexts read with the batch, by interaction.
     case ingested([Result<IngestOutcome, StoreFailure>], contexts: [Int64: [UInt8]])
     case applied(transitions: [DeliveryTransition], Result<Store.AppliedBatch, StoreFailure>)
     case pending(queue: String, limit: Int, Result<Store.PendingPage, StoreFailure>)

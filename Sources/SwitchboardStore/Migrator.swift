@@ -25,6 +25,7 @@ public enum Migrator {
         ("0019_rounds_as_arrays", PackageResources.V0019__rounds_as_arrays_sql),
         ("0020_recent_within_days", PackageResources.V0020__recent_within_days_sql),
         ("0021_hub_runs", PackageResources.V0021__hub_runs_sql),
+        ("0022_context_of_each_task", PackageResources.V0022__context_of_each_task_sql),
     ]
 
     /// The newest version this build knows.

@@ -169,7 +169,7 @@ public final class Store {
                 throw PostgresError(code: .unexpectedResult, message: "the ingest statement answered an unknown position")
             }
             rowOf[statement.order[position - 1]] = row
-            if readsContexts, let context = answer.bytes(row, 6), let customer = answer.int64(row, 3) { contexts[customer] = context }
+            if readsContexts, let context = answer.bytes(row, 6), let interaction = answer.int64(row, 2) { contexts[interaction] = context }
         }
         let outcomes = try records.indices.map { index in
             guard rowOf[index] >= 0 else {
@@ -426,14 +426,43 @@ public final class Store {
 
     // MARK: Customer context
 
-    /// The context a TASK carries of each of these customers (`swb_task_contexts`): profile,
-    /// identities and the five latest contacts, as they are now; as PostgreSQL writes the JSON (the
-    /// hub passes it on in the TASK without reading it).
-    public func contexts(of customers: [Int64]) throws -> [Int64: [UInt8]] {
-        guard !customers.isEmpty else { return [:] }
+    /// Which task a context is read for: its interaction, when that was received, and whose it is.
+    public struct ContextKey: Hashable, Sendable {
+        public var interactionID: Int64
+        public var receivedAtMs: Int64
+        public var customerID: Int64
+
+        public init(_ payload: TaskPayload) {
+            self.init(interactionID: payload.interaction.id, receivedAtMs: payload.interaction.receivedAt, customerID: payload.customerID)
+        }
+
+        public init(interactionID: Int64, receivedAtMs: Int64, customerID: Int64) {
+            self.interactionID = interactionID
+            self.receivedAtMs = receivedAtMs
+            self.customerID = customerID
+        }
+    }
+
+    /// The context each of these tasks carries (`swb_task_contexts`), by interaction: its
+    /// customer's profile, identities and the five latest contacts up to the task's own; as
+    /// PostgreSQL writes the JSON (the hub passes it on in the TASK without reading it).
+    public func contexts(of tasks: [ContextKey]) throws -> [Int64: [UInt8]] {
+        guard !tasks.isEmpty else { return [:] }
         var contexts: [Int64: [UInt8]] = [:]
+        var interactions = PostgresArray<Int64>(), receivedAt = PostgresArray<Int64>(), customers = PostgresArray<Int64>()
+        for task in tasks {
+            interactions.append(task.interactionID)
+            receivedAt.append(task.receivedAtMs)
+            customers.append(task.customerID)
+        }
         for row in try connection.queryPrepared(
-            "swb_task_contexts", "SELECT o_customer_id, o_context FROM swb_task_contexts($1::bigint[])", [Self.bigintArray(customers)]
+            "swb_task_contexts",
+            """
+            SELECT o_interaction_id, o_context
+              FROM swb_task_contexts($1::bigint[], ARRAY(SELECT to_timestamp(r / 1000.0) FROM unnest($2::bigint[]) WITH ORDINALITY AS m (r, n) ORDER BY n),
+                                     $3::bigint[])
+            """,
+            [interactions.parameter(), receivedAt.parameter(), customers.parameter()]
         ).rows {
             guard let id = row[0].flatMap({ Int64($0) }), let context = row[1] else { continue }
             contexts[id] = Array(context.utf8)

@@ -19,7 +19,8 @@ struct ContextRecentBoundTests {
         let record = IngestRecord(
             gateway: "gw", publish: Messages.publish("today"), identities: [NormalizedIdentity(kind: .phone, value: "+4915111222333")],
             route: StoreIngestTests.route, routingVersion: 1)
-        guard case .stored(let ack, _) = try unbounded.ingest([record], receivedAtMs: Int64(Date().timeIntervalSince1970 * 1000))[0] else {
+        guard case .stored(let ack, let todayTask) = try unbounded.ingest([record], receivedAtMs: Int64(Date().timeIntervalSince1970 * 1000))[0]
+        else {
             Issue.record("the message was not stored")
             return
         }
@@ -32,8 +33,8 @@ struct ContextRecentBoundTests {
             VALUES (now() - interval '90 days', $1, 'gw', 'long-ago', 'email', now() - interval '90 days', 'sales', 0, 'text/plain')
             """, [.init(ack.customerID)])
         let oldPartition = try #require(try database.value("SELECT 'interactions_' || to_char(now() - interval '90 days', 'YYYY_MM')"))
-        func recent(_ store: Store) throws -> [String] {
-            let context = try #require(try store.contexts(of: [ack.customerID])[ack.customerID].map { try JSONParser.parse($0) })
+        func recent(_ store: Store, of key: Store.ContextKey) throws -> [String] {
+            let context = try #require(try store.contexts(of: [key])[key.interactionID].map { try JSONParser.parse($0) })
             guard case .array(let list)? = context["recent"] else { return [] }
             return list.compactMap { if case .string(let process)? = $0["process"] { process } else { nil } }
         }
@@ -43,25 +44,30 @@ struct ContextRecentBoundTests {
             return try database.count("SELECT idx_scan FROM pg_stat_user_tables WHERE relname = $1", [.text(oldPartition)])
         }
 
-        #expect(try recent(unbounded) == ["support", "sales"])
+        let today = Store.ContextKey(todayTask.payload)
+        #expect(try recent(unbounded, of: today) == ["support", "sales"])
 
         let bounded = try Store(conninfo: database.conninfo, owner: "hub-b", contextRecentDays: 30)
         let scansBefore = try oldPartitionScans(unbounded, bounded)
         #expect(scansBefore > 0, "the unbounded read probed the older month's partition")
-        #expect(try recent(bounded) == ["support"])
+        #expect(try recent(bounded, of: today) == ["support"])
         // The contexts read with a batch are bounded the same way.
         let next = IngestRecord(
             gateway: "gw", publish: Messages.publish("later"), identities: record.identities, route: StoreIngestTests.route, routingVersion: 1)
         let answer = try bounded.ingest(
             Store.ingestStatement([next], receivedAtMs: Int64(Date().timeIntervalSince1970 * 1000), contextWanted: [true]))
-        let withBatch = try #require(answer.contexts[ack.customerID].map { try JSONParser.parse($0) })
+        guard case .stored(let laterAck, let laterTask) = answer.outcomes[0] else {
+            Issue.record("not stored: \(answer.outcomes)")
+            return
+        }
+        let withBatch = try #require(answer.contexts[laterAck.interactionID].map { try JSONParser.parse($0) })
         guard case .array(let list)? = withBatch["recent"] else {
             Issue.record("no recent list in \(withBatch)")
             return
         }
         #expect(list.count == 2)
         #expect(try oldPartitionScans(unbounded, bounded) == scansBefore, "the older month's partition was read")
-        #expect(try recent(unbounded) == ["support", "support", "sales"])
+        #expect(try recent(unbounded, of: Store.ContextKey(laterTask.payload)) == ["support", "support", "sales"])
     }
 
     @Test("a hub with context_recent_days hands out TASKs whose recent lists leave older contacts out, read when offered or with the batch")

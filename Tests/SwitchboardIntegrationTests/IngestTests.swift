@@ -44,7 +44,7 @@ struct IngestTests {
         #expect(row == ["done", "technician_booked", "Friday 10:00", "fs-1", "1"])
     }
 
-    @Test("the customer context is read when the task is offered: it lists contacts stored after the task's own")
+    @Test("a task's context lists its own interaction first and the contacts before it, not those stored after, though read at the offer")
     func contextAsOfTheOffer() throws {
         let database = try TestDatabase()
         let hub = try RunningHub(RunningHub.config(database))
@@ -57,7 +57,48 @@ struct IngestTests {
         try worker.ready()
         let task = try #require(try worker.nextTask())
         #expect(task.interaction["id"] == .integer(first.interactionID))
-        #expect(Self.recentIDs(task.customer) == [first.interactionID, second.interactionID])
+        #expect(Self.recentIDs(task.customer) == [first.interactionID])
+        try worker.done(task.deliveryID, outcome: "handled")
+        let next = try #require(try worker.nextTask())
+        #expect(Self.recentOrder(next.customer) == [second.interactionID, first.interactionID])
+    }
+
+    @Test("a task offered after five newer contacts of its customer still lists its own interaction first; times are Unix ms; no member is null")
+    func ownInteractionInRecent() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "mail-1", endpoint: hub.endpoints.gateway)
+        let acks = try (0..<7).map { try gateway.publish(Messages.publish("backlog-\($0)", "message \($0)", process: .support)) }
+        let worker = try WorkerClient(registration: Ready(workerID: "sup-1", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        for (index, ack) in acks.enumerated() {
+            let task = try #require(try worker.nextTask())
+            #expect(task.interaction["id"] == .integer(ack.interactionID))
+            let recent = Self.recentOrder(task.customer)
+            #expect(recent.first == ack.interactionID, "task \(index): its own interaction is not first in \(recent)")
+            #expect(recent == Array(acks[...index].reversed().prefix(5).map(\.interactionID)))
+            guard case .array(let entries)? = task.customer["recent"] else { continue }
+            for entry in entries {
+                guard case .integer(let receivedAt)? = entry["received_at"] else {
+                    Issue.record("recent[].received_at is not Unix milliseconds: \(entry)")
+                    continue
+                }
+                #expect(receivedAt > 1_700_000_000_000)
+            }
+            #expect(!Self.containsNull(task.customer), "\(task.customer)")
+            #expect(!Self.containsNull(task.interaction), "\(task.interaction)")
+            try worker.done(task.deliveryID, outcome: "handled")
+        }
+    }
+
+    static func containsNull(_ value: JSONValue) -> Bool {
+        switch value {
+        case .null: true
+        case .array(let items): items.contains(where: containsNull)
+        case .object(let members): members.contains { containsNull($0.value) }
+        default: false
+        }
     }
 
     @Test("a worker free as the message arrives gets a TASK whose context was read in the message's own transaction")
@@ -80,20 +121,27 @@ struct IngestTests {
         // offered (the context lane), so they list every contact stored before that.
         let second = try gateway.publish(Messages.publish("f-2", "Still waiting", hints: IdentityHints(email: "lena@example.com"), process: .support))
         let third = try gateway.publish(Messages.publish("f-3", "Any news?", hints: IdentityHints(email: "lena@example.com"), process: .support))
-        let all: Set<Int64> = [first.interactionID, second.interactionID, third.interactionID]
         var held = task
+        var before = [first.interactionID]
         for expected in [second, third] {
             try worker.done(held.deliveryID, outcome: "handled")
             held = try #require(try worker.nextTask())
             #expect(held.interaction["id"] == .integer(expected.interactionID))
             #expect(held.customer["display_name"] == "Lena")
-            #expect(Self.recentIDs(held.customer) == all)
+            before.insert(expected.interactionID, at: 0)
+            #expect(Self.recentOrder(held.customer) == before)
         }
         try worker.done(held.deliveryID, outcome: "handled")
         #expect(try eventually { httpGet(http, "/metrics")?.body.contains("switchboard_completed_total 3") ?? false })
         // Two reads on the context lane, one for each task that waited: none for the first.
         let metrics = try #require(httpGet(http, "/metrics")).body
         #expect(metrics.contains("switchboard_store_requests_total{lane=\"context\"} 2"), "\(metrics)")
+    }
+
+    /// The interaction ids of `recent`, in the order the TASK lists them.
+    static func recentOrder(_ customer: JSONValue) -> [Int64] {
+        guard case .array(let recent)? = customer["recent"] else { return [] }
+        return recent.compactMap { entry -> Int64? in if case .integer(let id)? = entry["interaction_id"] { id } else { nil } }
     }
 
     static func recentIDs(_ customer: JSONValue) -> Set<Int64> {

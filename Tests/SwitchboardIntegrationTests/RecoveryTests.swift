@@ -140,8 +140,9 @@ struct RecoveryTests {
             try worker.done(id, outcome: "ok")
             completed.append(id)
         }
+        // After a crash the hub offers nothing for one heartbeat timeout (3 s), while workers reclaim.
         var idle = 0
-        while idle < 10 {
+        while idle < 25 {
             guard let event = try worker.next(timeoutMs: 200) else { idle += 1; continue }
             idle = 0
             switch event {

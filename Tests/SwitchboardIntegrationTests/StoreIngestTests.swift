@@ -136,7 +136,7 @@ struct StoreIngestTests {
         #expect(try database.count("SELECT count(*) FROM customer_identities WHERE customer_id = $1", [.init(customers[0])]) == 2)
         guard case .stored(_, let task) = outcomes[2] else { return }
         #expect(task.payload.customerID == customers[2])
-        let context = try store.contexts(of: [customers[2]])[customers[2]].map { try JSONParser.parse($0) }
+        let context = try store.contexts(of: [Store.ContextKey(task.payload)])[task.payload.interaction.id].map { try JSONParser.parse($0) }
         #expect(context?["identities"] == [["kind": "email", "value": "ivan@example.com"], ["kind": "phone", "value": "+79123456789"]])
     }
 
@@ -299,20 +299,20 @@ struct StoreIngestTests {
         let named = record("k-2", name: "Lena", identities: [device, NormalizedIdentity(kind: .email, value: "lena@example.com")])
         let renamed = record("k-3", name: "Someone else", identities: [device])
         let outcomes = try store.ingest([named, renamed], receivedAtMs: 1_790_000_000_100)
+        var last: TaskPayload?
         for outcome in outcomes {
-            guard case .stored(let later, _) = outcome else {
+            guard case .stored(let later, let task) = outcome else {
                 Issue.record("not stored: \(outcome)")
                 continue
             }
             #expect(later.customerID == ack.customerID)
+            last = task.payload
         }
         #expect(try database.value("SELECT display_name FROM customers WHERE id = $1", [.init(ack.customerID)]) == "Lena")
         #expect(try database.value("SELECT anonymous FROM customers WHERE id = $1", [.init(ack.customerID)]) == "f")
-        let context = try store.contexts(of: [ack.customerID])[ack.customerID].map { try JSONParser.parse($0) }
+        let payload = try #require(last)
+        let context = try store.contexts(of: [Store.ContextKey(payload)])[payload.interaction.id].map { try JSONParser.parse($0) }
         #expect(context?["recent"].flatMap { if case .array(let list) = $0 { list.count } else { nil } } == 3)
-        // The one-customer function of earlier versions answers the same object.
-        let single = try database.value("SELECT swb_customer_context($1)::text", [.init(ack.customerID)])
-        #expect(try single.map { try JSONParser.parse(Array($0.utf8)) } == context)
     }
 
     @Test("contexts asked for with a batch are read after its writes: those of its stored messages that asked, as a later read sees them")
@@ -336,14 +336,17 @@ struct StoreIngestTests {
             Issue.record("unexpected outcomes: \(answer.outcomes)")
             return
         }
-        #expect(Set(answer.contexts.keys) == [lenaAck.customerID, omarAck.customerID])
-        // Read after every round of the batch: Lena's lists her message of the round after too.
-        let readLater = try store.contexts(of: [lenaAck.customerID, omarAck.customerID])
-        for customer in [lenaAck.customerID, omarAck.customerID] {
-            let context = try answer.contexts[customer].map { try JSONParser.parse($0) }
-            #expect(context == (try readLater[customer].map { try JSONParser.parse($0) }))
+        #expect(Set(answer.contexts.keys) == [lenaAck.interactionID, omarAck.interactionID])
+        // As a later read of the same tasks' contexts: Lena's does not list her message of the round after.
+        let keys = [lenaAck, omarAck].map {
+            Store.ContextKey(interactionID: $0.interactionID, receivedAtMs: 1_790_000_000_100, customerID: $0.customerID)
         }
-        let lenaContext = try #require(try answer.contexts[lenaAck.customerID].map { try JSONParser.parse($0) })
+        let readLater = try store.contexts(of: keys)
+        for key in keys {
+            let context = try answer.contexts[key.interactionID].map { try JSONParser.parse($0) }
+            #expect(context == (try readLater[key.interactionID].map { try JSONParser.parse($0) }))
+        }
+        let lenaContext = try #require(try answer.contexts[lenaAck.interactionID].map { try JSONParser.parse($0) })
         #expect(lenaContext["display_name"] == "Lena")
         #expect(lenaContext["identities"] == [["kind": "email", "value": "lena@example.com"]])
         guard case .array(let recent)? = lenaContext["recent"] else {
@@ -351,8 +354,8 @@ struct StoreIngestTests {
             return
         }
         let ids = recent.compactMap { entry -> Int64? in if case .integer(let id)? = entry["interaction_id"] { id } else { nil } }
-        #expect(Set(ids) == [lenaFirst.interactionID, lenaAck.interactionID, lenaLater.interactionID])
-        let omarContext = try #require(try answer.contexts[omarAck.customerID].map { try JSONParser.parse($0) })
+        #expect(ids == [lenaAck.interactionID, lenaFirst.interactionID], "the task's own first, then older; \(lenaLater.interactionID) came after")
+        let omarContext = try #require(try answer.contexts[omarAck.interactionID].map { try JSONParser.parse($0) })
         #expect(omarContext["id"] == .integer(omarAck.customerID))
         #expect(omarContext["recent"].flatMap { if case .array(let list) = $0 { list.count } else { nil } } == 1)
         // Without any asked for, the batch is the plain statement and reads none.
