@@ -79,6 +79,9 @@ public enum Codec {
         guard frames.count == expectedFrames else {
             throw ProtocolError(.malformedFrames, "\(name) takes \(expectedFrames) frames, got \(frames.count)")
         }
+        guard frames[2].count <= limits.maxHeaderBytes else {
+            throw ProtocolError(.headerTooLarge, "\(name) header is \(frames[2].count) bytes, the limit is \(limits.maxHeaderBytes)")
+        }
         var header = try HeaderReader(command: name, header: frames[2])
         switch name {
         case "PUBLISH":

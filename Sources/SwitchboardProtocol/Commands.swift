@@ -111,8 +111,6 @@ public struct Ack: Sendable, Equatable {
 public enum NackCode: String, Sendable, CaseIterable {
     /// The sender's input is wrong; re-sending it unchanged will fail again.
     case invalid
-    /// The sender is not allowed to do this.
-    case unauthorized
     /// The hub is at its limit; retry after `retry_after_ms`.
     case overloaded
     /// The hub cannot reach its database; retry after `retry_after_ms`.

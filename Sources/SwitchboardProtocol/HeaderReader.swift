@@ -45,7 +45,8 @@ struct HeaderReader {
         return text
     }
 
-    /// A string that names something (ids, queues): printable, no spaces or control characters.
+    /// A string that names something (ids, queues): no white space and no control characters, in
+    /// any script (U+00A0, U+0085 and U+3000 are refused like a space).
     func identifier(_ key: String, maxBytes: Int = 128) throws(ProtocolError) -> String {
         let text = try string(key, maxBytes: maxBytes)
         try checkIdentifier(text, field: key)
@@ -53,8 +54,9 @@ struct HeaderReader {
     }
 
     func checkIdentifier(_ text: String, field: String) throws(ProtocolError) {
-        for scalar in text.unicodeScalars where scalar.value <= 0x20 || scalar.value == 0x7F {
-            throw failure(.invalidField, "\(command) field '\(field)' must not contain spaces or control characters")
+        for scalar in text.unicodeScalars where scalar.properties.isWhitespace || scalar.properties.generalCategory == .control {
+            let code = "U+" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
+            throw failure(.invalidField, "\(command) field '\(field)' must not contain white space or control characters (it holds \(code))")
         }
     }
 
@@ -162,4 +164,8 @@ extension HeaderReader {
         self.members = members
         self.messageID = messageID
     }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -134,7 +134,10 @@ public struct JSONParser {
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
-        if isInteger, let value = Int64(text) { return .integer(value) }
+        if isInteger {
+            guard let value = Int64(text) else { throw Failure(offset: start, reason: "integer beyond 64 bits") }
+            return .integer(value)
+        }
         guard let value = Double(text), value.isFinite else { throw fail("number out of range") }
         return .double(value)
     }

@@ -8,8 +8,10 @@ public struct ProtocolError: Error, Equatable, Sendable, CustomStringConvertible
         case unsupportedVersion = "unsupported_version"
         /// The command frame names no known command, or one not allowed on this socket.
         case unknownCommand = "unknown_command"
-        /// The header frame is not a JSON object.
+        /// The header frame is not a JSON object (or breaks gateway.md §3's JSON rules).
         case malformedHeader = "malformed_header"
+        /// The header frame is larger than the hub accepts (128 KiB).
+        case headerTooLarge = "header_too_large"
         /// A required header field is absent.
         case missingField = "missing_field"
         /// A header field has the wrong JSON type or an out-of-range value.

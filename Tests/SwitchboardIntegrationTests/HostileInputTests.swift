@@ -89,6 +89,20 @@ enum HostileCatalogue {
         gateway("no message_id", publish(#"{"channel":"sms","occurred_at":1}"#), "missing_field"),
         gateway("no channel", publish(#"{"message_id":"h-1","occurred_at":1}"#), "missing_field"),
         gateway("no occurred_at", publish(#"{"message_id":"h-1","channel":"sms"}"#), "missing_field"),
+        gateway("an integer beyond 64 bits in an unknown field", publish(with(#""sequence":18446744073709551616"#)), "malformed_header"),
+        gateway(
+            "an occurred_at beyond 64 bits", publish(#"{"message_id":"h-1","channel":"sms","occurred_at":99999999999999999999}"#), "malformed_header"),
+        gateway(
+            "a 200,000-byte unknown header field", publish(with(#""padding":""# + String(repeating: "x", count: 200_000) + #"""#)), "header_too_large"
+        ),
+        gateway(
+            "a message_id with a no-break space (U+00A0)", publish(#"{"message_id":"h\u00a01","channel":"sms","occurred_at":1}"#), "invalid_field"),
+        gateway(
+            "a message_id with NEXT LINE (U+0085), a control character", publish(#"{"message_id":"h\u00851","channel":"sms","occurred_at":1}"#),
+            "invalid_field"),
+        gateway(
+            "a message_id with an ideographic space (U+3000)", publish(#"{"message_id":"h\u30001","channel":"sms","occurred_at":1}"#), "invalid_field"
+        ),
         gateway("a numeric message_id", publish(#"{"message_id":17,"channel":"sms","occurred_at":1}"#), "invalid_field"),
         gateway("an empty message_id", publish(#"{"message_id":"","channel":"sms","occurred_at":1}"#), "invalid_field"),
         gateway(

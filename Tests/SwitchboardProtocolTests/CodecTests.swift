@@ -54,6 +54,20 @@ struct CodecTests {
         ("header is an array", frames("PUBLISH", "[]", body: []), .malformedHeader),
         ("missing message id", frames("PUBLISH", #"{"channel":"sms","occurred_at":1}"#, body: []), .missingField),
         ("message id with a space", frames("PUBLISH", #"{"message_id":"a b","channel":"sms","occurred_at":1}"#, body: []), .invalidField),
+        ("message id with U+00A0", frames("PUBLISH", #"{"message_id":"a\u00a0b","channel":"sms","occurred_at":1}"#, body: []), .invalidField),
+        ("message id with U+0085", frames("PUBLISH", #"{"message_id":"a\u0085b","channel":"sms","occurred_at":1}"#, body: []), .invalidField),
+        ("message id with U+3000", frames("PUBLISH", #"{"message_id":"a\u3000b","channel":"sms","occurred_at":1}"#, body: []), .invalidField),
+        ("message id with U+2028", frames("PUBLISH", #"{"message_id":"a\u2028b","channel":"sms","occurred_at":1}"#, body: []), .invalidField),
+        (
+            "integer beyond 64 bits", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":9223372036854775808}"#, body: []),
+            .malformedHeader
+        ),
+        (
+            "header over 128 KiB",
+            frames(
+                "PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"x":""# + String(repeating: "x", count: 131_072) + #""}"#, body: []),
+            .headerTooLarge
+        ),
         ("unknown channel", frames("PUBLISH", #"{"message_id":"m1","channel":"pager","occurred_at":1}"#, body: []), .unknownChannel),
         ("occurred_at as string", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":"now"}"#, body: []), .invalidField),
         ("priority out of range", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"priority":12}"#, body: []), .invalidField),
@@ -127,6 +141,13 @@ struct CodecTests {
         let invalid = Publish(messageID: "m", channel: "sms", occurredAt: 0, body: [0x61, 0xC3, 0x28])
         #expect(invalid.textBytes == Array("a\u{FFFD}(".utf8))
         #expect(Publish(messageID: "m", channel: "sms", occurredAt: 0, contentType: "application/pdf", body: [0xC3]).textBytes == nil)
+    }
+
+    @Test("message ids may be in any script", arguments: ["پیام-۱۲", "сообщение-1", "メッセージ", "a_b.c:d/e", "😀"])
+    func messageIDsInAnyScript(id: String) throws {
+        let command = try Codec.decode(Self.frames("PUBLISH", #"{"message_id":"\#(id)","channel":"sms","occurred_at":1}"#, body: []))
+        guard case .publish(let publish) = command else { Issue.record("not a PUBLISH: \(command)"); return }
+        #expect(publish.messageID == id)
     }
 
     @Test("a refused PUBLISH still names its message id so the NACK can")

@@ -57,7 +57,7 @@ struct CommandGenerator {
         case 4:
             return .nack(
                 Nack(
-                    messageID: optional { $0.text() }, code: NackCode.allCases[int(0...3)], detail: text(), reason: text(),
+                    messageID: optional { $0.text() }, code: NackCode.allCases[int(0...NackCode.allCases.count - 1)], detail: text(), reason: text(),
                     retryAfterMs: optional { $0.int(0...60_000) }))
         case 5:
             return .task(

@@ -87,7 +87,8 @@ def main():
         elif command == "CONFIRM":
             unconfirmed.pop(header["delivery_id"], None)
             confirmed += 1
-            print(f"CONFIRM {header['delivery_id']}: {header['state']}")
+            repeat = " (repeat: counted before)" if header.get("repeat") else ""
+            print(f"CONFIRM {header['delivery_id']}: {header['state']}{repeat}")
         elif command == "ERROR":
             # worker.md §5; again after a heartbeat if that READY was lost (the hub died once more)
             if header["code"] == "not_ready" and (not reannouncing or time.time() - reannounced_at > heartbeat_s):
