@@ -26,7 +26,7 @@ extension Hub {
     /// Failed handshakes on the gateway socket (the worker socket's come with its other events).
     func handleGatewayMonitorEvents() throws {
         while let message = try gatewayMonitor.receive(dontWait: true) {
-            guard let event = SocketEvent(frames: message.frames), event.kind == .handshakeFailedProtocol else { continue }
+            guard let event = SocketEvent(frames: message.frames), event.isHandshakeFailure else { continue }
             handshakeRefused(event, role: "gateway")
         }
     }

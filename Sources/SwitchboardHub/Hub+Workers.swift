@@ -72,7 +72,7 @@ extension Hub {
     func handleMonitorEvents() throws {
         while let message = try monitor.receive(dontWait: true) {
             guard let event = SocketEvent(frames: message.frames) else { continue }
-            if event.kind == .handshakeFailedProtocol { handshakeRefused(event, role: "worker") }
+            if event.isHandshakeFailure { handshakeRefused(event, role: "worker") }
             guard event.kind == .disconnected else { continue }
             guard let peer = workerDescriptors.removeValue(forKey: event.value) else { continue }
             perform(dispatcher.workerGone(peer, reason: "disconnected", now: Clock.nowMs()))

@@ -180,18 +180,29 @@ public struct MonitorEvents: OptionSet, Sendable {
     /// A peer's handshake failed before authentication could be asked: another security
     /// mechanism (a client without CURVE), a wrong server key, a malformed handshake.
     public static let handshakeFailedProtocol = MonitorEvents(rawValue: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+    /// A connection closed during its handshake. Each side of a mechanism mismatch sees it; when
+    /// the client closes first, this is all the hub sees of it.
+    public static let handshakeFailedNoDetail = MonitorEvents(rawValue: ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    /// Both kinds of failed handshake.
+    public static let handshakeFailures: MonitorEvents = [.handshakeFailedProtocol, .handshakeFailedNoDetail]
 }
 
 /// A connection event read from a monitor socket.
 public struct SocketEvent: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case accepted, disconnected, handshakeFailedProtocol, other(UInt16) }
+    public enum Kind: Sendable, Equatable { case accepted, disconnected, handshakeFailedProtocol, handshakeFailedNoDetail, other(UInt16) }
     public var kind: Kind
     /// For accepted and disconnected: the connection's file descriptor; for a failed handshake, libzmq's protocol error.
     public var value: Int32
 
+    /// Whether this is a failed handshake of either kind.
+    public var isHandshakeFailure: Bool { kind == .handshakeFailedProtocol || kind == .handshakeFailedNoDetail }
+
     /// For a failed handshake, what went wrong, in words an operator can act on.
     public var handshakeFailure: String {
-        switch value {
+        if kind == .handshakeFailedNoDetail {
+            return "the peer closed the connection during the handshake (a client without CURVE, or with another server key)"
+        }
+        return switch value {
         case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
             "the peer speaks another security mechanism (a client without CURVE, or CURVE against a hub with security off)"
         case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: "the peer's CURVE handshake did not decrypt (a wrong server public key?)"
@@ -208,6 +219,7 @@ public struct SocketEvent: Sendable, Equatable {
         case ZMQ_EVENT_ACCEPTED: kind = .accepted
         case ZMQ_EVENT_DISCONNECTED: kind = .disconnected
         case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: kind = .handshakeFailedProtocol
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: kind = .handshakeFailedNoDetail
         default: kind = .other(event)
         }
     }
