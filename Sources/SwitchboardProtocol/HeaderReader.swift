@@ -53,8 +53,16 @@ struct HeaderReader {
         return text
     }
 
+    /// ASCII is decided by its code, without a lookup of Unicode properties: every PUBLISH's
+    /// message id passes here, and a property lookup per character is far dearer than a comparison.
+    @inline(__always)
+    static func isSpaceOrControl(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.isASCII { return scalar.value <= 0x20 || scalar.value == 0x7F }
+        return scalar.properties.isWhitespace || scalar.properties.generalCategory == .control
+    }
+
     func checkIdentifier(_ text: String, field: String) throws(ProtocolError) {
-        for scalar in text.unicodeScalars where scalar.properties.isWhitespace || scalar.properties.generalCategory == .control {
+        for scalar in text.unicodeScalars where Self.isSpaceOrControl(scalar) {
             let code = "U+" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
             throw failure(.invalidField, "\(command) field '\(field)' must not contain white space or control characters (it holds \(code))")
         }
