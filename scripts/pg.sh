@@ -106,12 +106,18 @@ drop-bench-databases)
     # a full run they hold some 12 GB (10 M backlog rows, 10 M customers, the ceiling's forms).
     drop_databases 'switchboard\_bench\_%'
     ;;
+recreate-database)
+    # A throwaway database made anew (make run's, when another build of switchboard migrated it).
+    drop_databases "${2:?usage: $0 recreate-database NAME}"
+    dir=$(readlink -f "$run/pg")
+    as_pg /usr/bin/createdb -h "$dir" -p "$port" -U postgres "$2"
+    ;;
 conninfo)
     dir=$(readlink -f "$run/pg")
     echo "host=$dir port=$port user=postgres dbname=${2:-switchboard}"
     ;;
 *)
-    echo "usage: $0 start [--fast | --bench] | stop | conninfo [DBNAME] | drop-test-databases | drop-bench-databases" >&2
+    echo "usage: $0 start [--fast | --bench] | stop | conninfo [DBNAME] | recreate-database NAME | drop-test-databases | drop-bench-databases" >&2
     exit 2
     ;;
 esac

@@ -19,7 +19,12 @@ export SWITCHBOARD_SERVER_KEY_FILE="$keys/hub.key"
 export SWITCHBOARD_GATEWAY_KEYS_FILE="$keys/gateways.allow"
 export SWITCHBOARD_WORKER_KEYS_FILE="$keys/workers.allow"
 
-"$bin" migrate --config "$config"
+if ! "$bin" migrate --config "$config"; then
+    # make run's database is a throwaway: one another build migrated is made anew.
+    echo "make run: the demo database was migrated by another build of switchboard; making it anew"
+    bash "$root/scripts/pg.sh" recreate-database switchboard
+    "$bin" migrate --config "$config"
+fi
 "$bin" serve --config "$config" >"$log" 2>&1 &
 hub=$!
 stop() {

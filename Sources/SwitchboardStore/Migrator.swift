@@ -1,38 +1,72 @@
 import Postgres
 
-/// Applies the numbered SQL migrations in `Migrations/`, each in its own transaction, once.
+/// Brings a database to this build's schema, the way mature migration tools split the work:
+/// **versioned** migrations (`V0001__baseline.sql`, …: tables, columns, indexes) are applied once,
+/// in order, and never edited once released; **repeatable** ones (`R__function__NAME.sql`,
+/// `R__view__NAME.sql`: one SQL function or view each) are applied again whenever their text
+/// changes. All of it runs in one transaction, under an advisory lock, and is recorded in
+/// `schema_migrations` with each file's checksum.
 public enum Migrator {
-    /// Every migration, in order. A new file in Migrations/ is added here too.
-    static let migrations: [(version: String, sql: [UInt8])] = [
-        ("0001_schema", PackageResources.V0001__schema_sql),
-        ("0002_functions", PackageResources.V0002__functions_sql),
-        ("0003_analytics", PackageResources.V0003__analytics_sql),
-        ("0004_set_based_ingest", PackageResources.V0004__set_based_ingest_sql),
-        ("0005_ingest_each", PackageResources.V0005__ingest_each_sql),
-        ("0006_partition_repair", PackageResources.V0006__partition_repair_sql),
-        ("0007_faster_ingest", PackageResources.V0007__faster_ingest_sql),
-        ("0008_ingest_rounds", PackageResources.V0008__ingest_rounds_sql),
-        ("0009_ingest_columns", PackageResources.V0009__ingest_columns_sql),
-        ("0010_batch_in_one_statement", PackageResources.V0010__batch_in_one_statement_sql),
-        ("0011_task_context_as_json", PackageResources.V0011__task_context_as_json_sql),
-        ("0012_rounds_in_order", PackageResources.V0012__rounds_in_order_sql),
-        ("0013_identity_probe_by_hash", PackageResources.V0013__identity_probe_by_hash_sql),
-        ("0014_plan_once", PackageResources.V0014__plan_once_sql),
-        ("0015_contexts_with_ingest", PackageResources.V0015__contexts_with_ingest_sql),
-        ("0016_identity_probe_by_hash_always", PackageResources.V0016__identity_probe_by_hash_always_sql),
-        ("0017_offer_and_done_at_once", PackageResources.V0017__offer_and_done_at_once_sql),
-        ("0018_round_by_subscript", PackageResources.V0018__round_by_subscript_sql),
-        ("0019_rounds_as_arrays", PackageResources.V0019__rounds_as_arrays_sql),
-        ("0020_recent_within_days", PackageResources.V0020__recent_within_days_sql),
-        ("0021_hub_runs", PackageResources.V0021__hub_runs_sql),
-        ("0022_context_of_each_task", PackageResources.V0022__context_of_each_task_sql),
+    /// One migration file of this build.
+    struct Migration {
+        enum Kind: Equatable {
+            case versioned
+            /// A function or view: re-created by dropping every object of that name first, so that
+            /// a changed signature or column list leaves no old definition behind.
+            case function(String)
+            case view(String)
+        }
+
+        let version: String
+        let kind: Kind
+        let sql: [UInt8]
+        var checksum: String { Checksum.fnv1a64(sql) }
+    }
+
+    /// Every migration of this build. A new file in Migrations/ is added here too.
+    static let migrations: [Migration] = [
+        Migration(version: "V0001__baseline", kind: .versioned, sql: PackageResources.V0001__baseline_sql),
+        Migration(
+            version: "R__function__swb_apply_batch", kind: .function("swb_apply_batch"), sql: PackageResources.R__function__swb_apply_batch_sql),
+        Migration(
+            version: "R__function__swb_ensure_interaction_partition", kind: .function("swb_ensure_interaction_partition"),
+            sql: PackageResources.R__function__swb_ensure_interaction_partition_sql),
+        Migration(
+            version: "R__function__swb_identity_winner", kind: .function("swb_identity_winner"),
+            sql: PackageResources.R__function__swb_identity_winner_sql),
+        Migration(
+            version: "R__function__swb_ingest_round", kind: .function("swb_ingest_round"), sql: PackageResources.R__function__swb_ingest_round_sql),
+        Migration(
+            version: "R__function__swb_ingest_rounds_arrays", kind: .function("swb_ingest_rounds_arrays"),
+            sql: PackageResources.R__function__swb_ingest_rounds_arrays_sql),
+        Migration(
+            version: "R__function__swb_ingest_rounds_with_contexts", kind: .function("swb_ingest_rounds_with_contexts"),
+            sql: PackageResources.R__function__swb_ingest_rounds_with_contexts_sql),
+        Migration(
+            version: "R__function__swb_task_contexts", kind: .function("swb_task_contexts"), sql: PackageResources.R__function__swb_task_contexts_sql),
+        Migration(
+            version: "R__view__analytics_customer_activity", kind: .view("analytics_customer_activity"),
+            sql: PackageResources.R__view__analytics_customer_activity_sql),
+        Migration(
+            version: "R__view__analytics_service_level", kind: .view("analytics_service_level"),
+            sql: PackageResources.R__view__analytics_service_level_sql),
+        Migration(
+            version: "R__view__analytics_volume_daily", kind: .view("analytics_volume_daily"),
+            sql: PackageResources.R__view__analytics_volume_daily_sql),
+        Migration(
+            version: "R__view__analytics_worker_load", kind: .view("analytics_worker_load"), sql: PackageResources.R__view__analytics_worker_load_sql),
     ]
 
-    /// The newest version this build knows.
-    public static var latestVersion: String { migrations.last!.version }
+    /// The SQL functions and views this build defines, one repeatable migration each.
+    public static var functionNames: [String] { migrations.compactMap { if case .function(let name) = $0.kind { name } else { nil } } }
+    public static var viewNames: [String] { migrations.compactMap { if case .view(let name) = $0.kind { name } else { nil } } }
 
-    /// Applies what is missing and returns the versions applied now (empty when up to date).
-    /// Safe to run concurrently: an advisory lock serializes migrators.
+    /// The newest versioned migration this build knows.
+    public static var latestVersion: String { migrations.last { $0.kind == .versioned }!.version }
+
+    /// Applies what is missing or changed and returns those versions (empty when up to date).
+    /// Refuses, changing nothing, a database that records a migration this build does not know
+    /// or a versioned one whose file has changed since it was applied.
     @discardableResult
     public static func migrate(_ connection: Connection) throws -> [String] {
         try connection.execute(script: "SET client_min_messages = warning")
@@ -40,26 +74,108 @@ public enum Migrator {
             script: """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version    text PRIMARY KEY,
+                    checksum   text NOT NULL,
                     applied_at timestamptz NOT NULL DEFAULT now()
                 )
                 """)
         var applied: [String] = []
         try connection.transaction {
             try connection.query("SELECT pg_advisory_xact_lock(hashtext('switchboard.migrate'))")
-            let done = Set(try connection.query("SELECT version FROM schema_migrations").rows.compactMap { $0[0] })
-            for migration in migrations where !done.contains(migration.version) {
+            for migration in try pending(connection) {
+                if case .function(let name) = migration.kind { try dropFunctions(named: name, connection) }
+                if case .view(let name) = migration.kind { try connection.query("DROP VIEW IF EXISTS \(name)") }
                 try connection.execute(script: String(decoding: migration.sql, as: UTF8.self))
-                try connection.query("INSERT INTO schema_migrations (version) VALUES ($1)", [.text(migration.version)])
+                try connection.query(
+                    """
+                    INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)
+                    ON CONFLICT (version) DO UPDATE SET checksum = excluded.checksum, applied_at = now()
+                    """, [.text(migration.version), .text(migration.checksum)])
                 applied.append(migration.version)
             }
         }
         return applied
     }
 
-    /// The versions a database has applied, oldest first.
+    /// What `migrate` would apply now, in order; throws `MigrationError` where it would refuse.
+    public static func pendingVersions(_ connection: Connection) throws -> [String] { try pending(connection).map(\.version) }
+
+    static func pending(_ connection: Connection) throws -> [Migration] {
+        let recorded = try recordedChecksums(connection)
+        let known = Set(migrations.map(\.version))
+        let unknown = recorded.keys.filter { !known.contains($0) }.sorted()
+        guard unknown.isEmpty else { throw MigrationError.unknownVersions(unknown) }
+        var pending: [Migration] = []
+        for migration in migrations {
+            guard let checksum = recorded[migration.version] else {
+                pending.append(migration)
+                continue
+            }
+            guard checksum != migration.checksum else { continue }
+            guard migration.kind != .versioned else { throw MigrationError.editedVersion(migration.version) }
+            pending.append(migration)
+        }
+        return pending
+    }
+
+    /// The versions a database has applied, in this build's order (unknown ones last).
     public static func appliedVersions(_ connection: Connection) throws -> [String] {
-        let exists = try connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL").scalar()
-        guard exists == "t" else { return [] }
-        return try connection.query("SELECT version FROM schema_migrations ORDER BY version").rows.compactMap { $0[0] }
+        let recorded = try recordedChecksums(connection)
+        let order = Dictionary(uniqueKeysWithValues: migrations.enumerated().map { ($1.version, $0) })
+        return recorded.keys.sorted { (order[$0] ?? .max, $0) < (order[$1] ?? .max, $1) }
+    }
+
+    private static func recordedChecksums(_ connection: Connection) throws -> [String: String] {
+        guard try connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL").scalar() == "t" else { return [:] }
+        guard
+            try connection.query("SELECT count(*) FROM pg_attribute WHERE attrelid = 'schema_migrations'::regclass AND attname = 'checksum'").scalar()
+                == "1"
+        else {
+            throw MigrationError.unknownVersions(try connection.query("SELECT version FROM schema_migrations ORDER BY 1").rows.compactMap { $0[0] })
+        }
+        var recorded: [String: String] = [:]
+        for row in try connection.query("SELECT version, checksum FROM schema_migrations").rows {
+            if let version = row[0], let checksum = row[1] { recorded[version] = checksum }
+        }
+        return recorded
+    }
+
+    /// Drops every function of this name, whatever its arguments (a repeatable file's previous definition).
+    private static func dropFunctions(named name: String, _ connection: Connection) throws {
+        for row in try connection.query(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.proname = $1 AND p.pronamespace = current_schema()::regnamespace",
+            [.text(name)]
+        ).rows {
+            if let signature = row[0] { try connection.query("DROP FUNCTION \(signature)") }
+        }
+    }
+}
+
+/// Why `switchboard migrate` (or a starting hub) refuses a database.
+public enum MigrationError: Error, Equatable, CustomStringConvertible {
+    /// The database records migrations this build does not have (a newer build, or one later reverted).
+    case unknownVersions([String])
+    /// A versioned migration's file differs from the one applied: released migrations are never edited.
+    case editedVersion(String)
+
+    public var description: String {
+        switch self {
+        case .unknownVersions(let versions):
+            "the database records migrations this build does not know (\(versions.joined(separator: ", "))): it was migrated by another build of switchboard; nothing was changed. Use the build that migrated it, or a new database"
+        case .editedVersion(let version):
+            "migration \(version) differs from the one applied to this database: a released migration is never edited; add a new one instead. Nothing was changed"
+        }
+    }
+}
+
+/// FNV-1a, 64 bits, as hex: enough to notice that a migration file changed (not a defence against tampering).
+enum Checksum {
+    static func fnv1a64(_ bytes: [UInt8]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

@@ -21,7 +21,7 @@ public final class Store {
     }
 
     /// Session settings of every connection: the context functions read the bound of `recent`
-    /// (migration 0020) from `switchboard.context_recent_days`.
+    /// (`swb_task_contexts`) from `switchboard.context_recent_days`.
     private func configureSession() throws {
         try connection.execute(script: "SET TIME ZONE 'UTC'; SET application_name = 'switchboard-hub'")
         if let days = contextRecentDays {
@@ -35,13 +35,16 @@ public final class Store {
         try configureSession()
     }
 
-    /// Fails unless the database has every migration this build knows.
+    /// Fails unless the database is at this build's schema: every migration applied, every
+    /// function and view at its current text, nothing recorded that this build does not know.
     public func checkSchema() throws {
-        let applied = try Migrator.appliedVersions(connection)
-        guard applied.last.map({ $0 >= Migrator.latestVersion }) ?? false else {
+        let pending = try Migrator.pendingVersions(connection)
+        guard pending.isEmpty else {
             throw PostgresError(
                 code: .unexpectedResult,
-                message: "database schema is at \(applied.last ?? "nothing"), this hub needs \(Migrator.latestVersion): run 'switchboard migrate'")
+                message:
+                    "the database lacks \(pending.count) migrations of this build (\(pending.prefix(3).joined(separator: ", ")), …): run 'switchboard migrate'"
+            )
         }
     }
 

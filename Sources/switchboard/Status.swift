@@ -12,7 +12,11 @@ struct Status: ParsableCommand {
     func run() throws {
         let config = try options.loadConfig()
         let connection = try Connection(config.database)
-        print("schema: \(try Migrator.appliedVersions(connection).last ?? "none (run 'switchboard migrate')")")
+        let versions = try Migrator.appliedVersions(connection).filter { $0.hasPrefix("V") }
+        let pending = try Migrator.pendingVersions(connection)
+        print(
+            "schema: \(versions.last ?? "none") (\(pending.isEmpty ? "up to date" : "\(pending.count) migrations to apply: run 'switchboard migrate'"))"
+        )
         let counts = try connection.query(
             """
             SELECT queue, state, count(*) FROM deliveries GROUP BY queue, state ORDER BY queue, state

@@ -7,7 +7,7 @@ import SwitchboardProtocol
 import SwitchboardStore
 import Testing
 
-/// `context_recent_days` bounds a TASK's `recent` list in time (migration 0020), so that a context
+/// `context_recent_days` bounds a TASK's `recent` list in time (`swb_task_contexts`), so that a context
 /// read need not probe every monthly partition of the history; unset, the list is all of it.
 @Suite("A context's recent list, bounded in days")
 struct ContextRecentBoundTests {

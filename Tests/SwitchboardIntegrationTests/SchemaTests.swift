@@ -14,32 +14,85 @@ struct SchemaTests {
         #expect(try Migrator.migrate(connection) == [])
         #expect(
             try Migrator.appliedVersions(connection) == [
-                "0001_schema", "0002_functions", "0003_analytics", "0004_set_based_ingest", "0005_ingest_each", "0006_partition_repair",
-                "0007_faster_ingest", "0008_ingest_rounds", "0009_ingest_columns", "0010_batch_in_one_statement",
-                "0011_task_context_as_json", "0012_rounds_in_order", "0013_identity_probe_by_hash",
-                "0014_plan_once", "0015_contexts_with_ingest", "0016_identity_probe_by_hash_always",
-                "0017_offer_and_done_at_once",
-                "0018_round_by_subscript", "0019_rounds_as_arrays", "0020_recent_within_days",
-                "0021_hub_runs", "0022_context_of_each_task",
+                "V0001__baseline",
+                "R__function__swb_apply_batch", "R__function__swb_ensure_interaction_partition", "R__function__swb_identity_winner",
+                "R__function__swb_ingest_round", "R__function__swb_ingest_rounds_arrays", "R__function__swb_ingest_rounds_with_contexts",
+                "R__function__swb_task_contexts",
+                "R__view__analytics_customer_activity", "R__view__analytics_service_level", "R__view__analytics_volume_daily",
+                "R__view__analytics_worker_load",
             ])
-        #expect(try database.count("SELECT count(*) FROM schema_migrations") == 22)
+    }
+
+    @Test("each SQL function and view of the schema has exactly one file, and nothing else is defined")
+    func oneDefinitionEach() throws {
+        let database = try TestDatabase()
+        let functions = try database.value(
+            "SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc WHERE pronamespace = 'public'::regnamespace")
+        #expect(functions == Migrator.functionNames.sorted().joined(separator: " "))
+        let views = try database.value("SELECT string_agg(viewname, ' ' ORDER BY viewname) FROM pg_views WHERE schemaname = 'public'")
+        #expect(views == Migrator.viewNames.sorted().joined(separator: " "))
+    }
+
+    @Test("a function whose file changed is applied again, alone; its old definition does not stay beside it")
+    func changedFunctionReapplied() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        // As a database migrated by a build with another text of this function (and another signature).
+        _ = try connection.query("UPDATE schema_migrations SET checksum = 'older' WHERE version = 'R__function__swb_identity_winner'")
+        _ = try connection.query("CREATE FUNCTION swb_identity_winner(p_only bigint) RETURNS bigint LANGUAGE sql AS $$ SELECT p_only $$")
+        #expect(try Migrator.migrate(connection) == ["R__function__swb_identity_winner"])
+        #expect(try database.count("SELECT count(*) FROM pg_proc WHERE proname = 'swb_identity_winner'") == 1)
+        #expect(try Migrator.migrate(connection) == [])
+    }
+
+    @Test("migrate refuses, changing nothing, a database with a migration this build does not know or a released one edited")
+    func foreignDatabasesRefused() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        _ = try connection.query("INSERT INTO schema_migrations (version, checksum) VALUES ('V0002__from_a_reverted_build', 'x')")
+        #expect(throws: MigrationError.unknownVersions(["V0002__from_a_reverted_build"])) { try Migrator.migrate(connection) }
+        do {
+            _ = try RunningHub(RunningHub.config(database))
+            Issue.record("the hub started on a database migrated by another build")
+        } catch {
+            #expect("\(error)".contains("another build"), "\(error)")
+        }
+        _ = try connection.query("DELETE FROM schema_migrations WHERE version = 'V0002__from_a_reverted_build'")
+        _ = try connection.query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 'V0001__baseline'")
+        #expect(throws: MigrationError.editedVersion("V0001__baseline")) { try Migrator.migrate(connection) }
+    }
+
+    @Test("identity resolution: a message whose hints name two customers goes to the lowest customer id, and its new hints with it")
+    func lowestCustomerIDWins() throws {
+        let database = try TestDatabase()
+        #expect(try database.value("SELECT swb_identity_winner(NULL, 7, NULL, 3)") == "3")
+        #expect(try database.value("SELECT swb_identity_winner(NULL, NULL, NULL, NULL)") == nil)
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "gw", endpoint: hub.endpoints.gateway)
+        let first = try gateway.publish(Messages.publish("id-1", hints: IdentityHints(phone: "+79123456789")))
+        let second = try gateway.publish(Messages.publish("id-2", hints: IdentityHints(email: "olga@example.com")))
+        #expect(first.customerID < second.customerID)
+        let linking = try gateway.publish(
+            Messages.publish("id-3", hints: IdentityHints(phone: "+79123456789", email: "olga@example.com", deviceID: "cookie-1")))
+        #expect(linking.customerID == first.customerID)
+        #expect(
+            try database.value("SELECT customer_id FROM customer_identities WHERE kind = 'device' AND value = 'cookie-1'") == "\(first.customerID)")
     }
 
     /// Left to plan_cache_mode auto, each call of a small batch would plan these functions'
-    /// statements again (0014, and 0015's); their plans do not depend on the batch's size.
+    /// statements again; their plans do not depend on the batch's size.
     @Test("the functions on the hub's hot paths plan their statements once per connection")
     func hotFunctionsPlanOnce() throws {
         let database = try TestDatabase()
         let planningOnce = try database.value(
             """
             SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_proc p
-             WHERE p.proname IN ('swb_ingest_rounds', 'swb_ingest_rounds_arrays', 'swb_ingest_round', 'swb_apply_batch',
+             WHERE p.proname IN ('swb_ingest_rounds_arrays', 'swb_ingest_round', 'swb_apply_batch',
                                  'swb_task_contexts', 'swb_ingest_rounds_with_contexts')
                AND 'plan_cache_mode=force_generic_plan' = ANY (p.proconfig)
             """)
-        #expect(
-            planningOnce
-                == "swb_apply_batch swb_ingest_round swb_ingest_rounds swb_ingest_rounds_arrays swb_ingest_rounds_with_contexts swb_task_contexts")
+        #expect(planningOnce == "swb_apply_batch swb_ingest_round swb_ingest_rounds_arrays swb_ingest_rounds_with_contexts swb_task_contexts")
     }
 
     @Test("rows written before their month's partition existed are moved into it, and the hub still starts")
@@ -84,7 +137,7 @@ struct SchemaTests {
     @Test("the hub refuses to start on a database that is not migrated, and says what to run")
     func unmigratedDatabase() throws {
         let database = try TestDatabase()
-        try database.connect().execute(script: "DELETE FROM schema_migrations WHERE version = '\(Migrator.latestVersion)'")
+        try database.connect().execute(script: "DELETE FROM schema_migrations WHERE version = 'R__function__swb_task_contexts'")
         do {
             _ = try RunningHub(RunningHub.config(database))
             Issue.record("the hub started on an old schema")

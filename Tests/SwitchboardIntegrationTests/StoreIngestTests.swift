@@ -140,7 +140,7 @@ struct StoreIngestTests {
         #expect(context?["identities"] == [["kind": "email", "value": "ivan@example.com"], ["kind": "phone", "value": "+79123456789"]])
     }
 
-    /// The probes go through the hash index on value (0016, `probesByHashFromAnEmptyTable`): it is
+    /// The probes go through the hash index on value (`probesByHashFromAnEmptyTable`): it is
     /// the kind checked on the row that tells these two apart.
     @Test("identities of different kinds with the same value belong to their own customers")
     func sameValueOtherKind() throws {
@@ -159,8 +159,8 @@ struct StoreIngestTests {
         #expect(try database.count("SELECT count(*) FROM customer_identities WHERE value = 'shared-7'") == 2)
     }
 
-    /// A hub plans the statement once per connection (0014), with the statistics of that moment;
-    /// on a new database, before 0016, that plan probed identities on the primary key for as long
+    /// A hub plans the statement once per connection, with the statistics of that moment; on a
+    /// new database, a plan left to choose would probe identities on the primary key for as long
     /// as the hub stayed connected, however large the table grew.
     @Test("identity probes go through the hash index on value, also when the plan was made on an empty table")
     func probesByHashFromAnEmptyTable() throws {
@@ -195,7 +195,7 @@ struct StoreIngestTests {
         return try database.count("SELECT \(column) FROM pg_stat_user_indexes WHERE indexrelname = $1", [.text(index)])
     }
 
-    /// The plan is made once per connection (0014) from the statistics of that moment. Where they
+    /// The plan is made once per connection from the statistics of that moment. Where they
     /// said that no customer lacks a name or is anonymous, the update of known customers read
     /// the whole table in every batch to find none, instead of the batch's own customers by key.
     @Test("a batch reads only its own customers, also when the statistics say every customer is named and known")
@@ -447,193 +447,5 @@ struct StoreApplyTests {
         #expect(rows[1] == ["offered", "w2", "2", nil, nil, "busy", "hub-a", "t"])
         #expect(rows[2] == ["dead", nil, "0", nil, nil, "gave up", nil, "t"])
         #expect(rows[3] == ["failed", "w1", "1", "rejected", "malformed order", "malformed order", "hub-a", "t"])
-    }
-}
-
-/// Hubs of earlier versions keep writing during an upgrade through the functions they know
-/// (swb_ingest_set and swb_apply_set of 0008, swb_ingest_columns and swb_apply_columns of 0009),
-/// which are now one round of swb_ingest_batch and swb_apply_batch.
-@Suite("Entry points of earlier hub versions")
-struct EarlierEntryPointTests {
-    static let receivedAt = "to_timestamp(1790000000)"
-
-    @Test("swb_ingest_set and swb_ingest_columns store, find customers by their hints, and answer duplicates")
-    func earlierIngest() throws {
-        let database = try TestDatabase()
-        let store = try Store(conninfo: database.conninfo, owner: "hub-new")
-        _ = try store.registerRouting(["rules": "test"])
-        let phone = NormalizedIdentity(kind: .phone, value: "+989121234567")
-        guard
-            case .stored(let known, _) = try store.ingest(
-                [
-                    IngestRecord(
-                        gateway: "gw", publish: Messages.publish("new-1"), identities: [phone], route: StoreIngestTests.route, routingVersion: 1)
-                ],
-                receivedAtMs: 1_790_000_000_000)[0]
-        else {
-            Issue.record("the current hub did not store its message")
-            return
-        }
-        let connection = try database.connect()
-        let message = """
-            {"gateway": "gw", "message_id": "old-1", "channel": "fax", "occurred_at": 1789999999000, "hints": [["phone", "+989121234567"]],
-             "name": "Ana", "queue": "field_service", "language": "fa", "priority": 2, "content_type": "application/pdf",
-             "body_hex": "00ff", "attributes": {"pages": "1"}, "deadline": 1790000060000, "route_reason": "channel", "routing_version": 1}
-            """
-        let set = try connection.query(
-            "SELECT o_position, o_outcome, o_customer_id, o_queue, o_delivery_id IS NOT NULL FROM swb_ingest_set($1::jsonb, \(Self.receivedAt))",
-            [.text("[\(message)]")]
-        ).rows
-        #expect(set == [["1", "stored", "\(known.customerID)", "field_service", "t"]])
-        let stored = try connection.query(
-            "SELECT channel, body_bytes, body_text IS NULL, attributes->>'pages', priority FROM interactions WHERE message_id = 'old-1'"
-        ).rows
-        #expect(stored == [["fax", "\\x00ff", "t", "1", "2"]])
-        #expect(try database.value("SELECT display_name FROM customers WHERE id = $1", [.init(known.customerID)]) == "Ana")
-
-        let again = try connection.query(
-            "SELECT o_outcome FROM swb_ingest_set($1::jsonb, \(Self.receivedAt))", [.text("[\(message)]")]
-        ).rows
-        #expect(again == [["duplicate"]])
-
-        var gateway = PostgresArray<String>(), id = PostgresArray<String>(), text = PostgresArray<String>()
-        var email = PostgresArray<String>(), nothing = PostgresArray<String>()
-        gateway.append("gw")
-        id.append("old-2")
-        text.append("hello")
-        email.append("new@example.com")
-        nothing.append(nil)
-        var occurred = PostgresArray<Int64>(), deadline = PostgresArray<Int64>(), priority = PostgresArray<Int16>()
-        var version = PostgresArray<Int32>(), bytes = PostgresArray<PostgresBytes>(), attributes = PostgresArray<PostgresJSONB>()
-        occurred.append(1_789_999_999_000)
-        deadline.append(1_790_000_060_000)
-        priority.append(0)
-        version.append(1)
-        bytes.append(nil)
-        attributes.append(nil)
-        func texts(_ value: String) -> PostgresValue {
-            var array = PostgresArray<String>()
-            array.append(value)
-            return array.parameter()
-        }
-        let columns = try connection.query(
-            """
-            SELECT o_position, o_outcome, o_customer_id <> $21 FROM swb_ingest_columns(
-                $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::smallint[],
-                $10::text[], $11::text[], $12::bytea[], $13::jsonb[], $14::bigint[], $15::text[], $16::integer[], $17::text[],
-                $18::text[], $19::text[], $20::text[], \(Self.receivedAt))
-            """,
-            [
-                gateway.parameter(), id.parameter(), texts("email"), occurred.parameter(), texts("Bo"), texts("question"), texts("support"),
-                texts("en"), priority.parameter(), texts("text/plain"), text.parameter(), bytes.parameter(), attributes.parameter(),
-                deadline.parameter(), texts("default"), version.parameter(), nothing.parameter(), email.parameter(), nothing.parameter(),
-                texts("device-1"), .init(known.customerID),
-            ]
-        ).rows
-        #expect(columns == [["1", "stored", "t"]])
-        #expect(try database.count("SELECT count(*) FROM customer_identities WHERE value IN ('new@example.com', 'device-1')") == 2)
-        #expect(try database.count("SELECT count(*) FROM deliveries") == 3)
-    }
-
-    @Test("a message an earlier hub stored (its fingerprint made by the statement) is a duplicate when sent again, and a conflict when changed")
-    func resentAfterUpgrade() throws {
-        let database = try TestDatabase()
-        let store = try Store(conninfo: database.conninfo, owner: "hub-new")
-        _ = try store.registerRouting(["rules": "test"])
-        let text = Messages.publish("old-text", "سلام، اینترنت من کار نمی‌کند — a body longer than one block of md5, to cross a block boundary.")
-        let fax = Publish(
-            messageID: "old-fax", channel: "fax", occurredAt: 1_789_999_999_000, contentType: "application/pdf", body: [0x00, 0xFF, 0x7F])
-        func earlier(_ publish: Publish, bodyText: String?, bodyHex: String?) throws -> String? {
-            var element: [String: JSONValue] = [
-                "gateway": "gw", "message_id": .string(publish.messageID), "channel": .string(publish.channel),
-                "occurred_at": .integer(publish.occurredAt), "queue": "support", "priority": 0,
-                "content_type": .string(publish.contentType), "deadline": 1_790_000_060_000, "route_reason": "default", "routing_version": 1,
-            ]
-            if let bodyText { element["body_text"] = .string(bodyText) }
-            if let bodyHex { element["body_hex"] = .string(bodyHex) }
-            return try database.value(
-                "SELECT o_outcome FROM swb_ingest_set($1::jsonb, \(Self.receivedAt))", [.text(JSONWriter.string(.array([.object(element)])))])
-        }
-        #expect(try earlier(text, bodyText: text.bodyText, bodyHex: nil) == "stored")
-        #expect(try earlier(fax, bodyText: nil, bodyHex: "00ff7f") == "stored")
-
-        var changed = fax
-        changed.body = [0x00, 0xFF, 0x7E]
-        let outcomes = try store.ingest(
-            [text, fax, changed].map {
-                IngestRecord(gateway: "gw", publish: $0, identities: [], route: StoreIngestTests.route, routingVersion: 1)
-            },
-            receivedAtMs: 1_790_000_000_000)
-        guard outcomes.count == 3, case .duplicate = outcomes[0], case .duplicate = outcomes[1], case .conflict = outcomes[2] else {
-            Issue.record("unexpected outcomes \(outcomes)")
-            return
-        }
-        #expect(try database.count("SELECT count(*) FROM interactions") == 2)
-    }
-
-    @Test("the hub's fingerprint of a message is PostgreSQL's md5 of its channel, content type and body, as earlier hubs stored it")
-    func fingerprintIsPostgresMD5() throws {
-        let database = try TestDatabase()
-        let bodies: [(String, [UInt8])] =
-            [
-                ("text/plain", []), ("text/plain", Array("help".utf8)),
-                ("text/plain; charset=utf-8", Array("Здравствуйте, какая цена подписки? Хочу купить на год. شکایت دارم".utf8)),
-                ("application/octet-stream", []), ("application/pdf", Array(0...255)),
-            ]
-            + [40, 41, 42, 43, 44, 54, 55, 56, 63, 64, 65, 119, 120, 128, 1000].map { ("text/plain", Array(repeating: UInt8(ascii: "a"), count: $0)) }
-        for (contentType, body) in bodies {
-            let publish = Publish(messageID: "m", channel: "email", occurredAt: 0, contentType: contentType, body: body)
-            let expected = try database.value(
-                "SELECT md5(concat_ws(chr(31), $1::text, $2::text, $3::text, encode($4::bytea, 'hex')))",
-                [
-                    .text("email"), .text(contentType), publish.bodyText.map(PostgresValue.text) ?? .null,
-                    publish.bodyText == nil ? .bytes(body) : .null,
-                ])
-            #expect(MessageFingerprint.of(publish) == expected, "\(contentType), \(body.count) bytes")
-        }
-    }
-
-    @Test("swb_apply_set and swb_apply_columns settle deliveries with the same guards")
-    func earlierTransitions() throws {
-        let database = try TestDatabase()
-        let store = try Store(conninfo: database.conninfo, owner: "hub-new")
-        _ = try store.registerRouting(["rules": "test"])
-        guard
-            case .stored(_, let task) = try store.ingest(
-                [IngestRecord(gateway: "gw", publish: Messages.publish("t-1"), identities: [], route: StoreIngestTests.route, routingVersion: 1)],
-                receivedAtMs: 1_790_000_000_000)[0]
-        else {
-            Issue.record("the current hub did not store its message")
-            return
-        }
-        let connection = try database.connect()
-        let offer = #"{"op": "offer", "id": \#(task.deliveryID), "worker": "w1", "attempt": 1, "lease_until": 1790000300000, "owner": "hub-old"}"#
-        let wrongWorker = #"{"op": "done", "id": \#(task.deliveryID), "worker": "w2", "outcome": "handled"}"#
-        #expect(try connection.query("SELECT o_index FROM swb_apply_set($1::jsonb)", [.text("[\(offer), \(wrongWorker)]")]).rows == [["0"]])
-
-        var op = PostgresArray<String>(), ids = PostgresArray<Int64>(), worker = PostgresArray<String>(), outcome = PostgresArray<String>()
-        var none = PostgresArray<String>(), noInteger = PostgresArray<Int32>(), noTime = PostgresArray<Int64>()
-        op.append("done")
-        ids.append(task.deliveryID)
-        worker.append("w1")
-        outcome.append("handled")
-        none.append(nil)
-        noInteger.append(nil)
-        noTime.append(nil)
-        let done = try connection.query(
-            """
-            SELECT o_index FROM swb_apply_columns($1::text[], $2::bigint[], $3::text[], $4::integer[], $5::bigint[], $6::text[],
-                                                  $7::text[], $8::text[], $9::bigint[], $10::text[])
-            """,
-            [
-                op.parameter(), ids.parameter(), worker.parameter(), noInteger.parameter(), noTime.parameter(), none.parameter(),
-                outcome.parameter(), none.parameter(), noTime.parameter(), none.parameter(),
-            ]
-        ).rows
-        #expect(done == [["0"]])
-        #expect(try connection.query("SELECT state, worker, owner, outcome FROM deliveries").rows == [["done", "w1", "hub-old", "handled"]])
-        #expect(throws: PostgresError.self) {
-            try connection.query("SELECT * FROM swb_apply_set($1::jsonb)", [.text(#"[{"op": "steal", "id": 1}]"#)])
-        }
     }
 }

@@ -1,9 +1,12 @@
--- A month's partition may be created after rows of that month were written (a writer ahead of the
--- hub's maintenance, a restore, a long outage): they sit in interactions_default, and a plain
--- CREATE ... PARTITION OF fails on them, which stopped the hub from starting. Now such rows are
--- moved into the new partition in the same transaction.
-CREATE OR REPLACE FUNCTION swb_ensure_interaction_partition(p_at timestamptz) RETURNS void
-LANGUAGE plpgsql AS $$
+-- The monthly partition of interactions that holds p_at, created if missing. Rows of that month
+-- already in interactions_default (written before the partition existed: a restore, a long
+-- outage) are moved into it in the same transaction, since a partition cannot be made over them.
+-- The hub calls it at start and every hour for this month and the next.
+CREATE FUNCTION swb_ensure_interaction_partition(
+    p_at timestamp with time zone)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
 DECLARE
     v_start timestamp := date_trunc('month', p_at AT TIME ZONE 'UTC');
     v_from  timestamptz := v_start AT TIME ZONE 'UTC';

@@ -1,50 +1,37 @@
--- Each round's messages read from the batch's arrays by subscript, and a probe only for each hint
--- a message has.
+-- One round of an ingest batch: the messages at positions p_lo to p_hi, none of which shares a
+-- (gateway, message id) or an identity with another of the round, written with set-based
+-- statements (customers, identities, interactions, deliveries, ingest keys) and answered as
+-- arrays by position. p_probe looks the keys up first (a later round, or a re-sent message); a
+-- first round leaves duplicates to ingest_keys' unique index, in a subtransaction.
 --
--- swb_ingest_round (0012, 0016) read its round's rows with unnest over a slice of each of the
--- twenty-one arrays: every slice is a copy, and a multi-argument unnest keeps each array's values
--- in a store of its own before it joins them into rows. Inside PL/pgSQL an array parameter is
--- held in expanded form, so its i-th element is reached at once: the round now walks its
--- positions with generate_series and reads each column by subscript. Each hint's customer is a
--- scalar subquery behind a test of the hint, instead of a lateral join rescanned for every
--- message whether it has the hint or not. In six alternating pairs of `switchboard bench --quick
--- --sections ceilings`, a call of 512 messages took p50 9.02-9.82 ms (median 9.11) against
--- 9.29-11.54 (median 9.81) before, lower in five; calls of 1, 8 and 32 messages took the same. The
--- statement alone and the hub's maximum ingest (`--sections ingest`, in three of those pairs)
--- could not be told apart.
+-- Identity resolution: a message's hints are looked up by normalized value
+-- (customer_identities_by_value); a message whose hints name several customers goes to the
+-- customer swb_identity_winner names (the lowest id); a message with no known
+-- hint makes a new anonymous customer.
 --
--- The known customers' update tests each customer in a CASE (below): with the round's new row
--- estimate, its OR let the planner read every customer in each batch where the statistics say
--- all are named and known (the bench's databases, and the test `knownCustomersByKey`).
---
--- The probes no longer wait for the (gateway, message id) lookup: in a round that looks keys up
--- (a re-sent message, or a batch's later rounds), a duplicate's hints are probed too, and the
--- answers are not used, as before. Every effect and answer is 0016's.
-
--- One round: the messages at positions p_lo to p_hi of the ordered batch, with their
--- (gateway, message id) keys looked up first if p_probe, else left to the unique index of
--- ingest_keys; answers as arrays, by position.
-CREATE OR REPLACE FUNCTION swb_ingest_round(
-    p_lo integer, p_hi integer, p_probe boolean, p_customers regclass, p_deliveries regclass,
-    p_gateway text[], p_message_id text[], p_channel text[], p_occurred_at bigint[], p_name text[], p_intent text[],
-    p_queue text[], p_language text[], p_priority smallint[], p_content_type text[], p_body_text text[], p_body_bytes bytea[],
-    p_attributes jsonb[], p_deadline bigint[], p_route_reason text[], p_routing_version integer[], p_fingerprint text[],
-    p_phone text[], p_email text[], p_external text[], p_device text[], p_received_at timestamptz,
-    OUT o_position integer[], OUT o_outcome text[], OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[],
-    OUT o_delivery_id bigint[])
+-- Rows are read from the batch's arrays by subscript (an array parameter of PL/pgSQL is held
+-- expanded, so reaching element i costs nothing), and a hint's customer is probed only when the
+-- message has that hint. Sequential scans, hash and merge joins are off so that every join is a
+-- nested loop into an index whatever the batch's size, and the plan is made once per connection.
+CREATE FUNCTION swb_ingest_round(
+    p_lo integer, p_hi integer, p_probe boolean, p_customers regclass, p_deliveries regclass, p_gateway text[],
+    p_message_id text[], p_channel text[], p_occurred_at bigint[], p_name text[], p_intent text[], p_queue text[],
+    p_language text[], p_priority smallint[], p_content_type text[], p_body_text text[], p_body_bytes bytea[],
+    p_attributes jsonb[], p_deadline bigint[], p_route_reason text[], p_routing_version integer[],
+    p_fingerprint text[], p_phone text[], p_email text[], p_external text[], p_device text[],
+    p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
+    OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[])
+RETURNS record
 LANGUAGE plpgsql
--- As for swb_ingest_batch (0010): every join is a nested loop into an index, whatever the
--- tables' size when the plan was cached.
-SET enable_seqscan = off
-SET enable_hashjoin = off
-SET enable_mergejoin = off
--- As 0014 set it: the plan is made once per connection.
-SET plan_cache_mode = force_generic_plan
+SET enable_seqscan TO 'off'
+SET enable_hashjoin TO 'off'
+SET enable_mergejoin TO 'off'
+SET plan_cache_mode TO 'force_generic_plan'
 AS $$
 BEGIN
     WITH batch AS MATERIALIZED (
         -- The round's messages once each, with everything the writes below need, and which of
-        -- their hints no customer has yet (as in swb_ingest_batch).
+        -- their hints no customer has yet.
         SELECT b.position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent, b.queue,
                b.language, b.priority, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
                b.deadline, b.route_reason, b.routing_version, b.fingerprint,
@@ -54,7 +41,7 @@ BEGIN
                k.interaction_id IS NULL AS fresh,
                CASE WHEN k.interaction_id IS NULL THEN 'stored' WHEN k.fingerprint = b.fingerprint THEN 'duplicate' ELSE 'conflict' END AS outcome,
                CASE WHEN k.interaction_id IS NULL
-                    THEN coalesce(least(b.phone_customer, b.email_customer, b.external_customer, b.device_customer), nextval(p_customers))
+                    THEN coalesce(swb_identity_winner(b.phone_customer, b.email_customer, b.external_customer, b.device_customer), nextval(p_customers))
                     ELSE k.customer_id END AS customer_id,
                k.interaction_id IS NULL AND coalesce(b.phone_customer, b.email_customer, b.external_customer, b.device_customer) IS NULL AS new_customer,
                (b.phone IS NOT NULL OR b.email IS NOT NULL OR b.external IS NOT NULL) AS strong,

@@ -1,26 +1,18 @@
--- A delivery's offer and its DONE written as one update when they are in the same batch.
---
--- The hub writes an offer after the TASK has gone out, and since transitions wait up to
--- transition_wait_ms (10 ms by default) to share a commit, a worker that answers within that time
--- has its DONE in the same batch as its offer: at light and moderate load, nearly every delivery.
--- swb_apply_batch (0010) ran the two as two rounds, two updates of the row: each a new row version
--- with its index entries (the offer's also one in deliveries_in_flight), the first dead as soon as
--- the batch commits, for autovacuum to clear. The hub now sends such a pair as one write, op
--- 'offer_done', which leaves the row as the two did: done, by the offer's worker and hub, with
--- its attempt, outcome and notes, offered and completed at the write (as each of the two was), no
--- lease and no not_before. It applies if the offer would (the delivery pending, or offered
--- already); the DONE's own guard (offered to that worker) then holds by construction. The other
--- ops, their guards and the answer (the indexes that applied) are 0010's, and the plan is made once
--- per connection as 0014 set it.
-CREATE OR REPLACE FUNCTION swb_apply_batch(p_round integer[], p_op text[], p_id bigint[], p_worker text[], p_attempt integer[],
-                                           p_lease_until bigint[], p_owner text[], p_outcome text[], p_notes text[],
-                                           p_not_before bigint[], p_error text[])
-RETURNS TABLE (o_index integer)
+-- Delivery transitions (offers, outcomes, retries) written in one statement, in rounds: a
+-- delivery's second write in the batch goes in the round after its first, so each round updates
+-- a delivery at most once and its transitions keep their order. Each write applies only if its
+-- guard holds (DONE: offered to that worker; an offer: pending or offered); the answer is the
+-- indexes of the writes that applied. 'offer_done' is an offer and its worker's DONE in one
+-- update: one row version instead of two for a quick worker.
+CREATE FUNCTION swb_apply_batch(
+    p_round integer[], p_op text[], p_id bigint[], p_worker text[], p_attempt integer[], p_lease_until bigint[],
+    p_owner text[], p_outcome text[], p_notes text[], p_not_before bigint[], p_error text[])
+RETURNS TABLE(o_index integer)
 LANGUAGE plpgsql
-SET enable_seqscan = off
-SET enable_hashjoin = off
-SET enable_mergejoin = off
-SET plan_cache_mode = force_generic_plan
+SET enable_seqscan TO 'off'
+SET enable_hashjoin TO 'off'
+SET enable_mergejoin TO 'off'
+SET plan_cache_mode TO 'force_generic_plan'
 AS $$
 DECLARE
     v_rounds integer := coalesce((SELECT max(r) FROM unnest(p_round) AS r), 0);

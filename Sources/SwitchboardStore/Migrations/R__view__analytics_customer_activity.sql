@@ -1,0 +1,12 @@
+-- Recency, frequency and channel mix per customer (the base of RFM segmentation).
+CREATE VIEW analytics_customer_activity AS
+SELECT c.id AS customer_id, c.kind, c.segment, c.value_tier, c.anonymous,
+       count(i.id) AS contacts,
+       max(i.received_at) AS last_contact_at,
+       count(DISTINCT i.channel) AS channels_used,
+       count(*) FILTER (WHERE i.process = 'support') AS support_contacts,
+       count(*) FILTER (WHERE i.process = 'sales') AS sales_contacts
+  FROM customers c
+  LEFT JOIN interactions i ON i.customer_id = c.id
+ WHERE c.erased_at IS NULL
+ GROUP BY c.id;
