@@ -29,6 +29,9 @@ public enum Migrator {
         Migration(
             version: "R__function__swb_apply_batch", kind: .function("swb_apply_batch"), sql: PackageResources.R__function__swb_apply_batch_sql),
         Migration(
+            version: "R__function__swb_delivery_tasks", kind: .function("swb_delivery_tasks"),
+            sql: PackageResources.R__function__swb_delivery_tasks_sql),
+        Migration(
             version: "R__function__swb_ensure_interaction_partition", kind: .function("swb_ensure_interaction_partition"),
             sql: PackageResources.R__function__swb_ensure_interaction_partition_sql),
         Migration(
@@ -42,6 +45,8 @@ public enum Migrator {
         Migration(
             version: "R__function__swb_ingest_rounds_with_contexts", kind: .function("swb_ingest_rounds_with_contexts"),
             sql: PackageResources.R__function__swb_ingest_rounds_with_contexts_sql),
+        Migration(
+            version: "R__function__swb_pending_ids", kind: .function("swb_pending_ids"), sql: PackageResources.R__function__swb_pending_ids_sql),
         Migration(
             version: "R__function__swb_task_contexts", kind: .function("swb_task_contexts"), sql: PackageResources.R__function__swb_task_contexts_sql),
         Migration(

@@ -349,20 +349,13 @@ public final class Store {
     /// a window of 10,000 (`switchboard bench --hub-log-level debug`), every few seconds, only for
     /// the hub to set them aside.
     public func loadPending(queue: String, limit: Int, skipping held: Set<Int64> = []) throws -> PendingPage {
-        let order = "ORDER BY d.deadline, d.priority DESC, d.id"
-        guard !held.isEmpty else {
-            let tasks = try loadTasks(where: "d.state = 'pending' AND d.queue = $1 \(order) LIMIT $2", [.text(queue), .init(limit)]).map(\.task)
-            return PendingPage(found: tasks.count, tasks: tasks)
-        }
         let ids = try connection.queryPrepared(
-            "swb_pending_ids", "SELECT d.id FROM deliveries d WHERE d.state = 'pending' AND d.queue = $1 \(order) LIMIT $2",
-            [.text(queue), .init(limit)]
+            "swb_pending_ids", "SELECT swb_pending_ids($1, $2)", [.text(queue), .init(limit)]
         ).rows.compactMap { $0[0].flatMap { Int64($0) } }
         let missing = ids.filter { !held.contains($0) }
         guard !missing.isEmpty else { return PendingPage(found: ids.count, tasks: []) }
         // Still pending now: another hub, or a replay, may have moved one since its id was read.
-        let tasks = try loadTasks(where: "d.state = 'pending' AND d.id = ANY($1::bigint[]) \(order)", [Self.bigintArray(missing)]).map(\.task)
-        return PendingPage(found: ids.count, tasks: tasks)
+        return PendingPage(found: ids.count, tasks: try tasks(missing, states: ["pending"]).map(\.task))
     }
 
     /// Records this hub's start; answers whether its previous run ended without a clean stop.
@@ -384,25 +377,26 @@ public final class Store {
     /// store still lists as waiting (the hub died before it wrote their offer).
     public func loadPending(ids: [Int64]) throws -> [DispatchTask] {
         guard !ids.isEmpty else { return [] }
-        return try loadTasks(where: "d.state = 'pending' AND d.id = ANY($1::bigint[]) ORDER BY d.id", [Self.bigintArray(ids)]).map(\.task)
+        return try tasks(ids, states: ["pending"]).map(\.task)
     }
 
     /// Deliveries that were held by workers when the hub stopped, with who held them and until when.
     public func loadOffered() throws -> [(task: DispatchTask, worker: String, leaseUntil: Int64)] {
-        try loadTasks(where: "d.state IN ('offered', 'in_progress') ORDER BY d.id", []).map { ($0.task, $0.worker ?? "", $0.leaseUntil ?? 0) }
+        let ids = try connection.query("SELECT id FROM deliveries WHERE state IN ('offered', 'in_progress') ORDER BY id").rows.compactMap {
+            $0[0].flatMap { Int64($0) }
+        }
+        return try tasks(ids, states: ["offered", "in_progress"]).map { ($0.task, $0.worker ?? "", $0.leaseUntil ?? 0) }
     }
 
-    private func loadTasks(where clause: String, _ parameters: [PostgresValue]) throws -> [(task: DispatchTask, worker: String?, leaseUntil: Int64?)]
-    {
-        let sql = """
-            SELECT d.id, d.queue, d.priority, \(Self.ms("d.deadline")), d.attempts, \(Self.ms("d.not_before")), d.worker, \(Self.ms("d.lease_until")),
-                   i.id, i.gateway, i.message_id, i.channel, \(Self.ms("i.occurred_at")), \(Self.ms("i.received_at")), i.intent, i.language,
-                   i.content_type, i.attributes, d.route_reason, i.body_text, encode(i.body_bytes, 'hex'), d.customer_id
-              FROM deliveries d
-              JOIN interactions i ON i.id = d.interaction_id AND i.received_at = d.interaction_received_at
-             WHERE \(clause)
-            """
-        return try connection.query(sql, parameters).rows.map { row in
+    /// The deliveries among `ids` in one of `states`, with their interactions, in dispatch order
+    /// (`swb_delivery_tasks`: by primary key, whatever the statistics say).
+    private func tasks(_ ids: [Int64], states: [String]) throws -> [(task: DispatchTask, worker: String?, leaseUntil: Int64?)] {
+        var stateArray = PostgresArray<String>()
+        for state in states { stateArray.append(state) }
+        let rows = try connection.queryPrepared(
+            "swb_delivery_tasks", "SELECT * FROM swb_delivery_tasks($1::bigint[], $2::text[])", [Self.bigintArray(ids), stateArray.parameter()]
+        ).rows
+        return try rows.map { row in
             func int(_ index: Int) -> Int64 { row[index].flatMap { Int64($0) } ?? 0 }
             var attributes: [String: String] = [:]
             if case .object(let members) = try parseJSON(row[17]) {

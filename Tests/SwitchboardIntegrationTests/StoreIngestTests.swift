@@ -449,3 +449,42 @@ struct StoreApplyTests {
         #expect(rows[3] == ["failed", "w1", "1", "rejected", "malformed order", "malformed order", "hub-a", "t"])
     }
 }
+
+/// Statements whose plan must not depend on when statistics were last gathered.
+@Suite("Stable plans of the dispatch lane's reads")
+struct StablePlanTests {
+    /// The refill reads pending deliveries by id. With the state filter in the same query, a
+    /// planner that believed few deliveries pending (statistics gathered before a backlog built
+    /// up) read them through the partial index of pending deliveries: every pending one, to find
+    /// a handful.
+    @Test("a refill's read by id goes by primary key, also when the statistics say nothing is pending")
+    func pendingByIDWithStaleStatistics() throws {
+        let database = try TestDatabase()
+        let store = try StoreIngestTests().store(database)
+        let records = (0..<2000).map { StoreIngestTests().record("stale-\($0)", identities: []) }
+        _ = try store.ingest(Array(records[..<10]), receivedAtMs: 1_790_000_000_000)
+        let connection = try database.connect()
+        // Statistics taken while nothing was pending; then a backlog arrives, not analyzed yet.
+        _ = try connection.query("UPDATE deliveries SET state = 'done'")
+        _ = try connection.query("ANALYZE deliveries")
+        _ = try connection.query("ALTER TABLE deliveries SET (autovacuum_enabled = false)")
+        for start in stride(from: 10, to: 2000, by: 500) {
+            _ = try store.ingest(Array(records[start..<min(start + 500, 2000)]), receivedAtMs: 1_790_000_000_000)
+        }
+        let ids = try connection.query("SELECT id FROM deliveries WHERE state = 'pending' ORDER BY id DESC LIMIT 5").rows.compactMap {
+            $0[0].flatMap { Int64($0) }
+        }
+        func dispatchOrderRead() throws -> Int {
+            try StoreIngestTests().indexStatistic("idx_tup_read", of: "deliveries_dispatch_order", store, database)
+        }
+        let before = try dispatchOrderRead()
+        let page = try store.loadPending(ids: ids)
+        #expect(page.count == 5)
+        #expect(try dispatchOrderRead() - before == 0, "the read by id went through the partial index of pending deliveries")
+        // The page of the most urgent still reads that index, and only as far as its limit.
+        let readBefore = try dispatchOrderRead()
+        let urgent = try store.loadPending(queue: StoreIngestTests.route.queue, limit: 10, skipping: Set(ids))
+        #expect(urgent.found == 10)
+        #expect(try dispatchOrderRead() - readBefore <= 10)
+    }
+}
