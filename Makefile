@@ -73,7 +73,7 @@ bench: deps release
 	@bash scripts/pg.sh start --bench
 	@# Databases left by an earlier make test: autovacuum would visit each of them during the run.
 	@bash scripts/pg.sh drop-test-databases
-	"$(RELEASE_BIN_DIR)/switchboard" bench --database "$$(bash scripts/pg.sh conninfo switchboard)" --output .run/bench.json $(BENCH_ARGS)
+	"$(RELEASE_BIN_DIR)/switchboard-bench" --database "$$(bash scripts/pg.sh conninfo switchboard)" --output .run/bench.json $(BENCH_ARGS)
 
 # The bench's databases, left for inspection after a run (some 12 GB after a full one).
 bench-clean: db

@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "switchboard", targets: ["switchboard"]),
+        // The bench stands beside the daemon, as pgbench beside postgres.
+        .executable(name: "switchboard-bench", targets: ["switchboard-bench"]),
         .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
         // For the micro-benchmarks in Benchmarks/ (a package of its own, so that make test never builds them).
         .library(name: "SwitchboardProtocol", targets: ["SwitchboardProtocol"]),
@@ -59,12 +61,24 @@ let package = Package(
             name: "SwitchboardClient",
             dependencies: ["ZeroMQ", "SwitchboardProtocol"]
         ),
+        // Sample contacts for the demo and the bench.
+        .target(name: "SwitchboardSampleTraffic", dependencies: ["SwitchboardProtocol"]),
         .executableTarget(
             name: "switchboard",
             dependencies: [
-                "SwitchboardHub", "SwitchboardClient", "SwitchboardStore",
+                "SwitchboardHub", "SwitchboardClient", "SwitchboardStore", "SwitchboardSampleTraffic", "SwitchboardProtocol", "SwitchboardCore",
+                "Postgres", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "switchboard-bench",
+            dependencies: [
+                "SwitchboardHub", "SwitchboardClient", "SwitchboardCore", "SwitchboardStore", "SwitchboardSampleTraffic", "SwitchboardProtocol",
+                "Postgres", "ZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -73,7 +87,7 @@ let package = Package(
         .testTarget(name: "SwitchboardProtocolTests", dependencies: ["SwitchboardProtocol"]),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore"]),
         // The bench's own arithmetic (the executable's module, imported @testable).
-        .testTarget(name: "SwitchboardBenchTests", dependencies: ["switchboard", "SwitchboardProtocol"]),
+        .testTarget(name: "SwitchboardBenchTests", dependencies: ["switchboard-bench", "SwitchboardProtocol"]),
         .testTarget(
             name: "SwitchboardIntegrationTests",
             dependencies: [

@@ -346,7 +346,7 @@ public final class Store {
     /// memory has already, are only counted: their ids are read from the dispatch index and they
     /// are not loaded again. A periodic rescan of a full window holds nearly all it finds, and
     /// loading each whole (its interaction, body and attributes) had taken about 80 ms a queue for
-    /// a window of 10,000 (`switchboard bench --hub-log-level debug`), every few seconds, only for
+    /// a window of 10,000 (`switchboard-bench --hub-log-level debug`), every few seconds, only for
     /// the hub to set them aside.
     public func loadPending(queue: String, limit: Int, skipping held: Set<Int64> = []) throws -> PendingPage {
         let ids = try connection.queryPrepared(

@@ -4,6 +4,7 @@ import Glibc
 import Histogram
 import SwitchboardClient
 import SwitchboardProtocol
+import SwitchboardSampleTraffic
 import Synchronization
 
 /// Figures shared by the demo's gateway and worker threads.
@@ -13,7 +14,7 @@ struct DemoFigures {
     var nacked = 0
     var routed: [String: Int] = [:]
     var completed = 0
-    var latency = SharedHistogram.empty
+    var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
 }
 
 final class SharedFigures: Sendable {

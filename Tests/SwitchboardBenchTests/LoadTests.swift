@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import switchboard
+@testable import switchboard_bench
 
 /// The bench's gateways keep their messages by number and read an answer's number from its
 /// message id; the hub's memory is read from `/proc/PID/statm`. Both over inputs made by hand.

@@ -1,7 +1,7 @@
 import SwitchboardProtocol
 import Testing
 
-@testable import switchboard
+@testable import switchboard_bench
 
 /// The bench's reading of the kernel's counters (`Stalls`), over readings made by hand: what each
 /// counter adds up to, and that a kernel which keeps only some of them still has those reported.

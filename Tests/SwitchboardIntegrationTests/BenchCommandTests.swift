@@ -2,34 +2,40 @@ import Foundation
 import Synchronization
 import Testing
 
-/// `switchboard bench` is how the hub's figures are measured; its own accounting must be right for
+/// `switchboard-bench` is how the hub's figures are measured; its own accounting must be right for
 /// any figure to mean something. This runs its latency and ingest sections, small, against hubs it starts.
 @Suite("The benchmark's own accounting")
 struct BenchCommandTests {
-    /// Runs `switchboard bench --quick` with `arguments` next to a fresh test database; returns its JSON report and that database.
+    /// The bench binary, beside the `switchboard` that `make test` names.
+    static func benchBinary() throws -> String {
+        let hub = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
+        return URL(fileURLWithPath: hub).deletingLastPathComponent().appendingPathComponent("switchboard-bench").path
+    }
+
+    /// Runs `switchboard-bench --quick` with `arguments` next to a fresh test database; returns its JSON report and that database.
     func bench(_ arguments: [String]) throws -> (report: [String: Any], base: TestDatabase) {
-        let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
+        let binary = try Self.benchBinary()
         let base = try TestDatabase()
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("swb-bench-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: output) }
-        let run = try runProgram(binary, ["bench", "--quick"] + arguments + ["--database", base.conninfo, "--output", output.path])
+        let run = try runProgram(binary, ["--quick"] + arguments + ["--database", base.conninfo, "--output", output.path])
         #expect(run.status == 0, "\(run.output)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
         return (report, base)
     }
 
-    /// Runs `switchboard bench --quick` as `bench` does, and once its output has shown `marker`,
+    /// Runs `switchboard-bench --quick` as `bench` does, and once its output has shown `marker`,
     /// runs `action` on a thread of its own while the bench goes on.
     func bench(
         _ arguments: [String], once marker: String, _ action: @escaping @Sendable (TestDatabase) throws -> Void
     ) throws -> (report: [String: Any], base: TestDatabase, output: String) {
-        let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
+        let binary = try Self.benchBinary()
         let base = try TestDatabase()
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("swb-bench-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: output) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["bench", "--quick"] + arguments + ["--database", base.conninfo, "--output", output.path]
+        process.arguments = ["--quick"] + arguments + ["--database", base.conninfo, "--output", output.path]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

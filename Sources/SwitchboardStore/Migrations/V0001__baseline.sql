@@ -49,7 +49,7 @@ CREATE TABLE interactions (
     id              bigint NOT NULL DEFAULT nextval('interactions_id_seq'),
     received_at     timestamptz NOT NULL,
     -- customers (id). No foreign key: with one on this column and on ingest_keys' and deliveries',
-    -- checked row by row, `switchboard bench --quick --sections ingest` stored 23.4-25.0 k msg/s
+    -- checked row by row, `switchboard-bench --quick --sections ingest` stored 23.4-25.0 k msg/s
     -- against 35.4-36.2 k without; the ingest statement takes the id from customers itself.
     customer_id     bigint NOT NULL,
     gateway         text NOT NULL,

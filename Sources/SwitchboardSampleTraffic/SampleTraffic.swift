@@ -1,21 +1,22 @@
 import SwitchboardProtocol
 
-/// A realistic mix of contacts for the demo: every channel, English, Persian and Russian texts,
-/// phone numbers written in Latin, Persian and Arabic-Indic digits, repeat customers.
-struct DemoTraffic {
+/// A realistic mix of contacts for `switchboard demo` and `switchboard-bench`: every channel,
+/// English, Persian and Russian texts, phone numbers written in Latin, Persian and Arabic-Indic
+/// digits, repeat customers.
+public struct DemoTraffic {
     private var generator: SplitMix
     private let gateway: String
     /// Distinguishes this run's message ids from an earlier run's, which the hub would ACK as duplicates.
     private let run: Int64
     private var sequence = 0
 
-    init(gateway: String, seed: UInt64, run: Int64) {
+    public init(gateway: String, seed: UInt64, run: Int64) {
         self.gateway = gateway
         self.run = run
         generator = SplitMix(seed: seed)
     }
 
-    static let texts: [(language: String, text: String)] = [
+    public static let texts: [(language: String, text: String)] = [
         ("en", "Hello, I would like a price quote for 20 licences and a discount if we order this month."),
         ("en", "My internet is not working since yesterday, please help."),
         ("en", "The washing machine is broken, can a technician visit on Friday for a repair?"),
@@ -34,10 +35,10 @@ struct DemoTraffic {
         ("ru", "Жалоба: деньги списали дважды, требую возврат."),
     ]
 
-    static let channels = ["phone", "email", "web", "chat", "sms", "mail", "fax", "in_person"]
+    public static let channels = ["phone", "email", "web", "chat", "sms", "mail", "fax", "in_person"]
 
     /// Digits of the same number in the scripts customers type them in.
-    static func phone(_ index: Int, style: Int) -> String {
+    public static func phone(_ index: Int, style: Int) -> String {
         let national = String(9_120_000_000 + index * 7919 % 9_999_999)
         switch style {
         case 0: return "0" + national
@@ -47,7 +48,7 @@ struct DemoTraffic {
         }
     }
 
-    mutating func next(nowMs: Int64) -> Publish {
+    public mutating func next(nowMs: Int64) -> Publish {
         sequence += 1
         let customer = Int(generator.next() % 300)
         let sample = Self.texts[Int(generator.next() % UInt64(Self.texts.count))]
@@ -67,11 +68,11 @@ struct DemoTraffic {
     }
 }
 
-/// A small deterministic random source, so demo runs are reproducible.
-struct SplitMix {
+/// A small deterministic random source, so demo and bench runs are reproducible.
+public struct SplitMix {
     private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var value = state
         value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9

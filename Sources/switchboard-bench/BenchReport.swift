@@ -144,7 +144,7 @@ struct RecoveryFigure {
     var rss: Int
 }
 
-/// Everything one `switchboard bench` run measured, with the targets of issue 5 side by side.
+/// Everything one `switchboard-bench` run measured, with its targets side by side.
 struct BenchReport {
     var mode: String
     var gateways: Int
@@ -254,7 +254,7 @@ struct BenchReport {
                 name.padding(toLength: 44, withPad: " ", startingAt: 0) + value.padding(toLength: 76, withPad: " ", startingAt: 0) + comparison)
         }
         lines.append(
-            "switchboard bench (\(mode)): \(ProcessInfo.processInfo.activeProcessorCount) cores, \(gateways) gateways; PostgreSQL \(durability)")
+            "switchboard-bench (\(mode)): \(ProcessInfo.processInfo.activeProcessorCount) cores, \(gateways) gateways; PostgreSQL \(durability)")
         // Scenarios left out with --sections print nothing rather than zeros.
         if zeroMQRate > 0 {
             line("ZeroMQ round trips (transport ceiling)", String(format: "%10.0f msg/s", zeroMQRate))

@@ -6,17 +6,21 @@ import SwitchboardClient
 import SwitchboardProtocol
 import SwitchboardStore
 
+@main
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "switchboard-bench",
         abstract: "Measure the hub against its ceilings (PostgreSQL alone, ZeroMQ alone) in one run; print a table, write JSON.",
         discussion: """
-            Creates its own databases next to --database (dropped and made again each run), starts this \
-            binary's 'serve' as a child process per scenario, and drives it over real ZeroMQ sockets. \
+            Creates its own databases next to --database (dropped and made again each run), starts the \
+            'switchboard' binary beside this one ('serve', or SWITCHBOARD_HUB_BIN) as a child process per \
+            scenario, and drives it over real ZeroMQ sockets. \
             The full run seeds 1 M pending deliveries, 10 M backlog rows and 10 M customers: expect \
             tens of minutes and several GiB of disk. --quick scales every size down for a run of a few minutes.
             """)
 
-    @OptionGroup var options: CommonOptions
+    @Option(help: "libpq connection string of a database on the server to measure (default: SWITCHBOARD_DATABASE).")
+    var database = ProcessInfo.processInfo.environment["SWITCHBOARD_DATABASE"] ?? "dbname=switchboard"
     @Flag(help: "Small sizes: a few minutes instead of tens.") var quick = false
     @Option(help: "Where to write the JSON results.") var output = ".run/bench.json"
     @Option(help: "Gateways driving the hub.") var gateways = 4
@@ -39,7 +43,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         var sizes = BenchSizes(quick: quick)
         if let messages { sizes.ingestMessages = max(1000, messages) }
-        let base = try options.loadConfig().database
+        let base = database
         let runDirectory = URL(fileURLWithPath: output).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         var report = BenchReport(mode: quick ? "quick" : "full", gateways: gateways)

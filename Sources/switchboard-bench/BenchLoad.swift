@@ -2,6 +2,7 @@ import Foundation
 import Histogram
 import SwitchboardClient
 import SwitchboardProtocol
+import SwitchboardSampleTraffic
 import Synchronization
 import ZeroMQ
 

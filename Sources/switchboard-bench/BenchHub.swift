@@ -3,8 +3,9 @@ import Glibc
 import SwitchboardClient
 import ZeroMQ
 
-/// The hub under measurement: this very binary running `serve` as a child process, so that its
-/// memory is its own and its CPU is not shared with the load generators' threads in one process.
+/// The hub under measurement: the `switchboard` binary beside this one (or SWITCHBOARD_HUB_BIN)
+/// running `serve` as a child process, so that its memory is its own and its CPU is not shared
+/// with the load generators' threads.
 final class BenchHub: @unchecked Sendable {
     let gatewayEndpoint: String
     let workerEndpoint: String
@@ -32,7 +33,7 @@ final class BenchHub: @unchecked Sendable {
         // One log per scenario, so that an early scenario's log is still there after a full run.
         log = runDirectory.appendingPathComponent("bench-hub-\(scenario).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.executableURL = Self.binary
         process.arguments = ["serve", "--config", config.path, "--log-level", logLevel]
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "NOTIFY_SOCKET")
@@ -41,6 +42,12 @@ final class BenchHub: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
+    }
+
+    /// The hub's binary: SWITCHBOARD_HUB_BIN, else `switchboard` in this binary's folder.
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["SWITCHBOARD_HUB_BIN"] { return URL(fileURLWithPath: path) }
+        return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("switchboard")
     }
 
     /// Waits until the hub answers PING; returns the seconds since the process started.
