@@ -10,6 +10,8 @@ export SWITCHBOARD_PG_PORT ?= 54329
 run: deps release db
 	@bash scripts/run-demo.sh "$(RELEASE_BIN_DIR)/switchboard"
 
+# make test builds our own targets with every warning an error (Package.swift: only then).
+test: export SWITCHBOARD_WARNINGS_AS_ERRORS = 1
 test: deps db-fast build lint
 	@bash scripts/pg.sh drop-test-databases
 	SWITCHBOARD_TEST_DATABASE="$$(bash scripts/pg.sh conninfo switchboard_test)" \

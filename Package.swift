@@ -1,6 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+/// `make test` builds with every warning an error (SWITCHBOARD_WARNINGS_AS_ERRORS=1). Only there:
+/// a package that depends on this one (Benchmarks/) may not use unsafe flags.
+let strict: [SwiftSetting] = Context.environment["SWITCHBOARD_WARNINGS_AS_ERRORS"] == "1" ? [.unsafeFlags(["-warnings-as-errors"])] : []
+
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
@@ -31,48 +35,43 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
-        .target(name: "Postgres", dependencies: ["CLibPQ"]),
-        .target(name: "SwitchboardProtocol"),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
+        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+        .target(name: "SwitchboardProtocol", swiftSettings: strict),
         .target(
             name: "SwitchboardCore",
             dependencies: [
                 "SwitchboardProtocol",
                 .product(name: "HeapModule", package: "swift-collections"),
-            ]
-        ),
+            ], swiftSettings: strict),
         .target(
             name: "SwitchboardStore",
-            dependencies: [
-                "Postgres", "SwitchboardCore", "SwitchboardProtocol",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            resources: [.embedInCode("Migrations")]
-        ),
+            dependencies: ["Postgres", "SwitchboardCore", "SwitchboardProtocol"],
+            resources: [.embedInCode("Migrations")], swiftSettings: strict),
+        // The configuration file's parser, apart from the hub so that the fuzz target needs no daemon.
+        .target(
+            name: "SwitchboardConfig",
+            dependencies: ["SwitchboardCore", "SwitchboardProtocol", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(
             name: "SwitchboardHub",
             dependencies: [
-                "ZeroMQ", "SwitchboardCore", "SwitchboardProtocol", "SwitchboardStore",
+                "ZeroMQ", "Postgres", "SwitchboardConfig", "SwitchboardCore", "SwitchboardProtocol", "SwitchboardStore",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
-            ]
-        ),
+            ], swiftSettings: strict),
         .target(
             name: "SwitchboardClient",
-            dependencies: ["ZeroMQ", "SwitchboardProtocol"]
-        ),
+            dependencies: ["ZeroMQ", "SwitchboardProtocol"], swiftSettings: strict),
         // Sample contacts for the demo and the bench.
-        .target(name: "SwitchboardSampleTraffic", dependencies: ["SwitchboardProtocol"]),
+        .target(name: "SwitchboardSampleTraffic", dependencies: ["SwitchboardProtocol"], swiftSettings: strict),
         .executableTarget(
             name: "switchboard",
             dependencies: [
-                "SwitchboardHub", "SwitchboardClient", "SwitchboardStore", "SwitchboardSampleTraffic", "SwitchboardProtocol", "SwitchboardCore",
+                "SwitchboardHub", "SwitchboardConfig", "SwitchboardClient", "SwitchboardStore", "SwitchboardSampleTraffic", "SwitchboardProtocol",
                 "Postgres", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
-        ),
+            ], swiftSettings: strict),
         .executableTarget(
             name: "switchboard-bench",
             dependencies: [
@@ -80,20 +79,19 @@ let package = Package(
                 "Postgres", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
-        ),
+            ], swiftSettings: strict),
         // libFuzzer target (make fuzz); built normally, it replays a corpus.
-        .executableTarget(name: "switchboard-fuzz", dependencies: ["SwitchboardProtocol", "SwitchboardHub"]),
-        .testTarget(name: "SwitchboardProtocolTests", dependencies: ["SwitchboardProtocol"]),
-        .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore"]),
+        .executableTarget(name: "switchboard-fuzz", dependencies: ["SwitchboardProtocol", "SwitchboardConfig"], swiftSettings: strict),
+        .testTarget(name: "SwitchboardProtocolTests", dependencies: ["SwitchboardProtocol"], swiftSettings: strict),
+        .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore", "SwitchboardProtocol"], swiftSettings: strict),
         // The bench's own arithmetic (the executable's module, imported @testable).
-        .testTarget(name: "SwitchboardBenchTests", dependencies: ["switchboard-bench", "SwitchboardProtocol"]),
+        .testTarget(name: "SwitchboardBenchTests", dependencies: ["switchboard-bench", "SwitchboardProtocol"], swiftSettings: strict),
         .testTarget(
             name: "SwitchboardIntegrationTests",
             dependencies: [
-                "SwitchboardHub", "SwitchboardClient", "SwitchboardCore", "SwitchboardStore", "SwitchboardProtocol", "Postgres", "ZeroMQ",
-            ]
-        ),
+                "SwitchboardHub", "SwitchboardConfig", "SwitchboardClient", "SwitchboardCore", "SwitchboardStore", "SwitchboardProtocol",
+                "Postgres", "ZeroMQ", .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

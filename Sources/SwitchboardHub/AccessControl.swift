@@ -1,12 +1,7 @@
 import Foundation
 import Logging
+import SwitchboardConfig
 import ZeroMQ
-
-/// Whether peers must authenticate. `curve` is the packaged default; `off` must be asked for.
-public enum SecurityMode: String, Sendable, Codable {
-    case curve
-    case off
-}
 
 /// The public keys allowed in one role, each with the name its holder goes by
 /// (a gateway's name in the database, a worker's name in logs).

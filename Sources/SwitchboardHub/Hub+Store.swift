@@ -1,4 +1,5 @@
 import Logging
+import SwitchboardConfig
 import SwitchboardCore
 import SwitchboardProtocol
 import SwitchboardStore

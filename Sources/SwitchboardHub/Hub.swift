@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SwitchboardConfig
 import SwitchboardCore
 import SwitchboardProtocol
 import SwitchboardStore

@@ -1,3 +1,4 @@
+import SwitchboardConfig
 import SwitchboardCore
 import SwitchboardProtocol
 import SwitchboardStore

@@ -1,4 +1,5 @@
 import Postgres
+import SwitchboardConfig
 import SwitchboardCore
 import SwitchboardProtocol
 import SwitchboardStore

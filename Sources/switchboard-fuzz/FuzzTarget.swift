@@ -1,4 +1,4 @@
-import SwitchboardHub
+import SwitchboardConfig
 import SwitchboardProtocol
 
 /// One fuzz input: the SWB/1 decoder (with the re-encoding property), the strict JSON parser

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import SwitchboardConfig
 import SwitchboardHub
 
 @main

@@ -79,7 +79,7 @@ struct BadInputTests {
         // The default share is 20 lines per peer in 10 s; the rest are counted, not written.
         let leftOut = flood - RefusalLogLimiter().burst
         #expect(
-            try eventually { httpGet(http, "/metrics")?.body.contains("switchboard_refusals_not_logged_total \(leftOut)") ?? false },
+            eventually { httpGet(http, "/metrics")?.body.contains("switchboard_refusals_not_logged_total \(leftOut)") ?? false },
             "\(httpGet(http, "/metrics")?.body ?? "no answer")")
         // Another gateway's refusal is still logged and answered.
         let other = try GatewayClient(name: "other", endpoint: hub.endpoints.gateway)
@@ -89,7 +89,7 @@ struct BadInputTests {
             return
         }
         #expect(nack.detail == "unknown_command")
-        #expect(try eventually { httpGet(http, "/metrics")?.body.contains("switchboard_quarantined_total \(flood + 1)") ?? false })
+        #expect(eventually { httpGet(http, "/metrics")?.body.contains("switchboard_quarantined_total \(flood + 1)") ?? false })
         #expect(httpGet(http, "/metrics")?.body.contains("switchboard_refusals_not_logged_total \(leftOut)") == true)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import SwitchboardClient
+import SwitchboardConfig
 import SwitchboardCore
 import SwitchboardHub
 import SwitchboardProtocol

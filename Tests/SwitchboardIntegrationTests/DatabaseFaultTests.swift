@@ -74,7 +74,7 @@ struct DatabaseFaultTests {
         #expect((nack.retryAfterMs ?? 0) > 0)
         // A DONE while the database is down waits; it is written once the database is back.
         try worker.done(task.deliveryID, outcome: "ok")
-        #expect(try eventually(timeoutMs: 10_000) { httpGet(http, "/readyz")?.status == 503 }, "/readyz must say PostgreSQL is gone")
+        #expect(eventually(timeoutMs: 10_000) { httpGet(http, "/readyz")?.status == 503 }, "/readyz must say PostgreSQL is gone")
         #expect(httpGet(http, "/healthz")?.status == 200, "the hub itself is alive")
         // Down for 10 s in all, as a PostgreSQL restart after a crash can take.
         Thread.sleep(forTimeInterval: max(0, 10 - Date().timeIntervalSince(stoppedAt)))
@@ -84,7 +84,7 @@ struct DatabaseFaultTests {
         let after = try gateway.publish(Messages.publish("p-2"), retries: 20)
         #expect(!after.duplicate)
         #expect(try worker.nextAnswer(timeoutMs: 10_000) == .confirmed(Confirm(deliveryID: task.deliveryID, state: "done")))
-        #expect(try eventually(timeoutMs: 10_000) { httpGet(http, "/readyz")?.status == 200 }, "/readyz must recover by itself")
+        #expect(eventually(timeoutMs: 10_000) { httpGet(http, "/readyz")?.status == 200 }, "/readyz must recover by itself")
         let database = try Connection(cluster.conninfo())
         #expect(try database.query("SELECT count(*) FROM interactions").scalar() == "2")
         #expect(try database.query("SELECT state FROM deliveries WHERE id = $1", [.init(task.deliveryID)]).scalar() == "done")

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SwitchboardConfig
 import SwitchboardHub
 import Testing
 

@@ -15,7 +15,7 @@ struct HealthEndpointTests {
         let gateway = try GatewayClient(name: "metrics-gw", endpoint: hub.endpoints.gateway)
         for index in 0..<3 { _ = try gateway.publish(Messages.publish("m-\(index)")) }
         #expect(
-            try eventually(timeoutMs: 3000) { httpGet(http, "/metrics")?.body.contains("switchboard_acked_total 3") ?? false },
+            eventually(timeoutMs: 3000) { httpGet(http, "/metrics")?.body.contains("switchboard_acked_total 3") ?? false },
             "\(httpGet(http, "/metrics")?.body ?? "no answer")")
         let metrics = try #require(httpGet(http, "/metrics")).body
         #expect(metrics.contains("# TYPE switchboard_acked_total counter"))

@@ -203,7 +203,7 @@ struct HostileInputTests {
             let detail: String
             switch input.answer {
             case .nack(_, let value), .error(_, let value): detail = value
-            case .routine(_, let value):
+            case .routine:
                 let raw = QuarantineEntry(role: "", peer: "", messageID: nil, code: "", reason: "", frames: input.frames).raw
                 #expect(try database.count("SELECT count(*) FROM quarantine WHERE raw = $1", [.bytes(raw)]) == 0, "\(input): quarantined")
                 continue
@@ -216,11 +216,11 @@ struct HostileInputTests {
                 },
                 "\(input): its raw frames are not in the quarantine")
         }
-        #expect(try eventually(timeoutMs: 10_000) { polite.ackedSoFar >= 3 }, "the polite gateway is served after the catalogue")
+        #expect(eventually(timeoutMs: 10_000) { polite.ackedSoFar >= 3 }, "the polite gateway is served after the catalogue")
         let served = polite.stop()
         #expect(served.acked == served.published, "every polite message is ACKed: \(polite.failures.withLock { $0 })")
         #expect(
-            try eventually(timeoutMs: 30_000) { polite.completed >= served.acked },
+            eventually(timeoutMs: 30_000) { polite.completed >= served.acked },
             "the polite worker completes every polite message: \(polite.completed) of \(served.acked)")
         #expect(try database.count("SELECT count(*) FROM interactions WHERE gateway = 'polite'") == served.acked)
     }

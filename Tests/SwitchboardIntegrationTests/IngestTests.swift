@@ -132,7 +132,7 @@ struct IngestTests {
             #expect(Self.recentOrder(held.customer) == before)
         }
         try worker.done(held.deliveryID, outcome: "handled")
-        #expect(try eventually { httpGet(http, "/metrics")?.body.contains("switchboard_completed_total 3") ?? false })
+        #expect(eventually { httpGet(http, "/metrics")?.body.contains("switchboard_completed_total 3") ?? false })
         // Two reads on the context lane, one for each task that waited: none for the first.
         let metrics = try #require(httpGet(http, "/metrics")).body
         #expect(metrics.contains("switchboard_store_requests_total{lane=\"context\"} 2"), "\(metrics)")

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Postgres
 import SwitchboardClient
+import SwitchboardConfig
 import SwitchboardHub
 import SwitchboardProtocol
 import SwitchboardStore

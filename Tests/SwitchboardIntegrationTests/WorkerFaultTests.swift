@@ -75,7 +75,7 @@ struct WorkerFaultTests {
         let frozen = try ExampleProcess(
             "worker.py", ["--endpoint", hub.endpoints.worker, "--worker-id", "frozen", "--queues", "support", "--capacity", "1", "--idle", "6"])
         defer { frozen.kill() }
-        #expect(try eventually(timeoutMs: 10_000) { httpGet(http, "/metrics")?.body.contains("switchboard_workers 1") ?? false })
+        #expect(eventually(timeoutMs: 10_000) { httpGet(http, "/metrics")?.body.contains("switchboard_workers 1") ?? false })
 
         kill(frozen.pid, SIGSTOP)
         let ack = try GatewayClient(name: "gw", endpoint: hub.endpoints.gateway).publish(Messages.publish("frozen-1"))
@@ -130,7 +130,7 @@ struct WorkerFaultTests {
         heartbeats.start()
         defer { beating.store(false, ordering: .releasing) }
         let http = try #require(hub.endpoints.http)
-        #expect(try eventually { httpGet(http, "/metrics")?.body.contains("switchboard_workers 1") ?? false })
+        #expect(eventually { httpGet(http, "/metrics")?.body.contains("switchboard_workers 1") ?? false })
 
         let messages = 3000
         let body = String(repeating: "My internet is not working, please help. ", count: 190)
@@ -194,11 +194,11 @@ struct WorkerFaultTests {
         #expect(repeated == floodSize / 2, "each re-sent DONE of the completed delivery is confirmed as a repeat")
         #expect(refused == floodSize / 2, "every DONE of a delivery that never existed is answered not_held")
         #expect(try database.count("SELECT count(*) FROM quarantine") == 0, "none of these is bad input")
-        #expect(try eventually(timeoutMs: 10_000) { polite.ackedSoFar >= 3 }, "the polite gateway is served after the flood")
+        #expect(eventually(timeoutMs: 10_000) { polite.ackedSoFar >= 3 }, "the polite gateway is served after the flood")
         let served = polite.stop()
         #expect(served.acked == served.published, "every polite message during the flood is ACKed: \(polite.failures.withLock { $0 })")
         #expect(
-            try eventually(timeoutMs: 30_000) { polite.completed >= served.acked },
+            eventually(timeoutMs: 30_000) { polite.completed >= served.acked },
             "completed \(polite.completed) of \(served.acked): \((try? database.value("SELECT string_agg(d.id || ':' || d.state || ':' || coalesce(d.worker, '-') || ':' || d.attempts, ' ') FROM deliveries d JOIN interactions i ON i.id = d.interaction_id WHERE i.gateway = 'polite'")) ?? "-")"
         )
         #expect(

@@ -3,6 +3,12 @@ import SwitchboardCore
 import SwitchboardProtocol
 import Yams
 
+/// Whether peers must authenticate. `curve` is the packaged default; `off` must be asked for.
+public enum SecurityMode: String, Sendable, Codable {
+    case curve
+    case off
+}
+
 /// The hub's configuration: one YAML file, with environment variables overriding single keys.
 public struct HubConfig: Sendable {
     /// libpq connection string of the database (env `SWITCHBOARD_DATABASE`).
@@ -128,6 +134,7 @@ public struct HubConfig: Sendable {
 public struct ConfigError: Error, CustomStringConvertible {
     public let reason: String
     public var description: String { "configuration: \(reason)" }
+    public init(reason: String) { self.reason = reason }
 }
 
 /// The file's shape; every key optional, unknown keys refused.
