@@ -84,6 +84,10 @@ let package = Package(
         .executableTarget(name: "switchboard-fuzz", dependencies: ["SwitchboardProtocol", "SwitchboardConfig"], swiftSettings: strict),
         .testTarget(name: "SwitchboardProtocolTests", dependencies: ["SwitchboardProtocol"], swiftSettings: strict),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore", "SwitchboardProtocol"], swiftSettings: strict),
+        // The hub loop's state machines, without sockets or a database.
+        .testTarget(
+            name: "SwitchboardHubTests", dependencies: ["SwitchboardHub", "SwitchboardCore", "SwitchboardStore", "SwitchboardProtocol"],
+            swiftSettings: strict),
         // The bench's own arithmetic (the executable's module, imported @testable).
         .testTarget(name: "SwitchboardBenchTests", dependencies: ["switchboard-bench", "SwitchboardProtocol"], swiftSettings: strict),
         .testTarget(

@@ -165,19 +165,17 @@ extension Hub {
                 if let customer = contextsRead[task.payload.interaction.id] {
                     send(task.taskFrames(customer: customer), named: "TASK", toWorker: peer)
                 } else {
-                    offersAwaitingContext.append((peer, task))
+                    contextReader.add(task, for: peer)
                 }
             case .persist(let transition, let confirmTo):
                 count(transition)
-                if transitionBuffer.isEmpty { transitionBufferSince = Clock.nowMs() }
-                transitionBuffer.append((transition, confirmTo))
+                transitionWriter.add(transition, confirmTo: confirmTo, now: Clock.nowMs())
             case .welcome(let peer, let welcome):
                 send(.welcome(welcome), toWorker: peer)
             case .refuse(let peer, let error):
                 answerRefused(peer, error)
             case .verify(let peer, let check):
-                if checkBuffer.isEmpty && transitionBuffer.isEmpty { transitionBufferSince = Clock.nowMs() }
-                checkBuffer.append((peer, check))
+                transitionWriter.addCheck(check, from: peer, now: Clock.nowMs())
             case .lookUpHeld(let peer, let ids):
                 submit(.loadHeld(peer, ids))
             case .refill(let queue, let limit, let held):

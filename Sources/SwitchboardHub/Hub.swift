@@ -56,20 +56,12 @@ public final class Hub {
     var uncommittedBytes = 0
     /// Bytes of refused input buffered or on its way to the quarantine table.
     var quarantineBytes = 0
-    /// Transitions waiting to be written, and the batch in flight, with who to confirm to.
-    var transitionBuffer: [(DeliveryTransition, PeerID?)] = []
-    /// When the oldest transition in `transitionBuffer` came (see `flushTransitions`).
-    var transitionBufferSince: Int64 = 0
-    /// DONEs and FAILs memory could not place, answered from the store after the transitions before them are written.
-    var checkBuffer: [(peer: PeerID, check: AnswerCheck)] = []
-    var transitionsInFlight: (transitions: [(DeliveryTransition, PeerID?)], checks: [(peer: PeerID, check: AnswerCheck)])?
+    /// Delivery transitions and DONE/FAIL checks on their way to the dispatch lane.
+    var transitionWriter: TransitionWriter
+    /// Offers waiting for their customer's context from the context lane.
+    var contextReader = ContextReader()
     /// Messages for workers whose connection's queue was full, sent as they read.
     var outbox: WorkerOutbox
-    var transitionRetryAt: Int64 = 0
-    /// Offers waiting for their customer's context, and the ones whose contexts are being read.
-    var offersAwaitingContext: [(peer: PeerID, task: DispatchTask)] = []
-    var offersInFlight: [(peer: PeerID, task: DispatchTask)]?
-    var contextRetryAt: Int64 = 0
     var gatewayInFlight: [PeerID: Int] = [:]
     var quarantineBuffer: [QuarantineEntry] = []
     /// Which refusals reach the log: a flood from one peer is summed up, not written line by line.
@@ -89,6 +81,7 @@ public final class Hub {
         intake = PublishIntake(config: config)
         dispatcher = Dispatcher(config: config.dispatch)
         outbox = WorkerOutbox(pauseToleranceMs: config.dispatch.heartbeatTimeoutMs)
+        transitionWriter = TransitionWriter(waitMs: config.transitionWaitMs)
     }
 
     /// Prepares the database, binds, recovers and serves until `stop` is raised; then drains.
@@ -333,8 +326,7 @@ public final class Hub {
     private func drain() throws {
         let deadline = Clock.nowMs() + 5000
         flushQuarantine()
-        while (!ingestInFlight.isEmpty || transitionsInFlight != nil || !transitionBuffer.isEmpty || !checkBuffer.isEmpty) && Clock.nowMs() < deadline
-        {
+        while (!ingestInFlight.isEmpty || !transitionWriter.isIdle) && Clock.nowMs() < deadline {
             var poller = Poller()
             poller.add(ingestLane.wake)
             poller.add(dispatchLane.wake)
@@ -359,7 +351,7 @@ extension Hub {
     /// Notes a clean stop once every decided transition is written; otherwise the next start
     /// treats this run as crashed and lets workers reclaim first.
     fileprivate func recordStop() {
-        guard ingestInFlight.isEmpty, transitionsInFlight == nil, transitionBuffer.isEmpty else {
+        guard ingestInFlight.isEmpty, transitionWriter.isIdle else {
             logger.warning("stopping with transitions not written: the next start waits for workers to reclaim their tasks")
             return
         }
