@@ -4,30 +4,6 @@ import SwitchboardProtocol
 import SwitchboardStore
 import ZeroMQ
 
-/// A routed message waiting for its batch to be committed: what the hub answers it by.
-struct PendingPublish {
-    var peer: PeerID
-    var messageID: String
-    /// What the message holds of the hub's memory until it is answered: its frames and its decoded body.
-    var bytes: Int
-    /// Kept for the quarantine, should the store refuse it.
-    var frames: [[UInt8]]
-}
-
-/// A batch sent to the store: how to answer each message, and how many of its tasks' contexts
-/// were asked for with it, by queue.
-struct SentBatch {
-    var pending: [PendingPublish]
-    var contextsWanted: [String: Int]
-}
-
-/// Messages that will go to the store in one batch: how to answer each, and the records the store
-/// writes, which are handed over (moved, not copied) when the batch is sent.
-struct IngestBatch {
-    var pending: [PendingPublish] = []
-    var records: [IngestRecord] = []
-}
-
 extension Hub {
     /// Reads the waiting gateway messages, at most `gatewayReadsPerTurn` per turn of the loop, so
     /// that workers are not starved and a committed batch is answered (and the next one sent)
@@ -82,23 +58,16 @@ extension Hub {
                 reason: "set the socket's routing id (ZMQ_ROUTING_ID) to the gateway's name: printable ASCII, 1 to 128 bytes")
             return
         }
-        let inFlight = gatewayInFlight[peer, default: 0]
-        guard inFlight < config.gatewayWindow else {
-            overloaded(
-                publish.messageID, peer: peer, detail: "gateway_window",
-                reason: "gateway '\(gateway)' has \(inFlight) messages waiting for ACK, the limit is \(config.gatewayWindow)")
-            return
-        }
-        // All gateways together: memory holds at most this many messages not yet committed.
         // The raw frames are kept for the quarantine, the decoded body for the store: both count.
         let size = frames.byteCount + publish.body.count
-        guard ingestBufferCount + ingestInFlightCount < config.maxUncommitted, uncommittedBytes + size <= config.maxUncommittedBytes
-        else {
-            overloaded(
-                publish.messageID, peer: peer, detail: "hub_ingest_limit",
-                reason:
-                    "the hub holds \(ingestBufferCount + ingestInFlightCount) messages (\(uncommittedBytes) bytes) waiting for their commit; PostgreSQL is behind"
-            )
+        if let overload = ingest.overload(for: peer, size: size) {
+            let reason =
+                switch overload {
+                case .gatewayWindow(let inFlight, let limit): "gateway '\(gateway)' has \(inFlight) messages waiting for ACK, the limit is \(limit)"
+                case .hubLimit(let messages, let bytes):
+                    "the hub holds \(messages) messages (\(bytes) bytes) waiting for their commit; PostgreSQL is behind"
+                }
+            overloaded(publish.messageID, peer: peer, detail: overload.detail, reason: reason)
             return
         }
         let record: IngestRecord
@@ -108,12 +77,7 @@ extension Hub {
             refuseGateway(peer, frames, messageID: publish.messageID, code: .invalid, detail: refusal.detail, reason: refusal.reason)
             return
         }
-        gatewayInFlight[peer] = inFlight + 1
-        uncommittedBytes += size
-        if (ingestBuffer.last?.records.count ?? config.batchMax) >= config.batchMax { ingestBuffer.append(IngestBatch()) }
-        ingestBuffer[ingestBuffer.count - 1].pending.append(PendingPublish(peer: peer, messageID: publish.messageID, bytes: size, frames: frames))
-        ingestBuffer[ingestBuffer.count - 1].records.append(record)
-        ingestBufferCount += 1
+        ingest.take(record, PendingPublish(peer: peer, messageID: publish.messageID, bytes: size, frames: frames))
     }
 
     /// The gateway's name is its routing id, which it must set; libzmq's generated ids start with a zero byte.
@@ -122,18 +86,13 @@ extension Hub {
         return String(decoding: peer.bytes, as: UTF8.self)
     }
 
-    /// Sends the next batch: at once when none is in flight (so a lone message waits for nothing),
-    /// and as a second one queued behind it once a full batch is waiting, so that under load
-    /// PostgreSQL starts the next batch as soon as it has committed one instead of waiting for the
-    /// hub to answer it first. Batches grow with load (group commit). The store thread runs them
-    /// one after the other on one connection, so the second sees everything the first stored.
+    /// Sends the next batch when one may go (`IngestPipeline.nextBatch`). Batches grow with load
+    /// (group commit). The store thread runs them one after the other on one connection, so the
+    /// second sees everything the first stored.
     func flushIngest() {
-        guard let first = ingestBuffer.first, ingestInFlight.isEmpty || (ingestInFlight.count == 1 && first.records.count >= config.batchMax)
-        else { return }
-        let batch = ingestBuffer.removeFirst()
-        ingestBufferCount -= batch.records.count
+        guard let batch = ingest.nextBatch() else { return }
         let (contextWanted, wanted) = contextWanted(batch.records)
-        ingestInFlight.append(SentBatch(pending: batch.pending, contextsWanted: wanted))
+        ingest.sent(batch.pending, contextsWanted: wanted)
         stats.batches += 1
         submit(.ingest(batch.records, receivedAtMs: Clock.nowMs(), contextWanted: contextWanted))
     }
@@ -149,8 +108,7 @@ extension Hub {
         var free: [String: Int] = [:]
         for queue in Set(records.lazy.map(\.route.queue)) {
             // At most two batches are in flight.
-            let askedFor = ingestInFlight.reduce(0) { $0 + $1.contextsWanted[queue, default: 0] }
-            let slots = dispatcher.freeSlots(queue: queue) - askedFor
+            let slots = dispatcher.freeSlots(queue: queue) - ingest.contextsAskedFor(queue)
             if slots > 0 { free[queue] = slots }
         }
         guard !free.isEmpty else { return ([], [:]) }
@@ -164,21 +122,15 @@ extension Hub {
         return (flags, wanted)
     }
 
-    var ingestInFlightCount: Int { ingestInFlight.reduce(0) { $0 + $1.pending.count } }
-
     /// The oldest batch is committed (or failed): answer each gateway, hand new deliveries to the dispatcher.
     func ingested(_ results: [Result<IngestOutcome, StoreFailure>], contexts: [Int64: [UInt8]]) {
-        guard !ingestInFlight.isEmpty else { return }
-        let batch = ingestInFlight.removeFirst().pending
+        guard let batch = ingest.answered() else { return }
         // The next batch goes to PostgreSQL first, so the database works while this one is answered.
         flushIngest()
         var tasks: [DispatchTask] = []
         // By index: zipping would copy every message, its frames and its record.
         for index in batch.indices where index < results.count {
             let peer = batch[index].peer
-            uncommittedBytes -= batch[index].bytes
-            let left = gatewayInFlight[peer, default: 1] - 1
-            gatewayInFlight[peer] = left > 0 ? left : nil
             let messageID = batch[index].messageID
             switch results[index] {
             case .success(.stored(let ack, let task)):
@@ -229,17 +181,12 @@ extension Hub {
     /// Keeps refused input for the next quarantine batch. The buffer is bounded in entries and in
     /// bytes (until the store has written them): a flood of bad input beyond it is still answered and logged, and counted as `quarantine_dropped`, but not stored.
     func quarantine(role: String, peer: String, messageID: String?, code: String, reason: String, frames: [[UInt8]]) {
-        let size = frames.byteCount
-        guard quarantineBuffer.count < Self.quarantineBufferLimit, quarantineBytes + size <= config.maxUncommittedBytes else {
+        if quarantineBuffer.keep(QuarantineEntry(role: role, peer: peer, messageID: messageID, code: code, reason: reason, frames: frames)) {
+            stats.quarantined += 1
+        } else {
             stats.quarantineDropped += 1
-            return
         }
-        stats.quarantined += 1
-        quarantineBytes += size
-        quarantineBuffer.append(QuarantineEntry(role: role, peer: peer, messageID: messageID, code: code, reason: reason, frames: frames))
     }
-
-    static let quarantineBufferLimit = 10_000
 
     /// Logs a refusal of a peer's input, unless that peer has had its share of lines in this
     /// window (`RefusalLogLimiter`); the window's end logs how many were left out.
@@ -256,9 +203,8 @@ extension Hub {
 
     /// Writes the waiting quarantine entries in one transaction.
     func flushQuarantine() {
-        guard !quarantineBuffer.isEmpty else { return }
-        submit(.quarantine(quarantineBuffer, bytes: quarantineBuffer.reduce(0) { $0 + $1.frames.byteCount }))
-        quarantineBuffer.removeAll(keepingCapacity: true)
+        guard let (entries, bytes) = quarantineBuffer.take() else { return }
+        submit(.quarantine(entries, bytes: bytes))
     }
 
     func sendGateway(_ command: Command, to peer: PeerID) {

@@ -31,7 +31,7 @@ extension Hub {
                 dispatcher.refillFailed(queue: queue)
                 failedRefills.insert(queue)
             case .quarantined(let count, let bytes, let failure):
-                quarantineBytes -= bytes
+                quarantineBuffer.written(bytes: bytes)
                 if let failure { logger.error("could not quarantine \(count) refused inputs: \(failure.reason)") }
             case .maintained(let failure?):
                 logger.error("store maintenance failed: \(failure.reason)")

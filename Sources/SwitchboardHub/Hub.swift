@@ -44,26 +44,16 @@ public final class Hub {
     /// The lanes started so far (all three once `run` has set them up).
     var lanes: [StoreLane] { [ingestLane, dispatchLane, contextLane].compactMap { $0 } }
 
-    /// Routed messages waiting for an ingest batch, in batches of at most `batch_max` already, so
-    /// that sending one moves it rather than copying each message (and its strings) out of a queue.
-    var ingestBuffer: [IngestBatch] = []
-    /// Messages in `ingestBuffer`, kept as they come and go: summing the batches on every PUBLISH
-    /// would cost as many steps as there are batches, 20,000 with `batch_max: 1`.
-    var ingestBufferCount = 0
-    /// Batches sent to the ingest lane and not answered yet, oldest first (at most two: see `flushIngest`).
-    var ingestInFlight: [SentBatch] = []
-    /// Bytes of the messages in `ingestBuffer` and `ingestInFlight`.
-    var uncommittedBytes = 0
-    /// Bytes of refused input buffered or on its way to the quarantine table.
-    var quarantineBytes = 0
+    /// PUBLISHes on their way to the ingest lane: flow control, batches, what is not committed yet.
+    var ingest: IngestPipeline
+    /// Refused input on its way to the quarantine table.
+    var quarantineBuffer: QuarantineBuffer
     /// Delivery transitions and DONE/FAIL checks on their way to the dispatch lane.
     var transitionWriter: TransitionWriter
     /// Offers waiting for their customer's context from the context lane.
     var contextReader = ContextReader()
     /// Messages for workers whose connection's queue was full, sent as they read.
     var outbox: WorkerOutbox
-    var gatewayInFlight: [PeerID: Int] = [:]
-    var quarantineBuffer: [QuarantineEntry] = []
     /// Which refusals reach the log: a flood from one peer is summed up, not written line by line.
     var refusalLog = RefusalLogLimiter()
     var workerDescriptors: [Int32: PeerID] = [:]
@@ -82,6 +72,10 @@ public final class Hub {
         dispatcher = Dispatcher(config: config.dispatch)
         outbox = WorkerOutbox(pauseToleranceMs: config.dispatch.heartbeatTimeoutMs)
         transitionWriter = TransitionWriter(waitMs: config.transitionWaitMs)
+        ingest = IngestPipeline(
+            batchMax: config.batchMax, gatewayWindow: config.gatewayWindow, maxUncommitted: config.maxUncommitted,
+            maxUncommittedBytes: config.maxUncommittedBytes)
+        quarantineBuffer = QuarantineBuffer(maxBytes: config.maxUncommittedBytes)
     }
 
     /// Prepares the database, binds, recovers and serves until `stop` is raised; then drains.
@@ -319,14 +313,15 @@ public final class Hub {
         guard let health else { return }
         refreshGauges()
         health.update(
-            HealthSnapshot(loopBeatMs: Clock.nowMs(), serving: serving, databaseUp: databaseUp, stats: stats, uncommittedBytes: uncommittedBytes))
+            HealthSnapshot(
+                loopBeatMs: Clock.nowMs(), serving: serving, databaseUp: databaseUp, stats: stats, uncommittedBytes: ingest.uncommittedBytes))
     }
 
     /// Stops taking input, lets the batches in flight finish (up to 5 s), stops the store thread.
     private func drain() throws {
         let deadline = Clock.nowMs() + 5000
         flushQuarantine()
-        while (!ingestInFlight.isEmpty || !transitionWriter.isIdle) && Clock.nowMs() < deadline {
+        while (!ingest.isIdle || !transitionWriter.isIdle) && Clock.nowMs() < deadline {
             var poller = Poller()
             poller.add(ingestLane.wake)
             poller.add(dispatchLane.wake)
@@ -351,7 +346,7 @@ extension Hub {
     /// Notes a clean stop once every decided transition is written; otherwise the next start
     /// treats this run as crashed and lets workers reclaim first.
     fileprivate func recordStop() {
-        guard ingestInFlight.isEmpty, transitionWriter.isIdle else {
+        guard ingest.isIdle, transitionWriter.isIdle else {
             logger.warning("stopping with transitions not written: the next start waits for workers to reclaim their tasks")
             return
         }

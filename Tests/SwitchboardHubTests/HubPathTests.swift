@@ -118,3 +118,74 @@ extension InteractionSummary {
     static let sample = InteractionSummary(
         id: 1, gateway: "gw", messageID: "m-1", channel: "email", occurredAt: 0, receivedAt: 0, contentType: "text/plain", routeReason: "test")
 }
+
+/// The ingest lane's path and the quarantine's buffer without sockets or a database.
+@Suite("IngestPipeline and QuarantineBuffer")
+struct IngestPipelineTests {
+    let gateway = PeerID(Array("gw".utf8))
+
+    static func record(_ id: String) -> IngestRecord {
+        IngestRecord(
+            gateway: "gw", publish: Publish(messageID: id, channel: "sms", occurredAt: 0, body: []), identities: [],
+            route: RouteDecision(process: .support, queue: "support", priority: 0, deadline: 0, reason: "test"), routingVersion: 1)
+    }
+
+    func take(_ pipeline: inout IngestPipeline, _ id: String, bytes: Int = 10) {
+        pipeline.take(Self.record(id), PendingPublish(peer: gateway, messageID: id, bytes: bytes, frames: []))
+    }
+
+    @Test("a lone message goes at once; a second batch goes behind the first only when it is full")
+    func batches() {
+        var pipeline = IngestPipeline(batchMax: 2, gatewayWindow: 100, maxUncommitted: 100, maxUncommittedBytes: 1000)
+        take(&pipeline, "a")
+        let first = pipeline.nextBatch()
+        #expect(first?.records.map(\.publish.messageID) == ["a"])
+        pipeline.sent(first!.pending, contextsWanted: ["support": 1])
+        take(&pipeline, "b")
+        #expect(pipeline.nextBatch() == nil, "a part batch waits while one is in flight")
+        take(&pipeline, "c")
+        take(&pipeline, "d")
+        let second = pipeline.nextBatch()
+        #expect(second?.records.map(\.publish.messageID) == ["b", "c"])
+        pipeline.sent(second!.pending, contextsWanted: [:])
+        #expect(pipeline.nextBatch() == nil, "at most two in flight")
+        #expect(pipeline.contextsAskedFor("support") == 1)
+        #expect(pipeline.answered()?.map(\.messageID) == ["a"])
+        #expect(pipeline.nextBatch() == nil, "one still in flight, and the part batch is not full")
+        #expect(pipeline.answered()?.map(\.messageID) == ["b", "c"])
+        #expect(pipeline.nextBatch()?.records.map(\.publish.messageID) == ["d"])
+    }
+
+    @Test("flow control: a gateway's window, and all gateways' messages and bytes not committed yet")
+    func flowControl() {
+        var pipeline = IngestPipeline(batchMax: 10, gatewayWindow: 2, maxUncommitted: 3, maxUncommittedBytes: 25)
+        take(&pipeline, "a")
+        take(&pipeline, "b")
+        #expect(pipeline.overload(for: gateway, size: 1) == .gatewayWindow(inFlight: 2, limit: 2))
+        let other = PeerID(Array("other".utf8))
+        #expect(pipeline.overload(for: other, size: 6) == .hubLimit(messages: 2, bytes: 20))
+        #expect(pipeline.overload(for: other, size: 5) == nil)
+        pipeline.sent(pipeline.nextBatch()!.pending, contextsWanted: [:])
+        _ = pipeline.answered()
+        #expect(pipeline.overload(for: gateway, size: 25) == nil, "answered messages free their places and bytes")
+        #expect(pipeline.uncommittedBytes == 0)
+    }
+
+    @Test("the quarantine buffer keeps what fits in entries and bytes, and its bytes count until written")
+    func quarantine() {
+        var buffer = QuarantineBuffer(maxBytes: 10)
+        func entry(_ bytes: Int) -> QuarantineEntry {
+            QuarantineEntry(role: "gateway", peer: "gw", messageID: nil, code: "x", reason: "y", frames: [[UInt8](repeating: 0, count: bytes)])
+        }
+        let kept = buffer.keep(entry(6))
+        let overfull = buffer.keep(entry(5))
+        #expect(kept && !overfull)
+        let taken = buffer.take()
+        #expect(taken?.entries.count == 1 && taken?.bytes == 6)
+        let whileWriting = buffer.keep(entry(5))
+        #expect(!whileWriting, "bytes on their way to the store still count")
+        buffer.written(bytes: 6)
+        let afterWrite = buffer.keep(entry(5))
+        #expect(afterWrite)
+    }
+}
