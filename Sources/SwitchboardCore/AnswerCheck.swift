@@ -50,7 +50,7 @@ public struct AnswerCheck: Sendable, Equatable {
         guard let stored else {
             return .refused(
                 WorkerError(
-                    code: .notHeld, detail: Self.unknownDelivery, reason: "delivery \(deliveryID) does not exist", deliveryID: deliveryID))
+                    code: .notHeld, detail: .unknownDelivery, reason: "delivery \(deliveryID) does not exist", deliveryID: deliveryID))
         }
         if repeats(stored) { return .repeated(Confirm(deliveryID: deliveryID, state: stored.state, repeated: true)) }
         switch (answer, stored.state) {
@@ -64,7 +64,7 @@ public struct AnswerCheck: Sendable, Equatable {
             if let outcome = stored.outcome { how += " with outcome '\(outcome)'" }
             return .refused(
                 WorkerError(
-                    code: .notHeld, detail: Self.settled, reason: "delivery \(deliveryID) was settled otherwise: \(how); drop it",
+                    code: .notHeld, detail: .settled, reason: "delivery \(deliveryID) was settled otherwise: \(how); drop it",
                     deliveryID: deliveryID))
         }
     }
@@ -79,15 +79,9 @@ public struct AnswerCheck: Sendable, Equatable {
         }
     }
 
-    /// `not_held` details: another worker has it or will get it; it was settled by another or in
-    /// another way; it never existed.
-    public static let heldElsewhere = "held_elsewhere"
-    public static let settled = "settled"
-    public static let unknownDelivery = "unknown_delivery"
-
     static func heldElsewhere(_ deliveryID: Int64, _ where: String) -> WorkerError {
         WorkerError(
-            code: .notHeld, detail: heldElsewhere,
+            code: .notHeld, detail: .heldElsewhere,
             reason: "delivery \(deliveryID) is not held by you: it is \(`where`); another worker will handle it, drop it",
             deliveryID: deliveryID)
     }

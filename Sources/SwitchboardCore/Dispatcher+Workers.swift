@@ -14,7 +14,7 @@ extension Dispatcher {
                 .refuse(
                     peer,
                     WorkerError(
-                        code: .invalid, detail: "duplicate_ready",
+                        code: .invalid, detail: .duplicateReady,
                         reason: "worker '\(registration.workerID)' is already registered on this connection"))
             ]
         }
@@ -104,7 +104,7 @@ extension Dispatcher {
     /// The answer to a command that needs READY first.
     static func notReady(command: String, deliveryID: Int64? = nil) -> WorkerError {
         WorkerError(
-            code: .notReady, detail: "not_ready", reason: "\(command) before READY: this hub does not know you (it may have restarted); send READY",
+            code: .notReady, detail: .notReady, reason: "\(command) before READY: this hub does not know you (it may have restarted); send READY",
             deliveryID: deliveryID)
     }
 }

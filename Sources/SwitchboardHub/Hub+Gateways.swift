@@ -25,7 +25,7 @@ extension Hub {
         do {
             command = try Codec.decode(frames, limits: config.decodingLimits, accepting: Codec.gatewayCommands)
         } catch {
-            refuseGateway(peer, frames, messageID: error.messageID, code: .invalid, detail: error.code.rawValue, reason: error.reason)
+            refuseGateway(peer, frames, messageID: error.messageID, code: .invalid, detail: RefusalDetail(error.code), reason: error.reason)
             return
         }
         switch command {
@@ -35,7 +35,7 @@ extension Hub {
             sendGateway(.pong, to: peer)
         default:
             refuseGateway(
-                peer, frames, messageID: nil, code: .invalid, detail: ProtocolError.Code.unknownCommand.rawValue,
+                peer, frames, messageID: nil, code: .invalid, detail: .unknownCommand,
                 reason: "\(command.name) is not a gateway command; gateways send PUBLISH and PING")
         }
     }
@@ -46,7 +46,7 @@ extension Hub {
         // with ROUTER_HANDOVER it would take that gateway's connection and its ACKs over.
         if let name, let routingName = Self.gatewayName(peer), routingName != name {
             refuseGateway(
-                peer, frames, messageID: publish.messageID, code: .invalid, detail: "identity_mismatch",
+                peer, frames, messageID: publish.messageID, code: .invalid, detail: .identityMismatch,
                 reason:
                     "routing id '\(routingName)' is not the name of this gateway's key ('\(name)'); set the routing id to '\(name)' or leave it unset"
             )
@@ -54,7 +54,7 @@ extension Hub {
         }
         guard let gateway = name ?? Self.gatewayName(peer) else {
             refuseGateway(
-                peer, frames, messageID: publish.messageID, code: .invalid, detail: "anonymous_gateway",
+                peer, frames, messageID: publish.messageID, code: .invalid, detail: .anonymousGateway,
                 reason: "set the socket's routing id (ZMQ_ROUTING_ID) to the gateway's name: printable ASCII, 1 to 128 bytes")
             return
         }
@@ -150,32 +150,32 @@ extension Hub {
                 sendGateway(
                     .nack(
                         Nack(
-                            messageID: messageID, code: .unavailable, detail: "database_unavailable",
+                            messageID: messageID, code: .unavailable, detail: .databaseUnavailable,
                             reason: "the hub cannot reach its database; the message was not stored", retryAfterMs: 1000)), to: peer)
             case .failure(let failure):
-                refuseGateway(peer, batch[index].frames, messageID: messageID, code: .invalid, detail: "store_rejected", reason: failure.refusal)
+                refuseGateway(peer, batch[index].frames, messageID: messageID, code: .invalid, detail: .storeRejected, reason: failure.refusal)
             }
         }
         if !tasks.isEmpty { perform(dispatcher.enqueue(tasks, now: Clock.nowMs()), contextsRead: contexts) }
     }
 
     /// NACK overloaded: the message is fine, the hub is full; the gateway re-sends after retry_after_ms.
-    private func overloaded(_ messageID: String, peer: PeerID, detail: String, reason: String) {
+    private func overloaded(_ messageID: String, peer: PeerID, detail: RefusalDetail, reason: String) {
         stats.nacked += 1
         stats.overloaded += 1
         sendGateway(.nack(Nack(messageID: messageID, code: .overloaded, detail: detail, reason: reason, retryAfterMs: 100)), to: peer)
     }
 
     /// NACKs, logs and quarantines refused gateway input.
-    func refuseGateway(_ peer: PeerID, _ frames: [[UInt8]], messageID: String?, code: NackCode, detail: String, reason: String) {
+    func refuseGateway(_ peer: PeerID, _ frames: [[UInt8]], messageID: String?, code: NackCode, detail: RefusalDetail, reason: String) {
         stats.nacked += 1
         // A space cannot be in a gateway's name: an unnamed peer's entries are never replayed under a name.
         let name = Self.gatewayName(peer) ?? "unnamed \(peer)"
         logRefusal(
             "refused gateway input: \(reason)", peer: name,
-            metadata: [LogKey.gateway: .string(name), LogKey.messageID: .string(messageID ?? "-"), LogKey.code: .string(detail)])
+            metadata: [LogKey.gateway: .string(name), LogKey.messageID: .string(messageID ?? "-"), LogKey.code: .string(detail.rawValue)])
         sendGateway(.nack(Nack(messageID: messageID, code: code, detail: detail, reason: reason)), to: peer)
-        quarantine(role: "gateway", peer: name, messageID: messageID, code: detail, reason: reason, frames: frames)
+        quarantine(role: "gateway", peer: name, messageID: messageID, code: detail.rawValue, reason: reason, frames: frames)
     }
 
     /// Keeps refused input for the next quarantine batch. The buffer is bounded in entries and in

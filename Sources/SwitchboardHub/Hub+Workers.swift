@@ -29,7 +29,7 @@ extension Hub {
         do {
             command = try Codec.decode(frames, limits: config.decodingLimits, accepting: Codec.workerCommands)
         } catch {
-            refuseWorker(peer, frames, WorkerError(code: .invalid, detail: error.code.rawValue, reason: error.reason))
+            refuseWorker(peer, frames, WorkerError(code: .invalid, detail: RefusalDetail(error.code), reason: error.reason))
             return
         }
         switch command {
@@ -39,7 +39,7 @@ extension Hub {
                 refuseWorker(
                     peer, frames,
                     WorkerError(
-                        code: .invalid, detail: "unknown_queue",
+                        code: .invalid, detail: .unknownQueue,
                         reason:
                             "queues \(unknown.joined(separator: ", ")) do not exist; expected \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))"
                     ))
@@ -55,7 +55,7 @@ extension Hub {
         case .heartbeat:
             if !dispatcher.isRegistered(peer) {
                 // After a hub restart the worker's connection survives; tell it to announce itself again.
-                answerRefused(peer, WorkerError(code: .notReady, detail: "not_ready", reason: "this hub does not know you: send READY"))
+                answerRefused(peer, WorkerError(code: .notReady, detail: .notReady, reason: "this hub does not know you: send READY"))
             }
         case .bye:
             perform(dispatcher.workerDraining(peer, now: now))
@@ -63,7 +63,7 @@ extension Hub {
             refuseWorker(
                 peer, frames,
                 WorkerError(
-                    code: .invalid, detail: ProtocolError.Code.unknownCommand.rawValue,
+                    code: .invalid, detail: .unknownCommand,
                     reason: "\(command.name) is not a worker command; workers send READY, DONE, FAIL, HEARTBEAT and BYE"))
         }
     }

@@ -1,4 +1,5 @@
 import SwitchboardCore
+import SwitchboardProtocol
 import SwitchboardStore
 
 /// A routed message waiting for its batch to be committed: what the hub answers it by.
@@ -34,7 +35,7 @@ struct IngestPipeline {
         case gatewayWindow(inFlight: Int, limit: Int)
         case hubLimit(messages: Int, bytes: Int)
 
-        var detail: String { if case .gatewayWindow = self { "gateway_window" } else { "hub_ingest_limit" } }
+        var detail: RefusalDetail { if case .gatewayWindow = self { .gatewayWindow } else { .hubIngestLimit } }
     }
 
     let batchMax: Int

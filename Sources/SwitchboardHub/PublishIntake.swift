@@ -33,7 +33,7 @@ final class PublishIntake {
         do {
             identities = try normalizer.normalize(publish.hints)
         } catch {
-            return .failure(IntakeRefusal(detail: "invalid_hint", reason: error.description))
+            return .failure(IntakeRefusal(detail: .invalidHint, reason: error.description))
         }
         return .success(
             IngestRecord(
@@ -43,7 +43,7 @@ final class PublishIntake {
     /// The refusal of a message id stored before with other content.
     static func reused(_ messageID: String, storedAs interactionID: Int64) -> IntakeRefusal {
         IntakeRefusal(
-            detail: "message_id_reused",
+            detail: .messageIDReused,
             reason:
                 "message id '\(messageID)' was stored before (interaction \(interactionID)) with different content; use a new id for a new message")
     }
@@ -51,6 +51,6 @@ final class PublishIntake {
 
 /// Why a gateway's message is refused: the NACK's detail and reason.
 struct IntakeRefusal: Error {
-    let detail: String
+    let detail: RefusalDetail
     let reason: String
 }

@@ -82,7 +82,7 @@ public struct QuarantineReplay {
         let record: IngestRecord
         switch intake.record(publish, gateway: entry.peer, now: Clock.nowMs()) {
         case .success(let taken): record = taken
-        case .failure(let refusal): return .refused(code: refusal.detail, reason: refusal.reason)
+        case .failure(let refusal): return .refused(code: refusal.detail.rawValue, reason: refusal.reason)
         }
         do {
             switch try store.ingest([record], receivedAtMs: Clock.nowMs())[0] {
@@ -90,7 +90,7 @@ public struct QuarantineReplay {
             case .duplicate(let ack): return .duplicate(interactionID: ack.interactionID)
             case .conflict(_, let original):
                 let refusal = PublishIntake.reused(publish.messageID, storedAs: original.interactionID)
-                return .refused(code: refusal.detail, reason: refusal.reason)
+                return .refused(code: refusal.detail.rawValue, reason: refusal.reason)
             }
         } catch let error as PostgresError where !error.isConnectionLoss {
             return .refused(code: "store_rejected", reason: StoreThread.failure(error).refusal)

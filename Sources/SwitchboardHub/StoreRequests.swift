@@ -23,12 +23,23 @@ enum StoreRequest: Sendable {
 
 /// Why the store could not do a request.
 struct StoreFailure: Error, Sendable {
-    /// True when PostgreSQL is unreachable: the hub answers `unavailable` and retries.
-    let unavailable: Bool
+    /// What kind of failure it is: the hub switches on it.
+    enum Kind: Sendable, Equatable {
+        /// PostgreSQL is unreachable: the hub answers `unavailable`, reconnects and retries.
+        case unavailable
+        /// PostgreSQL refused the statement (a constraint, bad data): the input is refused, not retried.
+        case refused(sqlState: String?)
+        /// Anything else went wrong in the hub's own handling of the answer.
+        case unexpected
+    }
+
+    let kind: Kind
     /// For the hub's log: the error with the statement it came from.
     let reason: String
     /// For the peer whose input was refused: what PostgreSQL said, without the hub's statement.
     let refusal: String
+
+    var unavailable: Bool { kind == .unavailable }
 }
 
 /// The store thread's answer to a request, in request order.

@@ -258,9 +258,10 @@ final class StoreThread: Sendable {
         if let error = error as? PostgresError {
             let state = error.sqlState.map { " [\($0)]" } ?? ""
             return StoreFailure(
-                unavailable: error.isConnectionLoss, reason: error.description, refusal: "PostgreSQL refused it\(state): \(error.message)")
+                kind: error.isConnectionLoss ? .unavailable : .refused(sqlState: error.sqlState), reason: error.description,
+                refusal: "PostgreSQL refused it\(state): \(error.message)")
         }
-        return StoreFailure(unavailable: false, reason: "\(error)", refusal: "\(error)")
+        return StoreFailure(kind: .unexpected, reason: "\(error)", refusal: "\(error)")
     }
 }
 

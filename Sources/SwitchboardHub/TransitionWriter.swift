@@ -85,7 +85,7 @@ struct TransitionWriter {
                     .refuse(
                         peer,
                         WorkerError(
-                            code: .notHeld, detail: AnswerCheck.settled,
+                            code: .notHeld, detail: .settled,
                             reason: "delivery \(transition.deliveryID) was settled before your answer was written; drop it",
                             deliveryID: transition.deliveryID)))
             }

@@ -100,7 +100,7 @@ struct HandOffTests {
         _ = dispatcher.workerReady(b, readyB, now: 1)
         let elsewhere = refusal(dispatcher.done(b, Done(deliveryID: 1, outcome: "ok"), now: 2))
         #expect(elsewhere?.code == .notHeld)
-        #expect(elsewhere?.detail == AnswerCheck.heldElsewhere)
+        #expect(elsewhere?.detail == RefusalDetail.heldElsewhere.rawValue)
         #expect(
             dispatcher.done(b, Done(deliveryID: 99, outcome: "ok"), now: 3) == [
                 .verify(b, AnswerCheck(deliveryID: 99, workerID: "b", answer: .done(outcome: "ok")))
@@ -118,12 +118,12 @@ struct HandOffTests {
         arguments: [
             (AnswerCheck.Answer.done(outcome: "ok"), AnswerCheck.Stored(state: "done", worker: "a", outcome: "ok"), nil),
             (.reject, AnswerCheck.Stored(state: "failed", worker: "a", outcome: "rejected"), nil),
-            (.done(outcome: "ok"), AnswerCheck.Stored(state: "done", worker: "b", outcome: "ok"), AnswerCheck.settled),
-            (.done(outcome: "ok"), AnswerCheck.Stored(state: "done", worker: "a", outcome: "quote_sent"), AnswerCheck.settled),
-            (.done(outcome: "ok"), AnswerCheck.Stored(state: "dead", worker: nil, outcome: nil), AnswerCheck.settled),
-            (.done(outcome: "ok"), AnswerCheck.Stored(state: "offered", worker: "b", outcome: nil), AnswerCheck.heldElsewhere),
-            (.retry, AnswerCheck.Stored(state: "pending", worker: nil, outcome: nil), AnswerCheck.heldElsewhere),
-            (.done(outcome: "ok"), nil, AnswerCheck.unknownDelivery),
+            (.done(outcome: "ok"), AnswerCheck.Stored(state: "done", worker: "b", outcome: "ok"), RefusalDetail.settled.rawValue),
+            (.done(outcome: "ok"), AnswerCheck.Stored(state: "done", worker: "a", outcome: "quote_sent"), RefusalDetail.settled.rawValue),
+            (.done(outcome: "ok"), AnswerCheck.Stored(state: "dead", worker: nil, outcome: nil), RefusalDetail.settled.rawValue),
+            (.done(outcome: "ok"), AnswerCheck.Stored(state: "offered", worker: "b", outcome: nil), RefusalDetail.heldElsewhere.rawValue),
+            (.retry, AnswerCheck.Stored(state: "pending", worker: nil, outcome: nil), RefusalDetail.heldElsewhere.rawValue),
+            (.done(outcome: "ok"), nil, RefusalDetail.unknownDelivery.rawValue),
         ] as [(AnswerCheck.Answer, AnswerCheck.Stored?, String?)])
     func verdicts(answer: AnswerCheck.Answer, stored: AnswerCheck.Stored?, refusedAs detail: String?) {
         let verdict = AnswerCheck(deliveryID: 5, workerID: "a", answer: answer).verdict(stored)

@@ -45,7 +45,7 @@ struct TransitionWriterTests {
             Issue.record("delivery 2 not refused: \(answers)")
             return
         }
-        #expect(peer == worker && error.code == .notHeld && error.detail == AnswerCheck.settled)
+        #expect(peer == worker && error.code == .notHeld && error.detail == RefusalDetail.settled.rawValue)
         #expect(answers[2] == .confirm(other, Confirm(deliveryID: 9, state: "done", repeated: true)))
         #expect(writer.isIdle)
     }

@@ -219,7 +219,7 @@ struct HandOffTests {
         try stranger.done(task.deliveryID, outcome: "resolved")
         guard case .refused(let error)? = try stranger.nextAnswer() else { Issue.record("no refusal for another worker's DONE"); return }
         #expect(error.code == .notHeld)
-        #expect(error.detail == AnswerCheck.settled)
+        #expect(error.detail == RefusalDetail.settled.rawValue)
         #expect(error.reason.contains("'w'"), "\(error.reason)")
         #expect(try database.count("SELECT count(*) FROM quarantine") == 0)
     }

@@ -175,7 +175,7 @@ struct WorkerFaultTests {
         var repeated = 0
         func count(_ event: WorkerClient.Event) {
             switch event {
-            case .refused(let error) where error.code == .notHeld && error.detail == AnswerCheck.unknownDelivery: refused += 1
+            case .refused(let error) where error.code == .notHeld && error.detail == RefusalDetail.unknownDelivery.rawValue: refused += 1
             case .confirmed(let confirm) where confirm.repeated: repeated += 1
             case .confirmed: confirmed += 1
             default: break
