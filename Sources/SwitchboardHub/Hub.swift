@@ -15,7 +15,7 @@ public struct HubEndpoints: Sendable, Equatable {
 }
 
 /// The Switchboard daemon's loop: one thread owns every ZeroMQ socket and the dispatcher; the
-/// store runs on its own thread. A gateway gets ACK only after its message is committed; a
+/// store runs on three lanes of its own (docs/architecture.md). A gateway gets ACK only after its message is committed; a
 /// worker gets a task only after it is committed.
 public final class Hub {
     let config: HubConfig
@@ -101,8 +101,8 @@ public final class Hub {
         onReady(endpoints)
         var nextWatchdog: Int64 = 0
         while !stop.isRaised {
-            // Without its store thread the hub can commit nothing: exit, and let systemd restart it.
-            guard !lanes.contains(where: \.thread.hasFinished) else { throw HubError(reason: "the store thread stopped; see the log above") }
+            // Without any one of its store lanes the hub cannot keep its promises: exit, and let systemd restart it.
+            guard !lanes.contains(where: \.thread.hasFinished) else { throw HubError(reason: "a store lane's thread stopped; see the log above") }
             try serveOnce(timeoutMs: loopTimeoutMs(now: Clock.nowMs()))
             if reload.consume() { reloadAllowLists() }
             if let interval = systemd.watchdogIntervalMs, Clock.nowMs() >= nextWatchdog {
@@ -317,7 +317,7 @@ public final class Hub {
                 loopBeatMs: Clock.nowMs(), serving: serving, databaseUp: databaseUp, stats: stats, uncommittedBytes: ingest.uncommittedBytes))
     }
 
-    /// Stops taking input, lets the batches in flight finish (up to 5 s), stops the store thread.
+    /// Stops taking input, lets the batches in flight finish (up to 5 s), stops the store lanes.
     private func drain() throws {
         let deadline = Clock.nowMs() + 5000
         flushQuarantine()

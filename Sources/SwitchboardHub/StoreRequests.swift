@@ -2,7 +2,7 @@ import SwitchboardCore
 import SwitchboardProtocol
 import SwitchboardStore
 
-/// Work the hub loop hands to the store thread.
+/// Work the hub loop hands to a store lane.
 enum StoreRequest: Sendable {
     /// A batch to store; `contextWanted` (by record, or empty) marks the messages whose customer's
     /// context is read with it, for tasks a worker is free to take at once.

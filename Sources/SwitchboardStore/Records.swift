@@ -3,7 +3,7 @@ import SwitchboardProtocol
 
 /// One routed message to store: what the gateway sent, who it is about, where it goes.
 ///
-/// A class, not a struct: it is handed from the hub's loop to its store thread and read there by
+/// A class, not a struct: it is handed from the hub's loop to a store lane's thread and read there by
 /// several steps, and each copy of a struct of this many strings and arrays retained and released
 /// every one of them (an item of its own in a `perf record -p` of the hub at full ingest); a copy
 /// of a reference is one count. It is never changed once made.

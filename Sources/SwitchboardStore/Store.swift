@@ -2,7 +2,7 @@ import Postgres
 import SwitchboardCore
 import SwitchboardProtocol
 
-/// The hub's access to PostgreSQL: one connection, used by one thread (the store thread).
+/// The hub's access to PostgreSQL: one connection, used by one thread (a store lane's).
 ///
 /// Every write is a server-side function (`swb_ingest_rounds_arrays`, `swb_apply_batch`) called once per
 /// batch, one statement and so one transaction: a batch of many messages costs one commit.
@@ -91,7 +91,7 @@ public final class Store {
     }
 
     /// A batch's ingest statement, ready to send: `ingest` in three steps, so that a caller with
-    /// several batches can build the next one's while PostgreSQL runs this one (the store thread).
+    /// several batches can build the next one's while PostgreSQL runs this one (the ingest lane).
     public struct IngestStatement: Sendable {
         public let records: [IngestRecord]
         public let receivedAtMs: Int64
