@@ -56,6 +56,27 @@ func publishAll(_ gateway: GatewayClient, count: Int, prefix: String, process: C
     guard acked == count else { throw TestSetupError("only \(acked) of \(count) messages were ACKed") }
 }
 
+/// Takes every task at once, answers DONE, and records what came, until `messages` are confirmed.
+func work(_ worker: WorkerClient, until messages: Int, timeoutSeconds: Double) throws -> (ledger: WorkerLedger, confirmed: Int, refused: [String]) {
+    var ledger = WorkerLedger()
+    var confirmed = 0
+    var refused: [String] = []
+    let deadline = Date().addingTimeInterval(timeoutSeconds)
+    while confirmed < messages, Date() < deadline {
+        switch try worker.next(timeoutMs: 100) {
+        case .task(let task):
+            ledger.task(task)
+            try worker.done(task.deliveryID, outcome: "ok")
+        case .confirmed(let confirm):
+            ledger.confirm(confirm)
+            confirmed += 1
+        case .refused(let error): refused.append(error.detail)
+        case nil: break
+        }
+    }
+    return (ledger, confirmed, refused)
+}
+
 @Suite("The hand-off to workers: no task twice, holding honoured, a reading worker kept, every answer known")
 struct HandOffTests {
     @Test("a backlog drained while the hub reads it again every 20 ms offers no delivery twice")
@@ -72,20 +93,7 @@ struct HandOffTests {
 
         let worker = try WorkerClient(registration: Ready(workerID: "drainer", queues: ["support"], capacity: 8), endpoint: hub.endpoints.worker)
         try worker.ready()
-        var ledger = WorkerLedger()
-        var confirmedCount = 0
-        let deadline = Date().addingTimeInterval(120)
-        while confirmedCount < messages, Date() < deadline {
-            switch try worker.next(timeoutMs: 100) {
-            case .task(let task):
-                ledger.task(task)
-                try worker.done(task.deliveryID, outcome: "ok")
-            case .confirmed(let confirm):
-                ledger.confirm(confirm)
-                confirmedCount += 1
-            default: break
-            }
-        }
+        var (ledger, confirmedCount, _) = try work(worker, until: messages, timeoutSeconds: 120)
         // Rescans that come after the last CONFIRM must not bring anything back either.
         while case .task(let task)? = try worker.next(timeoutMs: 300) { ledger.task(task) }
         print("backlog drain: \(ledger.summary)")
@@ -118,22 +126,7 @@ struct HandOffTests {
 
         let worker = try WorkerClient(registration: Ready(workerID: "steady", queues: ["support"], capacity: 64), endpoint: hub.endpoints.worker)
         try worker.ready()
-        var ledger = WorkerLedger()
-        var confirmedCount = 0
-        var refused: [String] = []
-        let deadline = Date().addingTimeInterval(600)
-        while confirmedCount < messages, Date() < deadline {
-            switch try worker.next(timeoutMs: 100) {
-            case .task(let task):
-                ledger.task(task)
-                try worker.done(task.deliveryID, outcome: "ok")
-            case .confirmed(let confirm):
-                ledger.confirm(confirm)
-                confirmedCount += 1
-            case .refused(let error): refused.append(error.detail)
-            case nil: break
-            }
-        }
+        let (ledger, confirmedCount, refused) = try work(worker, until: messages, timeoutSeconds: 600)
         try published.withLock { $0 }?.get()
         let metrics = httpGet(http, "/metrics")?.body ?? ""
         print("steady reader: \(ledger.summary) refused=\(refused.count)")
