@@ -98,8 +98,10 @@ public final class WorkerClient {
         try settle(deliveryID, .done(Done(deliveryID: deliveryID, outcome: outcome, notes: notes)), timeoutMs: timeoutMs)
     }
 
-    public func retry(_ deliveryID: Int64, afterMs: Int, timeoutMs: Int = 10_000) throws {
-        try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: .retryAfter(milliseconds: afterMs))), timeoutMs: timeoutMs)
+    /// FAIL, to be offered again after `afterMs`, or after the hub's backoff when nil.
+    public func retry(_ deliveryID: Int64, afterMs: Int? = nil, timeoutMs: Int = 10_000) throws {
+        let disposition: Fail.Disposition = afterMs.map { .retryAfter(milliseconds: $0) } ?? .retryWithBackoff
+        try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: disposition)), timeoutMs: timeoutMs)
     }
 
     public func reject(_ deliveryID: Int64, reason: String, timeoutMs: Int = 10_000) throws {

@@ -112,6 +112,13 @@ public struct HubConfig: Sendable {
         if let value = file.heartbeatTimeoutMs { config.dispatch.heartbeatTimeoutMs = Int64(try positive(value, "heartbeat_timeout_ms")) }
         if let value = file.leaseMs { config.dispatch.leaseMs = Int64(try positive(value, "lease_ms")) }
         if let value = file.windowPerQueue { config.dispatch.windowPerQueue = try positive(value, "window_per_queue") }
+        if let value = file.retryBaseMs { config.dispatch.retryBackoff.baseMs = Int64(try positive(value, "retry_base_ms")) }
+        if let value = file.retryMaxMs { config.dispatch.retryBackoff.maxMs = Int64(try positive(value, "retry_max_ms")) }
+        guard config.dispatch.retryBackoff.maxMs >= config.dispatch.retryBackoff.baseMs else {
+            throw ConfigError(
+                reason: "retry_max_ms (\(config.dispatch.retryBackoff.maxMs)) must be at least retry_base_ms (\(config.dispatch.retryBackoff.baseMs))"
+            )
+        }
         if let value = file.routing { config.routing = value }
         if let value = file.security { config.security = value }
         if let value = file.httpEndpoint { config.httpEndpoint = value == "off" ? nil : value }
@@ -159,6 +166,8 @@ struct ConfigFile: Decodable {
     var heartbeatTimeoutMs: Int?
     var leaseMs: Int?
     var windowPerQueue: Int?
+    var retryBaseMs: Int?
+    var retryMaxMs: Int?
     var routing: RoutingRules?
     var security: SecurityMode?
     var httpEndpoint: String?
@@ -187,6 +196,8 @@ struct ConfigFile: Decodable {
         case heartbeatTimeoutMs = "heartbeat_timeout_ms"
         case leaseMs = "lease_ms"
         case windowPerQueue = "window_per_queue"
+        case retryBaseMs = "retry_base_ms"
+        case retryMaxMs = "retry_max_ms"
         case routing
         case security
         case httpEndpoint = "http_endpoint"
@@ -229,6 +240,8 @@ struct ConfigFile: Decodable {
         heartbeatTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs)
         leaseMs = try container.decodeIfPresent(Int.self, forKey: .leaseMs)
         windowPerQueue = try container.decodeIfPresent(Int.self, forKey: .windowPerQueue)
+        retryBaseMs = try container.decodeIfPresent(Int.self, forKey: .retryBaseMs)
+        retryMaxMs = try container.decodeIfPresent(Int.self, forKey: .retryMaxMs)
         routing = try container.decodeIfPresent(RoutingRules.self, forKey: .routing)
         do {
             security = try container.decodeIfPresent(SecurityMode.self, forKey: .security)

@@ -137,14 +137,46 @@ public struct DispatchConfig: Sendable {
     public var leaseMs: Int64
     /// How many pending deliveries of one queue are kept in memory; the rest wait in PostgreSQL.
     public var windowPerQueue: Int
+    /// How long a delivery a worker failed without saying when waits before its next offer.
+    public var retryBackoff: RetryBackoff
 
     public init(
-        maxAttempts: Int = 5, heartbeatMs: Int64 = 1000, heartbeatTimeoutMs: Int64 = 3000, leaseMs: Int64 = 300_000, windowPerQueue: Int = 10_000
+        maxAttempts: Int = 5, heartbeatMs: Int64 = 1000, heartbeatTimeoutMs: Int64 = 3000, leaseMs: Int64 = 300_000, windowPerQueue: Int = 10_000,
+        retryBackoff: RetryBackoff = RetryBackoff()
     ) {
         self.maxAttempts = maxAttempts
         self.heartbeatMs = heartbeatMs
         self.heartbeatTimeoutMs = heartbeatTimeoutMs
         self.leaseMs = leaseMs
         self.windowPerQueue = windowPerQueue
+        self.retryBackoff = retryBackoff
+    }
+}
+
+/// Exponential backoff with jitter for deliveries a worker failed without a retry time: the
+/// `attempt`-th failure waits `baseMs × 2^(attempt−1)`, at most `maxMs`, less up to a fifth so
+/// that deliveries failed together do not all come back at once. The jitter is a function of the
+/// delivery and the attempt, not of a random source: the same inputs give the same wait (the
+/// core stays pure), and different deliveries spread.
+public struct RetryBackoff: Sendable, Equatable {
+    public var baseMs: Int64
+    public var maxMs: Int64
+
+    public init(baseMs: Int64 = 1000, maxMs: Int64 = 300_000) {
+        self.baseMs = baseMs
+        self.maxMs = maxMs
+    }
+
+    public func delayMs(attempt: Int, deliveryID: Int64) -> Int64 {
+        var full = baseMs
+        for _ in 1..<max(attempt, 1) where full < maxMs { full *= 2 }
+        full = min(full, maxMs)
+        // SplitMix64 of (delivery, attempt): a fraction in [0, 1) of the fifth taken off.
+        var mixed = UInt64(bitPattern: deliveryID) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(attempt)
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        mixed ^= mixed >> 31
+        let jitter = Int64(Double(full / 5) * Double(mixed >> 11) / Double(1 << 53))
+        return full - jitter
     }
 }

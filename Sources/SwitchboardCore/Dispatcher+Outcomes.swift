@@ -28,6 +28,11 @@ extension Dispatcher {
             case .retryAfter(let milliseconds):
                 actions = requeue(
                     held.task, error: "worker '\(held.workerID)' asked to retry", notBefore: now + Int64(milliseconds), now: now, confirmTo: peer)
+            case .retryWithBackoff:
+                let wait = config.retryBackoff.delayMs(attempt: held.task.attempts, deliveryID: held.task.deliveryID)
+                actions = requeue(
+                    held.task, error: "worker '\(held.workerID)' failed it; retried after \(wait) ms", notBefore: now + wait, now: now,
+                    confirmTo: peer)
             }
             return actions + pump(now: now)
         }

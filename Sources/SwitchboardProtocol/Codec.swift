@@ -228,7 +228,8 @@ public enum Codec {
         switch (retryAfter, reject) {
         case (let milliseconds?, nil): return Fail(deliveryID: deliveryID, disposition: .retryAfter(milliseconds: Int(milliseconds)))
         case (nil, let reason?): return Fail(deliveryID: deliveryID, disposition: .reject(reason: reason))
-        default: throw header.failure(.invalidField, "FAIL needs exactly one of 'retry_after_ms' or 'reject'")
+        case (nil, nil): return Fail(deliveryID: deliveryID, disposition: .retryWithBackoff)
+        default: throw header.failure(.invalidField, "FAIL takes at most one of 'retry_after_ms' or 'reject'")
         }
     }
 
@@ -292,6 +293,7 @@ public enum Codec {
             switch fail.disposition {
             case .reject(let reason): header.field("reject", reason)
             case .retryAfter(let milliseconds): header.field("retry_after_ms", milliseconds)
+            case .retryWithBackoff: break
             }
         case .confirm(let confirm):
             header.field("delivery_id", confirm.deliveryID)

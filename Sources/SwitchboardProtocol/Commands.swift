@@ -212,6 +212,8 @@ public struct Done: Sendable, Equatable {
 public struct Fail: Sendable, Equatable {
     public enum Disposition: Sendable, Equatable {
         case retryAfter(milliseconds: Int)
+        /// Offer it again after the hub's backoff: exponential in the attempts made, with jitter.
+        case retryWithBackoff
         case reject(reason: String)
     }
 

@@ -162,3 +162,41 @@ struct RecoveryTests {
         #expect(Set(completed).count == completed.count)
     }
 }
+
+@Suite("Retries with backoff across a crash")
+struct RetryAcrossCrashTests {
+    @Test("a FAIL without a retry time waits its backoff, also when the hub is killed and restarted meanwhile")
+    func delayedRetrySurvivesKill() throws {
+        let database = try TestDatabase()
+        let gatewayEndpoint = try freeEndpoint()
+        let workerEndpoint = try freeEndpoint()
+        let yaml = "retry_base_ms: 3000\nheartbeat_ms: 100\nheartbeat_timeout_ms: 500\n"
+        var hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint, configYAML: yaml)
+        defer { hub.terminate() }
+        let gateway = try GatewayClient(name: "gw", endpoint: gatewayEndpoint)
+        #expect(try eventually(timeoutMs: 15_000) { try gateway.ping(timeoutMs: 200) }, "hub did not start: \(hub.output)")
+        let worker = try WorkerClient(registration: Ready(workerID: "w", queues: ["support"], capacity: 1), endpoint: workerEndpoint)
+        try worker.ready()
+        _ = try gateway.publish(Messages.publish("later"))
+        let task = try #require(try worker.nextTask())
+        let failedAt = Date()
+        try worker.retry(task.deliveryID)
+        #expect(try worker.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "pending")))
+        // The backoff of a first attempt: 2.4 to 3 s, written with the retry.
+        let wait = try #require(
+            try database.value("SELECT extract(epoch FROM not_before - now()) FROM deliveries WHERE id = $1", [.init(task.deliveryID)])
+                .flatMap(Double.init))
+        #expect(wait > 1.5 && wait <= 3.0, "not_before is \(wait) s away")
+
+        hub.kill9()
+        hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint, configYAML: yaml)
+        var again: TaskOffer?
+        while again == nil, Date().timeIntervalSince(failedAt) < 15 {
+            if case .task(let offer)? = try worker.next(timeoutMs: 50) { again = offer }
+        }
+        let offer = try #require(again, "the retried task never came back: \(hub.output)")
+        #expect(Date().timeIntervalSince(failedAt) >= 2.3, "offered again before its backoff")
+        #expect(offer.deliveryID == task.deliveryID)
+        #expect(offer.attempt == 2)
+    }
+}

@@ -25,6 +25,7 @@ struct CodecTests {
                 body: [1, 2])),
         .done(Done(deliveryID: 9, outcome: "resolved", notes: "called back")),
         .fail(Fail(deliveryID: 9, disposition: .retryAfter(milliseconds: 500))),
+        .fail(Fail(deliveryID: 9, disposition: .retryWithBackoff)),
         .fail(Fail(deliveryID: 9, disposition: .reject(reason: "spam"))),
         .confirm(Confirm(deliveryID: 9, state: "done")),
         .error(WorkerError(code: .notHeld, detail: "not_held", reason: "no", deliveryID: 9)),

@@ -52,7 +52,12 @@ struct CommandGenerator {
                     holding: (0..<int(0...3)).map { _ in Int64(int(1...Int(Int32.max))) }))
         case 2: return .done(Done(deliveryID: Int64(int(1...Int(Int32.max))), outcome: identifier(), notes: optional { $0.text(0...50) }))
         case 3:
-            let disposition: Fail.Disposition = next() % 2 == 0 ? .retryAfter(milliseconds: int(0...86_400_000)) : .reject(reason: text())
+            let disposition: Fail.Disposition =
+                switch next() % 3 {
+                case 0: .retryAfter(milliseconds: int(0...86_400_000))
+                case 1: .retryWithBackoff
+                default: .reject(reason: text())
+                }
             return .fail(Fail(deliveryID: Int64(int(1...Int(Int32.max))), disposition: disposition))
         case 4:
             return .nack(
