@@ -1,0 +1,87 @@
+import Postgres
+import SwitchboardCore
+import SwitchboardProtocol
+
+/// Recovery and refill: the deliveries a hub loads into memory, and its own start and stop.
+extension Store {
+    /// What a refill found of a queue's most urgent pending deliveries.
+    public struct PendingPage: Sendable, Equatable {
+        /// How many there were, up to the limit asked for: fewer means the store holds no more.
+        public let found: Int
+        /// Those the caller did not hold already, in dispatch order, ready for the dispatcher.
+        public let tasks: [DispatchTask]
+    }
+
+    /// The `limit` most urgent pending deliveries of a queue. Those in `held`, which the caller's
+    /// memory has already, are only counted: their ids are read from the dispatch index and they
+    /// are not loaded again. A periodic rescan of a full window holds nearly all it finds, and
+    /// loading each whole (its interaction, body and attributes) had taken about 80 ms a queue for
+    /// a window of 10,000 (`switchboard-bench --hub-log-level debug`), every few seconds, only for
+    /// the hub to set them aside.
+    public func loadPending(queue: String, limit: Int, skipping held: Set<Int64> = []) throws -> PendingPage {
+        let ids = try connection.queryPrepared(
+            "swb_pending_ids", "SELECT swb_pending_ids($1, $2)", [.text(queue), .init(limit)]
+        ).rows.compactMap { $0[0].flatMap { Int64($0) } }
+        let missing = ids.filter { !held.contains($0) }
+        guard !missing.isEmpty else { return PendingPage(found: ids.count, tasks: []) }
+        // Still pending now: another hub, or a replay, may have moved one since its id was read.
+        return PendingPage(found: ids.count, tasks: try tasks(missing, states: ["pending"]).map(\.task))
+    }
+
+    /// Records this hub's start; answers whether its previous run ended without a clean stop.
+    public func recordStart() throws -> Bool {
+        let previous = try connection.query("SELECT stopped_at IS NULL FROM hubs WHERE name = $1", [.text(owner)]).rows.first
+        let crashed = previous?.first == "t"
+        try connection.query(
+            "INSERT INTO hubs (name, started_at) VALUES ($1, now()) ON CONFLICT (name) DO UPDATE SET started_at = now(), stopped_at = NULL",
+            [.text(owner)])
+        return crashed
+    }
+
+    /// Records that this hub stopped cleanly: every transition it decided is written.
+    public func recordStop() throws {
+        try connection.query("UPDATE hubs SET stopped_at = now() WHERE name = $1", [.text(owner)])
+    }
+
+    /// Those of these deliveries that are pending: what a returning worker says it holds, and the
+    /// store still lists as waiting (the hub died before it wrote their offer).
+    public func loadPending(ids: [Int64]) throws -> [DispatchTask] {
+        guard !ids.isEmpty else { return [] }
+        return try tasks(ids, states: ["pending"]).map(\.task)
+    }
+
+    /// Deliveries that were held by workers when the hub stopped, with who held them and until when.
+    public func loadOffered() throws -> [(task: DispatchTask, worker: String, leaseUntil: Int64)] {
+        let ids = try connection.query("SELECT id FROM deliveries WHERE state IN ('offered', 'in_progress') ORDER BY id").rows.compactMap {
+            $0[0].flatMap { Int64($0) }
+        }
+        return try tasks(ids, states: ["offered", "in_progress"]).map { ($0.task, $0.worker ?? "", $0.leaseUntil ?? 0) }
+    }
+
+    /// The deliveries among `ids` in one of `states`, with their interactions, in dispatch order
+    /// (`swb_delivery_tasks`: by primary key, whatever the statistics say).
+    func tasks(_ ids: [Int64], states: [String]) throws -> [(task: DispatchTask, worker: String?, leaseUntil: Int64?)] {
+        var stateArray = PostgresArray<String>()
+        for state in states { stateArray.append(state) }
+        let rows = try connection.queryPrepared(
+            "swb_delivery_tasks", "SELECT * FROM swb_delivery_tasks($1::bigint[], $2::text[])", [Self.bigintArray(ids), stateArray.parameter()]
+        ).rows
+        return try rows.map { row in
+            func int(_ index: Int) -> Int64 { row[index].flatMap { Int64($0) } ?? 0 }
+            var attributes: [String: String] = [:]
+            if case .object(let members) = try parseJSON(row[17]) {
+                for (key, value) in members { if case .string(let text) = value { attributes[key] = text } }
+            }
+            let summary = InteractionSummary(
+                id: int(8), gateway: row[9] ?? "", messageID: row[10] ?? "", channel: row[11] ?? "", occurredAt: int(12), receivedAt: int(13),
+                intent: row[14], language: row[15], contentType: row[16] ?? Publish.defaultContentType, attributes: attributes,
+                routeReason: row[18] ?? "")
+            let body = row[19].map { Array($0.utf8) } ?? Hex.decode(row[20] ?? "")
+            let task = DispatchTask(
+                deliveryID: int(0), queue: row[1] ?? "", priority: Int(int(2)), deadline: int(3), attempts: Int(int(4)),
+                notBefore: row[5].flatMap { Int64($0) },
+                payload: TaskPayload(interaction: summary, customerID: int(21), body: body))
+            return (task, row[6], row[7].flatMap { Int64($0) })
+        }
+    }
+}
