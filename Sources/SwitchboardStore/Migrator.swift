@@ -10,56 +10,48 @@ public enum Migrator {
     /// One migration file of this build.
     struct Migration {
         enum Kind: Equatable {
-            case versioned
+            /// Applied once; never edited after release.
+            case versioned(String)
             /// A function or view: re-created by dropping every object of that name first, so that
             /// a changed signature or column list leaves no old definition behind.
             case function(String)
             case view(String)
         }
 
-        let version: String
         let kind: Kind
         let sql: [UInt8]
         var checksum: String { Checksum.fnv1a64(sql) }
+
+        /// The file's name without `.sql`, which is what `schema_migrations` records.
+        var version: String {
+            switch kind {
+            case .versioned(let name): name
+            case .function(let name): "R__function__\(name)"
+            case .view(let name): "R__view__\(name)"
+            }
+        }
+
+        static func versioned(_ name: String, _ sql: [UInt8]) -> Migration { Migration(kind: .versioned(name), sql: sql) }
+        static func function(_ name: String, _ sql: [UInt8]) -> Migration { Migration(kind: .function(name), sql: sql) }
+        static func view(_ name: String, _ sql: [UInt8]) -> Migration { Migration(kind: .view(name), sql: sql) }
     }
 
-    /// Every migration of this build. A new file in Migrations/ is added here too.
+    /// Every migration of this build, by its file. A new file in Migrations/ is added here too.
     static let migrations: [Migration] = [
-        Migration(version: "V0001__baseline", kind: .versioned, sql: PackageResources.V0001__baseline_sql),
-        Migration(
-            version: "R__function__swb_apply_batch", kind: .function("swb_apply_batch"), sql: PackageResources.R__function__swb_apply_batch_sql),
-        Migration(
-            version: "R__function__swb_delivery_tasks", kind: .function("swb_delivery_tasks"),
-            sql: PackageResources.R__function__swb_delivery_tasks_sql),
-        Migration(
-            version: "R__function__swb_ensure_interaction_partition", kind: .function("swb_ensure_interaction_partition"),
-            sql: PackageResources.R__function__swb_ensure_interaction_partition_sql),
-        Migration(
-            version: "R__function__swb_identity_winner", kind: .function("swb_identity_winner"),
-            sql: PackageResources.R__function__swb_identity_winner_sql),
-        Migration(
-            version: "R__function__swb_ingest_round", kind: .function("swb_ingest_round"), sql: PackageResources.R__function__swb_ingest_round_sql),
-        Migration(
-            version: "R__function__swb_ingest_rounds_arrays", kind: .function("swb_ingest_rounds_arrays"),
-            sql: PackageResources.R__function__swb_ingest_rounds_arrays_sql),
-        Migration(
-            version: "R__function__swb_ingest_rounds_with_contexts", kind: .function("swb_ingest_rounds_with_contexts"),
-            sql: PackageResources.R__function__swb_ingest_rounds_with_contexts_sql),
-        Migration(
-            version: "R__function__swb_pending_ids", kind: .function("swb_pending_ids"), sql: PackageResources.R__function__swb_pending_ids_sql),
-        Migration(
-            version: "R__function__swb_task_contexts", kind: .function("swb_task_contexts"), sql: PackageResources.R__function__swb_task_contexts_sql),
-        Migration(
-            version: "R__view__analytics_customer_activity", kind: .view("analytics_customer_activity"),
-            sql: PackageResources.R__view__analytics_customer_activity_sql),
-        Migration(
-            version: "R__view__analytics_service_level", kind: .view("analytics_service_level"),
-            sql: PackageResources.R__view__analytics_service_level_sql),
-        Migration(
-            version: "R__view__analytics_volume_daily", kind: .view("analytics_volume_daily"),
-            sql: PackageResources.R__view__analytics_volume_daily_sql),
-        Migration(
-            version: "R__view__analytics_worker_load", kind: .view("analytics_worker_load"), sql: PackageResources.R__view__analytics_worker_load_sql),
+        .versioned("V0001__baseline", PackageResources.V0001__baseline_sql),
+        .function("swb_apply_batch", PackageResources.R__function__swb_apply_batch_sql),
+        .function("swb_delivery_tasks", PackageResources.R__function__swb_delivery_tasks_sql),
+        .function("swb_ensure_interaction_partition", PackageResources.R__function__swb_ensure_interaction_partition_sql),
+        .function("swb_identity_winner", PackageResources.R__function__swb_identity_winner_sql),
+        .function("swb_ingest_round", PackageResources.R__function__swb_ingest_round_sql),
+        .function("swb_ingest_rounds_arrays", PackageResources.R__function__swb_ingest_rounds_arrays_sql),
+        .function("swb_ingest_rounds_with_contexts", PackageResources.R__function__swb_ingest_rounds_with_contexts_sql),
+        .function("swb_pending_ids", PackageResources.R__function__swb_pending_ids_sql),
+        .function("swb_task_contexts", PackageResources.R__function__swb_task_contexts_sql),
+        .view("analytics_customer_activity", PackageResources.R__view__analytics_customer_activity_sql),
+        .view("analytics_service_level", PackageResources.R__view__analytics_service_level_sql),
+        .view("analytics_volume_daily", PackageResources.R__view__analytics_volume_daily_sql),
+        .view("analytics_worker_load", PackageResources.R__view__analytics_worker_load_sql),
     ]
 
     /// The SQL functions and views this build defines, one repeatable migration each.
@@ -67,7 +59,7 @@ public enum Migrator {
     public static var viewNames: [String] { migrations.compactMap { if case .view(let name) = $0.kind { name } else { nil } } }
 
     /// The newest versioned migration this build knows.
-    public static var latestVersion: String { migrations.last { $0.kind == .versioned }!.version }
+    public static var latestVersion: String { migrations.last { if case .versioned = $0.kind { true } else { false } }!.version }
 
     /// Applies what is missing or changed and returns those versions (empty when up to date).
     /// Refuses, changing nothing, a database that records a migration this build does not know
@@ -116,7 +108,7 @@ public enum Migrator {
                 continue
             }
             guard checksum != migration.checksum else { continue }
-            guard migration.kind != .versioned else { throw MigrationError.editedVersion(migration.version) }
+            if case .versioned = migration.kind { throw MigrationError.editedVersion(migration.version) }
             pending.append(migration)
         }
         return pending
