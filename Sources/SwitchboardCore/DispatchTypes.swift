@@ -18,16 +18,54 @@ public final class TaskPayload: Sendable, Equatable {
     /// Whose interaction it is: the hub reads the customer's context when it offers the task.
     public let customerID: Int64
     public let body: [UInt8]
+    /// What the worker it is offered to must have, and what ranks the eligible ones.
+    public let needs: TaskNeeds
 
-    public init(interaction: InteractionSummary, customerID: Int64, body: [UInt8]) {
+    public init(interaction: InteractionSummary, customerID: Int64, body: [UInt8], needs: TaskNeeds = .none) {
         self.interaction = interaction
         self.customerID = customerID
         self.body = body
+        self.needs = needs
     }
 
     public static func == (lhs: TaskPayload, rhs: TaskPayload) -> Bool {
-        lhs === rhs || (lhs.interaction == rhs.interaction && lhs.customerID == rhs.customerID && lhs.body == rhs.body)
+        lhs === rhs
+            || (lhs.interaction == rhs.interaction && lhs.customerID == rhs.customerID && lhs.body == rhs.body && lhs.needs == rhs.needs)
     }
+}
+
+/// What a task needs of the worker it is offered to (skill-based routing): every required skill,
+/// and its language if it has one; optional skills rank the workers that qualify.
+public struct TaskNeeds: Sendable, Hashable {
+    /// Lower case, as given or detected; nil: any worker may take it.
+    public var language: String?
+    /// Sorted, without repeats, so that equal needs compare equal.
+    public var skills: [String]
+    public var optionalSkills: [String]
+
+    public init(language: String? = nil, skills: [String] = [], optionalSkills: [String] = []) {
+        self.language = language.map { $0.lowercased() }
+        self.skills = Array(Set(skills)).sorted()
+        self.optionalSkills = Array(Set(optionalSkills)).sorted()
+    }
+
+    public static let none = TaskNeeds()
+
+    /// Whether a worker that declared these skills and languages may be offered the task. A worker
+    /// that declared no language takes every language; one that declared `pt` takes `pt-BR`.
+    public func admit(skills workerSkills: Set<String>, languages: Set<String>) -> Bool {
+        Self.admit(language: language, skills: skills, workerSkills: workerSkills, workerLanguages: languages)
+    }
+
+    static func admit(language: String?, skills: [String], workerSkills: Set<String>, workerLanguages: Set<String>) -> Bool {
+        for skill in skills where !workerSkills.contains(skill) { return false }
+        guard let language, !workerLanguages.isEmpty, !workerLanguages.contains(language) else { return true }
+        guard let dash = language.firstIndex(of: "-") else { return false }
+        return workerLanguages.contains(String(language[..<dash]))
+    }
+
+    /// How many of the optional skills a worker has: more is offered first.
+    public func rank(skills workerSkills: Set<String>) -> Int { optionalSkills.count { workerSkills.contains($0) } }
 }
 
 /// A delivery the dispatcher holds in memory: committed, waiting to be offered or in flight.
@@ -53,6 +91,11 @@ public struct DispatchTask: Sendable, Equatable {
         self.payload = payload
     }
 
+    public var needs: TaskNeeds { payload.needs }
+
+    /// The ready queue it waits in: its queue, split by what it needs of a worker.
+    var lane: Lane { Lane(queue: queue, language: payload.needs.language, skills: payload.needs.skills) }
+
     /// Dispatch order (DESIGN §1.4): earliest deadline, then highest priority, then oldest delivery.
     var urgency: Urgency { Urgency(deadline: deadline, priority: priority, deliveryID: deliveryID) }
 
@@ -62,6 +105,14 @@ public struct DispatchTask: Sendable, Equatable {
             deliveryID: deliveryID, attempt: attempts, deadline: deadline, queue: queue, priority: priority,
             interaction: payload.interaction.encoded, customer: customer, body: payload.body)
     }
+}
+
+/// The tasks of one queue that need the same of a worker: each lane is in dispatch order, so its
+/// head is the most urgent task any one worker could be given from it.
+struct Lane: Hashable {
+    var queue: String
+    var language: String?
+    var skills: [String]
 }
 
 /// Sort key of the ready queues: smaller is more urgent.

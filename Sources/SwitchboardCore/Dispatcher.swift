@@ -12,7 +12,10 @@ import SwitchboardProtocol
 /// is older than what memory knows, so nothing the store reads back may revive it.
 public struct Dispatcher {
     public let config: DispatchConfig
-    var ready: [String: Heap<ReadyEntry>] = [:]
+    /// Ready deliveries by lane (queue and what they need of a worker), most urgent first.
+    var ready: [Lane: Heap<ReadyEntry>] = [:]
+    /// How many heap entries each queue's lanes hold: the window's fill.
+    var readyEntries: [String: Int] = [:]
     /// Ready deliveries by id; a heap entry whose id is not here any more was taken another way and is skipped.
     var waiting: [Int64: DispatchTask] = [:]
     var scheduled: [Int64: DispatchTask] = [:]
@@ -37,14 +40,24 @@ public struct Dispatcher {
     public var workerCount: Int { workers.count }
     /// Workers that could take one more task now.
     public var workersWithFreeCapacity: Int { workers.values.count { $0.freeCapacity > 0 } }
-    public func readyCount(queue: String) -> Int { ready[queue]?.count ?? 0 }
+    public func readyCount(queue: String) -> Int { readyEntries[queue] ?? 0 }
     /// How many more of `queue`'s deliveries the workers could take now, beyond those ready in
     /// memory: the free capacity of the workers that serve it, less its ready deliveries. A worker
     /// serving several queues counts for each, so this may promise more than is taken.
     public func freeSlots(queue: String) -> Int {
         var free = 0
         for worker in workers.values where worker.serves(queue) { free += max(worker.freeCapacity, 0) }
-        return free - (ready[queue]?.count ?? 0)
+        return free - readyCount(queue: queue)
+    }
+    /// Ready deliveries no connected worker qualifies for (by queue, skills and language), by
+    /// queue: they wait for such a worker, and `switchboard queues` says so.
+    public var unservable: [String: Int] {
+        var counts: [String: Int] = [:]
+        for (lane, heap) in ready where !heap.isEmpty && !workers.values.contains(where: { $0.qualifies(for: lane) }) {
+            let live = heap.unordered.count { waiting[$0.urgency.deliveryID] != nil }
+            if live > 0 { counts[lane.queue, default: 0] += live }
+        }
+        return counts
     }
     /// The worker id of a connected peer, for logs.
     public func workerID(of peer: PeerID) -> String? { workers[peer]?.registration.workerID }
@@ -122,17 +135,28 @@ public struct Dispatcher {
             return
         }
         let entry = ReadyEntry(urgency: task.urgency)
-        // The heap is changed where it lies in the dictionary: a copy taken out and put back would
-        // share storage with the dictionary's and copy every entry on each insert.
-        if ready[task.queue, default: Heap()].count >= config.windowPerQueue {
+        if readyCount(queue: task.queue) >= config.windowPerQueue {
             overflowing.insert(task.queue)
             // Keep the most urgent in memory; the other one waits in PostgreSQL for a refill.
-            guard let least = ready[task.queue]?.max, entry < least else { return }
-            ready[task.queue]?.removeMax()
+            guard let (lane, least) = leastUrgent(in: task.queue), entry < least else { return }
+            ready[lane]?.removeMax()
+            readyEntries[task.queue, default: 1] -= 1
             waiting[least.urgency.deliveryID] = nil
         }
-        ready[task.queue, default: Heap()].insert(entry)
+        // The heap is changed where it lies in the dictionary: a copy taken out and put back would
+        // share storage with the dictionary's and copy every entry on each insert.
+        ready[task.lane, default: Heap()].insert(entry)
+        readyEntries[task.queue, default: 0] += 1
         waiting[task.deliveryID] = task
+    }
+
+    /// The least urgent ready entry of a queue, across its lanes, and its lane.
+    private func leastUrgent(in queue: String) -> (Lane, ReadyEntry)? {
+        var least: (Lane, ReadyEntry)?
+        for (lane, heap) in ready where lane.queue == queue {
+            if let max = heap.max, least.map({ $0.1 < max }) ?? true { least = (lane, max) }
+        }
+        return least
     }
 
     /// A write for the hub to carry out; the delivery counts as unwritten until `written` says otherwise.
@@ -168,13 +192,15 @@ public struct Dispatcher {
     /// Offers the most urgent ready deliveries to the best eligible workers until one side runs out.
     mutating func pump(now: Int64) -> [DispatchAction] {
         var actions: [DispatchAction] = []
-        while now >= offersHeldUntil, let (queue, peer) = nextMatch() {
-            guard let entry = ready[queue]?.popMin(), var task = waiting.removeValue(forKey: entry.urgency.deliveryID) else { continue }
+        while now >= offersHeldUntil, let (lane, peer) = nextMatch() {
+            guard let entry = ready[lane]?.popMin() else { continue }
+            readyEntries[lane.queue, default: 1] -= 1
+            guard var task = waiting.removeValue(forKey: entry.urgency.deliveryID) else { continue }
             task.attempts += 1
             actions.append(.offer(peer, task))
             actions.append(hand(task, to: peer, now: now))
         }
-        for queue in ready.keys { actions += refillIfLow(queue) }
+        for queue in readyEntries.keys { actions += refillIfLow(queue) }
         return actions
     }
 
@@ -187,41 +213,49 @@ public struct Dispatcher {
         return persist(.offered(deliveryID: task.deliveryID, worker: workerID, attempt: task.attempts, leaseUntil: leaseUntil))
     }
 
-    /// The queue whose head is most urgent among those with an eligible worker, and that worker.
-    private func nextMatch() -> (String, PeerID)? {
-        var best: (queue: String, head: Urgency, peer: PeerID)?
-        for (queue, heap) in ready {
+    /// The lane whose head is most urgent among those with a qualified worker free, and that worker.
+    private func nextMatch() -> (Lane, PeerID)? {
+        var best: (lane: Lane, head: Urgency, peer: PeerID)?
+        for (lane, heap) in ready {
             guard let head = heap.min?.urgency, best.map({ head < $0.head }) ?? true else { continue }
-            if let peer = bestWorker(for: queue) { best = (queue, head, peer) }
+            let optional = waiting[head.deliveryID]?.needs.optionalSkills ?? []
+            if let peer = bestWorker(for: lane, optionalSkills: optional) { best = (lane, head, peer) }
         }
-        return best.map { ($0.queue, $0.peer) }
+        return best.map { ($0.lane, $0.peer) }
     }
 
-    /// Most free capacity, then longest idle, then a stable order.
-    private func bestWorker(for queue: String) -> PeerID? {
-        var best: WorkerState?
-        for worker in workers.values where worker.serves(queue) && worker.freeCapacity > 0 {
-            guard let current = best else { best = worker; continue }
-            if worker.freeCapacity != current.freeCapacity {
-                if worker.freeCapacity > current.freeCapacity { best = worker }
-            } else if worker.idleSince != current.idleSince {
-                if worker.idleSince < current.idleSince { best = worker }
-            } else if worker.registration.workerID < current.registration.workerID {
-                best = worker
+    /// Among the workers that qualify and are free: most optional skills, then most free
+    /// capacity, then longest idle, then a stable order.
+    private func bestWorker(for lane: Lane, optionalSkills: [String]) -> PeerID? {
+        var best: (worker: WorkerState, rank: Int)?
+        for worker in workers.values where worker.freeCapacity > 0 && worker.qualifies(for: lane) {
+            let rank = optionalSkills.isEmpty ? 0 : optionalSkills.count { worker.skills.contains($0) }
+            guard let current = best else {
+                best = (worker, rank)
+                continue
+            }
+            if rank != current.rank {
+                if rank > current.rank { best = (worker, rank) }
+            } else if worker.freeCapacity != current.worker.freeCapacity {
+                if worker.freeCapacity > current.worker.freeCapacity { best = (worker, rank) }
+            } else if worker.idleSince != current.worker.idleSince {
+                if worker.idleSince < current.worker.idleSince { best = (worker, rank) }
+            } else if worker.registration.workerID < current.worker.registration.workerID {
+                best = (worker, rank)
             }
         }
-        return best?.peer
+        return best?.worker.peer
     }
 
     mutating func refillIfLow(_ queue: String) -> [DispatchAction] {
-        guard overflowing.contains(queue), (ready[queue]?.count ?? 0) <= config.windowPerQueue / 2 else { return [] }
+        guard overflowing.contains(queue), readyCount(queue: queue) <= config.windowPerQueue / 2 else { return [] }
         return requestRefill(queue)
     }
 
     private mutating func requestRefill(_ queue: String) -> [DispatchAction] {
         guard !refillsInFlight.contains(queue) else { return [] }
         refillsInFlight.insert(queue)
-        let free = config.windowPerQueue - (ready[queue]?.count ?? 0)
+        let free = config.windowPerQueue - readyCount(queue: queue)
         let held = held(in: queue)
         return [.refill(queue: queue, limit: max(free, 1) + held.count, skipping: held)]
     }
@@ -232,7 +266,9 @@ public struct Dispatcher {
     /// of four full windows read four times the rows.
     private func held(in queue: String) -> Set<Int64> {
         var ids = Set<Int64>()
-        for entry in ready[queue]?.unordered ?? [] where waiting[entry.urgency.deliveryID] != nil { ids.insert(entry.urgency.deliveryID) }
+        for (lane, heap) in ready where lane.queue == queue {
+            for entry in heap.unordered where waiting[entry.urgency.deliveryID] != nil { ids.insert(entry.urgency.deliveryID) }
+        }
         for (id, task) in scheduled where task.queue == queue { ids.insert(id) }
         for (id, offer) in offered where offer.task.queue == queue { ids.insert(id) }
         return ids

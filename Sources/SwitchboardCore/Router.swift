@@ -10,13 +10,22 @@ public struct RouteDecision: Sendable, Equatable {
     public var deadline: Int64
     /// Why: "explicit process", "intent 'billing'", "keywords: refund, возврат", "default".
     public var reason: String
+    /// What the worker offered this contact must have and what ranks the eligible ones.
+    public var needs: TaskNeeds
+    /// Whether `needs.language` was detected from the body (the message did not say).
+    public var languageDetected: Bool
 
-    public init(process: CRMProcess, queue: String, priority: Int, deadline: Int64, reason: String) {
+    public init(
+        process: CRMProcess, queue: String, priority: Int, deadline: Int64, reason: String, needs: TaskNeeds = .none,
+        languageDetected: Bool = false
+    ) {
         self.process = process
         self.queue = queue
         self.priority = priority
         self.deadline = deadline
         self.reason = reason
+        self.needs = needs
+        self.languageDetected = languageDetected
     }
 }
 
@@ -61,19 +70,34 @@ public struct Router: Sendable {
 
     /// Routes one message received at `now` (Unix milliseconds).
     public func route(_ message: Publish, now: Int64) -> RouteDecision {
-        let (process, reason) = choose(message)
-        let target = rules.rules(for: process).target(for: message.channel)
+        // The body's opening, folded, once: for keywords and for its language.
+        var folded: [UInt8]?
+        func foldedBody() -> [UInt8]? {
+            guard message.isText else { return nil }
+            if folded == nil { folded = TextFolding.foldedWords(utf8: message.body.prefix(Self.scannedBodyBytes)) }
+            return folded
+        }
+        let (process, reason) = choose(message, foldedBody)
+        let processRules = rules.rules(for: process)
+        var language = message.language?.lowercased()
+        var detected = false
+        if language == nil, let words = foldedBody() {
+            language = LanguageDetection.detect(utf8: message.body.prefix(Self.scannedBodyBytes), folded: words)
+            detected = language != nil
+        }
         return RouteDecision(
             process: process, queue: process.rawValue, priority: message.priority,
-            deadline: now + target, reason: reason)
+            deadline: now + processRules.target(for: message.channel), reason: reason,
+            needs: TaskNeeds(language: language, skills: processRules.skills, optionalSkills: processRules.optionalSkills),
+            languageDetected: detected)
     }
 
-    private func choose(_ message: Publish) -> (CRMProcess, String) {
+    private func choose(_ message: Publish, _ foldedBody: () -> [UInt8]?) -> (CRMProcess, String) {
         if let process = message.process { return (process, "explicit process") }
         if let intent = message.intent, let process = intentIndex[intent.lowercased()] {
             return (process, "intent '\(intent)'")
         }
-        if message.isText, let (process, reason) = keywordMatch(TextFolding.foldedWords(utf8: message.body.prefix(Self.scannedBodyBytes))) {
+        if let folded = foldedBody(), let (process, reason) = keywordMatch(folded) {
             return (process, reason)
         }
         return (rules.defaultProcess, "default")

@@ -8,16 +8,26 @@ public struct ProcessRules: Sendable, Equatable, Codable {
     public var intents: [String]
     /// Service-level target in milliseconds, per channel; `default` for channels not named.
     public var targetMs: [String: Int64]
+    /// Skills a worker must have, every one of them, to be offered this process's contacts.
+    public var skills: [String]
+    /// Skills that rank the eligible workers: the one with more of them is offered first.
+    public var optionalSkills: [String]
 
-    public init(keywords: [String] = [], intents: [String] = [], targetMs: [String: Int64] = ["default": 3_600_000]) {
+    public init(
+        keywords: [String] = [], intents: [String] = [], targetMs: [String: Int64] = ["default": 3_600_000], skills: [String] = [],
+        optionalSkills: [String] = []
+    ) {
         self.keywords = keywords
         self.intents = intents
         self.targetMs = targetMs
+        self.skills = skills
+        self.optionalSkills = optionalSkills
     }
 
     enum CodingKeys: String, CodingKey {
-        case keywords, intents
+        case keywords, intents, skills
         case targetMs = "target_ms"
+        case optionalSkills = "optional_skills"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -25,6 +35,8 @@ public struct ProcessRules: Sendable, Equatable, Codable {
         keywords = try container.decodeIfPresent([String].self, forKey: .keywords) ?? []
         intents = try container.decodeIfPresent([String].self, forKey: .intents) ?? []
         targetMs = try container.decodeIfPresent([String: Int64].self, forKey: .targetMs) ?? ["default": 3_600_000]
+        skills = try container.decodeIfPresent([String].self, forKey: .skills) ?? []
+        optionalSkills = try container.decodeIfPresent([String].self, forKey: .optionalSkills) ?? []
     }
 
     /// The service-level target for a channel.

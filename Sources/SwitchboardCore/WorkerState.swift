@@ -14,10 +14,27 @@ struct WorkerState {
     var draining = false
     /// Until the store has said which of its `holding` it still holds, it gets nothing new.
     var lookingUpHeld = false
+    /// READY's skills and languages (lower case), as sets to test tasks' needs against.
+    let skills: Set<String>
+    let languages: Set<String>
+
+    init(peer: PeerID, registration: Ready, lastSeen: Int64, idleSince: Int64) {
+        self.peer = peer
+        self.registration = registration
+        self.lastSeen = lastSeen
+        self.idleSince = idleSince
+        skills = Set(registration.skills)
+        languages = Set(registration.languages.map { $0.lowercased() })
+    }
 
     var freeCapacity: Int { draining || lookingUpHeld ? 0 : registration.capacity - held.count }
 
     func serves(_ queue: String) -> Bool { registration.queues.contains(queue) }
+
+    /// Whether it may be offered the tasks of this lane.
+    func qualifies(for lane: Lane) -> Bool {
+        serves(lane.queue) && TaskNeeds.admit(language: lane.language, skills: lane.skills, workerSkills: skills, workerLanguages: languages)
+    }
 }
 
 /// A task a worker holds, until it answers or its lease runs out.

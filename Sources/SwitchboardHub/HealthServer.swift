@@ -174,6 +174,11 @@ final class HealthServer: Sendable {
         metric("workers", "gauge", "Workers connected.", stats.workers)
         metric("workers_with_free_capacity", "gauge", "Workers that could take one more task now.", stats.workersWithFreeCapacity)
         metric("deliveries_ready", "gauge", "Deliveries the hub holds in memory ready or scheduled to be offered.", stats.deliveriesReady)
+        for (queue, count) in stats.deliveriesUnservable.sorted(by: { $0.key < $1.key }) {
+            metric(
+                "deliveries_unservable", "gauge", "Ready deliveries no connected worker qualifies for (queue, skills, language).", count,
+                labels: "{queue=\"\(queue)\"}")
+        }
         metric("worker_outbox_messages", "gauge", "Messages waiting in the hub for workers whose connection's queue is full.", stats.outboxWaiting)
         metric("in_flight", "gauge", "Tasks held by workers.", stats.inFlight)
         metric("uncommitted_bytes", "gauge", "Bytes of messages waiting for their commit.", snapshot.uncommittedBytes)

@@ -303,6 +303,7 @@ public final class Hub {
         stats.workers = dispatcher.workerCount
         stats.deliveriesReady = dispatcher.readyCount
         stats.workersWithFreeCapacity = dispatcher.workersWithFreeCapacity
+        stats.deliveriesUnservable = dispatcher.unservable
         stats.inFlight = dispatcher.offeredCount
         stats.outboxWaiting = outbox.messageCount
         for lane in lanes { stats.lanes[lane.thread.name] = lane.thread.timing.snapshot }

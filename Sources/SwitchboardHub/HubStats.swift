@@ -25,6 +25,8 @@ public struct HubStats: Sendable, Equatable {
     public var deliveriesReady = 0
     /// Workers that could take one more task now.
     public var workersWithFreeCapacity = 0
+    /// Ready deliveries no connected worker qualifies for (queue, skills, language), by queue.
+    public var deliveriesUnservable: [String: Int] = [:]
     public var inFlight = 0
     /// Worker commands answered not_ready or not_held (routine after a restart or a re-sent answer), by detail.
     public var workerRefusals: [String: Int] = [:]

@@ -80,7 +80,9 @@ extension Store {
             let task = DispatchTask(
                 deliveryID: int(0), queue: row[1] ?? "", priority: Int(int(2)), deadline: int(3), attempts: Int(int(4)),
                 notBefore: row[5].flatMap { Int64($0) },
-                payload: TaskPayload(interaction: summary, customerID: int(21), body: body))
+                payload: TaskPayload(
+                    interaction: summary, customerID: int(21), body: body,
+                    needs: TaskNeeds(language: row[22], skills: try Self.strings(json: row[23]), optionalSkills: try Self.strings(json: row[24]))))
             return (task, row[6], row[7].flatMap { Int64($0) })
         }
     }

@@ -227,7 +227,7 @@ public final class Store {
           FROM swb_ingest_rounds_arrays($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
                                         $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[],
                                         $15::bigint[], $16::text[], $17::integer[], $18::text[], $19::text[], $20::text[], $21::text[],
-                                        $22::text[], to_timestamp($23::bigint / 1000.0)) r
+                                        $22::text[], $23::text[], $24::text[], $25::text[], to_timestamp($26::bigint / 1000.0)) r
          CROSS JOIN LATERAL unnest(r.o_position, r.o_outcome, r.o_interaction_id, r.o_customer_id, r.o_queue, r.o_delivery_id)
                AS a (position, outcome, interaction_id, customer_id, queue, delivery_id)
         """
@@ -238,7 +238,8 @@ public final class Store {
           FROM swb_ingest_rounds_with_contexts(
                    $1::boolean[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
                    $10::text[], $11::smallint[], $12::text[], $13::text[], $14::bytea[], $15::jsonb[], $16::bigint[], $17::text[],
-                   $18::integer[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], to_timestamp($24::bigint / 1000.0))
+                   $18::integer[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
+                   to_timestamp($27::bigint / 1000.0))
         """
 
     /// The parameters of `swb_ingest_rounds`: where each round ends in `order` (the records'
@@ -261,6 +262,7 @@ public final class Store {
         var attributes = PostgresArray<PostgresJSONB>(), deadline = PostgresArray<Int64>(), routeReason = PostgresArray<String>()
         var routingVersion = PostgresArray<Int32>(), fingerprint = PostgresArray<String>(), phone = PostgresArray<String>()
         var email = PostgresArray<String>(), external = PostgresArray<String>(), device = PostgresArray<String>()
+        var taskLanguage = PostgresArray<String>(), requiredSkills = PostgresArray<String>(), optionalSkills = PostgresArray<String>()
 
         mutating func append(_ record: IngestRecord) {
             gateway.append(record.gateway)
@@ -290,6 +292,12 @@ public final class Store {
             email.append(hint(.email))
             external.append(hint(.external))
             device.append(hint(.device))
+            let needs = record.route.needs
+            taskLanguage.append(needs.language)
+            // Each task's skills as one array literal, cast in the statement: PostgreSQL's arrays
+            // of arrays must all have one length. None (most tasks) is NULL, read as '{}'.
+            requiredSkills.append(needs.skills.isEmpty ? nil : Store.textArrayLiteral(needs.skills))
+            optionalSkills.append(needs.optionalSkills.isEmpty ? nil : Store.textArrayLiteral(needs.optionalSkills))
         }
 
         var parameters: [PostgresValue] {
@@ -298,6 +306,7 @@ public final class Store {
                 queue.parameter(), language.parameter(), priority.parameter(), contentType.parameter(), bodyText.parameter(),
                 bodyBytes.parameter(), attributes.parameter(), deadline.parameter(), routeReason.parameter(), routingVersion.parameter(),
                 fingerprint.parameter(), phone.parameter(), email.parameter(), external.parameter(), device.parameter(),
+                taskLanguage.parameter(), requiredSkills.parameter(), optionalSkills.parameter(),
             ]
         }
     }
@@ -327,9 +336,30 @@ public final class Store {
                 routeReason: record.route.reason)
             let task = DispatchTask(
                 deliveryID: deliveryID, queue: queue, priority: record.route.priority, deadline: record.route.deadline,
-                payload: TaskPayload(interaction: summary, customerID: customerID, body: record.publish.body))
+                payload: TaskPayload(interaction: summary, customerID: customerID, body: record.publish.body, needs: record.route.needs))
             return .stored(Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: false), task)
         }
+    }
+
+    /// Strings as a `text[]` literal, each element quoted, so any text survives.
+    static func textArrayLiteral(_ values: [String]) -> String {
+        var literal = "{"
+        for (index, value) in values.enumerated() {
+            if index > 0 { literal += "," }
+            literal += "\""
+            for character in value {
+                if character == "\\" || character == "\"" { literal += "\\" }
+                literal.append(character)
+            }
+            literal += "\""
+        }
+        return literal + "}"
+    }
+
+    /// The strings of a JSON array (a `text[]` column read as `to_json`).
+    static func strings(json: String?) throws -> [String] {
+        guard case .array(let elements) = try parseJSON(json) else { return [] }
+        return elements.compactMap { if case .string(let text) = $0 { text } else { nil } }
     }
 
     /// A `bigint[]` parameter in PostgreSQL's array text form.

@@ -14,7 +14,7 @@ struct SchemaTests {
         #expect(try Migrator.migrate(connection) == [])
         #expect(
             try Migrator.appliedVersions(connection) == [
-                "V0001__baseline",
+                "V0001__baseline", "V0002__routing",
                 "R__function__swb_apply_batch", "R__function__swb_delivery_tasks", "R__function__swb_ensure_interaction_partition",
                 "R__function__swb_identity_winner", "R__function__swb_ingest_round", "R__function__swb_ingest_rounds_arrays",
                 "R__function__swb_ingest_rounds_with_contexts", "R__function__swb_pending_ids", "R__function__swb_task_contexts",

@@ -8,7 +8,8 @@ CREATE FUNCTION swb_delivery_tasks(p_ids bigint[], p_states text[])
 RETURNS TABLE (o_id bigint, o_queue text, o_priority integer, o_deadline bigint, o_attempts integer, o_not_before bigint,
                o_worker text, o_lease_until bigint, o_interaction_id bigint, o_gateway text, o_message_id text, o_channel text,
                o_occurred_at bigint, o_received_at bigint, o_intent text, o_language text, o_content_type text, o_attributes jsonb,
-               o_route_reason text, o_body_text text, o_body_hex text, o_customer_id bigint)
+               o_route_reason text, o_body_text text, o_body_hex text, o_customer_id bigint, o_task_language text,
+               o_required_skills json, o_optional_skills json)
 LANGUAGE sql STABLE
 SET enable_seqscan = off
 SET enable_bitmapscan = off
@@ -20,7 +21,8 @@ AS $$
            (extract(epoch FROM d.not_before) * 1000)::bigint, d.worker, (extract(epoch FROM d.lease_until) * 1000)::bigint,
            i.id, i.gateway, i.message_id, i.channel, (extract(epoch FROM i.occurred_at) * 1000)::bigint,
            (extract(epoch FROM i.received_at) * 1000)::bigint, i.intent, i.language, i.content_type, i.attributes,
-           d.route_reason, i.body_text, encode(i.body_bytes, 'hex'), d.customer_id
+           d.route_reason, i.body_text, encode(i.body_bytes, 'hex'), d.customer_id, d.language,
+           to_json(d.required_skills), to_json(d.optional_skills)
       FROM (SELECT * FROM deliveries WHERE id = ANY (p_ids) OFFSET 0) d
       JOIN interactions i ON i.id = d.interaction_id AND i.received_at = d.interaction_received_at
      WHERE d.state = ANY (p_states)

@@ -19,6 +19,7 @@ CREATE FUNCTION swb_ingest_round(
     p_language text[], p_priority smallint[], p_content_type text[], p_body_text text[], p_body_bytes bytea[],
     p_attributes jsonb[], p_deadline bigint[], p_route_reason text[], p_routing_version integer[],
     p_fingerprint text[], p_phone text[], p_email text[], p_external text[], p_device text[],
+    p_task_language text[], p_required_skills text[], p_optional_skills text[],
     p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
     OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[])
 RETURNS record
@@ -35,7 +36,7 @@ BEGIN
         SELECT b.position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent, b.queue,
                b.language, b.priority, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
                b.deadline, b.route_reason, b.routing_version, b.fingerprint,
-               b.phone, b.email, b.external, b.device,
+               b.phone, b.email, b.external, b.device, b.task_language, b.required_skills, b.optional_skills,
                b.phone_customer IS NULL AS new_phone, b.email_customer IS NULL AS new_email,
                b.external_customer IS NULL AS new_external, b.device_customer IS NULL AS new_device,
                k.interaction_id IS NULL AS fresh,
@@ -59,7 +60,9 @@ BEGIN
                      p_body_text[i] AS body_text, p_body_bytes[i] AS body_bytes, p_attributes[i] AS attributes,
                      p_deadline[i] AS deadline, p_route_reason[i] AS route_reason, p_routing_version[i] AS routing_version,
                      p_fingerprint[i] AS fingerprint, p_phone[i] AS phone, p_email[i] AS email, p_external[i] AS external,
-                     p_device[i] AS device,
+                     p_device[i] AS device, p_task_language[i] AS task_language,
+                     coalesce(p_required_skills[i], '{}')::text[] AS required_skills,
+                     coalesce(p_optional_skills[i], '{}')::text[] AS optional_skills,
                      CASE WHEN p_phone[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
                                                               WHERE c.value = p_phone[i] AND c.kind COLLATE "C" = 'phone' LIMIT 1) END AS phone_customer,
                      CASE WHEN p_email[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
@@ -105,9 +108,9 @@ BEGIN
           FROM batch s WHERE s.fresh
     ), new_deliveries AS (
         INSERT INTO deliveries (id, interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason,
-                                routing_version) OVERRIDING SYSTEM VALUE
+                                routing_version, language, required_skills, optional_skills) OVERRIDING SYSTEM VALUE
         SELECT s.delivery_id, s.interaction_id, p_received_at, s.customer_id, s.queue, s.priority, to_timestamp(s.deadline::float8 / 1000),
-               s.route_reason, s.routing_version
+               s.route_reason, s.routing_version, s.task_language, s.required_skills, s.optional_skills
           FROM batch s WHERE s.fresh
     ), new_keys AS (
         INSERT INTO ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)

@@ -7,7 +7,8 @@ CREATE FUNCTION swb_ingest_rounds_arrays(
     p_name text[], p_intent text[], p_queue text[], p_language text[], p_priority smallint[], p_content_type text[],
     p_body_text text[], p_body_bytes bytea[], p_attributes jsonb[], p_deadline bigint[], p_route_reason text[],
     p_routing_version integer[], p_fingerprint text[], p_phone text[], p_email text[], p_external text[],
-    p_device text[], p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
+    p_device text[], p_task_language text[], p_required_skills text[], p_optional_skills text[],
+    p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
     OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[])
 RETURNS record
 LANGUAGE plpgsql
@@ -31,7 +32,8 @@ BEGIN
                   FROM swb_ingest_round(v_lo, v_hi, false, 'customers_id_seq'::regclass, 'deliveries_id_seq'::regclass,
                                         p_gateway, p_message_id, p_channel, p_occurred_at, p_name, p_intent, p_queue, p_language,
                                         p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
-                                        p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_received_at);
+                                        p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_task_language,
+                                        p_required_skills, p_optional_skills, p_received_at);
             EXCEPTION WHEN unique_violation THEN
                 v_probe := true;
             END;
@@ -41,7 +43,8 @@ BEGIN
               FROM swb_ingest_round(v_lo, v_hi, true, 'customers_id_seq'::regclass, 'deliveries_id_seq'::regclass,
                                     p_gateway, p_message_id, p_channel, p_occurred_at, p_name, p_intent, p_queue, p_language,
                                     p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
-                                    p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_received_at);
+                                    p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_task_language,
+                                        p_required_skills, p_optional_skills, p_received_at);
         END IF;
         -- Nearly every batch is one round: its arrays are the answer as they are.
         IF v_index = 1 THEN
