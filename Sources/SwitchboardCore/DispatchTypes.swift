@@ -128,18 +128,30 @@ struct Urgency: Comparable, Hashable {
     }
 }
 
-/// A durable state change of a delivery that the store must write.
+/// What happened to a delivery, as `delivery_events.kind` records it.
+public enum DeliveryEvent: String, Sendable, CaseIterable {
+    case offered, accepted, rejected
+    case timedOut = "timed_out"
+    case retried, escalated, transferred, done, failed, dead, replayed
+}
+
+/// A durable state change of a delivery that the store must write, with its event.
 public enum DeliveryTransition: Sendable, Equatable {
     case offered(deliveryID: Int64, worker: String, attempt: Int, leaseUntil: Int64)
+    /// The worker holding it sent ACCEPT: it is `in_progress`, and its first response is recorded.
+    case accepted(deliveryID: Int64, worker: String)
     case done(deliveryID: Int64, worker: String, outcome: String, notes: String?)
-    /// Back to pending, to be offered again not before `notBefore`.
-    case retry(deliveryID: Int64, notBefore: Int64, error: String)
+    /// Back to pending, to be offered again not before `notBefore`; `event` says why (the worker
+    /// failed it, rejected the offer, let the offer time out, or was lost), `worker` who held it.
+    case retry(deliveryID: Int64, notBefore: Int64, error: String, event: DeliveryEvent = .retried, worker: String? = nil)
     case rejected(deliveryID: Int64, worker: String, reason: String)
     case dead(deliveryID: Int64, error: String)
 
     public var deliveryID: Int64 {
         switch self {
-        case .offered(let id, _, _, _), .done(let id, _, _, _), .retry(let id, _, _), .rejected(let id, _, _), .dead(let id, _): id
+        case .offered(let id, _, _, _), .accepted(let id, _), .done(let id, _, _, _), .retry(let id, _, _, _, _), .rejected(let id, _, _),
+            .dead(let id, _):
+            id
         }
     }
 
@@ -147,10 +159,23 @@ public enum DeliveryTransition: Sendable, Equatable {
     public var resultingState: String {
         switch self {
         case .offered: "offered"
+        case .accepted: "in_progress"
         case .done: "done"
         case .retry: "pending"
         case .rejected: "failed"
         case .dead: "dead"
+        }
+    }
+
+    /// The event `delivery_events` records for it.
+    public var event: DeliveryEvent {
+        switch self {
+        case .offered: .offered
+        case .accepted: .accepted
+        case .done: .done
+        case .retry(_, _, _, let event, _): event
+        case .rejected: .failed
+        case .dead: .dead
         }
     }
 }

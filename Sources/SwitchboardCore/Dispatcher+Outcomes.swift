@@ -27,12 +27,13 @@ extension Dispatcher {
                 actions = [persist(.rejected(deliveryID: fail.deliveryID, worker: held.workerID, reason: reason), confirmTo: peer)]
             case .retryAfter(let milliseconds):
                 actions = requeue(
-                    held.task, error: "worker '\(held.workerID)' asked to retry", notBefore: now + Int64(milliseconds), now: now, confirmTo: peer)
+                    held.task, error: "worker '\(held.workerID)' asked to retry", notBefore: now + Int64(milliseconds), worker: held.workerID,
+                    now: now, confirmTo: peer)
             case .retryWithBackoff:
                 let wait = config.retryBackoff.delayMs(attempt: held.task.attempts, deliveryID: held.task.deliveryID)
                 actions = requeue(
-                    held.task, error: "worker '\(held.workerID)' failed it; retried after \(wait) ms", notBefore: now + wait, now: now,
-                    confirmTo: peer)
+                    held.task, error: "worker '\(held.workerID)' failed it; retried after \(wait) ms", notBefore: now + wait,
+                    worker: held.workerID, now: now, confirmTo: peer)
             }
             return actions + pump(now: now)
         }
@@ -60,16 +61,21 @@ extension Dispatcher {
     }
 
     /// Back to the queue, or to the dead letters once it has had `maxAttempts` offers.
-    mutating func requeue(_ task: DispatchTask, error: String, notBefore: Int64? = nil, now: Int64, confirmTo: PeerID? = nil)
-        -> [DispatchAction]
-    {
+    /// `event` is why, as the history records it; `worker` who held it.
+    mutating func requeue(
+        _ task: DispatchTask, error: String, notBefore: Int64? = nil, event: DeliveryEvent = .retried, worker: String?, now: Int64,
+        confirmTo: PeerID? = nil
+    ) -> [DispatchAction] {
         if task.attempts >= config.maxAttempts {
             return [persist(.dead(deliveryID: task.deliveryID, error: "\(error); \(task.attempts) attempts made"), confirmTo: confirmTo)]
         }
         var again = task
         again.notBefore = notBefore
         admit(again, now: now)
-        return [persist(.retry(deliveryID: task.deliveryID, notBefore: notBefore ?? now, error: error), confirmTo: confirmTo)]
+        return [
+            persist(
+                .retry(deliveryID: task.deliveryID, notBefore: notBefore ?? now, error: error, event: event, worker: worker), confirmTo: confirmTo)
+        ]
     }
 }
 

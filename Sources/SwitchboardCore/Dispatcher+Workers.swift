@@ -30,7 +30,7 @@ extension Dispatcher {
         }
         for (id, held) in offered where held.peer == nil && held.workerID == registration.workerID && !holding.contains(id) {
             offered[id] = nil
-            actions += requeue(held.task, error: "worker '\(held.workerID)' came back without it", now: now)
+            actions += requeue(held.task, error: "worker '\(held.workerID)' came back without it", worker: held.workerID, now: now)
         }
         if unknown.isEmpty {
             actions.append(.welcome(peer, Welcome(workerID: registration.workerID, heartbeatMs: Int(config.heartbeatMs))))
@@ -95,7 +95,8 @@ extension Dispatcher {
         var actions: [DispatchAction] = []
         for id in worker.held.sorted() {
             guard let held = offered.removeValue(forKey: id) else { continue }
-            actions += requeue(held.task, error: "worker '\(worker.registration.workerID)' lost: \(reason)", now: now)
+            actions += requeue(
+                held.task, error: "worker '\(worker.registration.workerID)' lost: \(reason)", worker: worker.registration.workerID, now: now)
         }
         actions.append(.workerLost(peer, workerID: worker.registration.workerID, reason: reason, requeued: worker.held.count))
         return actions + pump(now: now)

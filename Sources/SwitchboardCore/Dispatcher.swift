@@ -176,7 +176,7 @@ public struct Dispatcher {
         for (id, held) in offered where held.leaseUntil <= now {
             offered[id] = nil
             if let peer = held.peer { workers[peer]?.held.remove(id) }
-            actions += requeue(held.task, error: "lease expired while held by '\(held.workerID)'", now: now)
+            actions += requeue(held.task, error: "lease expired while held by '\(held.workerID)'", event: .timedOut, worker: held.workerID, now: now)
         }
         for (id, task) in scheduled where (task.notBefore ?? 0) <= now {
             scheduled[id] = nil

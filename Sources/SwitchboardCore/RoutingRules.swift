@@ -98,13 +98,13 @@ public struct RoutingRules: Sendable, Equatable, Codable {
                 "установка", "мастер", "сломал", "выезд",
             ],
             intents: ["field_service", "repair", "installation", "appointment"],
-            targetMs: ["default": 14_400_000, "phone": 600_000]),
+            targetMs: ["default": 14_400_000, "phone": 600_000], optionalSkills: ["electrical", "plumbing", "heating"]),
         "support": ProcessRules(
             keywords: [
                 "help", "problem", "error", "complaint", "refund", "not working", "password", "پشتیبانی", "مشکل", "شکایت", "بازپرداخت", "کار نمی‌کند",
                 "помощь", "проблема", "жалоба", "возврат", "не работает", "ошибка",
             ],
             intents: ["support", "complaint", "billing", "technical"],
-            targetMs: ["default": 7_200_000, "phone": 60_000, "chat": 60_000, "web": 900_000]),
+            targetMs: ["default": 7_200_000, "phone": 60_000, "chat": 60_000, "web": 900_000], optionalSkills: ["billing", "technical"]),
     ])
 }

@@ -45,7 +45,7 @@ extension Hub {
     /// (`TransitionWriter.nextBatch`); with `waiting` off (at stop) whatever waits goes at once.
     func flushTransitions(now: Int64, waiting: Bool = true) {
         guard let batch = transitionWriter.nextBatch(now: now, waiting: waiting) else { return }
-        submit(.apply(batch.transitions.map(\.transition), checks: batch.checks.map(\.check.deliveryID)))
+        submit(.apply(batch.transitions.map(\.transition), at: batch.transitions.map(\.at), checks: batch.checks.map(\.check.deliveryID)))
     }
 
     /// How long the loop may wait for input: at most until waiting transitions are due (or, after

@@ -191,7 +191,7 @@ extension Hub {
 
     private func count(_ transition: DeliveryTransition) {
         switch transition {
-        case .offered: break
+        case .offered, .accepted: break
         case .done: stats.completed += 1
         case .retry: stats.requeued += 1
         case .rejected: stats.failed += 1

@@ -8,8 +8,9 @@ enum StoreRequest: Sendable {
     /// context is read with it, for tasks a worker is free to take at once.
     case ingest([IngestRecord], receivedAtMs: Int64, contextWanted: [Bool])
     /// Writes the transitions, then reads what the store holds of the `checks` deliveries (DONEs
-    /// and FAILs memory could not place), so each check sees the writes decided before it.
-    case apply([DeliveryTransition], checks: [Int64])
+    /// and FAILs memory could not place), so each check sees the writes decided before it. `at`:
+    /// when each transition was decided (Unix ms), as the history records it.
+    case apply([DeliveryTransition], at: [Int64], checks: [Int64])
     case loadPending(queue: String, limit: Int, skipping: Set<Int64>)
     /// Of the deliveries a returning worker says it holds, those still pending.
     case loadHeld(PeerID, [Int64])

@@ -222,8 +222,8 @@ final class StoreThread: Sendable {
         case .ingest(let records, let receivedAtMs, let contextWanted):
             let statement = Store.ingestStatement(records, receivedAtMs: receivedAtMs, contextWanted: contextWanted)
             return try ingested(statement, on: store) { try store.ingest(statement) }
-        case .apply(let transitions, let checks):
-            let applied = try store.apply(transitions)
+        case .apply(let transitions, let times, let checks):
+            let applied = try store.apply(transitions, at: times)
             return .applied(transitions: transitions, .success(Store.AppliedBatch(applied: applied, stored: try store.answerStates(of: checks))))
         case .loadHeld(let peer, let ids):
             return .held(peer, .success(try store.loadPending(ids: ids)))
@@ -245,7 +245,7 @@ final class StoreThread: Sendable {
     private static func failedReply(_ request: StoreRequest, _ failure: StoreFailure) -> StoreReply {
         switch request {
         case .ingest(let records, _, _): .ingested(records.map { _ in .failure(failure) }, contexts: [:])
-        case .apply(let transitions, _): .applied(transitions: transitions, .failure(failure))
+        case .apply(let transitions, _, _): .applied(transitions: transitions, .failure(failure))
         case .loadHeld(let peer, _): .held(peer, .failure(failure))
         case .loadPending(let queue, let limit, _): .pending(queue: queue, limit: limit, .failure(failure))
         case .contexts: .contexts(.failure(failure))
@@ -298,7 +298,7 @@ extension StoreRequest {
     var itemCount: Int {
         switch self {
         case .ingest(let records, _, _): records.count
-        case .apply(let transitions, let checks): transitions.count + checks.count
+        case .apply(let transitions, _, let checks): transitions.count + checks.count
         case .loadHeld(_, let ids): ids.count
         case .contexts(let customers): customers.count
         case .quarantine(let entries, _): entries.count

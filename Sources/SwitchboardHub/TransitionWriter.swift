@@ -12,7 +12,7 @@ import SwitchboardStore
 struct TransitionWriter {
     /// What goes to the dispatch lane in one request.
     struct Batch {
-        var transitions: [(transition: DeliveryTransition, confirmTo: PeerID?)]
+        var transitions: [(transition: DeliveryTransition, confirmTo: PeerID?, at: Int64)]
         var checks: [(peer: PeerID, check: AnswerCheck)]
     }
 
@@ -31,7 +31,8 @@ struct TransitionWriter {
     /// After a failed write, how long before the batch is tried again.
     static let retryMs: Int64 = 500
 
-    private(set) var waiting: [(transition: DeliveryTransition, confirmTo: PeerID?)] = []
+    /// Each with the time it was decided, which the history records.
+    private(set) var waiting: [(transition: DeliveryTransition, confirmTo: PeerID?, at: Int64)] = []
     private(set) var waitingChecks: [(peer: PeerID, check: AnswerCheck)] = []
     /// When the oldest of `waiting` and `waitingChecks` came.
     private var since: Int64 = 0
@@ -45,7 +46,7 @@ struct TransitionWriter {
 
     mutating func add(_ transition: DeliveryTransition, confirmTo peer: PeerID?, now: Int64) {
         if waiting.isEmpty && waitingChecks.isEmpty { since = now }
-        waiting.append((transition, peer))
+        waiting.append((transition, peer, now))
     }
 
     /// A DONE or FAIL to check in the store after the transitions decided before it.
@@ -76,7 +77,7 @@ struct TransitionWriter {
         guard let batch = inFlight else { return [] }
         inFlight = nil
         var answers: [Answer] = []
-        for ((transition, confirmTo), applied) in zip(batch.transitions, answer.applied) {
+        for ((transition, confirmTo, _), applied) in zip(batch.transitions, answer.applied) {
             guard let peer = confirmTo else { continue }
             if applied {
                 answers.append(.confirm(peer, Confirm(deliveryID: transition.deliveryID, state: transition.resultingState)))

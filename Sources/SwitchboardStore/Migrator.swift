@@ -50,6 +50,7 @@ public enum Migrator {
         .function("swb_pending_ids", PackageResources.R__function__swb_pending_ids_sql),
         .function("swb_task_contexts", PackageResources.R__function__swb_task_contexts_sql),
         .view("analytics_customer_activity", PackageResources.R__view__analytics_customer_activity_sql),
+        .view("analytics_delivery_timeline", PackageResources.R__view__analytics_delivery_timeline_sql),
         .view("analytics_service_level", PackageResources.R__view__analytics_service_level_sql),
         .view("analytics_volume_daily", PackageResources.R__view__analytics_volume_daily_sql),
         .view("analytics_worker_load", PackageResources.R__view__analytics_worker_load_sql),
@@ -79,9 +80,12 @@ public enum Migrator {
         var applied: [String] = []
         try connection.transaction {
             try connection.query("SELECT pg_advisory_xact_lock(hashtext('switchboard.migrate'))")
-            for migration in try pending(connection) {
+            let pending = try pending(connection)
+            if pending.contains(where: { if case .view = $0.kind { true } else { false } }) {
+                for name in viewNames.reversed() { try connection.query("DROP VIEW IF EXISTS \(name) CASCADE") }
+            }
+            for migration in pending {
                 if case .function(let name) = migration.kind { try dropFunctions(named: name, connection) }
-                if case .view(let name) = migration.kind { try connection.query("DROP VIEW IF EXISTS \(name)") }
                 try connection.execute(script: String(decoding: migration.sql, as: UTF8.self))
                 try connection.query(
                     """
@@ -111,6 +115,18 @@ public enum Migrator {
             guard checksum != migration.checksum else { continue }
             if case .versioned = migration.kind { throw MigrationError.editedVersion(migration.version) }
             pending.append(migration)
+        }
+        // Views are built on tables and on each other: when a table may have changed, or one view
+        // did, every view is made again, in this build's order (a view before those that read it).
+        let viewsAgain = pending.contains {
+            switch $0.kind {
+            case .versioned, .view: true
+            case .function: false
+            }
+        }
+        if viewsAgain {
+            pending = pending.filter { if case .view = $0.kind { false } else { true } }
+            pending += migrations.filter { if case .view = $0.kind { true } else { false } }
         }
         return pending
     }

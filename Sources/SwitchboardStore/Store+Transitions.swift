@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 import SwitchboardCore
 
@@ -11,9 +12,14 @@ extension Store {
     /// between them (a quick worker: under load, most deliveries), is one write, `offer_done`,
     /// which leaves the row as the two would: one row version instead of two. Both answer applied
     /// if it did.
-    public func apply(_ transitions: [DeliveryTransition]) throws -> [Bool] {
+    ///
+    /// Each transition is written with the time it was decided (`at`, Unix milliseconds; now
+    /// when not given), and its event goes to `delivery_events` in the same statement: the history
+    /// says when the hub offered and when the worker answered, not when a batch happened to commit.
+    public func apply(_ transitions: [DeliveryTransition], at times: [Int64]? = nil) throws -> [Bool] {
         guard !transitions.isEmpty else { return [] }
-        let writes = Self.writes(transitions)
+        let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        let writes = Self.writes(transitions, at: times ?? Array(repeating: now, count: transitions.count))
         let rounds = Self.rounds(writes.count) { [writes[$0].deliveryID] }
         let answer = try connection.queryPrepared("swb_apply_batch", Self.applySQL, Self.transitionColumns(writes, rounds: rounds, owner: owner))
         var applied = [Bool](repeating: false, count: transitions.count)
@@ -56,7 +62,8 @@ extension Store {
 
     static let applySQL = """
         SELECT o_index FROM swb_apply_batch($1::integer[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::bigint[], $7::text[],
-                                            $8::text[], $9::text[], $10::bigint[], $11::text[])
+                                            $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::bigint[], $14::bigint[],
+                                            $15::text)
         """
 
     /// One row of `swb_apply_batch`: the transitions it writes (their indexes in the batch), and
@@ -72,18 +79,23 @@ extension Store {
         var notes: String? = nil
         var notBefore: Int64? = nil
         var error: String? = nil
+        var event: DeliveryEvent
+        /// When it was decided; for `offer_done`, when the offer was.
+        var at: Int64
+        /// For `offer_done`: when the DONE came.
+        var doneAt: Int64? = nil
         /// Offers name the hub that holds the lease.
         var offers: Bool { op == "offer" || op == "offer_done" }
     }
 
     /// The batch's writes in order, each offer followed by its worker's DONE (and nothing else for
     /// that delivery between them) written as one `offer_done` in the offer's place.
-    static func writes(_ transitions: [DeliveryTransition]) -> [TransitionWrite] {
+    static func writes(_ transitions: [DeliveryTransition], at times: [Int64]) -> [TransitionWrite] {
         var writes: [TransitionWrite] = []
         writes.reserveCapacity(transitions.count)
         // Each delivery whose latest write so far is an offer: that write.
         var openOffers: [Int64: Int] = [:]
-        for (index, transition) in transitions.enumerated() {
+        for (index, (transition, at)) in zip(transitions, times).enumerated() {
             let id = transition.deliveryID
             if case .done(_, let worker, let outcome, let notes) = transition, let offer = openOffers.removeValue(forKey: id),
                 writes[offer].worker == worker
@@ -92,24 +104,28 @@ extension Store {
                 writes[offer].leaseUntil = nil
                 writes[offer].outcome = outcome
                 writes[offer].notes = notes
+                writes[offer].doneAt = at
                 writes[offer].transitions.append(index)
                 continue
             }
             openOffers[id] = nil
+            var write = TransitionWrite(transitions: [index], op: "", deliveryID: id, event: transition.event, at: at)
             switch transition {
             case .offered(_, let worker, let attempt, let leaseUntil):
                 openOffers[id] = writes.count
-                writes.append(
-                    TransitionWrite(transitions: [index], op: "offer", deliveryID: id, worker: worker, attempt: attempt, leaseUntil: leaseUntil))
+                (write.op, write.worker, write.attempt, write.leaseUntil) = ("offer", worker, attempt, leaseUntil)
+            case .accepted(_, let worker):
+                (write.op, write.worker) = ("accept", worker)
             case .done(_, let worker, let outcome, let notes):
-                writes.append(TransitionWrite(transitions: [index], op: "done", deliveryID: id, worker: worker, outcome: outcome, notes: notes))
-            case .retry(_, let notBefore, let reason):
-                writes.append(TransitionWrite(transitions: [index], op: "retry", deliveryID: id, notBefore: notBefore, error: reason))
+                (write.op, write.worker, write.outcome, write.notes) = ("done", worker, outcome, notes)
+            case .retry(_, let notBefore, let reason, _, let worker):
+                (write.op, write.worker, write.notBefore, write.error) = ("retry", worker, notBefore, reason)
             case .rejected(_, let worker, let reason):
-                writes.append(TransitionWrite(transitions: [index], op: "reject", deliveryID: id, worker: worker, error: reason))
+                (write.op, write.worker, write.error) = ("reject", worker, reason)
             case .dead(_, let reason):
-                writes.append(TransitionWrite(transitions: [index], op: "dead", deliveryID: id, error: reason))
+                (write.op, write.error) = ("dead", reason)
             }
+            writes.append(write)
         }
         return writes
     }
@@ -121,7 +137,7 @@ extension Store {
         var op = PostgresArray<String>(), id = PostgresArray<Int64>(), worker = PostgresArray<String>()
         var attempt = PostgresArray<Int32>(), leaseUntil = PostgresArray<Int64>(), owners = PostgresArray<String>()
         var outcome = PostgresArray<String>(), notes = PostgresArray<String>(), notBefore = PostgresArray<Int64>()
-        var error = PostgresArray<String>()
+        var error = PostgresArray<String>(), event = PostgresArray<String>(), at = PostgresArray<Int64>(), doneAt = PostgresArray<Int64>()
         for (write, number) in zip(writes, rounds) {
             round.append(Int32(clamping: number))
             op.append(write.op)
@@ -134,10 +150,14 @@ extension Store {
             notes.append(write.notes)
             notBefore.append(write.notBefore)
             error.append(write.error)
+            event.append(write.event.rawValue)
+            at.append(write.at)
+            doneAt.append(write.doneAt)
         }
         return [
             round.parameter(), op.parameter(), id.parameter(), worker.parameter(), attempt.parameter(), leaseUntil.parameter(), owners.parameter(),
-            outcome.parameter(), notes.parameter(), notBefore.parameter(), error.parameter(),
+            outcome.parameter(), notes.parameter(), notBefore.parameter(), error.parameter(), event.parameter(), at.parameter(), doneAt.parameter(),
+            .text(owner),
         ]
     }
 }

@@ -417,15 +417,30 @@ public final class Store {
     // MARK: Dead letters
 
     /// Puts dead deliveries back in their queue with a fresh attempt count; the hub offers them
-    /// again at its next rescan. Narrow it to a queue, or to delivery ids. Answers how many.
-    public func replayDead(queue: String? = nil, deliveryIDs: [Int64] = []) throws -> Int {
-        return try connection.query(
+    /// again at its next rescan. Narrow it to a queue, to delivery ids, or to those that died in
+    /// a time range (Unix ms, `from` inclusive, `until` exclusive). Each gets a `replayed` event.
+    /// Answers the ids replayed, in order.
+    public func replayDead(queue: String? = nil, deliveryIDs: [Int64] = [], diedFrom: Int64? = nil, diedUntil: Int64? = nil) throws -> [Int64] {
+        try connection.query(
             """
-            UPDATE deliveries SET state = 'pending', attempts = 0, not_before = NULL, worker = NULL, owner = NULL,
-                   lease_until = NULL, completed_at = NULL, last_error = 'replayed after: ' || coalesce(last_error, 'dead')
-             WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) AND (cardinality($2::bigint[]) = 0 OR id = ANY($2::bigint[]))
-            """, [.init(queue), Self.bigintArray(deliveryIDs)]
-        ).affected
+            WITH replayed AS (
+                UPDATE deliveries SET state = 'pending', attempts = 0, not_before = NULL, worker = NULL, owner = NULL,
+                       lease_until = NULL, completed_at = NULL, last_error = 'replayed after: ' || coalesce(last_error, 'dead')
+                 WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) AND (cardinality($2::bigint[]) = 0 OR id = ANY($2::bigint[]))
+                   AND ($3::bigint IS NULL OR completed_at >= to_timestamp($3::bigint / 1000.0))
+                   AND ($4::bigint IS NULL OR completed_at < to_timestamp($4::bigint / 1000.0))
+                RETURNING id, queue, last_error
+            ), events AS (
+                INSERT INTO delivery_events (delivery_id, queue, kind, hub, attempt, detail)
+                SELECT id, queue, 'replayed', $5, 0, last_error FROM replayed
+            )
+            SELECT id FROM replayed ORDER BY id
+            """,
+            [
+                .init(queue), Self.bigintArray(deliveryIDs), diedFrom.map(PostgresValue.init) ?? .null,
+                diedUntil.map(PostgresValue.init) ?? .null, .text(owner),
+            ]
+        ).rows.compactMap { $0[0].flatMap { Int64($0) } }
     }
 
     // MARK: Quarantine

@@ -85,7 +85,9 @@ struct DispatcherTests {
         let (b, readyB) = worker("b")
         _ = dispatcher.workerReady(b, readyB, now: 1)
         let actions = dispatcher.workerGone(a, reason: "disconnected", now: 2)
-        #expect(actions.contains(.persist(.retry(deliveryID: 1, notBefore: 2, error: "worker 'a' lost: disconnected"), confirmTo: nil)))
+        #expect(
+            actions.contains(
+                .persist(.retry(deliveryID: 1, notBefore: 2, error: "worker 'a' lost: disconnected", event: .retried, worker: "a"), confirmTo: nil)))
         let offered = actions.compactMap { if case .offer(let peer, let task) = $0 { (peer, task.attempts) } else { nil } }
         #expect(offered.count == 1)
         #expect(offered.first?.0 == b)
@@ -138,7 +140,9 @@ struct DispatcherTests {
         _ = dispatcher.workerReady(a, readyA, now: 0)
         _ = dispatcher.enqueue([task(1)], now: 0)
         let first = dispatcher.fail(a, Fail(deliveryID: 1, disposition: .retryAfter(milliseconds: 0)), now: 1)
-        #expect(first.contains(.persist(.retry(deliveryID: 1, notBefore: 1, error: "worker 'a' asked to retry"), confirmTo: a)))
+        #expect(
+            first.contains(
+                .persist(.retry(deliveryID: 1, notBefore: 1, error: "worker 'a' asked to retry", event: .retried, worker: "a"), confirmTo: a)))
         #expect(offers(first).map(\.1) == [1])
         let second = dispatcher.fail(a, Fail(deliveryID: 1, disposition: .retryAfter(milliseconds: 0)), now: 2)
         guard case .persist(.dead(1, _), let confirmTo) = second.first else { Issue.record("not dead: \(second)"); return }
@@ -164,7 +168,10 @@ struct DispatcherTests {
         _ = dispatcher.workerReady(a, readyA, now: 0)
         _ = dispatcher.enqueue([task(1)], now: 0)
         let actions = dispatcher.tick(now: 1001)
-        #expect(actions.contains(.persist(.retry(deliveryID: 1, notBefore: 1001, error: "lease expired while held by 'a'"), confirmTo: nil)))
+        #expect(
+            actions.contains(
+                .persist(
+                    .retry(deliveryID: 1, notBefore: 1001, error: "lease expired while held by 'a'", event: .timedOut, worker: "a"), confirmTo: nil)))
         #expect(offers(actions).map(\.1) == [1])
     }
 
@@ -247,7 +254,10 @@ struct DispatcherRecoveryTests {
         }
         let peer = PeerID([7])
         let actions = dispatcher.workerReady(peer, Ready(workerID: "w", queues: ["sales"], capacity: 5, holding: [1]), now: 10)
-        #expect(actions.contains(.persist(.retry(deliveryID: 2, notBefore: 10, error: "worker 'w' came back without it"), confirmTo: nil)))
+        #expect(
+            actions.contains(
+                .persist(.retry(deliveryID: 2, notBefore: 10, error: "worker 'w' came back without it", event: .retried, worker: "w"), confirmTo: nil)
+            ))
         let offered = actions.compactMap { if case .offer(_, let task) = $0 { task } else { nil } }
         #expect(offered.map(\.deliveryID) == [2])
         #expect(offered.first?.attempts == 2)

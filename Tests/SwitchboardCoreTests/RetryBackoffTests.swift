@@ -31,7 +31,7 @@ struct RetryBackoffTests {
         _ = dispatcher.enqueue([DispatchTask(deliveryID: 9, queue: "support", priority: 0, deadline: 0, payload: payload)], now: 0)
         let first = dispatcher.fail(peer, Fail(deliveryID: 9, disposition: .retryWithBackoff), now: 10)
         let wait = RetryBackoff(baseMs: 1000, maxMs: 60_000).delayMs(attempt: 1, deliveryID: 9)
-        #expect(first.contains { if case .persist(.retry(9, 10 + wait, _), peer) = $0 { true } else { false } }, "\(first)")
+        #expect(first.contains { if case .persist(.retry(9, 10 + wait, _, _, _), peer) = $0 { true } else { false } }, "\(first)")
         #expect(!first.contains { if case .offer = $0 { true } else { false } })
         #expect(!dispatcher.tick(now: 10 + wait - 1).contains { if case .offer = $0 { true } else { false } })
         #expect(

@@ -150,12 +150,23 @@ struct DispatchTests {
         try worker.retry(task.deliveryID, afterMs: 0)
         #expect(try worker.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "dead")))
         let store = try Store(conninfo: database.conninfo, owner: "test")
-        #expect(try store.replayDead(queue: "sales") == 0)
-        #expect(try store.replayDead(queue: "support", deliveryIDs: [task.deliveryID]) == 1)
+        #expect(try store.replayDead(queue: "sales").isEmpty)
+        // By the time it died: not in a range that ended before, and in one around now.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        #expect(try store.replayDead(diedFrom: now - 3_600_000, diedUntil: now - 60_000).isEmpty)
+        #expect(
+            try store.replayDead(queue: "support", deliveryIDs: [task.deliveryID], diedFrom: now - 60_000, diedUntil: now + 60_000) == [
+                task.deliveryID
+            ])
         let again = try #require(try worker.nextTask(timeoutMs: 5000))
         #expect(again.deliveryID == task.deliveryID)
         #expect(again.attempt == 1)
         try worker.done(again.deliveryID, outcome: "ok")
         #expect(try worker.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "done")))
+        // The history keeps every step, in order, with the worker of each.
+        #expect(
+            try database.value(
+                "SELECT string_agg(kind || ':' || coalesce(worker, '-'), ' ' ORDER BY id) FROM delivery_events WHERE delivery_id = $1",
+                [.init(task.deliveryID)]) == "offered:w dead:- replayed:- offered:w done:w")
     }
 }

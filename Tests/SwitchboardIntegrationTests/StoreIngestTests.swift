@@ -448,6 +448,46 @@ struct StoreApplyTests {
         #expect(rows[2] == ["dead", nil, "0", nil, nil, "gave up", nil, "t"])
         #expect(rows[3] == ["failed", "w1", "1", "rejected", "malformed order", "malformed order", "hub-a", "t"])
     }
+
+    @Test("every transition that applies appends its event, at the time it was decided, in the same statement; refused ones append none")
+    func eventsWithTheirTimes() throws {
+        let database = try TestDatabase()
+        let (store, ids) = try storedDeliveries(2, in: database)
+        let t0: Int64 = 1_790_000_000_000
+        let applied = try store.apply(
+            [
+                .offered(deliveryID: ids[0], worker: "w1", attempt: 1, leaseUntil: t0 + 300_000),
+                .accepted(deliveryID: ids[0], worker: "w1"),
+                .done(deliveryID: ids[0], worker: "w1", outcome: "resolved", notes: nil),
+                // A quick worker: offer and DONE written as one row version, still two events.
+                .offered(deliveryID: ids[1], worker: "w2", attempt: 1, leaseUntil: t0 + 300_000),
+                .done(deliveryID: ids[1], worker: "w2", outcome: "sold", notes: nil),
+                // Refused (settled already): no event.
+                .done(deliveryID: ids[1], worker: "w3", outcome: "late", notes: nil),
+            ], at: [t0, t0 + 1_500, t0 + 60_000, t0 + 10, t0 + 4_010, t0 + 5_000])
+        #expect(applied == [true, true, true, true, true, false])
+        let events = try database.connect().query(
+            """
+            SELECT delivery_id = $1, kind, worker, hub, attempt, coalesce(detail, '-'), (extract(epoch FROM at) * 1000)::bigint - $2
+              FROM delivery_events ORDER BY at, id
+            """, [.init(ids[0]), .init(t0)]
+        ).rows
+        #expect(
+            events == [
+                ["t", "offered", "w1", "hub-a", "1", "-", "0"], ["f", "offered", "w2", "hub-a", "1", "-", "10"],
+                ["t", "accepted", "w1", "hub-a", "1", "-", "1500"], ["f", "done", "w2", "hub-a", "1", "sold", "4010"],
+                ["t", "done", "w1", "hub-a", "1", "resolved", "60000"],
+            ])
+        // The row's times are the same decided times: first response and handle time are exact.
+        let times = try database.connect().query(
+            """
+            SELECT (extract(epoch FROM offered_at) * 1000)::bigint - $1, (extract(epoch FROM accepted_at) * 1000)::bigint - $1,
+                   (extract(epoch FROM completed_at) * 1000)::bigint - $1, state
+              FROM deliveries ORDER BY id
+            """, [.init(t0)]
+        ).rows
+        #expect(times == [["0", "1500", "60000", "done"], ["10", nil, "4010", "done"]])
+    }
 }
 
 /// Statements whose plan must not depend on when statistics were last gathered.

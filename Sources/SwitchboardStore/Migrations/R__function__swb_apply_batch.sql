@@ -1,12 +1,17 @@
--- Delivery transitions (offers, outcomes, retries) written in one statement, in rounds: a
--- delivery's second write in the batch goes in the round after its first, so each round updates
--- a delivery at most once and its transitions keep their order. Each write applies only if its
--- guard holds (DONE: offered to that worker; an offer: pending or offered); the answer is the
--- indexes of the writes that applied. 'offer_done' is an offer and its worker's DONE in one
+-- Delivery transitions (offers, acceptances, outcomes, retries) written in one statement, in
+-- rounds: a delivery's second write in the batch goes in the round after its first, so each round
+-- updates a delivery at most once and its transitions keep their order. Each write applies only
+-- if its guard holds (DONE: offered to that worker; an offer: pending or offered); the answer is
+-- the indexes of the writes that applied. 'offer_done' is an offer and its worker's DONE in one
 -- update: one row version instead of two for a quick worker.
+--
+-- Every write that applies appends its event to delivery_events in the same statement (an
+-- 'offer_done' two: offered, then done), stamped with the time the hub decided it (p_at,
+-- p_done_at: Unix ms), which is also what offered_at, accepted_at and completed_at take.
 CREATE FUNCTION swb_apply_batch(
     p_round integer[], p_op text[], p_id bigint[], p_worker text[], p_attempt integer[], p_lease_until bigint[],
-    p_owner text[], p_outcome text[], p_notes text[], p_not_before bigint[], p_error text[])
+    p_owner text[], p_outcome text[], p_notes text[], p_not_before bigint[], p_error text[], p_event text[],
+    p_at bigint[], p_done_at bigint[], p_hub text)
 RETURNS TABLE(o_index integer)
 LANGUAGE plpgsql
 SET enable_seqscan TO 'off'
@@ -18,47 +23,65 @@ DECLARE
     v_rounds integer := coalesce((SELECT max(r) FROM unnest(p_round) AS r), 0);
 BEGIN
     IF EXISTS (SELECT 1 FROM unnest(p_op) AS o (op)
-                WHERE o.op IS NULL OR o.op NOT IN ('offer', 'offer_done', 'done', 'retry', 'requeue', 'reject', 'dead')) THEN
+                WHERE o.op IS NULL OR o.op NOT IN ('offer', 'offer_done', 'accept', 'done', 'retry', 'requeue', 'reject', 'dead')) THEN
         RAISE EXCEPTION 'swb_apply_batch: unknown op in %', p_op;
     END IF;
     FOR v_round IN 1..v_rounds LOOP
         RETURN QUERY
         WITH t AS MATERIALIZED (
             SELECT (b.ordinality - 1)::integer AS idx, b.op, b.id, b.worker, b.attempt, b.lease_until, b.owner, b.outcome, b.notes,
-                   b.not_before, b.error
-              FROM unnest(p_round, p_op, p_id, p_worker, p_attempt, p_lease_until, p_owner, p_outcome, p_notes, p_not_before, p_error)
-                   WITH ORDINALITY AS b (round, op, id, worker, attempt, lease_until, owner, outcome, notes, not_before, error, ordinality)
+                   b.not_before, b.error, b.event, to_timestamp(b.at::float8 / 1000) AS at,
+                   to_timestamp(coalesce(b.done_at, b.at)::float8 / 1000) AS done_at
+              FROM unnest(p_round, p_op, p_id, p_worker, p_attempt, p_lease_until, p_owner, p_outcome, p_notes, p_not_before, p_error,
+                          p_event, p_at, p_done_at)
+                   WITH ORDINALITY AS b (round, op, id, worker, attempt, lease_until, owner, outcome, notes, not_before, error, event, at,
+                                         done_at, ordinality)
              WHERE b.round = v_round
         ), changed AS (
             UPDATE deliveries d
-               SET state = CASE t.op WHEN 'offer' THEN 'offered' WHEN 'done' THEN 'done' WHEN 'offer_done' THEN 'done' WHEN 'reject' THEN 'failed'
-                                     WHEN 'dead' THEN 'dead' ELSE 'pending' END,
+               SET state = CASE t.op WHEN 'offer' THEN 'offered' WHEN 'accept' THEN 'in_progress' WHEN 'done' THEN 'done'
+                                     WHEN 'offer_done' THEN 'done' WHEN 'reject' THEN 'failed' WHEN 'dead' THEN 'dead' ELSE 'pending' END,
                    worker = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.worker WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL
                                  ELSE d.worker END,
                    owner = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.owner WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL
                                 ELSE d.owner END,
                    attempts = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.attempt ELSE d.attempts END,
-                   lease_until = CASE WHEN t.op = 'offer' THEN to_timestamp(t.lease_until::float8 / 1000) END,
-                   offered_at = CASE WHEN t.op IN ('offer', 'offer_done') THEN now() ELSE d.offered_at END,
+                   lease_until = CASE WHEN t.op = 'offer' THEN to_timestamp(t.lease_until::float8 / 1000)
+                                      WHEN t.op = 'accept' THEN d.lease_until END,
+                   offered_at = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.at ELSE d.offered_at END,
+                   accepted_at = CASE WHEN t.op IN ('offer', 'offer_done') THEN NULL WHEN t.op = 'accept' THEN t.at ELSE d.accepted_at END,
                    not_before = CASE WHEN t.op IN ('offer', 'offer_done') THEN NULL
                                      WHEN t.op IN ('retry', 'requeue') THEN to_timestamp(t.not_before::float8 / 1000)
                                      ELSE d.not_before END,
                    outcome = CASE t.op WHEN 'done' THEN t.outcome WHEN 'offer_done' THEN t.outcome WHEN 'reject' THEN 'rejected'
                                   ELSE d.outcome END,
                    notes = CASE t.op WHEN 'done' THEN t.notes WHEN 'offer_done' THEN t.notes WHEN 'reject' THEN t.error ELSE d.notes END,
-                   completed_at = CASE WHEN t.op IN ('done', 'offer_done', 'reject', 'dead') THEN now() ELSE d.completed_at END,
+                   completed_at = CASE WHEN t.op IN ('done', 'offer_done', 'reject', 'dead') THEN t.done_at ELSE d.completed_at END,
                    last_error = CASE WHEN t.op IN ('retry', 'requeue', 'reject', 'dead') THEN t.error ELSE d.last_error END
               FROM t
              WHERE d.id = t.id
                AND CASE t.op
                        WHEN 'offer' THEN d.state IN ('pending', 'offered')
                        WHEN 'offer_done' THEN d.state IN ('pending', 'offered')
+                       WHEN 'accept' THEN d.state = 'offered' AND d.worker = t.worker
                        WHEN 'done' THEN d.state IN ('offered', 'in_progress') AND d.worker = t.worker
                        WHEN 'reject' THEN d.state IN ('offered', 'in_progress')
                        WHEN 'dead' THEN d.state IN ('pending', 'offered', 'in_progress')
                        ELSE d.state IN ('offered', 'in_progress', 'pending')
                    END
-            RETURNING t.idx
+            RETURNING t.idx, d.id, d.queue, d.attempts, t.op, t.worker, t.outcome, t.error, t.event, t.at, t.done_at
+        ), events AS (
+            INSERT INTO delivery_events (delivery_id, queue, kind, worker, hub, attempt, detail, at)
+            SELECT c.id, c.queue, e.kind, c.worker, p_hub, c.attempts, e.detail, e.at
+              FROM changed c
+             CROSS JOIN LATERAL (
+                 SELECT 'offered' AS kind, NULL::text AS detail, c.at AS at, 1 AS step WHERE c.op = 'offer_done'
+                 UNION ALL
+                 SELECT CASE WHEN c.op = 'offer_done' THEN 'done' ELSE c.event END,
+                        CASE WHEN c.op IN ('done', 'offer_done') THEN c.outcome ELSE c.error END,
+                        CASE WHEN c.op = 'offer_done' THEN c.done_at ELSE c.at END, 2
+             ) e
+             ORDER BY c.idx, e.step
         )
         SELECT c.idx FROM changed c;
     END LOOP;

@@ -1,0 +1,30 @@
+-- One row per delivery: its channel and the customer's value tier, and from its events the times
+-- a contact center measures. Speed of answer: received until first offered. First response:
+-- received until the first ACCEPT, or the DONE of a worker that does not send ACCEPT. Handle
+-- time: from the handling attempt's ACCEPT (else its offer) until DONE. Resolution within target:
+-- done by the service-level deadline. The other service-level views are built on this one.
+CREATE VIEW analytics_delivery_timeline AS
+SELECT d.id AS delivery_id, d.queue, i.channel, coalesce(c.value_tier, 'standard') AS value_tier, d.language, d.state,
+       d.created_at, d.deadline, e.first_offered_at, e.first_accepted_at, e.done_at,
+       e.offers, e.rejections, e.timeouts, e.transfers, e.done_by AS worker,
+       extract(epoch FROM e.first_offered_at - d.created_at) AS speed_of_answer_seconds,
+       extract(epoch FROM coalesce(e.first_accepted_at, e.done_at) - d.created_at) AS first_response_seconds,
+       extract(epoch FROM e.done_at - coalesce(e.last_accepted_at, e.last_offered_at)) AS handle_seconds,
+       e.done_at IS NOT NULL AND e.done_at <= d.deadline AS resolved_within_target
+  FROM deliveries d
+  JOIN interactions i ON i.id = d.interaction_id AND i.received_at = d.interaction_received_at
+  LEFT JOIN customers c ON c.id = d.customer_id
+  LEFT JOIN LATERAL (
+      SELECT min(v.at) FILTER (WHERE v.kind = 'offered') AS first_offered_at,
+             max(v.at) FILTER (WHERE v.kind = 'offered') AS last_offered_at,
+             min(v.at) FILTER (WHERE v.kind = 'accepted') AS first_accepted_at,
+             max(v.at) FILTER (WHERE v.kind = 'accepted') AS last_accepted_at,
+             max(v.at) FILTER (WHERE v.kind = 'done') AS done_at,
+             (array_agg(v.worker ORDER BY v.id DESC) FILTER (WHERE v.kind = 'done'))[1] AS done_by,
+             count(*) FILTER (WHERE v.kind = 'offered') AS offers,
+             count(*) FILTER (WHERE v.kind = 'rejected') AS rejections,
+             count(*) FILTER (WHERE v.kind = 'timed_out') AS timeouts,
+             count(*) FILTER (WHERE v.kind = 'transferred') AS transfers
+        FROM delivery_events v
+       WHERE v.delivery_id = d.id
+  ) e ON true;
