@@ -70,7 +70,8 @@ public final class WorkerClient {
                     holding.insert(task.deliveryID)
                     return .task(task)
                 case .confirm(let confirm):
-                    unconfirmed[confirm.deliveryID] = nil
+                    // An ACCEPT's CONFIRM (in progress) settles nothing: a DONE sent since still waits for its own.
+                    if confirm.state != "in_progress" { unconfirmed[confirm.deliveryID] = nil }
                     return .confirmed(confirm)
                 case .error(let error) where error.code == .notReady:
                     // Once per heartbeat at most; again if that READY was lost (the hub died once more).
@@ -106,6 +107,21 @@ public final class WorkerClient {
 
     public func reject(_ deliveryID: Int64, reason: String, timeoutMs: Int = 10_000) throws {
         try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: .reject(reason: reason))), timeoutMs: timeoutMs)
+    }
+
+    /// ACCEPT: this worker takes the offered task (answered by CONFIRM with state `in_progress`).
+    public func accept(_ deliveryID: Int64, timeoutMs: Int = 10_000) throws {
+        try send(.accept(Accept(deliveryID: deliveryID)), timeoutMs: timeoutMs, what: "room to send ACCEPT for delivery \(deliveryID)")
+    }
+
+    /// REJECT: this worker declines the offered task; the hub offers it to another worker.
+    public func declineOffer(_ deliveryID: Int64, reason: String? = nil, timeoutMs: Int = 10_000) throws {
+        try settle(deliveryID, .reject(Reject(deliveryID: deliveryID, reason: reason)), timeoutMs: timeoutMs)
+    }
+
+    /// TRANSFER: hands the task to another queue with a reason; the hub answers CONFIRM `transferred`.
+    public func transfer(_ deliveryID: Int64, to queue: String, reason: String, timeoutMs: Int = 10_000) throws {
+        try settle(deliveryID, .transfer(Transfer(deliveryID: deliveryID, queue: queue, reason: reason)), timeoutMs: timeoutMs)
     }
 
     private func settle(_ deliveryID: Int64, _ command: Command, timeoutMs: Int) throws {

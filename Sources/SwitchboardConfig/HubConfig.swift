@@ -114,6 +114,7 @@ public struct HubConfig: Sendable {
         if let value = file.windowPerQueue { config.dispatch.windowPerQueue = try positive(value, "window_per_queue") }
         if let value = file.retryBaseMs { config.dispatch.retryBackoff.baseMs = Int64(try positive(value, "retry_base_ms")) }
         if let value = file.retryMaxMs { config.dispatch.retryBackoff.maxMs = Int64(try positive(value, "retry_max_ms")) }
+        if let value = file.offerTimeoutMs { config.dispatch.offerTimeoutMs = Int64(try positive(value, "offer_timeout_ms")) }
         guard config.dispatch.retryBackoff.maxMs >= config.dispatch.retryBackoff.baseMs else {
             throw ConfigError(
                 reason: "retry_max_ms (\(config.dispatch.retryBackoff.maxMs)) must be at least retry_base_ms (\(config.dispatch.retryBackoff.baseMs))"
@@ -167,6 +168,7 @@ struct ConfigFile: Decodable {
     var leaseMs: Int?
     var windowPerQueue: Int?
     var retryBaseMs: Int?
+    var offerTimeoutMs: Int?
     var retryMaxMs: Int?
     var routing: RoutingRules?
     var security: SecurityMode?
@@ -197,6 +199,7 @@ struct ConfigFile: Decodable {
         case leaseMs = "lease_ms"
         case windowPerQueue = "window_per_queue"
         case retryBaseMs = "retry_base_ms"
+        case offerTimeoutMs = "offer_timeout_ms"
         case retryMaxMs = "retry_max_ms"
         case routing
         case security
@@ -241,6 +244,7 @@ struct ConfigFile: Decodable {
         leaseMs = try container.decodeIfPresent(Int.self, forKey: .leaseMs)
         windowPerQueue = try container.decodeIfPresent(Int.self, forKey: .windowPerQueue)
         retryBaseMs = try container.decodeIfPresent(Int.self, forKey: .retryBaseMs)
+        offerTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .offerTimeoutMs)
         retryMaxMs = try container.decodeIfPresent(Int.self, forKey: .retryMaxMs)
         routing = try container.decodeIfPresent(RoutingRules.self, forKey: .routing)
         do {

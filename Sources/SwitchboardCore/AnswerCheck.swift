@@ -11,8 +11,18 @@ public struct AnswerCheck: Sendable, Equatable {
         case done(outcome: String)
         case reject
         case retry
+        /// REJECT of an offer.
+        case decline
+        case transfer
 
-        var command: String { if case .done = self { "DONE" } else { "FAIL" } }
+        var command: String {
+            switch self {
+            case .done: "DONE"
+            case .reject, .retry: "FAIL"
+            case .decline: "REJECT"
+            case .transfer: "TRANSFER"
+            }
+        }
     }
 
     /// What the store holds of a delivery when the check is read.
@@ -75,7 +85,8 @@ public struct AnswerCheck: Sendable, Equatable {
         switch answer {
         case .done(let outcome): return stored.state == "done" && stored.outcome == outcome
         case .reject: return stored.state == "failed"
-        case .retry: return false
+        case .transfer: return stored.state == "transferred"
+        case .retry, .decline: return false
         }
     }
 

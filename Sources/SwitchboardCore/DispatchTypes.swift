@@ -80,6 +80,8 @@ public struct DispatchTask: Sendable, Equatable {
     /// Not to be offered before this time (a scheduled retry), Unix milliseconds.
     public var notBefore: Int64?
     public var payload: TaskPayload
+    /// Workers that sent REJECT for it, or let its offer time out: offered to another first.
+    public var declinedBy: [String] = []
 
     public init(deliveryID: Int64, queue: String, priority: Int, deadline: Int64, attempts: Int = 0, notBefore: Int64? = nil, payload: TaskPayload) {
         self.deliveryID = deliveryID
@@ -146,11 +148,14 @@ public enum DeliveryTransition: Sendable, Equatable {
     case retry(deliveryID: Int64, notBefore: Int64, error: String, event: DeliveryEvent = .retried, worker: String? = nil)
     case rejected(deliveryID: Int64, worker: String, reason: String)
     case dead(deliveryID: Int64, error: String)
+    /// The worker holding it handed it to another queue: it is closed as `transferred`, and a new
+    /// delivery of the same interaction (the next leg, linked both ways) waits in `leg.queue`.
+    case transferred(deliveryID: Int64, worker: String, reason: String, leg: TransferLeg)
 
     public var deliveryID: Int64 {
         switch self {
         case .offered(let id, _, _, _), .accepted(let id, _), .done(let id, _, _, _), .retry(let id, _, _, _, _), .rejected(let id, _, _),
-            .dead(let id, _):
+            .dead(let id, _), .transferred(let id, _, _, _):
             id
         }
     }
@@ -164,6 +169,7 @@ public enum DeliveryTransition: Sendable, Equatable {
         case .retry: "pending"
         case .rejected: "failed"
         case .dead: "dead"
+        case .transferred: "transferred"
         }
     }
 
@@ -176,7 +182,25 @@ public enum DeliveryTransition: Sendable, Equatable {
         case .retry(_, _, _, let event, _): event
         case .rejected: .failed
         case .dead: .dead
+        case .transferred: .transferred
         }
+    }
+}
+
+/// The next leg of a transferred delivery: where it goes and what it needs there, as the hub's
+/// routing rules give them for the target queue.
+public struct TransferLeg: Sendable, Equatable {
+    public var queue: String
+    public var priority: Int
+    /// Unix milliseconds: the transfer's time plus the target process's service-level target.
+    public var deadline: Int64
+    public var needs: TaskNeeds
+
+    public init(queue: String, priority: Int, deadline: Int64, needs: TaskNeeds) {
+        self.queue = queue
+        self.priority = priority
+        self.deadline = deadline
+        self.needs = needs
     }
 }
 
@@ -215,11 +239,14 @@ public struct DispatchConfig: Sendable {
     public var windowPerQueue: Int
     /// How long a delivery a worker failed without saying when waits before its next offer.
     public var retryBackoff: RetryBackoff
+    /// How long a worker that sends ACCEPT has to accept (or complete) an offer before it goes to another worker.
+    public var offerTimeoutMs: Int64
 
     public init(
         maxAttempts: Int = 5, heartbeatMs: Int64 = 1000, heartbeatTimeoutMs: Int64 = 3000, leaseMs: Int64 = 300_000, windowPerQueue: Int = 10_000,
-        retryBackoff: RetryBackoff = RetryBackoff()
+        retryBackoff: RetryBackoff = RetryBackoff(), offerTimeoutMs: Int64 = 30_000
     ) {
+        self.offerTimeoutMs = offerTimeoutMs
         self.maxAttempts = maxAttempts
         self.heartbeatMs = heartbeatMs
         self.heartbeatTimeoutMs = heartbeatTimeoutMs

@@ -39,6 +39,53 @@ extension Dispatcher {
         }
     }
 
+    /// ACCEPT: the worker holding the offer takes it; it is in progress and no longer times out.
+    /// Answered by CONFIRM (`in_progress`) once written.
+    public mutating func accept(_ peer: PeerID, _ accept: Accept, now: Int64) -> [DispatchAction] {
+        guard workers[peer] != nil else { return [.refuse(peer, Self.notReady(command: "ACCEPT", deliveryID: accept.deliveryID))] }
+        workers[peer]?.lastSeen = now
+        workers[peer]?.sendsAccept = true
+        guard let held = offered[accept.deliveryID], held.peer == peer else {
+            let whereItIs = offered[accept.deliveryID].map { "offered to worker '\($0.workerID)'" } ?? "not offered to you now"
+            return [.refuse(peer, AnswerCheck.heldElsewhere(accept.deliveryID, whereItIs))]
+        }
+        offered[accept.deliveryID]?.acceptBy = nil
+        return [persist(.accepted(deliveryID: accept.deliveryID, worker: held.workerID), confirmTo: peer)]
+    }
+
+    /// REJECT: the worker declines the offer; it goes to another worker that qualifies, or, when
+    /// only workers that declined it are free, after a backoff to anyone.
+    public mutating func decline(_ peer: PeerID, _ reject: Reject, now: Int64) -> [DispatchAction] {
+        switch take(reject.deliveryID, from: peer, answer: .decline, now: now) {
+        case .failure(let refusal):
+            return refusal.actions
+        case .success(let held):
+            var task = held.task
+            task.declinedBy.append(held.workerID)
+            let why = reject.reason.map { ": \($0)" } ?? ""
+            return requeue(
+                task, error: "rejected by worker '\(held.workerID)'\(why)", event: .rejected, worker: held.workerID, now: now, confirmTo: peer)
+                + pump(now: now)
+        }
+    }
+
+    /// TRANSFER: the worker hands the task to another queue; `leg` says where it goes and what it
+    /// needs there (the routing rules of the target queue, applied to the task). Once written, the
+    /// new leg is pending in that queue and a refill loads it.
+    public mutating func transfer(_ peer: PeerID, _ transfer: Transfer, now: Int64, leg: (DispatchTask) -> TransferLeg) -> [DispatchAction] {
+        switch take(transfer.deliveryID, from: peer, answer: .transfer, now: now) {
+        case .failure(let refusal):
+            return refusal.actions
+        case .success(let held):
+            let transition = DeliveryTransition.transferred(
+                deliveryID: transfer.deliveryID, worker: held.workerID, reason: transfer.reason, leg: leg(held.task))
+            return [persist(transition, confirmTo: peer)] + pump(now: now)
+        }
+    }
+
+    /// A transfer is written: its new leg waits in the store for the target queue's refill.
+    public mutating func transferWritten(to queue: String) -> [DispatchAction] { markBacklog(queue: queue) }
+
     private mutating func take(_ deliveryID: Int64, from peer: PeerID, answer: AnswerCheck.Answer, now: Int64) -> Result<OfferedTask, Refusal> {
         guard let worker = workers[peer] else {
             return .failure(Refusal(peer, Self.notReady(command: answer.command, deliveryID: deliveryID)))
@@ -49,8 +96,7 @@ extension Dispatcher {
                 return .failure(Refusal(peer, AnswerCheck.heldElsewhere(deliveryID, "offered to worker '\(held.workerID)'")))
             }
             offered[deliveryID] = nil
-            workers[peer]?.held.remove(deliveryID)
-            if workers[peer]?.held.isEmpty == true { workers[peer]?.idleSince = now }
+            release(deliveryID, from: peer, now: now)
             return .success(held)
         }
         if waiting[deliveryID] != nil || scheduled[deliveryID] != nil {
@@ -58,6 +104,12 @@ extension Dispatcher {
         }
         let check = AnswerCheck(deliveryID: deliveryID, workerID: worker.registration.workerID, answer: answer)
         return .failure(Refusal(actions: [.verify(peer, check)]))
+    }
+
+    /// The worker on `peer` no longer holds delivery `id`.
+    mutating func release(_ id: Int64, from peer: PeerID, now: Int64) {
+        workers[peer]?.held.remove(id)
+        if workers[peer]?.held.isEmpty == true { workers[peer]?.idleSince = now }
     }
 
     /// Back to the queue, or to the dead letters once it has had `maxAttempts` offers.

@@ -178,6 +178,15 @@ public struct Dispatcher {
             if let peer = held.peer { workers[peer]?.held.remove(id) }
             actions += requeue(held.task, error: "lease expired while held by '\(held.workerID)'", event: .timedOut, worker: held.workerID, now: now)
         }
+        for (id, held) in offered where (held.acceptBy ?? .max) <= now {
+            offered[id] = nil
+            if let peer = held.peer { release(id, from: peer, now: now) }
+            var task = held.task
+            task.declinedBy.append(held.workerID)
+            actions += requeue(
+                task, error: "offer not accepted by '\(held.workerID)' within \(config.offerTimeoutMs) ms", event: .timedOut, worker: held.workerID,
+                now: now)
+        }
         for (id, task) in scheduled where (task.notBefore ?? 0) <= now {
             scheduled[id] = nil
             var due = task
@@ -192,10 +201,18 @@ public struct Dispatcher {
     /// Offers the most urgent ready deliveries to the best eligible workers until one side runs out.
     mutating func pump(now: Int64) -> [DispatchAction] {
         var actions: [DispatchAction] = []
-        while now >= offersHeldUntil, let (lane, peer) = nextMatch() {
+        while now >= offersHeldUntil, let (lane, match) = nextMatch() {
             guard let entry = ready[lane]?.popMin() else { continue }
             readyEntries[lane.queue, default: 1] -= 1
             guard var task = waiting.removeValue(forKey: entry.urgency.deliveryID) else { continue }
+            guard case .worker(let peer) = match else {
+                // Only workers that declined it are free for it: it waits a backoff, then goes to
+                // anyone (those included), so that it neither holds back its lane nor waits forever.
+                task.declinedBy = []
+                task.notBefore = now + config.retryBackoff.delayMs(attempt: task.attempts, deliveryID: task.deliveryID)
+                admit(task, now: now)
+                continue
+            }
             task.attempts += 1
             actions.append(.offer(peer, task))
             actions.append(hand(task, to: peer, now: now))
@@ -208,27 +225,40 @@ public struct Dispatcher {
     mutating func hand(_ task: DispatchTask, to peer: PeerID, now: Int64) -> DispatchAction {
         let leaseUntil = now + config.leaseMs
         let workerID = workers[peer]!.registration.workerID
-        offered[task.deliveryID] = OfferedTask(task: task, peer: peer, workerID: workerID, leaseUntil: leaseUntil)
+        let acceptBy = workers[peer]!.sendsAccept ? now + config.offerTimeoutMs : nil
+        offered[task.deliveryID] = OfferedTask(task: task, peer: peer, workerID: workerID, leaseUntil: leaseUntil, acceptBy: acceptBy)
         workers[peer]!.held.insert(task.deliveryID)
         return persist(.offered(deliveryID: task.deliveryID, worker: workerID, attempt: task.attempts, leaseUntil: leaseUntil))
     }
 
-    /// The lane whose head is most urgent among those with a qualified worker free, and that worker.
-    private func nextMatch() -> (Lane, PeerID)? {
-        var best: (lane: Lane, head: Urgency, peer: PeerID)?
-        for (lane, heap) in ready {
-            guard let head = heap.min?.urgency, best.map({ head < $0.head }) ?? true else { continue }
-            let optional = waiting[head.deliveryID]?.needs.optionalSkills ?? []
-            if let peer = bestWorker(for: lane, optionalSkills: optional) { best = (lane, head, peer) }
-        }
-        return best.map { ($0.lane, $0.peer) }
+    /// Who a lane's head goes to: a worker, or nobody because only workers that declined it are free.
+    enum Match {
+        case worker(PeerID)
+        case onlyDeclined
     }
 
-    /// Among the workers that qualify and are free: most optional skills, then most free
-    /// capacity, then longest idle, then a stable order.
-    private func bestWorker(for lane: Lane, optionalSkills: [String]) -> PeerID? {
+    /// The lane whose head is most urgent among those with a qualified worker free, and that worker.
+    private func nextMatch() -> (Lane, Match)? {
+        var best: (lane: Lane, head: Urgency, match: Match)?
+        for (lane, heap) in ready {
+            guard let head = heap.min?.urgency, best.map({ head < $0.head }) ?? true else { continue }
+            let task = waiting[head.deliveryID]
+            let declined = task?.declinedBy ?? []
+            if let peer = bestWorker(for: lane, optionalSkills: task?.needs.optionalSkills ?? [], excluding: declined) {
+                best = (lane, head, .worker(peer))
+            } else if !declined.isEmpty, bestWorker(for: lane, optionalSkills: [], excluding: []) != nil {
+                best = (lane, head, .onlyDeclined)
+            }
+        }
+        return best.map { ($0.lane, $0.match) }
+    }
+
+    /// Among the workers that qualify, are free and did not decline the task: most optional
+    /// skills, then most free capacity, then longest idle, then a stable order.
+    private func bestWorker(for lane: Lane, optionalSkills: [String], excluding declined: [String]) -> PeerID? {
         var best: (worker: WorkerState, rank: Int)?
         for worker in workers.values where worker.freeCapacity > 0 && worker.qualifies(for: lane) {
+            if !declined.isEmpty && declined.contains(worker.registration.workerID) { continue }
             let rank = optionalSkills.isEmpty ? 0 : optionalSkills.count { worker.skills.contains($0) }
             guard let current = best else {
                 best = (worker, rank)

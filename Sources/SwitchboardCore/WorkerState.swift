@@ -14,6 +14,8 @@ struct WorkerState {
     var draining = false
     /// Until the store has said which of its `holding` it still holds, it gets nothing new.
     var lookingUpHeld = false
+    /// It sends ACCEPT (READY's `accepts`, or it sent one): its offers time out.
+    var sendsAccept: Bool
     /// READY's skills and languages (lower case), as sets to test tasks' needs against.
     let skills: Set<String>
     let languages: Set<String>
@@ -23,6 +25,7 @@ struct WorkerState {
         self.registration = registration
         self.lastSeen = lastSeen
         self.idleSince = idleSince
+        sendsAccept = registration.accepts
         skills = Set(registration.skills)
         languages = Set(registration.languages.map { $0.lowercased() })
     }
@@ -43,6 +46,8 @@ struct OfferedTask {
     var peer: PeerID?
     var workerID: String
     var leaseUntil: Int64
+    /// For a worker that sends ACCEPT: when the offer times out unless accepted or completed.
+    var acceptBy: Int64? = nil
 }
 
 /// One queue's in-memory window of ready deliveries, most urgent first.

@@ -80,6 +80,10 @@ extension Hub {
         switch result {
         case .success(let written):
             dispatcher.written(transitions)
+            // A transfer's new leg is pending in its queue now: load it.
+            for case (.transferred(_, _, _, let leg), true) in zip(transitions, written.applied) {
+                perform(dispatcher.transferWritten(to: leg.queue))
+            }
             for answer in transitionWriter.written(written) {
                 switch answer {
                 case .confirm(let peer, let confirm):

@@ -48,6 +48,27 @@ extension Hub {
             logger.info(
                 "worker ready", metadata: [LogKey.worker: .string(ready.workerID), LogKey.queue: .string(ready.queues.joined(separator: ","))])
             perform(dispatcher.workerReady(peer, ready, now: now), refusingWith: frames)
+        case .accept(let accept):
+            perform(dispatcher.accept(peer, accept, now: now), refusingWith: frames)
+        case .reject(let reject):
+            perform(dispatcher.decline(peer, reject, now: now), refusingWith: frames)
+        case .transfer(let transfer):
+            guard let process = CRMProcess(rawValue: transfer.queue) else {
+                refuseWorker(
+                    peer, frames,
+                    WorkerError(
+                        code: .invalid, detail: .unknownQueue,
+                        reason: "queue '\(transfer.queue)' does not exist; expected \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))",
+                        deliveryID: transfer.deliveryID))
+                return
+            }
+            let rules = config.routing.rules(for: process)
+            perform(
+                dispatcher.transfer(peer, transfer, now: now) { task in
+                    TransferLeg(
+                        queue: process.rawValue, priority: task.priority, deadline: now + rules.target(for: task.payload.interaction.channel),
+                        needs: TaskNeeds(language: task.needs.language, skills: rules.skills, optionalSkills: rules.optionalSkills))
+                }, refusingWith: frames)
         case .done(let done):
             perform(dispatcher.done(peer, done, now: now), refusingWith: frames)
         case .fail(let fail):
@@ -64,7 +85,7 @@ extension Hub {
                 peer, frames,
                 WorkerError(
                     code: .invalid, detail: .unknownCommand,
-                    reason: "\(command.name) is not a worker command; workers send READY, DONE, FAIL, HEARTBEAT and BYE"))
+                    reason: "\(command.name) is not a worker command; workers send READY, ACCEPT, REJECT, TRANSFER, DONE, FAIL, HEARTBEAT and BYE"))
         }
     }
 
@@ -191,7 +212,7 @@ extension Hub {
 
     private func count(_ transition: DeliveryTransition) {
         switch transition {
-        case .offered, .accepted: break
+        case .offered, .accepted, .transferred: break
         case .done: stats.completed += 1
         case .retry: stats.requeued += 1
         case .rejected: stats.failed += 1

@@ -54,7 +54,7 @@ public enum Codec {
 
     /// Commands a gateway sends to the hub, and commands a worker sends to the hub.
     public static let gatewayCommands: Set<String> = ["PUBLISH", "PING"]
-    public static let workerCommands: Set<String> = ["READY", "DONE", "FAIL", "HEARTBEAT", "BYE"]
+    public static let workerCommands: Set<String> = ["READY", "ACCEPT", "REJECT", "TRANSFER", "DONE", "FAIL", "HEARTBEAT", "BYE"]
 
     /// Decodes and validates frames; every refusal is a `ProtocolError` whose reason names the fault.
     /// With `accepting`, any other command is `unknown_command` before its header is read.
@@ -116,6 +116,15 @@ public enum Codec {
                     deliveryID: try header.integer("delivery_id", in: 1...Int64.max), outcome: try header.identifier("outcome", maxBytes: 64),
                     notes: try header.optionalString("notes", maxBytes: 4096, allowEmpty: true)))
         case "FAIL": return .fail(try decodeFail(header))
+        case "ACCEPT": return .accept(Accept(deliveryID: try header.integer("delivery_id", in: 1...Int64.max)))
+        case "REJECT":
+            return .reject(
+                Reject(deliveryID: try header.integer("delivery_id", in: 1...Int64.max), reason: try header.optionalString("reason", maxBytes: 4096)))
+        case "TRANSFER":
+            return .transfer(
+                Transfer(
+                    deliveryID: try header.integer("delivery_id", in: 1...Int64.max), queue: try header.identifier("queue"),
+                    reason: try header.string("reason", maxBytes: 4096)))
         case "CONFIRM":
             return .confirm(
                 Confirm(
@@ -147,7 +156,8 @@ public enum Codec {
     /// Command names and whether they carry a body frame.
     private static let shapes: [String: Bool] = [
         "PUBLISH": true, "ACK": false, "NACK": false, "PING": false, "PONG": false, "READY": false, "WELCOME": false,
-        "TASK": true, "DONE": false, "FAIL": false, "CONFIRM": false, "ERROR": false, "HEARTBEAT": false, "BYE": false,
+        "TASK": true, "ACCEPT": false, "REJECT": false, "TRANSFER": false, "DONE": false, "FAIL": false, "CONFIRM": false, "ERROR": false,
+        "HEARTBEAT": false, "BYE": false,
     ]
 
     private static func decodePublish(_ header: HeaderReader, body: [UInt8], limits: DecodingLimits) throws(ProtocolError) -> Publish {
@@ -210,7 +220,7 @@ public enum Codec {
             workerID: try header.identifier("worker_id"), queues: try header.stringArray("queues", maxCount: 64, required: true),
             capacity: Int(try header.integer("capacity", in: 1...10_000)), skills: try header.stringArray("skills", maxCount: 64, required: false),
             languages: try header.stringArray("languages", maxCount: 64, required: false),
-            holding: try header.integerArray("holding", maxCount: 10_000))
+            holding: try header.integerArray("holding", maxCount: 10_000), accepts: try header.bool("accepts", default: false))
     }
 
     private static func decodeTask(_ header: HeaderReader, body: [UInt8]) throws(ProtocolError) -> TaskOffer {
@@ -271,6 +281,7 @@ public enum Codec {
             header.field("reason", nack.reason)
             header.field("retry_after_ms", nack.retryAfterMs)
         case .ready(let ready):
+            if ready.accepts { header.field("accepts", true) }
             header.field("capacity", ready.capacity)
             if !ready.holding.isEmpty { header.field("holding", ready.holding) }
             if !ready.languages.isEmpty { header.field("languages", ready.languages) }
@@ -288,6 +299,15 @@ public enum Codec {
             header.field("delivery_id", done.deliveryID)
             header.field("notes", done.notes)
             header.field("outcome", done.outcome)
+        case .accept(let accept):
+            header.field("delivery_id", accept.deliveryID)
+        case .reject(let reject):
+            header.field("delivery_id", reject.deliveryID)
+            header.field("reason", reject.reason)
+        case .transfer(let transfer):
+            header.field("delivery_id", transfer.deliveryID)
+            header.field("queue", transfer.queue)
+            header.field("reason", transfer.reason)
         case .fail(let fail):
             header.field("delivery_id", fail.deliveryID)
             switch fail.disposition {

@@ -145,14 +145,53 @@ public struct Ready: Sendable, Equatable {
     public var languages: [String]
     /// Deliveries this worker still holds from before a reconnect (hub restart); empty on first start.
     public var holding: [Int64]
+    /// It sends ACCEPT for each task it takes: an offer it neither accepts nor completes within the
+    /// queue's offer timeout goes to another worker. Without it a task stays until its lease ends.
+    public var accepts: Bool
 
-    public init(workerID: String, queues: [String], capacity: Int, skills: [String] = [], languages: [String] = [], holding: [Int64] = []) {
+    public init(
+        workerID: String, queues: [String], capacity: Int, skills: [String] = [], languages: [String] = [], holding: [Int64] = [],
+        accepts: Bool = false
+    ) {
         self.workerID = workerID
         self.queues = queues
         self.capacity = capacity
         self.skills = skills
         self.languages = languages
         self.holding = holding
+        self.accepts = accepts
+    }
+}
+
+/// A worker takes an offered task: it is in progress, and its first response is recorded (worker → hub).
+public struct Accept: Sendable, Equatable {
+    public var deliveryID: Int64
+
+    public init(deliveryID: Int64) { self.deliveryID = deliveryID }
+}
+
+/// A worker declines an offered task: it goes to another worker (worker → hub).
+public struct Reject: Sendable, Equatable {
+    public var deliveryID: Int64
+    public var reason: String?
+
+    public init(deliveryID: Int64, reason: String? = nil) {
+        self.deliveryID = deliveryID
+        self.reason = reason
+    }
+}
+
+/// A worker hands a task it holds to another queue (support → field service for a site visit):
+/// a new delivery in that queue, linked to this one, which is closed as `transferred` (worker → hub).
+public struct Transfer: Sendable, Equatable {
+    public var deliveryID: Int64
+    public var queue: String
+    public var reason: String
+
+    public init(deliveryID: Int64, queue: String, reason: String) {
+        self.deliveryID = deliveryID
+        self.queue = queue
+        self.reason = reason
     }
 }
 
@@ -277,6 +316,9 @@ public enum Command: Sendable, Equatable {
     case ready(Ready)
     case welcome(Welcome)
     case task(TaskOffer)
+    case accept(Accept)
+    case reject(Reject)
+    case transfer(Transfer)
     case done(Done)
     case fail(Fail)
     case confirm(Confirm)
@@ -295,6 +337,9 @@ public enum Command: Sendable, Equatable {
         case .ready: "READY"
         case .welcome: "WELCOME"
         case .task: "TASK"
+        case .accept: "ACCEPT"
+        case .reject: "REJECT"
+        case .transfer: "TRANSFER"
         case .done: "DONE"
         case .fail: "FAIL"
         case .confirm: "CONFIRM"

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import SwitchboardCore
+import SwitchboardProtocol
 
 /// Dispatch transitions: offers, outcomes and retries of deliveries, written in batches.
 extension Store {
@@ -63,7 +64,7 @@ extension Store {
     static let applySQL = """
         SELECT o_index FROM swb_apply_batch($1::integer[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::bigint[], $7::text[],
                                             $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::bigint[], $14::bigint[],
-                                            $15::text)
+                                            $15::jsonb[], $16::text)
         """
 
     /// One row of `swb_apply_batch`: the transitions it writes (their indexes in the batch), and
@@ -84,6 +85,8 @@ extension Store {
         var at: Int64
         /// For `offer_done`: when the DONE came.
         var doneAt: Int64? = nil
+        /// For `transfer`: the next leg, as a JSON object.
+        var leg: [UInt8]? = nil
         /// Offers name the hub that holds the lease.
         var offers: Bool { op == "offer" || op == "offer_done" }
     }
@@ -124,10 +127,22 @@ extension Store {
                 (write.op, write.worker, write.error) = ("reject", worker, reason)
             case .dead(_, let reason):
                 (write.op, write.error) = ("dead", reason)
+            case .transferred(_, let worker, let reason, let leg):
+                (write.op, write.worker, write.error, write.leg) = ("transfer", worker, reason, Self.legJSON(leg))
             }
             writes.append(write)
         }
         return writes
+    }
+
+    /// A transfer's next leg as `swb_apply_batch` reads it.
+    static func legJSON(_ leg: TransferLeg) -> [UInt8] {
+        var object: [String: JSONValue] = [
+            "queue": .string(leg.queue), "priority": .integer(Int64(leg.priority)), "deadline": .integer(leg.deadline),
+            "skills": .array(leg.needs.skills.map(JSONValue.string)), "optional_skills": .array(leg.needs.optionalSkills.map(JSONValue.string)),
+        ]
+        if let language = leg.needs.language { object["language"] = .string(language) }
+        return JSONWriter.bytes(.object(object))
     }
 
     /// The parameters of `swb_apply_batch`: each write's round, then each of its fields as a
@@ -138,6 +153,7 @@ extension Store {
         var attempt = PostgresArray<Int32>(), leaseUntil = PostgresArray<Int64>(), owners = PostgresArray<String>()
         var outcome = PostgresArray<String>(), notes = PostgresArray<String>(), notBefore = PostgresArray<Int64>()
         var error = PostgresArray<String>(), event = PostgresArray<String>(), at = PostgresArray<Int64>(), doneAt = PostgresArray<Int64>()
+        var leg = PostgresArray<PostgresJSONB>()
         for (write, number) in zip(writes, rounds) {
             round.append(Int32(clamping: number))
             op.append(write.op)
@@ -153,11 +169,12 @@ extension Store {
             event.append(write.event.rawValue)
             at.append(write.at)
             doneAt.append(write.doneAt)
+            leg.append(write.leg.map(PostgresJSONB.init))
         }
         return [
             round.parameter(), op.parameter(), id.parameter(), worker.parameter(), attempt.parameter(), leaseUntil.parameter(), owners.parameter(),
             outcome.parameter(), notes.parameter(), notBefore.parameter(), error.parameter(), event.parameter(), at.parameter(), doneAt.parameter(),
-            .text(owner),
+            leg.parameter(), .text(owner),
         ]
     }
 }

@@ -18,6 +18,11 @@ struct CodecTests {
         .nack(Nack(messageID: nil, code: .invalid, detail: "malformed_frames", reason: "x")),
         .ping, .pong, .heartbeat, .bye,
         .ready(Ready(workerID: "w1", queues: ["sales", "support"], capacity: 4, skills: ["billing"], languages: ["fa", "ru"])),
+        .ready(Ready(workerID: "w2", queues: ["support"], capacity: 1, accepts: true)),
+        .accept(Accept(deliveryID: 9)),
+        .reject(Reject(deliveryID: 9, reason: "not my language")),
+        .reject(Reject(deliveryID: 9)),
+        .transfer(Transfer(deliveryID: 9, queue: "field_service", reason: "needs a site visit")),
         .welcome(Welcome(workerID: "w1", heartbeatMs: 1000)),
         .task(
             TaskOffer(

@@ -8,10 +8,14 @@
 -- Every write that applies appends its event to delivery_events in the same statement (an
 -- 'offer_done' two: offered, then done), stamped with the time the hub decided it (p_at,
 -- p_done_at: Unix ms), which is also what offered_at, accepted_at and completed_at take.
+--
+-- 'transfer' closes a delivery its worker holds as 'transferred' and inserts the next leg (p_leg:
+-- queue, priority, deadline, language, skills) for the same interaction and customer, pending,
+-- linked both ways (transferred_to, transferred_from) with the worker's reason.
 CREATE FUNCTION swb_apply_batch(
     p_round integer[], p_op text[], p_id bigint[], p_worker text[], p_attempt integer[], p_lease_until bigint[],
     p_owner text[], p_outcome text[], p_notes text[], p_not_before bigint[], p_error text[], p_event text[],
-    p_at bigint[], p_done_at bigint[], p_hub text)
+    p_at bigint[], p_done_at bigint[], p_leg jsonb[], p_hub text)
 RETURNS TABLE(o_index integer)
 LANGUAGE plpgsql
 SET enable_seqscan TO 'off'
@@ -23,7 +27,7 @@ DECLARE
     v_rounds integer := coalesce((SELECT max(r) FROM unnest(p_round) AS r), 0);
 BEGIN
     IF EXISTS (SELECT 1 FROM unnest(p_op) AS o (op)
-                WHERE o.op IS NULL OR o.op NOT IN ('offer', 'offer_done', 'accept', 'done', 'retry', 'requeue', 'reject', 'dead')) THEN
+                WHERE o.op IS NULL OR o.op NOT IN ('offer', 'offer_done', 'accept', 'done', 'retry', 'requeue', 'reject', 'dead', 'transfer')) THEN
         RAISE EXCEPTION 'swb_apply_batch: unknown op in %', p_op;
     END IF;
     FOR v_round IN 1..v_rounds LOOP
@@ -31,16 +35,18 @@ BEGIN
         WITH t AS MATERIALIZED (
             SELECT (b.ordinality - 1)::integer AS idx, b.op, b.id, b.worker, b.attempt, b.lease_until, b.owner, b.outcome, b.notes,
                    b.not_before, b.error, b.event, to_timestamp(b.at::float8 / 1000) AS at,
-                   to_timestamp(coalesce(b.done_at, b.at)::float8 / 1000) AS done_at
+                   to_timestamp(coalesce(b.done_at, b.at)::float8 / 1000) AS done_at, b.leg,
+                   CASE WHEN b.op = 'transfer' THEN nextval('deliveries_id_seq') END AS leg_id
               FROM unnest(p_round, p_op, p_id, p_worker, p_attempt, p_lease_until, p_owner, p_outcome, p_notes, p_not_before, p_error,
-                          p_event, p_at, p_done_at)
+                          p_event, p_at, p_done_at, p_leg)
                    WITH ORDINALITY AS b (round, op, id, worker, attempt, lease_until, owner, outcome, notes, not_before, error, event, at,
-                                         done_at, ordinality)
+                                         done_at, leg, ordinality)
              WHERE b.round = v_round
         ), changed AS (
             UPDATE deliveries d
                SET state = CASE t.op WHEN 'offer' THEN 'offered' WHEN 'accept' THEN 'in_progress' WHEN 'done' THEN 'done'
-                                     WHEN 'offer_done' THEN 'done' WHEN 'reject' THEN 'failed' WHEN 'dead' THEN 'dead' ELSE 'pending' END,
+                                     WHEN 'offer_done' THEN 'done' WHEN 'reject' THEN 'failed' WHEN 'dead' THEN 'dead'
+                                     WHEN 'transfer' THEN 'transferred' ELSE 'pending' END,
                    worker = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.worker WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL
                                  ELSE d.worker END,
                    owner = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.owner WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL
@@ -56,8 +62,11 @@ BEGIN
                    outcome = CASE t.op WHEN 'done' THEN t.outcome WHEN 'offer_done' THEN t.outcome WHEN 'reject' THEN 'rejected'
                                   ELSE d.outcome END,
                    notes = CASE t.op WHEN 'done' THEN t.notes WHEN 'offer_done' THEN t.notes WHEN 'reject' THEN t.error ELSE d.notes END,
-                   completed_at = CASE WHEN t.op IN ('done', 'offer_done', 'reject', 'dead') THEN t.done_at ELSE d.completed_at END,
-                   last_error = CASE WHEN t.op IN ('retry', 'requeue', 'reject', 'dead') THEN t.error ELSE d.last_error END
+                   completed_at = CASE WHEN t.op IN ('done', 'offer_done', 'reject', 'dead', 'transfer') THEN t.done_at
+                                       ELSE d.completed_at END,
+                   last_error = CASE WHEN t.op IN ('retry', 'requeue', 'reject', 'dead') THEN t.error ELSE d.last_error END,
+                   transferred_to = CASE WHEN t.op = 'transfer' THEN t.leg_id ELSE d.transferred_to END,
+                   transfer_reason = CASE WHEN t.op = 'transfer' THEN t.error ELSE d.transfer_reason END
               FROM t
              WHERE d.id = t.id
                AND CASE t.op
@@ -66,10 +75,24 @@ BEGIN
                        WHEN 'accept' THEN d.state = 'offered' AND d.worker = t.worker
                        WHEN 'done' THEN d.state IN ('offered', 'in_progress') AND d.worker = t.worker
                        WHEN 'reject' THEN d.state IN ('offered', 'in_progress')
+                       WHEN 'transfer' THEN d.state IN ('offered', 'in_progress') AND d.worker = t.worker
                        WHEN 'dead' THEN d.state IN ('pending', 'offered', 'in_progress')
                        ELSE d.state IN ('offered', 'in_progress', 'pending')
                    END
-            RETURNING t.idx, d.id, d.queue, d.attempts, t.op, t.worker, t.outcome, t.error, t.event, t.at, t.done_at
+            RETURNING t.idx, d.id, d.queue, d.attempts, t.op, t.worker, t.outcome, t.error, t.event, t.at, t.done_at, t.leg, t.leg_id,
+                      d.interaction_id, d.interaction_received_at, d.customer_id, d.routing_version
+        ), legs AS (
+            INSERT INTO deliveries (id, interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason,
+                                    routing_version, language, required_skills, optional_skills, transferred_from, transfer_reason,
+                                    created_at)
+            OVERRIDING SYSTEM VALUE
+            SELECT c.leg_id, c.interaction_id, c.interaction_received_at, c.customer_id, c.leg ->> 'queue', (c.leg ->> 'priority')::smallint,
+                   to_timestamp((c.leg ->> 'deadline')::float8 / 1000),
+                   format('transferred from %s by worker %L: %s', c.queue, c.worker, c.error), c.routing_version, c.leg ->> 'language',
+                   ARRAY(SELECT jsonb_array_elements_text(c.leg -> 'skills')),
+                   ARRAY(SELECT jsonb_array_elements_text(c.leg -> 'optional_skills')), c.id, c.error, c.at
+              FROM changed c
+             WHERE c.op = 'transfer'
         ), events AS (
             INSERT INTO delivery_events (delivery_id, queue, kind, worker, hub, attempt, detail, at)
             SELECT c.id, c.queue, e.kind, c.worker, p_hub, c.attempts, e.detail, e.at
@@ -78,7 +101,9 @@ BEGIN
                  SELECT 'offered' AS kind, NULL::text AS detail, c.at AS at, 1 AS step WHERE c.op = 'offer_done'
                  UNION ALL
                  SELECT CASE WHEN c.op = 'offer_done' THEN 'done' ELSE c.event END,
-                        CASE WHEN c.op IN ('done', 'offer_done') THEN c.outcome ELSE c.error END,
+                        CASE WHEN c.op IN ('done', 'offer_done') THEN c.outcome
+                             WHEN c.op = 'transfer' THEN format('to %s as delivery %s: %s', c.leg ->> 'queue', c.leg_id, c.error)
+                             ELSE c.error END,
                         CASE WHEN c.op = 'offer_done' THEN c.done_at ELSE c.at END, 2
              ) e
              ORDER BY c.idx, e.step

@@ -1,0 +1,90 @@
+import Foundation
+import SwitchboardClient
+import SwitchboardHub
+import SwitchboardProtocol
+import Testing
+
+@Suite("ACCEPT, REJECT, offer timeout and TRANSFER over real sockets and PostgreSQL")
+struct OfferAnswerIntegrationTests {
+    func history(_ database: TestDatabase, _ deliveryID: Int64) throws -> String? {
+        try database.value(
+            "SELECT string_agg(kind || ':' || coalesce(worker, '-'), ' ' ORDER BY id) FROM delivery_events WHERE delivery_id = $1",
+            [.init(deliveryID)])
+    }
+
+    @Test("a transfer closes the first leg as transferred, links both legs, and the customer's context travels to the field-service worker")
+    func transferKeepsBothLegs() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let ack = try GatewayClient(name: "phone", endpoint: hub.endpoints.gateway).publish(
+            Messages.publish("t-1", "My heating is not working, I need help", channel: "phone"))
+        let support = try WorkerClient(
+            registration: Ready(workerID: "agent-1", queues: ["support"], capacity: 1, accepts: true), endpoint: hub.endpoints.worker)
+        try support.ready()
+        let first = try #require(try support.nextTask())
+        try support.accept(first.deliveryID)
+        #expect(try support.nextAnswer() == .confirmed(Confirm(deliveryID: first.deliveryID, state: "in_progress")))
+        try support.transfer(first.deliveryID, to: "field_service", reason: "needs a site visit")
+        #expect(try support.nextAnswer() == .confirmed(Confirm(deliveryID: first.deliveryID, state: "transferred")))
+
+        let technician = try WorkerClient(
+            registration: Ready(workerID: "tech-1", queues: ["field_service"], capacity: 1), endpoint: hub.endpoints.worker)
+        try technician.ready()
+        let second = try #require(try technician.nextTask())
+        #expect(second.queue == "field_service")
+        #expect(second.deliveryID != first.deliveryID)
+        #expect(second.interaction["id"] == .integer(ack.interactionID))
+        #expect(second.customer["id"] == .integer(ack.customerID))
+        // The technician is told why it came: the transfer and its reason.
+        #expect(second.interaction["route_reason"] == .string("transferred from support by worker 'agent-1': needs a site visit"))
+        #expect(String(decoding: second.body, as: UTF8.self) == "My heating is not working, I need help")
+        try technician.done(second.deliveryID, outcome: "visit_booked")
+        #expect(try technician.nextAnswer() == .confirmed(Confirm(deliveryID: second.deliveryID, state: "done")))
+
+        let legs = try database.connect().query(
+            """
+            SELECT id, state, queue, transferred_to, transferred_from, transfer_reason, route_reason LIKE 'transferred from support by worker ''agent-1''%'
+              FROM deliveries WHERE interaction_id = $1 ORDER BY id
+            """, [.init(ack.interactionID)]
+        ).rows
+        #expect(
+            legs == [
+                ["\(first.deliveryID)", "transferred", "support", "\(second.deliveryID)", nil, "needs a site visit", "f"],
+                ["\(second.deliveryID)", "done", "field_service", nil, "\(first.deliveryID)", "needs a site visit", "t"],
+            ])
+        #expect(try history(database, first.deliveryID) == "offered:agent-1 accepted:agent-1 transferred:agent-1")
+        #expect(try history(database, second.deliveryID) == "offered:tech-1 done:tech-1")
+        #expect(try database.value("SELECT transfers FROM analytics_delivery_timeline WHERE delivery_id = $1", [.init(first.deliveryID)]) == "1")
+    }
+
+    @Test("an offer a worker that sends ACCEPT lets time out goes to another worker; REJECT sends one on at once")
+    func timeoutAndReject() throws {
+        let database = try TestDatabase()
+        var config = RunningHub.config(database)
+        config.dispatch.offerTimeoutMs = 400
+        let hub = try RunningHub(config)
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "chat", endpoint: hub.endpoints.gateway)
+        _ = try gateway.publish(Messages.publish("o-1", channel: "chat"))
+        let sleepy = try WorkerClient(
+            registration: Ready(workerID: "sleepy", queues: ["support"], capacity: 1, accepts: true), endpoint: hub.endpoints.worker)
+        try sleepy.ready()
+        let offered = try #require(try sleepy.nextTask())
+        let picky = try WorkerClient(registration: Ready(workerID: "picky", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try picky.ready()
+        let again = try #require(try picky.nextTask(timeoutMs: 3000))
+        #expect(again.deliveryID == offered.deliveryID)
+        #expect(again.attempt == 2)
+        try picky.declineOffer(again.deliveryID, reason: "not my area")
+        #expect(try picky.nextAnswer() == .confirmed(Confirm(deliveryID: again.deliveryID, state: "pending")))
+        // Back to the one that timed out only after a backoff, as nobody else is free; it accepts now.
+        let third = try #require(try sleepy.nextTask(timeoutMs: 5000))
+        #expect(third.deliveryID == offered.deliveryID)
+        try sleepy.accept(third.deliveryID)
+        try sleepy.done(third.deliveryID, outcome: "resolved")
+        let expected = "offered:sleepy timed_out:sleepy offered:picky rejected:picky offered:sleepy accepted:sleepy done:sleepy"
+        #expect(try eventually { try history(database, offered.deliveryID) == expected })
+        #expect(try history(database, offered.deliveryID) == expected)
+    }
+}
