@@ -63,7 +63,8 @@ public struct DemoTraffic {
         let priority = generator.next() % 10 == 0 ? 7 : 0
         return Publish(
             messageID: "\(gateway)-\(run)-\(sequence)", channel: channel, occurredAt: nowMs, hints: hints,
-            priority: Int(priority), language: sample.language, body: Array(sample.text.utf8),
+            // An SMS or fax gateway cannot tell the language: the hub detects it from the letters.
+            priority: Int(priority), language: ["sms", "fax"].contains(channel) ? nil : sample.language, body: Array(sample.text.utf8),
             attributes: ["demo": "true"])
     }
 }

@@ -14,6 +14,8 @@ struct DemoFigures {
     var nacked = 0
     var routed: [String: Int] = [:]
     var completed = 0
+    var transferred = 0
+    var rejected = 0
     var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
 }
 
@@ -48,7 +50,7 @@ struct Demo: ParsableCommand {
         var threads: [Thread] = []
         for queue in CRMProcess.allCases {
             for index in 0..<workersPerQueue {
-                threads.append(startWorker(id: "demo-\(queue.rawValue)-\(index + 1)", queue: queue.rawValue, figures: figures))
+                threads.append(startWorker(Self.profile(queue: queue, index: index, of: workersPerQueue), figures: figures))
             }
         }
         let perGateway = max(1, rate / max(gateways, 1))
@@ -70,8 +72,9 @@ struct Demo: ParsableCommand {
             let p50 = Double(now.latency.valueAtPercentile(50)) / 1000
             let p99 = Double(now.latency.valueAtPercentile(99)) / 1000
             let line = String(
-                format: "sent %6d  acked %6d (+%4d/s)  nacked %3d  completed %6d  ack p50 %6.2f ms  p99 %6.2f ms  routed: ",
-                now.sent, now.acked, now.acked - previous.acked, now.nacked, now.completed, p50, p99)
+                format:
+                    "sent %6d  acked %6d (+%4d/s)  nacked %3d  completed %6d  transferred %4d  rejected %4d  ack p50 %6.2f ms  p99 %6.2f ms  routed: ",
+                now.sent, now.acked, now.acked - previous.acked, now.nacked, now.completed, now.transferred, now.rejected, p50, p99)
             FileHandle.standardOutput.write(Data((line + queues + "\n").utf8))
             previous = now
             if seconds > 0, Date().timeIntervalSince(started) >= Double(seconds) { shutdownSignal.raise() }
@@ -128,28 +131,67 @@ struct Demo: ParsableCommand {
         return thread
     }
 
-    private func startWorker(id: String, queue: String, figures: SharedFigures) -> Thread {
+    /// How a demo worker presents itself and works: the languages its agents read (each queue's
+    /// workers cover English, Persian and Russian between them), its skills, and whether it sends
+    /// ACCEPT. Support agents accept each task, and hand a tenth of them to field service for a
+    /// site visit; marketing agents decline a few offers.
+    struct WorkerProfile {
+        var registration: Ready
+        var transferEvery: UInt64?
+        var declineEvery: UInt64?
+    }
+
+    static func profile(queue: CRMProcess, index: Int, of count: Int) -> WorkerProfile {
+        let languages: [[String]] = [["en", "fa"], ["en", "ru"], ["fa", "ru"]]
+        let skills: [CRMProcess: [[String]]] = [
+            .support: [["billing"], ["technical"]], .fieldService: [["electrical", "heating"], ["plumbing"]], .sales: [["quotes"], []],
+        ]
+        let id = "demo-\(queue.rawValue)-\(index + 1)"
+        let registration = Ready(
+            workerID: id, queues: [queue.rawValue], capacity: 4, skills: skills[queue].map { $0[index % $0.count] } ?? [],
+            languages: count == 1 ? [] : languages[index % languages.count], accepts: queue == .support)
+        return WorkerProfile(
+            registration: registration, transferEvery: queue == .support ? 10 : nil, declineEvery: queue == .marketing ? 20 : nil)
+    }
+
+    private func startWorker(_ profile: WorkerProfile, figures: SharedFigures) -> Thread {
         let endpoint = workerEndpoint
         let security = Result { try self.security(keyName: "demo-workers") }
+        let id = profile.registration.workerID
         let thread = Thread {
             do {
-                let client = try WorkerClient(
-                    registration: Ready(workerID: id, queues: [queue], capacity: 4), endpoint: endpoint, security: try security.get())
+                let client = try WorkerClient(registration: profile.registration, endpoint: endpoint, security: try security.get())
                 try client.ready()
-                var holding: [(id: Int64, due: UInt64)] = []
+                var holding: [(id: Int64, due: UInt64, transfer: Bool)] = []
                 var random = SplitMix(seed: UInt64(abs(id.hashValue)))
                 while !shutdownSignal.isRaised {
                     let now = DispatchTime.now().uptimeNanoseconds
                     for task in holding where task.due <= now {
-                        try client.done(task.id, outcome: "handled", notes: "demo worker \(id)")
+                        if task.transfer {
+                            try client.transfer(task.id, to: CRMProcess.fieldService.rawValue, reason: "needs a site visit")
+                        } else {
+                            try client.done(task.id, outcome: "handled", notes: "demo worker \(id)")
+                        }
                     }
-                    let finished = holding.filter { $0.due <= now }.count
+                    let finished = holding.filter { $0.due <= now }
                     holding.removeAll { $0.due <= now }
-                    if finished > 0 { figures.state.withLock { $0.completed += finished } }
-                    if case .task(let task) = try client.next(timeoutMs: 5) {
-                        // Simulated handling time: 5 to 40 ms.
-                        holding.append((task.deliveryID, now + (5 + random.next() % 36) * 1_000_000))
+                    if !finished.isEmpty {
+                        let moved = finished.count { $0.transfer }
+                        figures.state.withLock {
+                            $0.completed += finished.count - moved
+                            $0.transferred += moved
+                        }
                     }
+                    guard case .task(let task) = try client.next(timeoutMs: 5) else { continue }
+                    if let every = profile.declineEvery, random.next() % every == 0 {
+                        try client.declineOffer(task.deliveryID, reason: "busy on another campaign")
+                        figures.state.withLock { $0.rejected += 1 }
+                        continue
+                    }
+                    if profile.registration.accepts { try client.accept(task.deliveryID) }
+                    // Simulated handling time: 5 to 40 ms.
+                    let transfer = profile.transferEvery.map { random.next() % $0 == 0 } ?? false
+                    holding.append((task.deliveryID, now + (5 + random.next() % 36) * 1_000_000, transfer))
                 }
                 try client.bye()
             } catch {
