@@ -295,7 +295,7 @@ public final class Store {
             let needs = record.route.needs
             taskLanguage.append(needs.language)
             // Each task's skills as one array literal, cast in the statement: PostgreSQL's arrays
-            // of arrays must all have one length. None (most tasks) is NULL, read as '{}'.
+            // of arrays must all have one length. None (most tasks) is NULL, and stays NULL in the row.
             requiredSkills.append(needs.skills.isEmpty ? nil : Store.textArrayLiteral(needs.skills))
             optionalSkills.append(needs.optionalSkills.isEmpty ? nil : Store.textArrayLiteral(needs.optionalSkills))
         }

@@ -89,8 +89,8 @@ BEGIN
             SELECT c.leg_id, c.interaction_id, c.interaction_received_at, c.customer_id, c.leg ->> 'queue', (c.leg ->> 'priority')::smallint,
                    to_timestamp((c.leg ->> 'deadline')::float8 / 1000),
                    format('transferred from %s by worker %L: %s', c.queue, c.worker, c.error), c.routing_version, c.leg ->> 'language',
-                   ARRAY(SELECT jsonb_array_elements_text(c.leg -> 'skills')),
-                   ARRAY(SELECT jsonb_array_elements_text(c.leg -> 'optional_skills')), c.id, c.error, c.at
+                   nullif(ARRAY(SELECT jsonb_array_elements_text(c.leg -> 'skills')), '{}'),
+                   nullif(ARRAY(SELECT jsonb_array_elements_text(c.leg -> 'optional_skills')), '{}'), c.id, c.error, c.at
               FROM changed c
              WHERE c.op = 'transfer'
         ), events AS (

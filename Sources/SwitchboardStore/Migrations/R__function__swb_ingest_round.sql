@@ -61,8 +61,7 @@ BEGIN
                      p_deadline[i] AS deadline, p_route_reason[i] AS route_reason, p_routing_version[i] AS routing_version,
                      p_fingerprint[i] AS fingerprint, p_phone[i] AS phone, p_email[i] AS email, p_external[i] AS external,
                      p_device[i] AS device, p_task_language[i] AS task_language,
-                     coalesce(p_required_skills[i], '{}')::text[] AS required_skills,
-                     coalesce(p_optional_skills[i], '{}')::text[] AS optional_skills,
+                     p_required_skills[i]::text[] AS required_skills, p_optional_skills[i]::text[] AS optional_skills,
                      CASE WHEN p_phone[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
                                                               WHERE c.value = p_phone[i] AND c.kind COLLATE "C" = 'phone' LIMIT 1) END AS phone_customer,
                      CASE WHEN p_email[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
