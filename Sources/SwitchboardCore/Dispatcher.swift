@@ -49,6 +49,16 @@ public struct Dispatcher {
         for worker in workers.values where worker.serves(queue) { free += max(worker.freeCapacity, 0) }
         return free - readyCount(queue: queue)
     }
+    /// How many connected workers serve `queue` (draining ones included), and their free capacity.
+    public func workers(serving queue: String) -> (count: Int, free: Int) {
+        var count = 0
+        var free = 0
+        for worker in workers.values where worker.serves(queue) {
+            count += 1
+            free += max(worker.freeCapacity, 0)
+        }
+        return (count, free)
+    }
     /// Ready deliveries no connected worker qualifies for (by queue, skills and language), by
     /// queue: they wait for such a worker, and `switchboard queues` says so.
     public var unservable: [String: Int] {

@@ -174,6 +174,12 @@ final class HealthServer: Sendable {
         metric("workers", "gauge", "Workers connected.", stats.workers)
         metric("workers_with_free_capacity", "gauge", "Workers that could take one more task now.", stats.workersWithFreeCapacity)
         metric("deliveries_ready", "gauge", "Deliveries the hub holds in memory ready or scheduled to be offered.", stats.deliveriesReady)
+        for (queue, count) in stats.queueWorkers.sorted(by: { $0.key < $1.key }) {
+            metric("queue_workers", "gauge", "Connected workers serving the queue.", count, labels: "{queue=\"\(queue)\"}")
+        }
+        for (queue, count) in stats.queueFreeCapacity.sorted(by: { $0.key < $1.key }) {
+            metric("queue_free_capacity", "gauge", "Tasks the queue's connected workers could take now.", count, labels: "{queue=\"\(queue)\"}")
+        }
         for (queue, count) in stats.deliveriesUnservable.sorted(by: { $0.key < $1.key }) {
             metric(
                 "deliveries_unservable", "gauge", "Ready deliveries no connected worker qualifies for (queue, skills, language).", count,

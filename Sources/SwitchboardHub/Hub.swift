@@ -304,6 +304,9 @@ public final class Hub {
         stats.deliveriesReady = dispatcher.readyCount
         stats.workersWithFreeCapacity = dispatcher.workersWithFreeCapacity
         stats.deliveriesUnservable = dispatcher.unservable
+        for queue in CRMProcess.allCases.map(\.rawValue) {
+            (stats.queueWorkers[queue], stats.queueFreeCapacity[queue]) = dispatcher.workers(serving: queue)
+        }
         stats.inFlight = dispatcher.offeredCount
         stats.outboxWaiting = outbox.messageCount
         for lane in lanes { stats.lanes[lane.thread.name] = lane.thread.timing.snapshot }

@@ -25,6 +25,9 @@ public struct HubStats: Sendable, Equatable {
     public var deliveriesReady = 0
     /// Workers that could take one more task now.
     public var workersWithFreeCapacity = 0
+    /// Connected workers serving each queue, and their free capacity.
+    public var queueWorkers: [String: Int] = [:]
+    public var queueFreeCapacity: [String: Int] = [:]
     /// Ready deliveries no connected worker qualifies for (queue, skills, language), by queue.
     public var deliveriesUnservable: [String: Int] = [:]
     public var inFlight = 0

@@ -48,3 +48,6 @@ CREATE INDEX delivery_events_of_delivery ON delivery_events (delivery_id, id);
 CREATE INDEX delivery_events_at ON delivery_events USING brin (at);
 COMMENT ON TABLE delivery_events IS
     'Append-only history of every delivery attempt; see docs/analytics.md for how the views use it.';
+
+-- Dead letters by queue, for `switchboard queues` and replay: few rows, so a small index.
+CREATE INDEX deliveries_dead ON deliveries (queue) WHERE state = 'dead';

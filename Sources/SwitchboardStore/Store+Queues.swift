@@ -1,0 +1,61 @@
+import Postgres
+
+/// What `switchboard queues` shows of each queue, from the database.
+public struct QueueSummary: Sendable, Equatable {
+    public var queue: String
+    public var pending: Int
+    public var offered: Int
+    public var inProgress: Int
+    /// How long the oldest pending delivery has waited, in milliseconds; nil when none waits.
+    public var oldestWaitMs: Int64?
+    /// Open deliveries within the last fifth of their service-level time, not yet past their deadline.
+    public var atRisk: Int
+    /// Open deliveries past their deadline.
+    public var breached: Int
+    public var dead: Int
+
+    public init(
+        queue: String, pending: Int = 0, offered: Int = 0, inProgress: Int = 0, oldestWaitMs: Int64? = nil, atRisk: Int = 0, breached: Int = 0,
+        dead: Int = 0
+    ) {
+        self.queue = queue
+        self.pending = pending
+        self.offered = offered
+        self.inProgress = inProgress
+        self.oldestWaitMs = oldestWaitMs
+        self.atRisk = atRisk
+        self.breached = breached
+        self.dead = dead
+    }
+}
+
+extension Store {
+    /// Each queue's open and dead deliveries at `nowMs`, by queue name; `queues` are listed even
+    /// when they have none. Reads the open and dead deliveries only, through their partial indexes.
+    public func queueSummaries(queues: [String], nowMs: Int64) throws -> [QueueSummary] {
+        let rows = try connection.query(
+            """
+            SELECT d.queue,
+                   count(*) FILTER (WHERE d.state = 'pending'),
+                   count(*) FILTER (WHERE d.state = 'offered'),
+                   count(*) FILTER (WHERE d.state = 'in_progress'),
+                   (extract(epoch FROM n.now - min(d.created_at) FILTER (WHERE d.state = 'pending')) * 1000)::bigint,
+                   count(*) FILTER (WHERE d.state <> 'dead' AND d.deadline > n.now AND d.deadline - n.now < (d.deadline - d.created_at) / 5),
+                   count(*) FILTER (WHERE d.state <> 'dead' AND d.deadline <= n.now),
+                   count(*) FILTER (WHERE d.state = 'dead')
+              FROM deliveries d CROSS JOIN (SELECT to_timestamp($1::bigint / 1000.0) AS now) n
+             WHERE d.state IN ('pending', 'offered', 'in_progress', 'dead')
+             GROUP BY d.queue, n.now
+            """, [.init(nowMs)]
+        ).rows
+        var byQueue = Dictionary(uniqueKeysWithValues: queues.map { ($0, QueueSummary(queue: $0)) })
+        for row in rows {
+            guard let queue = row[0] else { continue }
+            func int(_ index: Int) -> Int { row[index].flatMap { Int($0) } ?? 0 }
+            byQueue[queue] = QueueSummary(
+                queue: queue, pending: int(1), offered: int(2), inProgress: int(3), oldestWaitMs: row[4].flatMap { Int64($0) }, atRisk: int(5),
+                breached: int(6), dead: int(7))
+        }
+        return byQueue.values.sorted { $0.queue < $1.queue }
+    }
+}
