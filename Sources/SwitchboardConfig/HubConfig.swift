@@ -17,6 +17,8 @@ public struct HubConfig: Sendable {
     public var gatewayEndpoint: String = "tcp://*:5570"
     /// Where workers connect (env `SWITCHBOARD_WORKER_ENDPOINT`).
     public var workerEndpoint: String = "tcp://*:5571"
+    /// The events socket (PUB, protocols/events.md); nil: off.
+    public var eventsEndpoint: String? = "tcp://*:5572"
     /// This hub's name in lease rows and logs (env `SWITCHBOARD_HUB_NAME`).
     public var hubName: String = ProcessInfo.processInfo.hostName
     public var maxBodyBytes: Int = 1 << 20
@@ -52,6 +54,8 @@ public struct HubConfig: Sendable {
     /// Allow-lists of gateway and worker public keys, read at start and on SIGHUP.
     public var gatewayKeysFile: String?
     public var workerKeysFile: String?
+    /// Keys of downstream subscribers to the events socket, besides the workers' (optional).
+    public var subscriberKeysFile: String?
     /// `host:port` of the HTTP probes (/healthz, /readyz, /metrics); nil turns them off
     /// (`http_endpoint: off`; env `SWITCHBOARD_HTTP_ENDPOINT`).
     public var httpEndpoint: String? = "127.0.0.1:9570"
@@ -77,11 +81,13 @@ public struct HubConfig: Sendable {
         if let value = environment["SWITCHBOARD_DATABASE"] { config.database = value }
         if let value = environment["SWITCHBOARD_GATEWAY_ENDPOINT"] { config.gatewayEndpoint = value }
         if let value = environment["SWITCHBOARD_WORKER_ENDPOINT"] { config.workerEndpoint = value }
+        if let value = environment["SWITCHBOARD_EVENTS_ENDPOINT"] { config.eventsEndpoint = value == "off" ? nil : value }
         if let value = environment["SWITCHBOARD_HUB_NAME"] { config.hubName = value }
         if let value = environment["SWITCHBOARD_HTTP_ENDPOINT"] { config.httpEndpoint = value == "off" ? nil : value }
         if let value = environment["SWITCHBOARD_SERVER_KEY_FILE"] { config.serverKeyFile = value }
         if let value = environment["SWITCHBOARD_GATEWAY_KEYS_FILE"] { config.gatewayKeysFile = value }
         if let value = environment["SWITCHBOARD_WORKER_KEYS_FILE"] { config.workerKeysFile = value }
+        if let value = environment["SWITCHBOARD_SUBSCRIBER_KEYS_FILE"] { config.subscriberKeysFile = value }
         return config
     }
 
@@ -92,6 +98,7 @@ public struct HubConfig: Sendable {
         if let value = file.database { config.database = value }
         if let value = file.gatewayEndpoint { config.gatewayEndpoint = value }
         if let value = file.workerEndpoint { config.workerEndpoint = value }
+        if let value = file.eventsEndpoint { config.eventsEndpoint = value == "off" ? nil : value }
         if let value = file.hubName { config.hubName = value }
         if let value = file.maxBodyBytes { config.maxBodyBytes = try positive(value, "max_body_bytes") }
         if let value = file.extraChannels { config.extraChannels = value }
@@ -126,6 +133,7 @@ public struct HubConfig: Sendable {
         config.serverKeyFile = file.serverKeyFile
         config.gatewayKeysFile = file.gatewayKeysFile
         config.workerKeysFile = file.workerKeysFile
+        config.subscriberKeysFile = file.subscriberKeysFile
         if let code = config.defaultCountryCode, code.isEmpty || code.count > 3 || !code.allSatisfy(\.isASCII) || Int(code) == nil {
             throw ConfigError(reason: "default_country_code '\(code)' must be 1 to 3 digits, like \"98\" or \"1\"")
         }
@@ -150,6 +158,7 @@ struct ConfigFile: Decodable {
     var database: String?
     var gatewayEndpoint: String?
     var workerEndpoint: String?
+    var eventsEndpoint: String?
     var hubName: String?
     var maxBodyBytes: Int?
     var extraChannels: [String]?
@@ -176,11 +185,13 @@ struct ConfigFile: Decodable {
     var serverKeyFile: String?
     var gatewayKeysFile: String?
     var workerKeysFile: String?
+    var subscriberKeysFile: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case database
         case gatewayEndpoint = "gateway_endpoint"
         case workerEndpoint = "worker_endpoint"
+        case eventsEndpoint = "events_endpoint"
         case hubName = "hub_name"
         case maxBodyBytes = "max_body_bytes"
         case extraChannels = "extra_channels"
@@ -207,6 +218,7 @@ struct ConfigFile: Decodable {
         case serverKeyFile = "server_key_file"
         case gatewayKeysFile = "gateway_keys_file"
         case workerKeysFile = "worker_keys_file"
+        case subscriberKeysFile = "subscriber_keys_file"
     }
 
     struct AnyKey: CodingKey {
@@ -226,6 +238,7 @@ struct ConfigFile: Decodable {
         database = try container.decodeIfPresent(String.self, forKey: .database)
         gatewayEndpoint = try container.decodeIfPresent(String.self, forKey: .gatewayEndpoint)
         workerEndpoint = try container.decodeIfPresent(String.self, forKey: .workerEndpoint)
+        eventsEndpoint = try container.decodeIfPresent(String.self, forKey: .eventsEndpoint)
         hubName = try container.decodeIfPresent(String.self, forKey: .hubName)
         maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes)
         extraChannels = try container.decodeIfPresent([String].self, forKey: .extraChannels)
@@ -256,6 +269,7 @@ struct ConfigFile: Decodable {
         serverKeyFile = try container.decodeIfPresent(String.self, forKey: .serverKeyFile)
         gatewayKeysFile = try container.decodeIfPresent(String.self, forKey: .gatewayKeysFile)
         workerKeysFile = try container.decodeIfPresent(String.self, forKey: .workerKeysFile)
+        subscriberKeysFile = try container.decodeIfPresent(String.self, forKey: .subscriberKeysFile)
     }
 }
 

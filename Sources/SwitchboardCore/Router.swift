@@ -45,6 +45,8 @@ public struct Router: Sendable {
     private let keywordsByStart: [UInt16: [(process: Int, keyword: Int)]]
     private let keywordCount: Int
     private let intentIndex: [String: CRMProcess]
+    /// Each process's skills as its tasks carry them, made once: routing runs once per message.
+    private let skillsByProcess: [CRMProcess: TaskNeeds]
 
     public init(rules: RoutingRules) {
         self.rules = rules
@@ -66,6 +68,11 @@ public struct Router: Sendable {
             }
         }
         intentIndex = intents
+        skillsByProcess = Dictionary(
+            uniqueKeysWithValues: CRMProcess.allCases.map { process in
+                let processRules = rules.rules(for: process)
+                return (process, TaskNeeds(skills: processRules.skills, optionalSkills: processRules.optionalSkills))
+            })
     }
 
     /// Routes one message received at `now` (Unix milliseconds).
@@ -85,11 +92,11 @@ public struct Router: Sendable {
             language = LanguageDetection.detect(utf8: message.body.prefix(Self.scannedBodyBytes), folded: words)
             detected = language != nil
         }
+        var needs = skillsByProcess[process] ?? .none
+        needs.language = language
         return RouteDecision(
             process: process, queue: process.rawValue, priority: message.priority,
-            deadline: now + processRules.target(for: message.channel), reason: reason,
-            needs: TaskNeeds(language: language, skills: processRules.skills, optionalSkills: processRules.optionalSkills),
-            languageDetected: detected)
+            deadline: now + processRules.target(for: message.channel), reason: reason, needs: needs, languageDetected: detected)
     }
 
     private func choose(_ message: Publish, _ foldedBody: () -> [UInt8]?) -> (CRMProcess, String) {

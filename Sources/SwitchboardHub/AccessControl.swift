@@ -48,25 +48,33 @@ public struct AllowList: Sendable, Equatable {
 final class AccessControl {
     private let gatewayFile: String
     private let workerFile: String
+    private let subscriberFile: String?
     private(set) var gateways: AllowList
     private(set) var workers: AllowList
+    private(set) var subscribers: AllowList
 
     static let gatewayDomain = "gateway"
     static let workerDomain = "worker"
+    /// The events socket: a subscriber's key, or a worker's (workers see more than events carry).
+    static let eventsDomain = "events"
 
-    init(gatewayFile: String, workerFile: String) throws {
+    init(gatewayFile: String, workerFile: String, subscriberFile: String? = nil) throws {
         self.gatewayFile = gatewayFile
         self.workerFile = workerFile
+        self.subscriberFile = subscriberFile
         gateways = try AllowList.load(path: gatewayFile)
         workers = try AllowList.load(path: workerFile)
+        subscribers = try subscriberFile.map(AllowList.load(path:)) ?? AllowList()
     }
 
-    /// Reads both files again. If either fails, both lists stay as they were and the error is thrown.
+    /// Reads the files again. If any fails, all lists stay as they were and the error is thrown.
     func reload() throws {
         let newGateways = try AllowList.load(path: gatewayFile)
         let newWorkers = try AllowList.load(path: workerFile)
+        let newSubscribers = try subscriberFile.map(AllowList.load(path:)) ?? AllowList()
         gateways = newGateways
         workers = newWorkers
+        subscribers = newSubscribers
     }
 
     /// The name to accept the peer as, or nil and why not.
@@ -78,6 +86,7 @@ final class AccessControl {
         switch request.domain {
         case Self.gatewayDomain: list = gateways
         case Self.workerDomain: list = workers
+        case Self.eventsDomain: list = AllowList(entries: workers.names.merging(subscribers.names) { _, subscriber in subscriber })
         default: return (nil, "unknown domain '\(request.domain)'")
         }
         guard let name = list.names[key] else { return (nil, "key \(key) is not allowed as a \(request.domain)") }

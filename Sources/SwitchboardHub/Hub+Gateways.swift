@@ -122,6 +122,44 @@ extension Hub {
         return (flags, wanted)
     }
 
+    /// The `interaction.received` event of a stored message (protocols/events.md).
+    static func receivedEvent(_ ack: Ack, _ task: DispatchTask) -> [UInt8] {
+        let interaction = task.payload.interaction
+        return ReceivedEvent(
+            deliveryID: task.deliveryID, interactionID: ack.interactionID, customerID: ack.customerID, gateway: interaction.gateway,
+            messageID: ack.messageID, channel: interaction.channel, queue: ack.queue, language: task.needs.language, at: interaction.receivedAt
+        ).json
+    }
+
+    /// Whether some subscriber's prefix matches `topic`: otherwise the event is not written out.
+    func subscribed(to topic: String) -> Bool {
+        guard !eventSubscriptions.isEmpty else { return false }
+        let bytes = Array(topic.utf8)
+        return eventSubscriptions.contains { bytes.starts(with: $0) }
+    }
+
+    /// XPUB's subscription messages: 1 and the prefix on a first subscription, 0 and the prefix
+    /// when its last subscriber leaves.
+    func readSubscriptions() throws {
+        guard let events else { return }
+        while let message = try events.receive(dontWait: true) {
+            guard let frame = message.frames.first, let flag = frame.first else { continue }
+            let prefix = Array(frame.dropFirst())
+            if flag == 1 { eventSubscriptions.insert(prefix) } else if flag == 0 { eventSubscriptions.remove(prefix) }
+        }
+    }
+
+    /// Sends one message on the events socket; a full queue drops it for that subscriber only
+    /// (it reads what it missed from the database).
+    func publish(topic: String, _ body: [UInt8]) {
+        guard let events else { return }
+        do {
+            try events.send([Array(topic.utf8), body], dontWait: true)
+        } catch {
+            stats.eventsNotPublished += 1
+        }
+    }
+
     /// The oldest batch is committed (or failed): answer each gateway, hand new deliveries to the dispatcher.
     func ingested(_ results: [Result<IngestOutcome, StoreFailure>], contexts: [Int64: [UInt8]]) {
         guard let batch = ingest.answered() else { return }
@@ -138,6 +176,7 @@ extension Hub {
                 stats.routed[ack.queue, default: 0] += 1
                 tasks.append(task)
                 sendGateway(.ack(ack), to: peer)
+                if subscribed(to: ReceivedEvent.topic) { publish(topic: ReceivedEvent.topic, Self.receivedEvent(ack, task)) }
             case .success(.duplicate(let ack)):
                 stats.acked += 1
                 stats.duplicates += 1

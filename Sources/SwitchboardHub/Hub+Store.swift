@@ -37,6 +37,10 @@ extension Hub {
                 logger.error("store maintenance failed: \(failure.reason)")
             case .maintained:
                 break
+            case .events(.success(let events)):
+                for event in events where subscribed(to: event.topic) { publish(topic: event.topic, event.json) }
+            case .events(.failure(let failure)):
+                logger.error("could not read back the events of a batch for a new subscriber: \(failure.reason)")
             }
         }
     }
@@ -45,7 +49,10 @@ extension Hub {
     /// (`TransitionWriter.nextBatch`); with `waiting` off (at stop) whatever waits goes at once.
     func flushTransitions(now: Int64, waiting: Bool = true) {
         guard let batch = transitionWriter.nextBatch(now: now, waiting: waiting) else { return }
-        submit(.apply(batch.transitions.map(\.transition), at: batch.transitions.map(\.at), checks: batch.checks.map(\.check.deliveryID)))
+        submit(
+            .apply(
+                batch.transitions.map(\.transition), at: batch.transitions.map(\.at), checks: batch.checks.map(\.check.deliveryID),
+                events: !eventSubscriptions.isEmpty))
     }
 
     /// How long the loop may wait for input: at most until waiting transitions are due (or, after
@@ -80,6 +87,15 @@ extension Hub {
         switch result {
         case .success(let written):
             dispatcher.written(transitions)
+            if !written.eventsRead && !eventSubscriptions.isEmpty, let since = written.decidedFrom {
+                // A subscriber came while this batch was written without reading its events back:
+                // read them now, ahead in the lane of every later batch, so the stream keeps its order.
+                submit(.eventsOf(transitions.map(\.deliveryID), sinceMs: since))
+            }
+            for event in written.events {
+                let topic = event.topic
+                if subscribed(to: topic) { publish(topic: topic, event.json) }
+            }
             // A transfer's new leg is pending in its queue now: load it.
             for case (.transferred(_, _, _, let leg), true) in zip(transitions, written.applied) {
                 perform(dispatcher.transferWritten(to: leg.queue))

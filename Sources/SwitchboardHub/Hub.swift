@@ -12,6 +12,8 @@ public struct HubEndpoints: Sendable, Equatable {
     public var worker: String
     /// `host:port` of the HTTP probes, nil when `http_endpoint` is off.
     public var http: String?
+    /// The events socket's endpoint, nil when `events_endpoint` is off.
+    public var events: String? = nil
 }
 
 /// The Switchboard daemon's loop: one thread owns every ZeroMQ socket and the dispatcher; the
@@ -32,6 +34,11 @@ public final class Hub {
     var gatewayMonitor: Socket!
     /// libzmq's ZAP handler endpoint, served by this loop when security is on.
     var zap: Socket?
+    /// The events socket (XPUB): delivery events and interaction.received, after their commit.
+    var events: Socket?
+    /// The topic prefixes subscribers hold now (XPUB passes each prefix's first subscription and
+    /// last unsubscription): with none, no event is even written out.
+    var eventSubscriptions: Set<[UInt8]> = []
     var accessControl: AccessControl?
     var health: HealthServer?
     /// False from a store reply that lost the connection until one that reached PostgreSQL.
@@ -94,7 +101,7 @@ public final class Hub {
         contextLane = try StoreLane(name: "context", context: context, config: config, logger: logger)
         recover()
         let endpoints = HubEndpoints(
-            gateway: gateways.lastEndpoint, worker: workers.lastEndpoint, http: health.map { "127.0.0.1:\($0.port)" })
+            gateway: gateways.lastEndpoint, worker: workers.lastEndpoint, http: health.map { "127.0.0.1:\($0.port)" }, events: events?.lastEndpoint)
         publishHealth(serving: true)
         logger.info("hub serving: gateways on \(endpoints.gateway), workers on \(endpoints.worker), libzmq \(Context.libraryVersion)")
         systemd.notify("READY=1\nSTATUS=serving gateways on \(endpoints.gateway), workers on \(endpoints.worker)")
@@ -155,7 +162,7 @@ public final class Hub {
         } catch {
             throw HubError(reason: "server_key_file \(keyPath): \(error)")
         }
-        let access = try AccessControl(gatewayFile: gatewayKeys, workerFile: workerKeys)
+        let access = try AccessControl(gatewayFile: gatewayKeys, workerFile: workerKeys, subscriberFile: config.subscriberKeysFile)
         accessControl = access
         logger.info("security: CURVE; \(access.gateways.names.count) gateway keys, \(access.workers.names.count) worker keys allowed")
         return keyFile.secretKey
@@ -207,6 +214,17 @@ public final class Hub {
         try gateways.monitor(endpoint: "inproc://switchboard-gateway-monitor", events: .handshakeFailures)
         gatewayMonitor = try context.socket(.pair)
         try gatewayMonitor.connect("inproc://switchboard-gateway-monitor")
+        if let endpoint = config.eventsEndpoint {
+            // XPUB rather than PUB: it tells which topics are subscribed, so that with no subscriber
+            // the hub spends nothing on events.
+            let publisher = try context.socket(.xpub)
+            if let serverKey { try publisher.makeCurveServer(secretKey: serverKey, domain: AccessControl.eventsDomain) }
+            // A subscriber too slow for the stream loses messages at this mark, never slows the hub;
+            // it reads what it missed from the database (protocols/events.md).
+            try publisher.setSendHighWaterMark(100_000)
+            try publisher.bind(endpoint)
+            events = publisher
+        }
     }
 
     /// Asks the store for what was pending or in flight when the hub last stopped.
@@ -220,7 +238,7 @@ public final class Hub {
     func submit(_ request: StoreRequest) {
         switch request {
         case .ingest, .quarantine: ingestLane.submit(request, logger: logger)
-        case .apply, .loadPending, .loadHeld, .maintain: dispatchLane.submit(request, logger: logger)
+        case .apply, .loadPending, .loadHeld, .maintain, .eventsOf: dispatchLane.submit(request, logger: logger)
         case .contexts: contextLane.submit(request, logger: logger)
         case .stop: lanes.forEach { $0.submit(request, logger: logger) }
         }
@@ -229,6 +247,8 @@ public final class Hub {
     /// One turn of the loop: wait for input, handle it, run timers, flush batches.
     func serveOnce(timeoutMs: Int) throws {
         var poller = Poller()
+        // The optional sockets (events, ZAP) are left out when off: positions are by what was added.
+        var polled: [PollSlot] = []
         for slot in PollSlot.allCases {
             switch slot {
             case .gateways: poller.add(gateways)
@@ -238,12 +258,19 @@ public final class Hub {
             case .ingestLane: poller.add(ingestLane.wake)
             case .dispatchLane: poller.add(dispatchLane.wake)
             case .contextLane: poller.add(contextLane.wake)
-            case .zap: if let zap { poller.add(zap) }
+            case .events:
+                guard let events else { continue }
+                poller.add(events)
+            case .zap:
+                guard let zap else { continue }
+                poller.add(zap)
             }
+            polled.append(slot)
         }
         let readable = try poller.wait(timeoutMilliseconds: timeoutMs)
-        func ready(_ slot: PollSlot) -> Bool { slot.rawValue < readable.count && readable[slot.rawValue] }
+        func ready(_ slot: PollSlot) -> Bool { polled.firstIndex(of: slot).map { $0 < readable.count && readable[$0] } ?? false }
         if ready(.zap) { try answerZapRequests() }
+        if ready(.events) { try readSubscriptions() }
         if ready(.ingestLane) { try handleStoreReplies(ingestLane) }
         if ready(.dispatchLane) { try handleStoreReplies(dispatchLane) }
         if ready(.contextLane) { try handleStoreReplies(contextLane) }
@@ -259,9 +286,9 @@ public final class Hub {
         flushOutbox(now: Clock.nowMs())
     }
 
-    /// What the loop polls, in the poller's order; the ZAP handler, there only with security on, last.
+    /// What the loop polls, in the poller's order; the events socket and the ZAP handler only when on.
     enum PollSlot: Int, CaseIterable {
-        case gateways, workers, workerMonitor, gatewayMonitor, ingestLane, dispatchLane, contextLane, zap
+        case gateways, workers, workerMonitor, gatewayMonitor, ingestLane, dispatchLane, contextLane, events, zap
     }
 
     private func runTimers(now: Int64) {
@@ -342,6 +369,7 @@ public final class Hub {
         monitor.close()
         gatewayMonitor.close()
         zap?.close()
+        events?.close()
         lanes.forEach { $0.wake.close() }
     }
 }

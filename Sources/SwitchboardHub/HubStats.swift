@@ -35,6 +35,8 @@ public struct HubStats: Sendable, Equatable {
     public var workerRefusals: [String: Int] = [:]
     /// DONEs and FAILs re-sent for a delivery the same worker's earlier answer had settled, confirmed again.
     public var repeatedAnswersConfirmed = 0
+    /// Events the events socket could not take (a send error; a slow subscriber's drops are not seen here).
+    public var eventsNotPublished = 0
     /// Workers given up on because they stopped reading what the hub sends.
     public var workersNotReading = 0
     /// Messages waiting in the hub for workers whose connection's queue was full.

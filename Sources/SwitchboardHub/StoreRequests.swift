@@ -10,7 +10,11 @@ enum StoreRequest: Sendable {
     /// Writes the transitions, then reads what the store holds of the `checks` deliveries (DONEs
     /// and FAILs memory could not place), so each check sees the writes decided before it. `at`:
     /// when each transition was decided (Unix ms), as the history records it.
-    case apply([DeliveryTransition], at: [Int64], checks: [Int64])
+    /// `events`: read back the events written, to publish them.
+    case apply([DeliveryTransition], at: [Int64], checks: [Int64], events: Bool)
+    /// The events of these deliveries decided at or after `sinceMs`: those of a batch written
+    /// without reading them back, when a subscriber arrived meanwhile.
+    case eventsOf([Int64], sinceMs: Int64)
     case loadPending(queue: String, limit: Int, skipping: Set<Int64>)
     /// Of the deliveries a returning worker says it holds, those still pending.
     case loadHeld(PeerID, [Int64])
@@ -52,6 +56,7 @@ enum StoreReply: Sendable {
     case pending(queue: String, limit: Int, Result<Store.PendingPage, StoreFailure>)
     case held(PeerID, Result<[DispatchTask], StoreFailure>)
     case contexts(Result<[Int64: [UInt8]], StoreFailure>)
+    case events(Result<[StoredEvent], StoreFailure>)
     case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?)
 }
@@ -68,9 +73,10 @@ extension StoreReply {
         switch self {
         case .ingested(let results, _):
             failure = results.lazy.compactMap { result -> StoreFailure? in if case .failure(let failure) = result { failure } else { nil } }.first
-        case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)), .contexts(.failure(let error)), .held(_, .failure(let error)):
+        case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)), .contexts(.failure(let error)), .held(_, .failure(let error)),
+            .events(.failure(let error)):
             failure = error
-        case .applied, .pending, .contexts, .held: failure = nil
+        case .applied, .pending, .contexts, .held, .events: failure = nil
         case .quarantined(_, _, let error), .maintained(let error): failure = error
         }
         return !(failure?.unavailable ?? false)

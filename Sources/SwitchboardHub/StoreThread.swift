@@ -222,9 +222,13 @@ final class StoreThread: Sendable {
         case .ingest(let records, let receivedAtMs, let contextWanted):
             let statement = Store.ingestStatement(records, receivedAtMs: receivedAtMs, contextWanted: contextWanted)
             return try ingested(statement, on: store) { try store.ingest(statement) }
-        case .apply(let transitions, let times, let checks):
-            let applied = try store.apply(transitions, at: times)
-            return .applied(transitions: transitions, .success(Store.AppliedBatch(applied: applied, stored: try store.answerStates(of: checks))))
+        case .apply(let transitions, let times, let checks, let wanted):
+            let (applied, events) = try store.applyRecording(transitions, at: times, returningEvents: wanted)
+            return .applied(
+                transitions: transitions,
+                .success(
+                    Store.AppliedBatch(
+                        applied: applied, stored: try store.answerStates(of: checks), events: events, eventsRead: wanted, decidedFrom: times.min())))
         case .loadHeld(let peer, let ids):
             return .held(peer, .success(try store.loadPending(ids: ids)))
         case .loadPending(let queue, let limit, let held):
@@ -234,6 +238,8 @@ final class StoreThread: Sendable {
         case .quarantine(let entries, let bytes):
             try store.quarantine(entries)
             return .quarantined(count: entries.count, bytes: bytes, nil)
+        case .eventsOf(let deliveries, let sinceMs):
+            return .events(.success(try store.events(of: deliveries, sinceMs: sinceMs)))
         case .maintain(let nowMs):
             try store.ensurePartitions(nowMs: nowMs)
             return .maintained(nil)
@@ -245,11 +251,12 @@ final class StoreThread: Sendable {
     private static func failedReply(_ request: StoreRequest, _ failure: StoreFailure) -> StoreReply {
         switch request {
         case .ingest(let records, _, _): .ingested(records.map { _ in .failure(failure) }, contexts: [:])
-        case .apply(let transitions, _, _): .applied(transitions: transitions, .failure(failure))
+        case .apply(let transitions, _, _, _): .applied(transitions: transitions, .failure(failure))
         case .loadHeld(let peer, _): .held(peer, .failure(failure))
         case .loadPending(let queue, let limit, _): .pending(queue: queue, limit: limit, .failure(failure))
         case .contexts: .contexts(.failure(failure))
         case .quarantine(let entries, let bytes): .quarantined(count: entries.count, bytes: bytes, failure)
+        case .eventsOf: .events(.failure(failure))
         case .maintain, .stop: .maintained(failure)
         }
     }
@@ -290,6 +297,7 @@ extension StoreRequest {
         case .contexts: "contexts"
         case .quarantine: "quarantine"
         case .maintain: "maintain"
+        case .eventsOf: "events_of"
         case .stop: "stop"
         }
     }
@@ -298,11 +306,12 @@ extension StoreRequest {
     var itemCount: Int {
         switch self {
         case .ingest(let records, _, _): records.count
-        case .apply(let transitions, _, let checks): transitions.count + checks.count
+        case .apply(let transitions, _, let checks, _): transitions.count + checks.count
         case .loadHeld(_, let ids): ids.count
         case .contexts(let customers): customers.count
         case .quarantine(let entries, _): entries.count
         case .loadPending(_, let limit, _): limit
+        case .eventsOf(let deliveries, _): deliveries.count
         case .maintain, .stop: 0
         }
     }

@@ -18,19 +18,34 @@ extension Store {
     /// when not given), and its event goes to `delivery_events` in the same statement: the history
     /// says when the hub offered and when the worker answered, not when a batch happened to commit.
     public func apply(_ transitions: [DeliveryTransition], at times: [Int64]? = nil) throws -> [Bool] {
-        guard !transitions.isEmpty else { return [] }
+        try applyRecording(transitions, at: times, returningEvents: false).applied
+    }
+
+    /// `apply`, also answering (when `returningEvents`) the events the batch appended to
+    /// `delivery_events`, in id order: they are read back only when someone will publish them.
+    public func applyRecording(_ transitions: [DeliveryTransition], at times: [Int64]? = nil, returningEvents: Bool = true) throws -> (
+        applied: [Bool], events: [StoredEvent]
+    ) {
+        guard !transitions.isEmpty else { return ([], []) }
         let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
         let writes = Self.writes(transitions, at: times ?? Array(repeating: now, count: transitions.count))
         let rounds = Self.rounds(writes.count) { [writes[$0].deliveryID] }
-        let answer = try connection.queryPrepared("swb_apply_batch", Self.applySQL, Self.transitionColumns(writes, rounds: rounds, owner: owner))
+        let answer = try connection.queryPrepared(
+            "swb_apply_batch", Self.applySQL, Self.transitionColumns(writes, rounds: rounds, owner: owner) + [.init(returningEvents)])
         var applied = [Bool](repeating: false, count: transitions.count)
+        var events: [StoredEvent] = []
         for row in answer.rows {
-            guard let index = row[0].flatMap({ Int($0) }), writes.indices.contains(index) else {
+            guard let position = row[0] else {
+                events.append(try StoredEvent(row: Array(row[1...]), hub: owner))
+                continue
+            }
+            guard let index = Int(position), writes.indices.contains(index) else {
                 throw PostgresError(code: .unexpectedResult, message: "swb_apply_batch answered an unknown position")
             }
             for transition in writes[index].transitions { applied[transition] = true }
         }
-        return applied
+        events.sort { $0.id < $1.id }
+        return (applied, events)
     }
 
     /// A transition batch's answer: whether each transition applied, and what the store holds of
@@ -38,10 +53,20 @@ extension Store {
     public struct AppliedBatch: Sendable {
         public var applied: [Bool]
         public var stored: [Int64: AnswerCheck.Stored]
+        /// The events the batch appended, to publish, if they were read back (`eventsRead`).
+        public var events: [StoredEvent]
+        public var eventsRead: Bool
+        /// When its first transition was decided (Unix ms).
+        public var decidedFrom: Int64?
 
-        public init(applied: [Bool], stored: [Int64: AnswerCheck.Stored]) {
+        public init(
+            applied: [Bool], stored: [Int64: AnswerCheck.Stored], events: [StoredEvent] = [], eventsRead: Bool = false, decidedFrom: Int64? = nil
+        ) {
             self.applied = applied
             self.stored = stored
+            self.events = events
+            self.eventsRead = eventsRead
+            self.decidedFrom = decidedFrom
         }
     }
 
@@ -62,9 +87,9 @@ extension Store {
     }
 
     static let applySQL = """
-        SELECT o_index FROM swb_apply_batch($1::integer[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::bigint[], $7::text[],
+        SELECT * FROM swb_apply_batch($1::integer[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::bigint[], $7::text[],
                                             $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::bigint[], $14::bigint[],
-                                            $15::jsonb[], $16::text)
+                                            $15::jsonb[], $16::text, $17::boolean)
         """
 
     /// One row of `swb_apply_batch`: the transitions it writes (their indexes in the batch), and

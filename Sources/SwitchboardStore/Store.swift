@@ -263,6 +263,16 @@ public final class Store {
         var routingVersion = PostgresArray<Int32>(), fingerprint = PostgresArray<String>(), phone = PostgresArray<String>()
         var email = PostgresArray<String>(), external = PostgresArray<String>(), device = PostgresArray<String>()
         var taskLanguage = PostgresArray<String>(), requiredSkills = PostgresArray<String>(), optionalSkills = PostgresArray<String>()
+        /// The last skill list written as a literal, and the literal: a batch's tasks share a few lists.
+        var lastSkills: (skills: [String], literal: String)?
+
+        mutating func literal(_ skills: [String]) -> String? {
+            guard !skills.isEmpty else { return nil }
+            if let last = lastSkills, last.skills == skills { return last.literal }
+            let literal = Store.textArrayLiteral(skills)
+            lastSkills = (skills, literal)
+            return literal
+        }
 
         mutating func append(_ record: IngestRecord) {
             gateway.append(record.gateway)
@@ -296,8 +306,8 @@ public final class Store {
             taskLanguage.append(needs.language)
             // Each task's skills as one array literal, cast in the statement: PostgreSQL's arrays
             // of arrays must all have one length. None (most tasks) is NULL, and stays NULL in the row.
-            requiredSkills.append(needs.skills.isEmpty ? nil : Store.textArrayLiteral(needs.skills))
-            optionalSkills.append(needs.optionalSkills.isEmpty ? nil : Store.textArrayLiteral(needs.optionalSkills))
+            requiredSkills.append(literal(needs.skills))
+            optionalSkills.append(literal(needs.optionalSkills))
         }
 
         var parameters: [PostgresValue] {
@@ -429,10 +439,10 @@ public final class Store {
                  WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) AND (cardinality($2::bigint[]) = 0 OR id = ANY($2::bigint[]))
                    AND ($3::bigint IS NULL OR completed_at >= to_timestamp($3::bigint / 1000.0))
                    AND ($4::bigint IS NULL OR completed_at < to_timestamp($4::bigint / 1000.0))
-                RETURNING id, queue, last_error
+                RETURNING id, interaction_id, queue, last_error
             ), events AS (
-                INSERT INTO delivery_events (delivery_id, queue, kind, hub, attempt, detail)
-                SELECT id, queue, 'replayed', $5, 0, last_error FROM replayed
+                INSERT INTO delivery_events (delivery_id, interaction_id, queue, kind, hub, attempt, detail)
+                SELECT id, interaction_id, queue, 'replayed', $5, 0, last_error FROM replayed
             )
             SELECT id FROM replayed ORDER BY id
             """,

@@ -70,6 +70,9 @@ public final class Socket {
         }
     }
 
+    /// A SUB socket receives messages whose first frame starts with `prefix` (empty: all).
+    public func subscribe(_ prefix: [UInt8] = []) throws { try setOption(ZMQ_SUBSCRIBE, bytes: prefix) }
+
     public func setOption(_ option: Int32, bytes: [UInt8]) throws {
         let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
         guard rc == 0 else { throw ZeroMQError.last("setsockopt \(option)") }

@@ -26,6 +26,7 @@ final class BenchHub: @unchecked Sendable {
         database: "\(database)"
         gateway_endpoint: "\(gatewayEndpoint)"
         worker_endpoint: "\(workerEndpoint)"
+        events_endpoint: "tcp://127.0.0.1:*"
         hub_name: bench
         default_country_code: "98"
         max_uncommitted: 50000

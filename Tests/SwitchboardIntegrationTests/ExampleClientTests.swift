@@ -37,6 +37,18 @@ struct ExampleClientTests {
         #expect(worker.status == 0, "\(worker.output)")
         #expect(worker.output.contains("5 tasks confirmed"))
         #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done' AND worker = 'example-worker'") == 5)
+        // examples/events.py resumes from the start: the five received, offered and done, from the database.
+        let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
+        let events = try runExample(
+            "events.py",
+            [
+                "--endpoint", try #require(hub.endpoints.events), "--since", "0", "--received-since", "0", "--switchboard",
+                "\(binary) events --database '\(database.conninfo)'", "--events", "15", "--idle", "5",
+            ])
+        #expect(events.status == 0, "\(events.output)")
+        #expect(events.output.components(separatedBy: "\"event\": \"delivery.done\"").count - 1 == 5, "\(events.output)")
+        #expect(events.output.components(separatedBy: "\"event\": \"interaction.received\"").count - 1 == 5)
+        #expect(events.output.contains("15 events; resume with"))
     }
 
     @Test("with security: curve, the Python examples connect with their key files and a hub.pub")

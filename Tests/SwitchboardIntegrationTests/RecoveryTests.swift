@@ -21,6 +21,7 @@ final class HubProcess {
         // Security is on unless configured off; these hubs test other promises.
         var configYAML = (configYAML?.contains("security:") ?? false) ? configYAML! : "security: off\n" + (configYAML ?? "")
         if !configYAML.contains("http_endpoint:") { configYAML += "http_endpoint: \"127.0.0.1:0\"\n" }
+        if !configYAML.contains("events_endpoint:") { configYAML += "events_endpoint: \"tcp://127.0.0.1:*\"\n" }
         do {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-\(UUID().uuidString).yaml")
             try configYAML.write(to: file, atomically: true, encoding: .utf8)

@@ -64,6 +64,7 @@ final class RunningHub: Sendable {
         config.database = database.conninfo
         config.gatewayEndpoint = "tcp://127.0.0.1:*"
         config.workerEndpoint = "tcp://127.0.0.1:*"
+        config.eventsEndpoint = "tcp://127.0.0.1:*"
         config.hubName = "test-hub"
         config.security = .off
         config.httpEndpoint = "127.0.0.1:0"

@@ -2,7 +2,8 @@
 -- rounds: a delivery's second write in the batch goes in the round after its first, so each round
 -- updates a delivery at most once and its transitions keep their order. Each write applies only
 -- if its guard holds (DONE: offered to that worker; an offer: pending or offered); the answer is
--- the indexes of the writes that applied. 'offer_done' is an offer and its worker's DONE in one
+-- the indexes of the writes that applied (o_index), then, with p_events, the events they
+-- appended (o_index NULL), which the hub publishes once the batch is committed. 'offer_done' is an offer and its worker's DONE in one
 -- update: one row version instead of two for a quick worker.
 --
 -- Every write that applies appends its event to delivery_events in the same statement (an
@@ -15,8 +16,9 @@
 CREATE FUNCTION swb_apply_batch(
     p_round integer[], p_op text[], p_id bigint[], p_worker text[], p_attempt integer[], p_lease_until bigint[],
     p_owner text[], p_outcome text[], p_notes text[], p_not_before bigint[], p_error text[], p_event text[],
-    p_at bigint[], p_done_at bigint[], p_leg jsonb[], p_hub text)
-RETURNS TABLE(o_index integer)
+    p_at bigint[], p_done_at bigint[], p_leg jsonb[], p_hub text, p_events boolean)
+RETURNS TABLE(o_index integer, o_event_id bigint, o_delivery_id bigint, o_interaction_id bigint, o_kind text, o_queue text,
+              o_worker text, o_attempt integer, o_detail text, o_at bigint)
 LANGUAGE plpgsql
 SET enable_seqscan TO 'off'
 SET enable_hashjoin TO 'off'
@@ -94,8 +96,8 @@ BEGIN
               FROM changed c
              WHERE c.op = 'transfer'
         ), events AS (
-            INSERT INTO delivery_events (delivery_id, queue, kind, worker, hub, attempt, detail, at)
-            SELECT c.id, c.queue, e.kind, c.worker, p_hub, c.attempts, e.detail, e.at
+            INSERT INTO delivery_events (delivery_id, interaction_id, queue, kind, worker, hub, attempt, detail, at)
+            SELECT c.id, c.interaction_id, c.queue, e.kind, c.worker, p_hub, c.attempts, e.detail, e.at
               FROM changed c
              CROSS JOIN LATERAL (
                  SELECT 'offered' AS kind, NULL::text AS detail, c.at AS at, 1 AS step WHERE c.op = 'offer_done'
@@ -107,7 +109,15 @@ BEGIN
                         CASE WHEN c.op = 'offer_done' THEN c.done_at ELSE c.at END, 2
              ) e
              ORDER BY c.idx, e.step
+            RETURNING id, delivery_id, interaction_id, kind, queue, worker, attempt, detail, at
         )
-        SELECT c.idx FROM changed c;
+        SELECT c.idx, NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::integer, NULL::text,
+               NULL::bigint
+          FROM changed c
+        UNION ALL
+        SELECT NULL, v.id, v.delivery_id, v.interaction_id, v.kind, v.queue, v.worker, v.attempt, v.detail,
+               (extract(epoch FROM v.at) * 1000)::bigint
+          FROM events v
+         WHERE p_events;
     END LOOP;
 END $$;

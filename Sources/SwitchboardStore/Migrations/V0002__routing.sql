@@ -29,6 +29,8 @@ CREATE INDEX deliveries_transferred_from ON deliveries (transferred_from) WHERE 
 CREATE TABLE delivery_events (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     delivery_id    bigint NOT NULL,
+    -- The delivery's interaction (interactions.id), so that a contact's history needs no join.
+    interaction_id bigint,
     -- Copied from the delivery, so that a report by queue needs no join.
     queue          text NOT NULL,
     kind           text NOT NULL CHECK (kind IN ('offered', 'accepted', 'rejected', 'timed_out', 'retried', 'escalated',

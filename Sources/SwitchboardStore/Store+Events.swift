@@ -1,0 +1,152 @@
+import Postgres
+import SwitchboardProtocol
+
+/// One row of `delivery_events`, as the events socket publishes it and `switchboard events` prints it.
+public struct StoredEvent: Sendable, Equatable {
+    public var id: Int64
+    public var deliveryID: Int64
+    public var interactionID: Int64?
+    public var kind: String
+    public var queue: String
+    public var worker: String?
+    public var hub: String?
+    public var attempt: Int?
+    public var detail: String?
+    /// Unix milliseconds.
+    public var at: Int64
+
+    public init(
+        id: Int64, deliveryID: Int64, interactionID: Int64?, kind: String, queue: String, worker: String?, hub: String?, attempt: Int?,
+        detail: String?, at: Int64
+    ) {
+        self.id = id
+        self.deliveryID = deliveryID
+        self.interactionID = interactionID
+        self.kind = kind
+        self.queue = queue
+        self.worker = worker
+        self.hub = hub
+        self.attempt = attempt
+        self.detail = detail
+        self.at = at
+    }
+
+    /// From columns id, delivery_id, interaction_id, kind, queue, worker, attempt, detail, at (ms).
+    init(row: [String?], hub: String?) throws {
+        guard let id = row[0].flatMap({ Int64($0) }), let deliveryID = row[1].flatMap({ Int64($0) }), let kind = row[3], let queue = row[4],
+            let at = row[8].flatMap({ Int64($0) })
+        else { throw PostgresError(code: .unexpectedResult, message: "an event row without its id, delivery, kind, queue or time") }
+        self.init(
+            id: id, deliveryID: deliveryID, interactionID: row[2].flatMap { Int64($0) }, kind: kind, queue: queue, worker: row[5], hub: hub,
+            attempt: row[6].flatMap { Int($0) }, detail: row[7], at: at)
+    }
+
+    /// The topic frame of its message on the events socket (protocols/events.md): `delivery.` and the kind.
+    public var topic: String { "delivery.\(kind)" }
+
+    /// The event as the JSON object of protocols/events.md; members without a value are left out.
+    public var json: [UInt8] {
+        var object = JSONObjectWriter(reservingCapacity: 192)
+        object.field("at", at)
+        object.field("attempt", attempt)
+        object.field("delivery_id", deliveryID)
+        object.field("detail", detail)
+        object.field("event", topic)
+        object.field("hub", hub)
+        object.field("id", id)
+        object.field("interaction_id", interactionID)
+        object.field("queue", queue)
+        object.field("worker", worker)
+        return object.finish()
+    }
+}
+
+/// `interaction.received`: a message stored, with its first delivery (protocols/events.md). Its
+/// place in the stream is its delivery id: a subscriber resumes these by the last one it saw.
+public struct ReceivedEvent: Sendable, Equatable {
+    public var deliveryID: Int64
+    public var interactionID: Int64
+    public var customerID: Int64
+    public var gateway: String
+    public var messageID: String
+    public var channel: String
+    public var queue: String
+    public var language: String?
+    /// Unix milliseconds.
+    public var at: Int64
+
+    public init(
+        deliveryID: Int64, interactionID: Int64, customerID: Int64, gateway: String, messageID: String, channel: String, queue: String,
+        language: String?, at: Int64
+    ) {
+        self.deliveryID = deliveryID
+        self.interactionID = interactionID
+        self.customerID = customerID
+        self.gateway = gateway
+        self.messageID = messageID
+        self.channel = channel
+        self.queue = queue
+        self.language = language
+        self.at = at
+    }
+
+    public static let topic = "interaction.received"
+
+    public var json: [UInt8] {
+        var object = JSONObjectWriter(reservingCapacity: 256)
+        object.field("at", at)
+        object.field("channel", channel)
+        object.field("customer_id", customerID)
+        object.field("delivery_id", deliveryID)
+        object.field("event", Self.topic)
+        object.field("gateway", gateway)
+        object.field("interaction_id", interactionID)
+        object.field("language", language)
+        object.field("message_id", messageID)
+        object.field("queue", queue)
+        return object.finish()
+    }
+}
+
+extension Store {
+    /// The `interaction.received` events of deliveries above `afterDelivery` (first legs only: a
+    /// transfer's leg is no new message), oldest first, at most `limit`.
+    public func receivedEvents(afterDelivery: Int64, limit: Int) throws -> [ReceivedEvent] {
+        try connection.query(
+            """
+            SELECT d.id, i.id, d.customer_id, i.gateway, i.message_id, i.channel, d.queue, d.language, \(Self.ms("i.received_at"))
+              FROM deliveries d JOIN interactions i ON i.id = d.interaction_id AND i.received_at = d.interaction_received_at
+             WHERE d.id > $1 AND d.transferred_from IS NULL ORDER BY d.id LIMIT $2
+            """, [.init(afterDelivery), .init(limit)]
+        ).rows.compactMap { row in
+            guard let delivery = row[0].flatMap({ Int64($0) }), let interaction = row[1].flatMap({ Int64($0) }),
+                let customer = row[2].flatMap({ Int64($0) }), let at = row[8].flatMap({ Int64($0) })
+            else { return nil }
+            return ReceivedEvent(
+                deliveryID: delivery, interactionID: interaction, customerID: customer, gateway: row[3] ?? "", messageID: row[4] ?? "",
+                channel: row[5] ?? "", queue: row[6] ?? "", language: row[7], at: at)
+        }
+    }
+
+    /// The events of these deliveries at or after `sinceMs` (Unix ms), in id order.
+    public func events(of deliveries: [Int64], sinceMs: Int64) throws -> [StoredEvent] {
+        guard !deliveries.isEmpty else { return [] }
+        return try connection.query(
+            """
+            SELECT id, delivery_id, interaction_id, kind, queue, worker, attempt, detail, \(Self.ms("at")), hub
+              FROM delivery_events WHERE delivery_id = ANY($1::bigint[]) AND at >= to_timestamp($2::bigint / 1000.0) ORDER BY id
+            """, [Self.bigintArray(deliveries), .init(sinceMs)]
+        ).rows.map { try StoredEvent(row: Array($0[0..<9]), hub: $0[9]) }
+    }
+
+    /// Events with an id above `after`, oldest first, at most `limit`: what a subscriber that last
+    /// saw event `after` missed.
+    public func events(after: Int64, limit: Int) throws -> [StoredEvent] {
+        try connection.query(
+            """
+            SELECT id, delivery_id, interaction_id, kind, queue, worker, attempt, detail, \(Self.ms("at")), hub
+              FROM delivery_events WHERE id > $1 ORDER BY id LIMIT $2
+            """, [.init(after), .init(limit)]
+        ).rows.map { try StoredEvent(row: Array($0[0..<9]), hub: $0[9]) }
+    }
+}
