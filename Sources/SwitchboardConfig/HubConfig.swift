@@ -122,6 +122,10 @@ public struct HubConfig: Sendable {
         if let value = file.retryBaseMs { config.dispatch.retryBackoff.baseMs = Int64(try positive(value, "retry_base_ms")) }
         if let value = file.retryMaxMs { config.dispatch.retryBackoff.maxMs = Int64(try positive(value, "retry_max_ms")) }
         if let value = file.offerTimeoutMs { config.dispatch.offerTimeoutMs = Int64(try positive(value, "offer_timeout_ms")) }
+        if let value = file.stickyWaitMs {
+            guard value >= 0 else { throw ConfigError(reason: "sticky_wait_ms must be 0 or more, got \(value)") }
+            config.dispatch.stickyWaitMs = Int64(value)
+        }
         guard config.dispatch.retryBackoff.maxMs >= config.dispatch.retryBackoff.baseMs else {
             throw ConfigError(
                 reason: "retry_max_ms (\(config.dispatch.retryBackoff.maxMs)) must be at least retry_base_ms (\(config.dispatch.retryBackoff.baseMs))"
@@ -178,6 +182,7 @@ struct ConfigFile: Decodable {
     var windowPerQueue: Int?
     var retryBaseMs: Int?
     var offerTimeoutMs: Int?
+    var stickyWaitMs: Int?
     var retryMaxMs: Int?
     var routing: RoutingRules?
     var security: SecurityMode?
@@ -211,6 +216,7 @@ struct ConfigFile: Decodable {
         case windowPerQueue = "window_per_queue"
         case retryBaseMs = "retry_base_ms"
         case offerTimeoutMs = "offer_timeout_ms"
+        case stickyWaitMs = "sticky_wait_ms"
         case retryMaxMs = "retry_max_ms"
         case routing
         case security
@@ -258,6 +264,7 @@ struct ConfigFile: Decodable {
         windowPerQueue = try container.decodeIfPresent(Int.self, forKey: .windowPerQueue)
         retryBaseMs = try container.decodeIfPresent(Int.self, forKey: .retryBaseMs)
         offerTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .offerTimeoutMs)
+        stickyWaitMs = try container.decodeIfPresent(Int.self, forKey: .stickyWaitMs)
         retryMaxMs = try container.decodeIfPresent(Int.self, forKey: .retryMaxMs)
         routing = try container.decodeIfPresent(RoutingRules.self, forKey: .routing)
         do {

@@ -82,6 +82,10 @@ public struct DispatchTask: Sendable, Equatable {
     public var payload: TaskPayload
     /// Workers that sent REJECT for it, or let its offer time out: offered to another first.
     public var declinedBy: [String] = []
+    /// Sticky routing: it waited (or was offered) for its customer's last worker once already.
+    var stickyTried = false
+    /// Kept aside for this worker (its customer's last) until `notBefore`.
+    var reservedFor: String?
 
     public init(deliveryID: Int64, queue: String, priority: Int, deadline: Int64, attempts: Int = 0, notBefore: Int64? = nil, payload: TaskPayload) {
         self.deliveryID = deliveryID
@@ -241,12 +245,15 @@ public struct DispatchConfig: Sendable {
     public var retryBackoff: RetryBackoff
     /// How long a worker that sends ACCEPT has to accept (or complete) an offer before it goes to another worker.
     public var offerTimeoutMs: Int64
+    /// How long a returning customer's contact waits for the busy worker who last handled them (0: not at all).
+    public var stickyWaitMs: Int64
 
     public init(
         maxAttempts: Int = 5, heartbeatMs: Int64 = 1000, heartbeatTimeoutMs: Int64 = 3000, leaseMs: Int64 = 300_000, windowPerQueue: Int = 10_000,
-        retryBackoff: RetryBackoff = RetryBackoff(), offerTimeoutMs: Int64 = 30_000
+        retryBackoff: RetryBackoff = RetryBackoff(), offerTimeoutMs: Int64 = 30_000, stickyWaitMs: Int64 = 0
     ) {
         self.offerTimeoutMs = offerTimeoutMs
+        self.stickyWaitMs = stickyWaitMs
         self.maxAttempts = maxAttempts
         self.heartbeatMs = heartbeatMs
         self.heartbeatTimeoutMs = heartbeatTimeoutMs

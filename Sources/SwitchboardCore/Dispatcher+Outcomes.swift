@@ -9,6 +9,7 @@ extension Dispatcher {
         case .failure(let refusal):
             return refusal.actions
         case .success(let held):
+            remember(customer: held.task.payload.customerID, worker: held.workerID)
             let transition = DeliveryTransition.done(deliveryID: done.deliveryID, worker: held.workerID, outcome: done.outcome, notes: done.notes)
             return [persist(transition, confirmTo: peer)] + pump(now: now)
         }

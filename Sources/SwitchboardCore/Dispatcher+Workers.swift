@@ -70,6 +70,8 @@ extension Dispatcher {
         }
         // Its heap entry stays behind and is skipped when it comes up.
         guard var task = waiting.removeValue(forKey: id) ?? scheduled.removeValue(forKey: id) else { return false }
+        reservedIDs.remove(id)
+        task.reservedFor = nil
         task.attempts += 1
         task.notBefore = nil
         actions.append(hand(task, to: peer, now: now))
@@ -92,6 +94,7 @@ extension Dispatcher {
     /// The worker disconnected or went silent: everything it held goes back to the queue at once.
     public mutating func workerGone(_ peer: PeerID, reason: String, now: Int64) -> [DispatchAction] {
         guard let worker = workers.removeValue(forKey: peer) else { return [] }
+        releaseReserved(for: worker.registration.workerID, now: now)
         var actions: [DispatchAction] = []
         for id in worker.held.sorted() {
             guard let held = offered.removeValue(forKey: id) else { continue }

@@ -28,6 +28,11 @@ public struct Dispatcher {
     var unwritten: [Int64: Int] = [:]
     /// Nothing is offered before this time: after a crash, workers first reclaim what they hold.
     var offersHeldUntil: Int64 = 0
+    /// Sticky routing: who last completed a contact of each customer, and the customers oldest first.
+    var lastWorker: [Int64: String] = [:]
+    var lastWorkerOrder: [Int64] = []
+    /// Scheduled deliveries kept aside for their customer's last worker (`reservedFor`).
+    var reservedIDs: Set<Int64> = []
 
     public init(config: DispatchConfig) {
         self.config = config
@@ -201,6 +206,8 @@ public struct Dispatcher {
             scheduled[id] = nil
             var due = task
             due.notBefore = nil
+            due.reservedFor = nil
+            reservedIDs.remove(id)
             admit(due, now: now)
         }
         return actions + pump(now: now)
@@ -211,6 +218,7 @@ public struct Dispatcher {
     /// Offers the most urgent ready deliveries to the best eligible workers until one side runs out.
     mutating func pump(now: Int64) -> [DispatchAction] {
         var actions: [DispatchAction] = []
+        if now >= offersHeldUntil { actions += offerReserved(now: now) }
         while now >= offersHeldUntil, let (lane, match) = nextMatch() {
             guard let entry = ready[lane]?.popMin() else { continue }
             readyEntries[lane.queue, default: 1] -= 1
@@ -223,6 +231,8 @@ public struct Dispatcher {
                 admit(task, now: now)
                 continue
             }
+            guard let peer = stickyChoice(for: task, lane: lane, chosen: peer, now: now) else { continue }
+            task.stickyTried = true
             task.attempts += 1
             actions.append(.offer(peer, task))
             actions.append(hand(task, to: peer, now: now))

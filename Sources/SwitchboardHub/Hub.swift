@@ -138,6 +138,8 @@ public final class Hub {
         // Deliveries workers held at the last stop are restored before any worker can answer for them.
         let held = try setup.loadOffered()
         for entry in held { dispatcher.restoreOffered(entry.task, workerID: entry.worker, now: Clock.nowMs()) }
+        // Sticky routing remembers, across restarts, who last completed each recent customer's contact.
+        for (customer, worker) in try setup.lastWorkers(limit: Dispatcher.stickyMemory) { dispatcher.remember(customer: customer, worker: worker) }
         logger.info("database ready; routing version \(intake.routingVersion); \(held.count) deliveries held by workers at the last stop")
     }
 

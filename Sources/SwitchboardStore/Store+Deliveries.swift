@@ -28,6 +28,24 @@ extension Store {
         return PendingPage(found: ids.count, tasks: try tasks(missing, states: ["pending"]).map(\.task))
     }
 
+    /// Who last completed a contact of each customer, from the latest `limit` completions, oldest
+    /// first: sticky routing's memory after a restart.
+    public func lastWorkers(limit: Int) throws -> [(customer: Int64, worker: String)] {
+        try connection.query(
+            """
+            SELECT customer_id, worker FROM (
+                SELECT DISTINCT ON (d.customer_id) d.customer_id, e.worker, e.id
+                  FROM (SELECT delivery_id, worker, id FROM delivery_events WHERE kind = 'done' ORDER BY id DESC LIMIT $1) e
+                  JOIN deliveries d ON d.id = e.delivery_id
+                 ORDER BY d.customer_id, e.id DESC) latest
+             ORDER BY id
+            """, [.init(limit)]
+        ).rows.compactMap { row in
+            guard let customer = row[0].flatMap({ Int64($0) }), let worker = row[1] else { return nil }
+            return (customer, worker)
+        }
+    }
+
     /// Records this hub's start; answers whether its previous run ended without a clean stop.
     public func recordStart() throws -> Bool {
         let previous = try connection.query("SELECT stopped_at IS NULL FROM hubs WHERE name = $1", [.text(owner)]).rows.first

@@ -79,3 +79,51 @@ struct SkillRoutingIntegrationTests {
                 == "{sales}")
     }
 }
+
+@Suite("Sticky routing over real sockets and PostgreSQL")
+struct StickyRoutingIntegrationTests {
+    @Test("a returning customer's contact goes to the worker who handled their last one, also after a hub restart")
+    func returningCustomer() throws {
+        let database = try TestDatabase()
+        let config = RunningHub.config(database)
+        var hub = try RunningHub(config)
+        // Without stickiness the longest idle agent would be offered each contact: the one that
+        // just finished, or (after the restart) registered last, never would.
+        func agents(_ hub: RunningHub, last: String? = nil) throws -> [WorkerClient] {
+            let names: [String] = ["agent-a", "agent-b", "agent-c"].filter { $0 != last } + (last.map { [$0] } ?? [])
+            return try names.map { name in
+                usleep(20_000)
+                let worker = try WorkerClient(registration: Ready(workerID: name, queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+                try worker.ready()
+                return worker
+            }
+        }
+        /// Publishes one message of this customer and answers it with whichever agent gets it: that agent's id.
+        func handled(_ id: String, email: String, hub: RunningHub, agents: [WorkerClient]) throws -> String? {
+            _ = try GatewayClient(name: "mail", endpoint: hub.endpoints.gateway).publish(
+                Messages.publish(id, "help me please", hints: IdentityHints(email: email)))
+            let deadline = Date().addingTimeInterval(5)
+            while Date() < deadline {
+                for agent in agents {
+                    if case .task(let task) = try agent.next(timeoutMs: 20) {
+                        try agent.done(task.deliveryID, outcome: "ok")
+                        _ = try agent.nextAnswer()
+                        return try database.value("SELECT worker FROM deliveries WHERE id = $1", [.init(task.deliveryID)])
+                    }
+                }
+            }
+            return nil
+        }
+        var workers = try agents(hub)
+        let first = try #require(try handled("s-1", email: "sara@example.com", hub: hub, agents: workers))
+        #expect(try handled("s-2", email: "sara@example.com", hub: hub, agents: workers) == first)
+        // Another customer goes to the longest idle agent, not to Sara's.
+        #expect(try handled("o-1", email: "omid@example.com", hub: hub, agents: workers) != first)
+        workers.forEach { $0.close() }
+        hub.shutdown()
+        hub = try RunningHub(config)
+        defer { hub.shutdown() }
+        workers = try agents(hub, last: first)
+        #expect(try handled("s-3", email: "sara@example.com", hub: hub, agents: workers) == first)
+    }
+}
