@@ -47,6 +47,8 @@ public struct Router: Sendable {
     private let intentIndex: [String: CRMProcess]
     /// Each process's skills as its tasks carry them, made once: routing runs once per message.
     private let skillsByProcess: [CRMProcess: TaskNeeds]
+    /// The business calendars of the processes that have one, ready to count deadlines with.
+    private let calendars: [CRMProcess: BusinessCalendar.Compiled]
 
     public init(rules: RoutingRules) {
         self.rules = rules
@@ -68,6 +70,11 @@ public struct Router: Sendable {
             }
         }
         intentIndex = intents
+        var calendars: [CRMProcess: BusinessCalendar.Compiled] = [:]
+        for process in CRMProcess.allCases {
+            if let compiled = try? rules.rules(for: process).calendar?.compiled() { calendars[process] = compiled }
+        }
+        self.calendars = calendars
         skillsByProcess = Dictionary(
             uniqueKeysWithValues: CRMProcess.allCases.map { process in
                 let processRules = rules.rules(for: process)
@@ -96,7 +103,14 @@ public struct Router: Sendable {
         needs.language = language
         return RouteDecision(
             process: process, queue: process.rawValue, priority: message.priority,
-            deadline: now + processRules.target(for: message.channel), reason: reason, needs: needs, languageDetected: detected)
+            deadline: deadline(process, processRules.target(for: message.channel), from: now), reason: reason, needs: needs,
+            languageDetected: detected)
+    }
+
+    /// The service-level deadline: `target` after `now`, counted in business hours when the process has a calendar.
+    private func deadline(_ process: CRMProcess, _ target: Int64, from now: Int64) -> Int64 {
+        guard let calendar = calendars[process] else { return now + target }
+        return calendar.deadline(from: now, adding: target)
     }
 
     private func choose(_ message: Publish, _ foldedBody: () -> [UInt8]?) -> (CRMProcess, String) {

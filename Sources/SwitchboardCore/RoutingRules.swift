@@ -12,11 +12,14 @@ public struct ProcessRules: Sendable, Equatable, Codable {
     public var skills: [String]
     /// Skills that rank the eligible workers: the one with more of them is offered first.
     public var optionalSkills: [String]
+    /// Business hours: the service-level time runs only while open. Nil: always open.
+    public var calendar: BusinessCalendar?
 
     public init(
         keywords: [String] = [], intents: [String] = [], targetMs: [String: Int64] = ["default": 3_600_000], skills: [String] = [],
-        optionalSkills: [String] = []
+        optionalSkills: [String] = [], calendar: BusinessCalendar? = nil
     ) {
+        self.calendar = calendar
         self.keywords = keywords
         self.intents = intents
         self.targetMs = targetMs
@@ -25,7 +28,7 @@ public struct ProcessRules: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case keywords, intents, skills
+        case keywords, intents, skills, calendar
         case targetMs = "target_ms"
         case optionalSkills = "optional_skills"
     }
@@ -37,11 +40,19 @@ public struct ProcessRules: Sendable, Equatable, Codable {
         targetMs = try container.decodeIfPresent([String: Int64].self, forKey: .targetMs) ?? ["default": 3_600_000]
         skills = try container.decodeIfPresent([String].self, forKey: .skills) ?? []
         optionalSkills = try container.decodeIfPresent([String].self, forKey: .optionalSkills) ?? []
+        calendar = try container.decodeIfPresent(BusinessCalendar.self, forKey: .calendar)
     }
 
     /// The service-level target for a channel.
     public func target(for channel: String) -> Int64 {
         targetMs[channel] ?? targetMs["default"] ?? 3_600_000
+    }
+
+    /// The deadline of a contact on `channel` that starts waiting at `startMs`: the target counted
+    /// in business hours when the process has a calendar.
+    public func deadline(for channel: String, from startMs: Int64) -> Int64 {
+        guard let compiled = try? calendar?.compiled() else { return startMs + target(for: channel) }
+        return compiled.deadline(from: startMs, adding: target(for: channel))
     }
 }
 

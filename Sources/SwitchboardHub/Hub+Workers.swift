@@ -66,7 +66,7 @@ extension Hub {
             perform(
                 dispatcher.transfer(peer, transfer, now: now) { task in
                     TransferLeg(
-                        queue: process.rawValue, priority: task.priority, deadline: now + rules.target(for: task.payload.interaction.channel),
+                        queue: process.rawValue, priority: task.priority, deadline: rules.deadline(for: task.payload.interaction.channel, from: now),
                         needs: TaskNeeds(language: task.needs.language, skills: rules.skills, optionalSkills: rules.optionalSkills))
                 }, refusingWith: frames)
         case .done(let done):

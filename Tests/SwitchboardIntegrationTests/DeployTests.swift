@@ -36,6 +36,29 @@ struct DeployTests {
         #expect(config.gatewayKeysFile != nil && config.workerKeysFile != nil && config.serverKeyFile != nil)
     }
 
+    @Test("a process's business calendar is read from the configuration; one that cannot work is refused with the reason")
+    func calendarInConfig() throws {
+        let yaml = """
+            routing:
+              processes:
+                support:
+                  target_ms: {default: 7200000}
+                  calendar:
+                    time_zone: Asia/Tehran
+                    hours: {sat: "08:00-17:00", sun: "08:00-17:00", thu: "08:00-12:00"}
+                    holidays: ["2026-03-21"]
+            """
+        let calendar = try #require(try HubConfig.parse(yaml: yaml).routing.rules(for: .support).calendar)
+        #expect(calendar.timeZone == "Asia/Tehran")
+        #expect(calendar.holidays == ["2026-03-21"])
+        do {
+            _ = try HubConfig.parse(yaml: yaml.replacingOccurrences(of: "Asia/Tehran", with: "Asia/Nowhere"))
+            Issue.record("an unknown time zone was accepted")
+        } catch {
+            #expect("\(error)".contains("unknown time zone 'Asia/Nowhere'"), "\(error)")
+        }
+    }
+
     @Test("security is on unless configured off, and a hub with security on but no keys does not start")
     func securityByDefault() throws {
         #expect(HubConfig().security == .curve)
