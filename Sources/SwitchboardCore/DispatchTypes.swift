@@ -84,6 +84,10 @@ public struct DispatchTask: Sendable, Equatable {
     public var declinedBy: [String] = []
     /// Sticky routing: it waited (or was offered) for its customer's last worker once already.
     var stickyTried = false
+    /// Escalation steps applied so far (durable: `deliveries.escalations`).
+    public var escalations = 0
+    /// An escalation dropped its language and required skills: any worker of the queue may take it.
+    public var relaxed = false
     /// Kept aside for this worker (its customer's last) until `notBefore`.
     var reservedFor: String?
 
@@ -100,7 +104,9 @@ public struct DispatchTask: Sendable, Equatable {
     public var needs: TaskNeeds { payload.needs }
 
     /// The ready queue it waits in: its queue, split by what it needs of a worker.
-    var lane: Lane { Lane(queue: queue, language: payload.needs.language, skills: payload.needs.skills) }
+    var lane: Lane {
+        relaxed ? Lane(queue: queue, language: nil, skills: []) : Lane(queue: queue, language: payload.needs.language, skills: payload.needs.skills)
+    }
 
     /// Dispatch order (DESIGN §1.4): earliest deadline, then highest priority, then oldest delivery.
     var urgency: Urgency { Urgency(deadline: deadline, priority: priority, deliveryID: deliveryID) }
@@ -155,11 +161,13 @@ public enum DeliveryTransition: Sendable, Equatable {
     /// The worker holding it handed it to another queue: it is closed as `transferred`, and a new
     /// delivery of the same interaction (the next leg, linked both ways) waits in `leg.queue`.
     case transferred(deliveryID: Int64, worker: String, reason: String, leg: TransferLeg)
+    /// An escalation step acted on a waiting delivery: its queue, priority and relaxation now.
+    case escalated(deliveryID: Int64, queue: String, priority: Int, relaxed: Bool, escalations: Int, detail: String)
 
     public var deliveryID: Int64 {
         switch self {
         case .offered(let id, _, _, _), .accepted(let id, _), .done(let id, _, _, _), .retry(let id, _, _, _, _), .rejected(let id, _, _),
-            .dead(let id, _), .transferred(let id, _, _, _):
+            .dead(let id, _), .transferred(let id, _, _, _), .escalated(let id, _, _, _, _, _):
             id
         }
     }
@@ -174,6 +182,7 @@ public enum DeliveryTransition: Sendable, Equatable {
         case .rejected: "failed"
         case .dead: "dead"
         case .transferred: "transferred"
+        case .escalated: "pending"
         }
     }
 
@@ -187,6 +196,7 @@ public enum DeliveryTransition: Sendable, Equatable {
         case .rejected: .failed
         case .dead: .dead
         case .transferred: .transferred
+        case .escalated: .escalated
         }
     }
 }

@@ -33,6 +33,9 @@ public struct Dispatcher {
     var lastWorkerOrder: [Int64] = []
     /// Scheduled deliveries kept aside for their customer's last worker (`reservedFor`).
     var reservedIDs: Set<Int64> = []
+    /// Each queue's escalation steps, from the routing rules, and the ready tasks' next ones due.
+    public var escalationSteps: [String: [EscalationStep]] = [:]
+    var escalationsDue = Heap<EscalationDue>()
 
     public init(config: DispatchConfig) {
         self.config = config
@@ -163,6 +166,7 @@ public struct Dispatcher {
         ready[task.lane, default: Heap()].insert(entry)
         readyEntries[task.queue, default: 0] += 1
         waiting[task.deliveryID] = task
+        if !escalationSteps.isEmpty { fileEscalation(task) }
     }
 
     /// The least urgent ready entry of a queue, across its lanes, and its lane.
@@ -182,9 +186,9 @@ public struct Dispatcher {
 
     // MARK: Time
 
-    /// Expires silent workers and overdue leases, releases scheduled retries, dispatches.
+    /// Expires silent workers and overdue leases, releases scheduled retries, escalates, dispatches.
     public mutating func tick(now: Int64) -> [DispatchAction] {
-        var actions: [DispatchAction] = []
+        var actions = escalate(now: now)
         for (peer, worker) in workers where now - worker.lastSeen > config.heartbeatTimeoutMs {
             actions += workerGone(peer, reason: "no heartbeat for \(now - worker.lastSeen) ms", now: now)
         }
@@ -222,7 +226,10 @@ public struct Dispatcher {
         while now >= offersHeldUntil, let (lane, match) = nextMatch() {
             guard let entry = ready[lane]?.popMin() else { continue }
             readyEntries[lane.queue, default: 1] -= 1
-            guard var task = waiting.removeValue(forKey: entry.urgency.deliveryID) else { continue }
+            // An entry left behind (the task was taken another way, or escalated into another lane
+            // or urgency) is skipped.
+            guard var task = waiting[entry.urgency.deliveryID], task.urgency == entry.urgency, task.lane == lane else { continue }
+            waiting[entry.urgency.deliveryID] = nil
             guard case .worker(let peer) = match else {
                 // Only workers that declined it are free for it: it waits a backoff, then goes to
                 // anyone (those included), so that it neither holds back its lane nor waits forever.

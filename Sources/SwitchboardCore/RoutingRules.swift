@@ -14,12 +14,15 @@ public struct ProcessRules: Sendable, Equatable, Codable {
     public var optionalSkills: [String]
     /// Business hours: the service-level time runs only while open. Nil: always open.
     public var calendar: BusinessCalendar?
+    /// What happens to a task still waiting as its service-level time runs out, in order.
+    public var escalation: [EscalationStep]
 
     public init(
         keywords: [String] = [], intents: [String] = [], targetMs: [String: Int64] = ["default": 3_600_000], skills: [String] = [],
-        optionalSkills: [String] = [], calendar: BusinessCalendar? = nil
+        optionalSkills: [String] = [], calendar: BusinessCalendar? = nil, escalation: [EscalationStep] = []
     ) {
         self.calendar = calendar
+        self.escalation = escalation
         self.keywords = keywords
         self.intents = intents
         self.targetMs = targetMs
@@ -28,7 +31,7 @@ public struct ProcessRules: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case keywords, intents, skills, calendar
+        case keywords, intents, skills, calendar, escalation
         case targetMs = "target_ms"
         case optionalSkills = "optional_skills"
     }
@@ -41,6 +44,11 @@ public struct ProcessRules: Sendable, Equatable, Codable {
         skills = try container.decodeIfPresent([String].self, forKey: .skills) ?? []
         optionalSkills = try container.decodeIfPresent([String].self, forKey: .optionalSkills) ?? []
         calendar = try container.decodeIfPresent(BusinessCalendar.self, forKey: .calendar)
+        escalation = try container.decodeIfPresent([EscalationStep].self, forKey: .escalation) ?? []
+        guard zip(escalation, escalation.dropFirst()).allSatisfy({ $0.atPercent < $1.atPercent }) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .escalation, in: container, debugDescription: "escalation steps must come in increasing at_percent")
+        }
     }
 
     /// The service-level target for a channel.
@@ -85,6 +93,11 @@ public struct RoutingRules: Sendable, Equatable, Codable {
 
     public func rules(for process: CRMProcess) -> ProcessRules {
         processes[process.rawValue] ?? ProcessRules()
+    }
+
+    /// Each queue's escalation steps, for the dispatcher (queues without steps left out).
+    public var escalationSteps: [String: [EscalationStep]] {
+        processes.filter { !$0.value.escalation.isEmpty }.mapValues(\.escalation)
     }
 
     /// The built-in rule set: English, Persian and Russian keywords for each process.

@@ -149,6 +149,7 @@ final class HealthServer: Sendable {
         metric("failed_total", "counter", "Deliveries failed by workers.", stats.failed)
         metric("dead_total", "counter", "Deliveries dead-lettered after max_attempts.", stats.dead)
         metric("requeued_total", "counter", "Deliveries offered again (worker gone, lease expired).", stats.requeued)
+        metric("escalated_total", "counter", "Escalation steps applied to waiting deliveries.", stats.escalated)
         metric("batches_total", "counter", "Ingest transactions.", stats.batches)
         metric(
             "repeated_answers_confirmed_total", "counter", "DONE/FAIL re-sent for a delivery the same worker had settled, confirmed again.",

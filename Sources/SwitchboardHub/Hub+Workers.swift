@@ -213,6 +213,9 @@ extension Hub {
     private func count(_ transition: DeliveryTransition) {
         switch transition {
         case .offered, .accepted, .transferred: break
+        case .escalated(let id, _, _, _, _, let detail):
+            stats.escalated += 1
+            logger.notice("delivery escalated: \(detail)", metadata: [LogKey.deliveryID: .stringConvertible(id)])
         case .done: stats.completed += 1
         case .retry: stats.requeued += 1
         case .rejected: stats.failed += 1

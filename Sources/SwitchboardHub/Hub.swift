@@ -77,6 +77,7 @@ public final class Hub {
         self.logger[metadataKey: "hub"] = .string(config.hubName)
         intake = PublishIntake(config: config)
         dispatcher = Dispatcher(config: config.dispatch)
+        dispatcher.escalationSteps = config.routing.escalationSteps
         outbox = WorkerOutbox(pauseToleranceMs: config.dispatch.heartbeatTimeoutMs)
         transitionWriter = TransitionWriter(waitMs: config.transitionWaitMs)
         ingest = IngestPipeline(

@@ -18,6 +18,8 @@ public struct HubStats: Sendable, Equatable {
     public var failed = 0
     public var dead = 0
     public var requeued = 0
+    /// Escalation steps applied to waiting deliveries.
+    public var escalated = 0
     public var routed: [String: Int] = [:]
     public var batches = 0
     public var workers = 0

@@ -95,12 +95,13 @@ extension Store {
                 intent: row[14], language: row[15], contentType: row[16] ?? Publish.defaultContentType, attributes: attributes,
                 routeReason: row[18] ?? "")
             let body = row[19].map { Array($0.utf8) } ?? Hex.decode(row[20] ?? "")
-            let task = DispatchTask(
+            var task = DispatchTask(
                 deliveryID: int(0), queue: row[1] ?? "", priority: Int(int(2)), deadline: int(3), attempts: Int(int(4)),
                 notBefore: row[5].flatMap { Int64($0) },
                 payload: TaskPayload(
                     interaction: summary, customerID: int(21), body: body,
                     needs: TaskNeeds(language: row[22], skills: try Self.strings(json: row[23]), optionalSkills: try Self.strings(json: row[24]))))
+            task.escalations = Int(int(25))
             return (task, row[6], row[7].flatMap { Int64($0) })
         }
     }

@@ -154,6 +154,12 @@ extension Store {
                 (write.op, write.error) = ("dead", reason)
             case .transferred(_, let worker, let reason, let leg):
                 (write.op, write.worker, write.error, write.leg) = ("transfer", worker, reason, Self.legJSON(leg))
+            case .escalated(_, let queue, let priority, let relaxed, let escalations, let detail):
+                let change: JSONValue = .object([
+                    "queue": .string(queue), "priority": .integer(Int64(priority)), "relaxed": .bool(relaxed),
+                    "escalations": .integer(Int64(escalations)),
+                ])
+                (write.op, write.error, write.leg) = ("escalate", detail, JSONWriter.bytes(change))
             }
             writes.append(write)
         }

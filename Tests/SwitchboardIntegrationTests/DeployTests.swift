@@ -59,6 +59,32 @@ struct DeployTests {
         }
     }
 
+    @Test("escalation steps are read from the configuration in order; a step that does nothing or names no queue is refused")
+    func escalationInConfig() throws {
+        let yaml = """
+            routing:
+              processes:
+                support:
+                  escalation:
+                    - {at_percent: 80, raise_priority: 2}
+                    - {at_percent: 100, relax: true}
+                    - {at_percent: 150, overflow_to: field_service}
+            """
+        let steps = try HubConfig.parse(yaml: yaml).routing.rules(for: .support).escalation
+        #expect(steps.map(\.atPercent) == [80, 100, 150])
+        #expect(steps.last?.overflowTo == "field_service")
+        for (bad, reason) in [
+            ("overflow_to: field_service", "overflow_to: nowhere"), ("raise_priority: 2}", "}"), ("at_percent: 150", "at_percent: 50"),
+        ] {
+            do {
+                _ = try HubConfig.parse(yaml: yaml.replacingOccurrences(of: bad, with: reason))
+                Issue.record("accepted: \(reason)")
+            } catch {
+                #expect(!"\(error)".isEmpty)
+            }
+        }
+    }
+
     @Test("security is on unless configured off, and a hub with security on but no keys does not start")
     func securityByDefault() throws {
         #expect(HubConfig().security == .curve)

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardClient
+import SwitchboardCore
 import SwitchboardHub
 import SwitchboardProtocol
 import Testing
@@ -86,5 +87,40 @@ struct OfferAnswerIntegrationTests {
         let expected = "offered:sleepy timed_out:sleepy offered:picky rejected:picky offered:sleepy accepted:sleepy done:sleepy"
         #expect(try eventually { try history(database, offered.deliveryID) == expected })
         #expect(try history(database, offered.deliveryID) == expected)
+    }
+}
+
+@Suite("Escalation over real sockets and PostgreSQL")
+struct EscalationIntegrationTests {
+    @Test(
+        "a support contact nobody takes has its priority raised, then overflows to sales, where it is completed; each step is written and published")
+    func overflowAndComplete() throws {
+        let database = try TestDatabase()
+        var config = RunningHub.config(database)
+        config.routing.processes["support"]?.targetMs = ["default": 400]
+        config.routing.processes["support"]?.escalation = [
+            EscalationStep(atPercent: 50, raisePriority: 2), EscalationStep(atPercent: 100, overflowTo: "sales"),
+        ]
+        let hub = try RunningHub(config)
+        defer { hub.shutdown() }
+        let ack = try GatewayClient(name: "web", endpoint: hub.endpoints.gateway).publish(Messages.publish("e-1"))
+        #expect(ack.queue == "support")
+        let seller = try WorkerClient(registration: Ready(workerID: "seller", queues: ["sales"], capacity: 1), endpoint: hub.endpoints.worker)
+        try seller.ready()
+        let task = try #require(try seller.nextTask(timeoutMs: 5000))
+        #expect(task.queue == "sales")
+        #expect(task.priority == 2)
+        try seller.done(task.deliveryID, outcome: "order_fixed")
+        #expect(try seller.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "done")))
+        #expect(
+            try database.value(
+                "SELECT queue || ':' || priority || ':' || escalations || ':' || state FROM deliveries WHERE id = $1", [.init(task.deliveryID)])
+                == "sales:2:2:done")
+        #expect(
+            try database.value(
+                "SELECT string_agg(kind || ':' || queue, ' ' ORDER BY id) FROM delivery_events WHERE delivery_id = $1", [.init(task.deliveryID)])
+                == "escalated:support escalated:sales offered:sales done:sales")
+        let http = try #require(hub.endpoints.http)
+        #expect(eventually { httpGet(http, "/metrics")?.body.contains("switchboard_escalated_total 2") ?? false })
     }
 }

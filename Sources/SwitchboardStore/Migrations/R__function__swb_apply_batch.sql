@@ -12,7 +12,9 @@
 --
 -- 'transfer' closes a delivery its worker holds as 'transferred' and inserts the next leg (p_leg:
 -- queue, priority, deadline, language, skills) for the same interaction and customer, pending,
--- linked both ways (transferred_to, transferred_from) with the worker's reason.
+-- linked both ways (transferred_to, transferred_from) with the worker's reason. 'escalate' changes
+-- a pending delivery's queue and priority as an escalation step did (p_leg), drops its language
+-- and required skills when the step relaxed them, and counts the step.
 CREATE FUNCTION swb_apply_batch(
     p_round integer[], p_op text[], p_id bigint[], p_worker text[], p_attempt integer[], p_lease_until bigint[],
     p_owner text[], p_outcome text[], p_notes text[], p_not_before bigint[], p_error text[], p_event text[],
@@ -29,7 +31,8 @@ DECLARE
     v_rounds integer := coalesce((SELECT max(r) FROM unnest(p_round) AS r), 0);
 BEGIN
     IF EXISTS (SELECT 1 FROM unnest(p_op) AS o (op)
-                WHERE o.op IS NULL OR o.op NOT IN ('offer', 'offer_done', 'accept', 'done', 'retry', 'requeue', 'reject', 'dead', 'transfer')) THEN
+                WHERE o.op IS NULL OR o.op NOT IN ('offer', 'offer_done', 'accept', 'done', 'retry', 'requeue', 'reject', 'dead', 'transfer',
+                                                 'escalate')) THEN
         RAISE EXCEPTION 'swb_apply_batch: unknown op in %', p_op;
     END IF;
     FOR v_round IN 1..v_rounds LOOP
@@ -48,7 +51,12 @@ BEGIN
             UPDATE deliveries d
                SET state = CASE t.op WHEN 'offer' THEN 'offered' WHEN 'accept' THEN 'in_progress' WHEN 'done' THEN 'done'
                                      WHEN 'offer_done' THEN 'done' WHEN 'reject' THEN 'failed' WHEN 'dead' THEN 'dead'
-                                     WHEN 'transfer' THEN 'transferred' ELSE 'pending' END,
+                                     WHEN 'transfer' THEN 'transferred' WHEN 'escalate' THEN d.state ELSE 'pending' END,
+                   queue = CASE WHEN t.op = 'escalate' THEN t.leg ->> 'queue' ELSE d.queue END,
+                   priority = CASE WHEN t.op = 'escalate' THEN (t.leg ->> 'priority')::smallint ELSE d.priority END,
+                   language = CASE WHEN t.op = 'escalate' AND (t.leg ->> 'relaxed')::boolean THEN NULL ELSE d.language END,
+                   required_skills = CASE WHEN t.op = 'escalate' AND (t.leg ->> 'relaxed')::boolean THEN NULL ELSE d.required_skills END,
+                   escalations = CASE WHEN t.op = 'escalate' THEN (t.leg ->> 'escalations')::smallint ELSE d.escalations END,
                    worker = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.worker WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL
                                  ELSE d.worker END,
                    owner = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.owner WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL
@@ -78,6 +86,7 @@ BEGIN
                        WHEN 'done' THEN d.state IN ('offered', 'in_progress') AND d.worker = t.worker
                        WHEN 'reject' THEN d.state IN ('offered', 'in_progress')
                        WHEN 'transfer' THEN d.state IN ('offered', 'in_progress') AND d.worker = t.worker
+                       WHEN 'escalate' THEN d.state = 'pending'
                        WHEN 'dead' THEN d.state IN ('pending', 'offered', 'in_progress')
                        ELSE d.state IN ('offered', 'in_progress', 'pending')
                    END

@@ -6,7 +6,7 @@
 CREATE VIEW analytics_delivery_timeline AS
 SELECT d.id AS delivery_id, d.queue, i.channel, coalesce(c.value_tier, 'standard') AS value_tier, d.language, d.state,
        d.created_at, d.deadline, e.first_offered_at, e.first_accepted_at, e.done_at,
-       e.offers, e.rejections, e.timeouts, e.transfers, e.done_by AS worker,
+       e.offers, e.rejections, e.timeouts, e.transfers, e.escalations, e.done_by AS worker,
        extract(epoch FROM e.first_offered_at - d.created_at) AS speed_of_answer_seconds,
        extract(epoch FROM coalesce(e.first_accepted_at, e.done_at) - d.created_at) AS first_response_seconds,
        extract(epoch FROM e.done_at - coalesce(e.last_accepted_at, e.last_offered_at)) AS handle_seconds,
@@ -24,7 +24,8 @@ SELECT d.id AS delivery_id, d.queue, i.channel, coalesce(c.value_tier, 'standard
              count(*) FILTER (WHERE v.kind = 'offered') AS offers,
              count(*) FILTER (WHERE v.kind = 'rejected') AS rejections,
              count(*) FILTER (WHERE v.kind = 'timed_out') AS timeouts,
-             count(*) FILTER (WHERE v.kind = 'transferred') AS transfers
+             count(*) FILTER (WHERE v.kind = 'transferred') AS transfers,
+             count(*) FILTER (WHERE v.kind = 'escalated') AS escalations
         FROM delivery_events v
        WHERE v.delivery_id = d.id
   ) e ON true;

@@ -16,7 +16,9 @@ ALTER TABLE deliveries
     -- no foreign key, as the other references between deliveries and interactions).
     ADD COLUMN transferred_to bigint,
     ADD COLUMN transferred_from bigint,
-    ADD COLUMN transfer_reason text;
+    ADD COLUMN transfer_reason text,
+    -- Escalation steps of its queue applied so far (each also an 'escalated' event).
+    ADD COLUMN escalations smallint NOT NULL DEFAULT 0;
 
 ALTER TABLE deliveries DROP CONSTRAINT deliveries_state_check;
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check
