@@ -75,6 +75,11 @@ extension Dispatcher {
     /// Files a ready task's next escalation step, if its queue has one left for it.
     mutating func fileEscalation(_ task: DispatchTask) {
         guard let steps = escalationSteps[task.queue], task.escalations < steps.count else { return }
+        // Entries of tasks offered (or gone) meanwhile are left in the heap until due; when they
+        // outnumber the waiting tasks, they are dropped, so the heap stays within the windows.
+        if escalationsDue.count > 2 * waiting.count + 1024 {
+            escalationsDue = Heap(escalationsDue.unordered.filter { waiting[$0.deliveryID] != nil })
+        }
         let at = steps[task.escalations].due(receivedAt: task.payload.interaction.receivedAt, deadline: task.deadline)
         escalationsDue.insert(EscalationDue(at: at, deliveryID: task.deliveryID))
     }

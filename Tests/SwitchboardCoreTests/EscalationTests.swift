@@ -98,3 +98,17 @@ struct EscalationTests {
         #expect(escalations(dispatcher.tick(now: 900)).isEmpty)
     }
 }
+
+extension EscalationTests {
+    @Test("the escalation schedule holds no more than the waiting tasks need, however many pass through")
+    func boundedSchedule() {
+        var dispatcher = dispatcher([EscalationStep(atPercent: 80, raisePriority: 1)])
+        let peer = PeerID(Array("w".utf8))
+        _ = dispatcher.workerReady(peer, Ready(workerID: "w", queues: ["support"], capacity: 10), now: 0)
+        for id in Int64(1)...20_000 {
+            _ = dispatcher.enqueue([task(id, deadline: 3_600_000)], now: 0)
+            _ = dispatcher.done(peer, Done(deliveryID: id, outcome: "ok"), now: 0)
+        }
+        #expect(dispatcher.escalationsDue.count <= 2 * dispatcher.readyCount + 1025)
+    }
+}
