@@ -18,10 +18,6 @@ struct EscalationTests {
         return dispatcher
     }
 
-    func offers(_ actions: [DispatchAction]) -> [(String, Int64)] {
-        actions.compactMap { if case .offer(let peer, let task) = $0 { (String(decoding: peer.bytes, as: UTF8.self), task.deliveryID) } else { nil } }
-    }
-
     func escalations(_ actions: [DispatchAction]) -> [DeliveryTransition] {
         actions.compactMap { if case .persist(let transition, _) = $0, case .escalated = transition { transition } else { nil } }
     }
@@ -50,11 +46,11 @@ struct EscalationTests {
         var dispatcher = dispatcher([EscalationStep(atPercent: 100, relax: true)])
         let persian = PeerID(Array("fa".utf8))
         _ = dispatcher.workerReady(persian, Ready(workerID: "fa", queues: ["support"], capacity: 1, languages: ["fa"]), now: 0)
-        #expect(offers(dispatcher.enqueue([task(1, language: "ru")], now: 0)).isEmpty)
-        #expect(offers(dispatcher.tick(now: 999)).isEmpty)
+        #expect(namedOffers(dispatcher.enqueue([task(1, language: "ru")], now: 0)).isEmpty)
+        #expect(namedOffers(dispatcher.tick(now: 999)).isEmpty)
         let actions = dispatcher.tick(now: 1000)
         #expect(escalations(actions).count == 1)
-        #expect(offers(actions).map(\.1) == [1])
+        #expect(namedOffers(actions).map(\.1) == [1])
     }
 
     @Test("after the deadline it overflows to another queue, whose worker takes it; the steps act in order")
@@ -71,7 +67,7 @@ struct EscalationTests {
                     deliveryID: 1, queue: "sales", priority: 1, relaxed: false, escalations: 2,
                     detail: "at 150 % of the service level: overflow to sales")
             ])
-        #expect(offers(actions).map(\.0) == ["s"])
+        #expect(namedOffers(actions).map(\.0) == ["s"])
         #expect(dispatcher.readyCount == 0)
     }
 
@@ -94,7 +90,7 @@ struct EscalationTests {
         var dispatcher = dispatcher([EscalationStep(atPercent: 80, raisePriority: 5)])
         let peer = PeerID(Array("w".utf8))
         _ = dispatcher.workerReady(peer, Ready(workerID: "w", queues: ["support"], capacity: 1), now: 0)
-        #expect(offers(dispatcher.enqueue([task(1)], now: 0)).count == 1)
+        #expect(namedOffers(dispatcher.enqueue([task(1)], now: 0)).count == 1)
         #expect(escalations(dispatcher.tick(now: 900)).isEmpty)
     }
 }

@@ -15,10 +15,6 @@ struct OfferAnswerTests {
         (PeerID(Array(name.utf8)), Ready(workerID: name, queues: ["support"], capacity: capacity, accepts: accepts))
     }
 
-    func offers(_ actions: [DispatchAction]) -> [(String, Int64)] {
-        actions.compactMap { if case .offer(let peer, let task) = $0 { (String(decoding: peer.bytes, as: UTF8.self), task.deliveryID) } else { nil } }
-    }
-
     func persisted(_ actions: [DispatchAction]) -> [DeliveryTransition] {
         actions.compactMap { if case .persist(let transition, _) = $0 { transition } else { nil } }
     }
@@ -29,12 +25,12 @@ struct OfferAnswerTests {
         let (slow, slowReady) = worker("slow", accepts: true)
         let (other, otherReady) = worker("other", accepts: true)
         _ = dispatcher.workerReady(slow, slowReady, now: 0)
-        #expect(offers(dispatcher.enqueue([task(1)], now: 0)).map(\.0) == ["slow"])
+        #expect(namedOffers(dispatcher.enqueue([task(1)], now: 0)).map(\.0) == ["slow"])
         _ = dispatcher.workerReady(other, otherReady, now: 10)
-        #expect(offers(dispatcher.tick(now: 999)).isEmpty)
+        #expect(namedOffers(dispatcher.tick(now: 999)).isEmpty)
         let actions = dispatcher.tick(now: 1000)
         #expect(persisted(actions).contains { if case .retry(1, _, _, .timedOut, "slow") = $0 { true } else { false } })
-        #expect(offers(actions).map(\.0) == ["other"])
+        #expect(namedOffers(actions).map(\.0) == ["other"])
         // The slow worker's late ACCEPT is refused: another holds it now.
         let late = dispatcher.accept(slow, Accept(deliveryID: 1), now: 1001)
         #expect(late.contains { if case .refuse(_, let error) = $0 { error.detail == "held_elsewhere" } else { false } })
@@ -51,7 +47,7 @@ struct OfferAnswerTests {
         #expect(accepted == [.persist(.accepted(deliveryID: 1, worker: "agent"), confirmTo: agent)])
         #expect(persisted(dispatcher.tick(now: 5000)).isEmpty)
         _ = dispatcher.workerReady(legacy, legacyReady, now: 5000)
-        #expect(offers(dispatcher.enqueue([task(2, deadline: 1)], now: 5000)).map(\.0) == ["legacy"])
+        #expect(namedOffers(dispatcher.enqueue([task(2, deadline: 1)], now: 5000)).map(\.0) == ["legacy"])
         #expect(persisted(dispatcher.tick(now: 59_000)).isEmpty)
         #expect(dispatcher.offeredCount == 2)
     }
@@ -63,12 +59,12 @@ struct OfferAnswerTests {
         let (b, readyB) = worker("b", capacity: 1)
         _ = dispatcher.workerReady(a, readyA, now: 0)
         _ = dispatcher.workerReady(b, readyB, now: 0)
-        #expect(offers(dispatcher.enqueue([task(1)], now: 1)).map(\.0) == ["a"])
+        #expect(namedOffers(dispatcher.enqueue([task(1)], now: 1)).map(\.0) == ["a"])
         let actions = dispatcher.decline(a, Reject(deliveryID: 1, reason: "not my area"), now: 2)
         #expect(
             persisted(actions).first
                 == .retry(deliveryID: 1, notBefore: 2, error: "rejected by worker 'a': not my area", event: .rejected, worker: "a"))
-        #expect(offers(actions).map(\.0) == ["b"])
+        #expect(namedOffers(actions).map(\.0) == ["b"])
     }
 
     @Test("a task rejected by every free worker does not hold back its lane: it waits a backoff, then goes to anyone")
@@ -78,11 +74,11 @@ struct OfferAnswerTests {
         _ = dispatcher.workerReady(a, readyA, now: 0)
         _ = dispatcher.enqueue([task(1, deadline: 1)], now: 0)
         let declined = dispatcher.decline(a, Reject(deliveryID: 1), now: 1)
-        #expect(offers(declined).isEmpty)
+        #expect(namedOffers(declined).isEmpty)
         // The next task of the same lane is offered to the same worker meanwhile.
-        #expect(offers(dispatcher.enqueue([task(2, deadline: 50)], now: 2)).map(\.1) == [2])
-        #expect(offers(dispatcher.tick(now: 700)).isEmpty)
-        #expect(offers(dispatcher.tick(now: 1100)).map(\.1) == [1])
+        #expect(namedOffers(dispatcher.enqueue([task(2, deadline: 50)], now: 2)).map(\.1) == [2])
+        #expect(namedOffers(dispatcher.tick(now: 700)).isEmpty)
+        #expect(namedOffers(dispatcher.tick(now: 1100)).map(\.1) == [1])
     }
 
     @Test("TRANSFER closes the worker's delivery with the next leg it was given; a worker that does not hold it is refused")

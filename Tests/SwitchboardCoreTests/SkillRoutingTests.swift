@@ -16,20 +16,16 @@ struct SkillRoutingTests {
         (PeerID(Array(name.utf8)), Ready(workerID: name, queues: ["support"], capacity: capacity, skills: skills, languages: languages))
     }
 
-    func offers(_ actions: [DispatchAction]) -> [(String, Int64)] {
-        actions.compactMap { if case .offer(let peer, let task) = $0 { (String(decoding: peer.bytes, as: UTF8.self), task.deliveryID) } else { nil } }
-    }
-
     @Test("a Russian task is never offered to a worker who declared only Persian; it waits for one who reads Russian")
     func languageDecides() {
         var dispatcher = Dispatcher(config: DispatchConfig())
         let (persian, persianReady) = worker("fa-agent", capacity: 5, languages: ["fa"])
         _ = dispatcher.workerReady(persian, persianReady, now: 0)
-        #expect(offers(dispatcher.enqueue([task(1, language: "ru"), task(2, language: "fa")], now: 0)).map(\.1) == [2])
-        #expect(offers(dispatcher.tick(now: 1000)).isEmpty)
+        #expect(namedOffers(dispatcher.enqueue([task(1, language: "ru"), task(2, language: "fa")], now: 0)).map(\.1) == [2])
+        #expect(namedOffers(dispatcher.tick(now: 1000)).isEmpty)
         #expect(dispatcher.unservable == ["support": 1])
         let (russian, russianReady) = worker("ru-agent", languages: ["ru", "en"])
-        #expect(offers(dispatcher.workerReady(russian, russianReady, now: 1000)).map(\.0) == ["ru-agent"])
+        #expect(namedOffers(dispatcher.workerReady(russian, russianReady, now: 1000)).map(\.0) == ["ru-agent"])
         #expect(dispatcher.unservable.isEmpty)
     }
 
@@ -49,10 +45,10 @@ struct SkillRoutingTests {
         var dispatcher = Dispatcher(config: DispatchConfig())
         let (billing, billingReady) = worker("billing", capacity: 5, skills: ["billing"])
         _ = dispatcher.workerReady(billing, billingReady, now: 0)
-        let offered = offers(dispatcher.enqueue([task(1, skills: ["billing", "vip"]), task(2, skills: ["billing"]), task(3)], now: 0))
+        let offered = namedOffers(dispatcher.enqueue([task(1, skills: ["billing", "vip"]), task(2, skills: ["billing"]), task(3)], now: 0))
         #expect(offered.map(\.1).sorted() == [2, 3])
         let (vip, vipReady) = worker("vip", skills: ["vip", "billing", "french"])
-        #expect(offers(dispatcher.workerReady(vip, vipReady, now: 1)).map(\.1) == [1])
+        #expect(namedOffers(dispatcher.workerReady(vip, vipReady, now: 1)).map(\.1) == [1])
     }
 
     @Test("optional skills rank the qualified workers before free capacity and idle time")
@@ -64,12 +60,12 @@ struct SkillRoutingTests {
         _ = dispatcher.workerReady(plain, plainReady, now: 0)
         _ = dispatcher.workerReady(some, someReady, now: 0)
         _ = dispatcher.workerReady(most, mostReady, now: 0)
-        let ranked = offers(dispatcher.enqueue([task(1, deadline: 1, optional: ["refunds", "disputes"])], now: 1))
+        let ranked = namedOffers(dispatcher.enqueue([task(1, deadline: 1, optional: ["refunds", "disputes"])], now: 1))
         #expect(ranked.map(\.0) == ["most"])
-        let next = offers(dispatcher.enqueue([task(2, deadline: 2, optional: ["refunds", "disputes"])], now: 2))
+        let next = namedOffers(dispatcher.enqueue([task(2, deadline: 2, optional: ["refunds", "disputes"])], now: 2))
         #expect(next.map(\.0) == ["some"])
         // Without optional skills, most free capacity wins as before.
-        #expect(offers(dispatcher.enqueue([task(3, deadline: 3)], now: 3)).map(\.0) == ["plain"])
+        #expect(namedOffers(dispatcher.enqueue([task(3, deadline: 3)], now: 3)).map(\.0) == ["plain"])
     }
 
     @Test("a waiting task nobody qualifies for does not hold back less urgent tasks that someone can take")
@@ -78,7 +74,7 @@ struct SkillRoutingTests {
         _ = dispatcher.enqueue(
             [task(1, deadline: 1, language: "ru"), task(2, deadline: 2, language: "ru"), task(3, deadline: 50, language: "fa")], now: 0)
         let (persian, persianReady) = worker("fa-agent", capacity: 3, languages: ["fa"])
-        #expect(offers(dispatcher.workerReady(persian, persianReady, now: 0)).map(\.1) == [3])
+        #expect(namedOffers(dispatcher.workerReady(persian, persianReady, now: 0)).map(\.1) == [3])
         #expect(dispatcher.readyCount == 2)
         #expect(dispatcher.unservable == ["support": 2])
     }
@@ -90,6 +86,6 @@ struct SkillRoutingTests {
         _ = dispatcher.enqueue([task(3, deadline: 10, language: "en")], now: 0)
         #expect(dispatcher.readyCount(queue: "support") == 2)
         let (anyone, ready) = worker("anyone", capacity: 5)
-        #expect(offers(dispatcher.workerReady(anyone, ready, now: 0)).map(\.1) == [3, 2])
+        #expect(namedOffers(dispatcher.workerReady(anyone, ready, now: 0)).map(\.1) == [3, 2])
     }
 }

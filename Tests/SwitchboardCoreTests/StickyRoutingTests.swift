@@ -15,21 +15,17 @@ struct StickyRoutingTests {
         (PeerID(Array(name.utf8)), Ready(workerID: name, queues: ["support"], capacity: capacity, languages: languages))
     }
 
-    func offers(_ actions: [DispatchAction]) -> [(String, Int64)] {
-        actions.compactMap { if case .offer(let peer, let task) = $0 { (String(decoding: peer.bytes, as: UTF8.self), task.deliveryID) } else { nil } }
-    }
-
     @Test("the worker who completed the customer's last contact gets the next one, though another is idler and freer")
     func preferLastWorker() {
         var dispatcher = Dispatcher(config: DispatchConfig(heartbeatTimeoutMs: 1_000_000))
         let (sara, saraReady) = worker("sara", capacity: 2)
         let (omid, omidReady) = worker("omid", capacity: 5)
         _ = dispatcher.workerReady(sara, saraReady, now: 0)
-        #expect(offers(dispatcher.enqueue([task(1, customer: 42)], now: 0)).map(\.0) == ["sara"])
+        #expect(namedOffers(dispatcher.enqueue([task(1, customer: 42)], now: 0)).map(\.0) == ["sara"])
         _ = dispatcher.done(sara, Done(deliveryID: 1, outcome: "ok"), now: 10)
         _ = dispatcher.workerReady(omid, omidReady, now: 20)
-        #expect(offers(dispatcher.enqueue([task(2, customer: 7)], now: 30)).map(\.0) == ["omid"])
-        #expect(offers(dispatcher.enqueue([task(3, customer: 42)], now: 40)).map(\.0) == ["sara"])
+        #expect(namedOffers(dispatcher.enqueue([task(2, customer: 7)], now: 30)).map(\.0) == ["omid"])
+        #expect(namedOffers(dispatcher.enqueue([task(3, customer: 42)], now: 40)).map(\.0) == ["sara"])
     }
 
     @Test("while the last worker is busy the contact waits for it up to sticky_wait, without holding back others; then anyone takes it")
@@ -42,13 +38,13 @@ struct StickyRoutingTests {
         _ = dispatcher.enqueue([task(1, customer: 9, deadline: 1)], now: 0)  // sara is busy with it now
         _ = dispatcher.workerReady(omid, omidReady, now: 0)
         // Customer 42's contact is more urgent than customer 8's, yet omid gets only 8's: 42's waits for sara.
-        #expect(offers(dispatcher.enqueue([task(2, customer: 42, deadline: 5), task(3, customer: 8, deadline: 50)], now: 10)).map(\.1) == [3])
+        #expect(namedOffers(dispatcher.enqueue([task(2, customer: 42, deadline: 5), task(3, customer: 8, deadline: 50)], now: 10)).map(\.1) == [3])
         // Sara finishes within the wait: she gets it.
-        #expect(offers(dispatcher.done(sara, Done(deliveryID: 1, outcome: "ok"), now: 500)).map { "\($0.0):\($0.1)" } == ["sara:2"])
+        #expect(namedOffers(dispatcher.done(sara, Done(deliveryID: 1, outcome: "ok"), now: 500)).map { "\($0.0):\($0.1)" } == ["sara:2"])
         // Next time she stays busy past the wait: anyone takes it.
         _ = dispatcher.enqueue([task(4, customer: 42, deadline: 5)], now: 600)
-        #expect(offers(dispatcher.tick(now: 1599)).isEmpty)
-        #expect(offers(dispatcher.tick(now: 1600)).map { "\($0.0):\($0.1)" } == ["omid:4"])
+        #expect(namedOffers(dispatcher.tick(now: 1599)).isEmpty)
+        #expect(namedOffers(dispatcher.tick(now: 1600)).map { "\($0.0):\($0.1)" } == ["omid:4"])
     }
 
     @Test("stickiness never overrides eligibility: a last worker who does not read the contact's language is not waited for")
@@ -59,7 +55,7 @@ struct StickyRoutingTests {
         dispatcher.remember(customer: 42, worker: "fa-agent")
         _ = dispatcher.workerReady(persian, persianReady, now: 0)
         _ = dispatcher.workerReady(russian, russianReady, now: 0)
-        #expect(offers(dispatcher.enqueue([task(1, customer: 42, language: "ru")], now: 0)).map(\.0) == ["ru-agent"])
+        #expect(namedOffers(dispatcher.enqueue([task(1, customer: 42, language: "ru")], now: 0)).map(\.0) == ["ru-agent"])
     }
 
     @Test("a contact waiting for a worker that leaves goes to anyone at once")
@@ -71,10 +67,10 @@ struct StickyRoutingTests {
         _ = dispatcher.workerReady(sara, saraReady, now: 0)
         _ = dispatcher.enqueue([task(1, customer: 9, deadline: 1)], now: 0)
         _ = dispatcher.workerReady(omid, omidReady, now: 0)
-        #expect(offers(dispatcher.enqueue([task(2, customer: 42)], now: 1)).isEmpty)
+        #expect(namedOffers(dispatcher.enqueue([task(2, customer: 42)], now: 1)).isEmpty)
         let gone = dispatcher.workerGone(sara, reason: "disconnected", now: 2)
         // Sara's own task, the most urgent, goes to omid; the one that waited for her is in its lane again.
-        #expect(offers(gone).map { "\($0.0):\($0.1)" } == ["omid:1"])
+        #expect(namedOffers(gone).map { "\($0.0):\($0.1)" } == ["omid:1"])
         #expect(dispatcher.readyCount == 1)
         _ = dispatcher.done(omid, Done(deliveryID: 1, outcome: "ok"), now: 3)
         #expect(dispatcher.offeredCount == 1)
