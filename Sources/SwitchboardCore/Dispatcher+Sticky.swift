@@ -26,7 +26,7 @@ extension Dispatcher {
     mutating func stickyChoice(for task: DispatchTask, lane: Lane, chosen peer: PeerID, now: Int64) -> PeerID? {
         guard !task.stickyTried, let workerID = lastWorker[task.payload.customerID],
             workerID != workers[peer]?.registration.workerID,
-            let (preferred, worker) = workers.first(where: { $0.value.registration.workerID == workerID }),
+            let preferred = peerOf[workerID], let worker = workers[preferred],
             worker.qualifies(for: lane), !task.declinedBy.contains(workerID)
         else { return peer }
         if worker.freeCapacity > 0 { return preferred }
@@ -46,8 +46,7 @@ extension Dispatcher {
         var actions: [DispatchAction] = []
         let reserved = reservedIDs.compactMap { scheduled[$0] }.sorted { $0.urgency < $1.urgency }
         for var task in reserved {
-            guard let workerID = task.reservedFor,
-                let (peer, worker) = workers.first(where: { $0.value.registration.workerID == workerID }), worker.freeCapacity > 0
+            guard let workerID = task.reservedFor, let peer = peerOf[workerID], let worker = workers[peer], worker.freeCapacity > 0
             else { continue }
             scheduled[task.deliveryID] = nil
             reservedIDs.remove(task.deliveryID)

@@ -19,10 +19,11 @@ extension Dispatcher {
             ]
         }
         var actions: [DispatchAction] = []
-        if let previous = workers.first(where: { $0.value.registration.workerID == registration.workerID })?.key {
+        if let previous = peerOf[registration.workerID], workers[previous] != nil {
             actions += workerGone(previous, reason: "replaced by a new connection with the same worker id", now: now)
         }
         workers[peer] = WorkerState(peer: peer, registration: registration, lastSeen: now, idleSince: now)
+        peerOf[registration.workerID] = peer
         let holding = Set(registration.holding)
         var unknown: [Int64] = []
         for id in holding.sorted() where !adopt(id, by: peer, now: now, into: &actions) {
@@ -94,6 +95,7 @@ extension Dispatcher {
     /// The worker disconnected or went silent: everything it held goes back to the queue at once.
     public mutating func workerGone(_ peer: PeerID, reason: String, now: Int64) -> [DispatchAction] {
         guard let worker = workers.removeValue(forKey: peer) else { return [] }
+        if peerOf[worker.registration.workerID] == peer { peerOf[worker.registration.workerID] = nil }
         releaseReserved(for: worker.registration.workerID, now: now)
         var actions: [DispatchAction] = []
         for id in worker.held.sorted() {

@@ -31,6 +31,8 @@ public struct Dispatcher {
     /// Sticky routing: who last completed a contact of each customer, and the customers oldest first.
     var lastWorker: [Int64: String] = [:]
     var lastWorkerOrder: [Int64] = []
+    /// The connection of each registered worker id.
+    var peerOf: [String: PeerID] = [:]
     /// Scheduled deliveries kept aside for their customer's last worker (`reservedFor`).
     var reservedIDs: Set<Int64> = []
     /// Each queue's escalation steps, from the routing rules, and the ready tasks' next ones due.
@@ -228,7 +230,9 @@ public struct Dispatcher {
             readyEntries[lane.queue, default: 1] -= 1
             // An entry left behind (the task was taken another way, or escalated into another lane
             // or urgency) is skipped.
-            guard var task = waiting[entry.urgency.deliveryID], task.urgency == entry.urgency, task.lane == lane else { continue }
+            guard var task = waiting[entry.urgency.deliveryID], task.urgency == entry.urgency,
+                escalationSteps.isEmpty || task.lane == lane
+            else { continue }
             waiting[entry.urgency.deliveryID] = nil
             guard case .worker(let peer) = match else {
                 // Only workers that declined it are free for it: it waits a backoff, then goes to
