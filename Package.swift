@@ -86,7 +86,8 @@ let package = Package(
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore", "SwitchboardProtocol"], swiftSettings: strict),
         // The hub loop's state machines, without sockets or a database.
         .testTarget(
-            name: "SwitchboardHubTests", dependencies: ["SwitchboardHub", "SwitchboardCore", "SwitchboardStore", "SwitchboardProtocol"],
+            name: "SwitchboardHubTests",
+            dependencies: ["SwitchboardHub", "SwitchboardCore", "SwitchboardStore", "SwitchboardProtocol", "SwitchboardConfig"],
             swiftSettings: strict),
         // The bench's own arithmetic (the executable's module, imported @testable).
         .testTarget(name: "SwitchboardBenchTests", dependencies: ["switchboard-bench", "SwitchboardProtocol"], swiftSettings: strict),

@@ -38,13 +38,13 @@ public struct Router: Sendable {
 
     public let rules: RoutingRules
     /// Each process's keywords, folded, as the UTF-8 bytes of " keyword" (a space marks the word start).
-    private let keywordIndex: [(process: CRMProcess, keywords: [(text: String, pattern: [UInt8])])]
+    let keywordIndex: [(process: CRMProcess, keywords: [(text: String, pattern: [UInt8])])]
     /// Where each keyword sits in `keywordIndex`, by the first two bytes of its word (its first
     /// byte and 0xFF, which UTF-8 never uses, for a one-byte keyword): a word of the text can
     /// only start a keyword filed under its own first bytes.
     private let keywordsByStart: [UInt16: [(process: Int, keyword: Int)]]
-    private let keywordCount: Int
-    private let intentIndex: [String: CRMProcess]
+    let keywordCount: Int
+    let intentIndex: [String: CRMProcess]
     /// Each process's skills as its tasks carry them, made once: routing runs once per message.
     private let skillsByProcess: [CRMProcess: TaskNeeds]
     /// The business calendars of the processes that have one, ready to count deadlines with.
@@ -151,7 +151,7 @@ public struct Router: Sendable {
 
     /// Marks which keywords start at a word of `folded`, as flags by process and keyword: only the
     /// keywords filed under each word's first bytes are compared.
-    private func markKeywords(_ folded: [UInt8], in found: UnsafeMutableBufferPointer<Bool>) {
+    func markKeywords(_ folded: [UInt8], in found: UnsafeMutableBufferPointer<Bool>) {
         folded.withUnsafeBufferPointer { text in
             for start in text.indices where text[start] == 0x20 && start + 1 < text.count {
                 let second = start + 2 < text.count ? text[start + 2] : 0x20

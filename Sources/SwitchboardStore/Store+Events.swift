@@ -150,3 +150,51 @@ extension Store {
         ).rows.map { try StoredEvent(row: Array($0[0..<9]), hub: $0[9]) }
     }
 }
+
+/// What `switchboard explain` reads of one interaction: the message as routed, the rules it was
+/// routed with, its deliveries and their history.
+public struct InteractionRecord: Sendable {
+    public var publish: Publish
+    public var receivedAt: Int64
+    public var routingVersion: Int?
+    /// The rules as recorded in `routing_versions` (JSON), nil if the version is unknown.
+    public var rules: [UInt8]?
+    public var deliveries: [(id: Int64, queue: String, state: String, worker: String?, reason: String, attempts: Int)]
+    public var events: [StoredEvent]
+}
+
+extension Store {
+    /// The interaction `id` with its routing inputs, deliveries and events; nil if there is none.
+    public func interactionRecord(_ id: Int64) throws -> InteractionRecord? {
+        guard
+            let row = try connection.query(
+                """
+                SELECT i.gateway, i.message_id, i.channel, i.intent, i.language, i.content_type, i.body_text, encode(i.body_bytes, 'hex'),
+                       i.process, \(Self.ms("i.received_at")), i.routing_version, r.rules::text, \(Self.ms("i.occurred_at"))
+                  FROM interactions i LEFT JOIN routing_versions r ON r.id = i.routing_version WHERE i.id = $1
+                """, [.init(id)]
+            ).rows.first
+        else { return nil }
+        let deliveries = try connection.query(
+            "SELECT id, queue, state, worker, route_reason, attempts FROM deliveries WHERE interaction_id = $1 ORDER BY id", [.init(id)]
+        ).rows.compactMap { row -> (Int64, String, String, String?, String, Int)? in
+            guard let delivery = row[0].flatMap({ Int64($0) }) else { return nil }
+            return (delivery, row[1] ?? "", row[2] ?? "", row[3], row[4] ?? "", row[5].flatMap { Int($0) } ?? 0)
+        }
+        let events = try connection.query(
+            """
+            SELECT id, delivery_id, interaction_id, kind, queue, worker, attempt, detail, \(Self.ms("at")), hub
+              FROM delivery_events WHERE delivery_id = ANY($1::bigint[]) ORDER BY id
+            """, [Self.bigintArray(deliveries.map(\.0))]
+        ).rows.map { try StoredEvent(row: Array($0[0..<9]), hub: $0[9]) }
+        let body = row[6].map { Array($0.utf8) } ?? Hex.decode(row[7] ?? "")
+        // The first delivery's reason says whether the gateway named the process itself.
+        let explicit = deliveries.first?.4 == "explicit process" ? row[8].flatMap(CRMProcess.init(rawValue:)) : nil
+        let publish = Publish(
+            messageID: row[1] ?? "", channel: row[2] ?? "", occurredAt: row[12].flatMap { Int64($0) } ?? 0, intent: row[3], process: explicit,
+            language: row[4], contentType: row[5] ?? Publish.defaultContentType, body: body)
+        return InteractionRecord(
+            publish: publish, receivedAt: row[9].flatMap { Int64($0) } ?? 0, routingVersion: row[10].flatMap { Int($0) },
+            rules: row[11].map { Array($0.utf8) }, deliveries: deliveries.map { ($0.0, $0.1, $0.2, $0.3, $0.4, $0.5) }, events: events)
+    }
+}

@@ -8,7 +8,10 @@ struct Switchboard: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "The contact-center hub: gateways publish customer contacts, workers of the four CRM processes handle them.",
-        subcommands: [Serve.self, Migrate.self, Status.self, Queues.self, Events.self, Replay.self, Quarantine.self, Keygen.self, Demo.self])
+        subcommands: [
+            Serve.self, Migrate.self, Status.self, Queues.self, Events.self, Explain.self, Rules.self, Replay.self, Quarantine.self, Keygen.self,
+            Demo.self,
+        ])
 }
 
 /// Options every command that touches the database or the config file shares.

@@ -1,0 +1,82 @@
+import SwitchboardCore
+import Yams
+
+/// A routing rules file checked before it is deployed (`switchboard rules check`): either a whole
+/// hub configuration (its `routing` section is read) or the routing section alone
+/// (`default_process`, `processes`). Every problem names the line (and column) it is on.
+public enum RulesFile {
+    /// One problem of a rules file.
+    public struct Problem: Error, Equatable, CustomStringConvertible {
+        public var line: Int
+        public var column: Int
+        public var message: String
+        public var description: String { "line \(line), column \(column): \(message)" }
+    }
+
+    /// The rules of `yaml`, or the problem that keeps it from being used.
+    public static func load(yaml: String) throws(Problem) -> RoutingRules {
+        let root: Node
+        do {
+            guard let composed = try Yams.compose(yaml: yaml) else { throw Problem(line: 1, column: 1, message: "the file is empty") }
+            root = composed
+        } catch let problem as Problem {
+            throw problem
+        } catch let error as YamlError {
+            throw problem(of: error)
+        } catch {
+            throw Problem(line: 1, column: 1, message: "\(error)")
+        }
+        let whole = root["routing"] != nil
+        do {
+            if whole {
+                return try HubConfig.parse(yaml: yaml).routing
+            }
+            return try YAMLDecoder().decode(RoutingRules.self, from: yaml)
+        } catch let error as DecodingError {
+            throw problem(of: error, in: root, prefix: whole ? ["routing"] : [])
+        } catch let error as ConfigError {
+            // A whole configuration's other keys are checked too; their errors name the key.
+            throw Problem(line: root.mark?.line ?? 1, column: 1, message: error.reason)
+        } catch {
+            throw Problem(line: 1, column: 1, message: "\(error)")
+        }
+    }
+
+    private static func problem(of error: YamlError) -> Problem {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            return Problem(line: mark.line, column: mark.column, message: (context.map { "\($0.text): " } ?? "") + problem)
+        default:
+            return Problem(line: 1, column: 1, message: "\(error)")
+        }
+    }
+
+    /// The decoding error placed on the line of the deepest node its coding path reaches.
+    private static func problem(of error: DecodingError, in root: Node, prefix: [String]) -> Problem {
+        let (path, message): ([any CodingKey], String)
+        switch error {
+        case .dataCorrupted(let context): (path, message) = (context.codingPath, context.debugDescription)
+        case .keyNotFound(let key, let context): (path, message) = (context.codingPath, "'\(key.stringValue)' is missing")
+        case .typeMismatch(let type, let context): (path, message) = (context.codingPath, "expected \(type): \(context.debugDescription)")
+        case .valueNotFound(let type, let context): (path, message) = (context.codingPath, "expected a value of \(type)")
+        @unknown default: (path, message) = ([], "\(error)")
+        }
+        var node = root
+        var keys = prefix
+        for key in path {
+            let next: Node?
+            if let index = key.intValue, case .sequence(let sequence) = node, index < sequence.count {
+                next = sequence[index]
+            } else {
+                next = node[key.stringValue]
+            }
+            guard let next else { break }
+            node = next
+            keys.append(key.intValue.map { "[\($0)]" } ?? key.stringValue)
+        }
+        let mark = node.mark
+        let place = keys.isEmpty ? "" : "\(keys.joined(separator: ".")): "
+        return Problem(line: mark?.line ?? 1, column: mark?.column ?? 1, message: place + message)
+    }
+}
