@@ -104,7 +104,9 @@ public final class Hub {
         let endpoints = HubEndpoints(
             gateway: gateways.lastEndpoint, worker: workers.lastEndpoint, http: health.map { "127.0.0.1:\($0.port)" }, events: events?.lastEndpoint)
         publishHealth(serving: true)
-        logger.info("hub serving: gateways on \(endpoints.gateway), workers on \(endpoints.worker), libzmq \(Context.libraryVersion)")
+        logger.info(
+            "hub serving: gateways on \(endpoints.gateway), workers on \(endpoints.worker), events on \(endpoints.events ?? "off"), libzmq \(Context.libraryVersion)"
+        )
         systemd.notify("READY=1\nSTATUS=serving gateways on \(endpoints.gateway), workers on \(endpoints.worker)")
         onReady(endpoints)
         var nextWatchdog: Int64 = 0
