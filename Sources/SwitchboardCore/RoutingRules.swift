@@ -8,6 +8,9 @@ public struct ProcessRules: Sendable, Equatable, Codable {
     public var intents: [String]
     /// Service-level target in milliseconds, per channel; `default` for channels not named.
     public var targetMs: [String: Int64]
+    /// Speed-of-answer target (received until first offered) in milliseconds, per channel and
+    /// `default`; measured by the analytics views, empty: none.
+    public var answerMs: [String: Int64]
     /// Skills a worker must have, every one of them, to be offered this process's contacts.
     public var skills: [String]
     /// Skills that rank the eligible workers: the one with more of them is offered first.
@@ -19,8 +22,9 @@ public struct ProcessRules: Sendable, Equatable, Codable {
 
     public init(
         keywords: [String] = [], intents: [String] = [], targetMs: [String: Int64] = ["default": 3_600_000], skills: [String] = [],
-        optionalSkills: [String] = [], calendar: BusinessCalendar? = nil, escalation: [EscalationStep] = []
+        optionalSkills: [String] = [], calendar: BusinessCalendar? = nil, escalation: [EscalationStep] = [], answerMs: [String: Int64] = [:]
     ) {
+        self.answerMs = answerMs
         self.calendar = calendar
         self.escalation = escalation
         self.keywords = keywords
@@ -33,6 +37,7 @@ public struct ProcessRules: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case keywords, intents, skills, calendar, escalation
         case targetMs = "target_ms"
+        case answerMs = "answer_ms"
         case optionalSkills = "optional_skills"
     }
 
@@ -41,6 +46,7 @@ public struct ProcessRules: Sendable, Equatable, Codable {
         keywords = try container.decodeIfPresent([String].self, forKey: .keywords) ?? []
         intents = try container.decodeIfPresent([String].self, forKey: .intents) ?? []
         targetMs = try container.decodeIfPresent([String: Int64].self, forKey: .targetMs) ?? ["default": 3_600_000]
+        answerMs = try container.decodeIfPresent([String: Int64].self, forKey: .answerMs) ?? [:]
         skills = try container.decodeIfPresent([String].self, forKey: .skills) ?? []
         optionalSkills = try container.decodeIfPresent([String].self, forKey: .optionalSkills) ?? []
         calendar = try container.decodeIfPresent(BusinessCalendar.self, forKey: .calendar)

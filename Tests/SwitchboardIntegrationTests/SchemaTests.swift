@@ -162,7 +162,9 @@ struct SchemaTests {
     @Test("the analytics views count what the hub stored: volume, service level, worker load, customer activity")
     func analyticsViews() throws {
         let database = try TestDatabase()
-        let hub = try RunningHub(RunningHub.config(database))
+        var config = RunningHub.config(database)
+        config.routing.processes["support"]?.answerMs = ["chat": 600_000]
+        let hub = try RunningHub(config)
         defer { hub.shutdown() }
         let gateway = try GatewayClient(name: "gw", endpoint: hub.endpoints.gateway)
         let ack = try gateway.publish(Messages.publish("a-1", "help", channel: "chat"))
@@ -185,6 +187,12 @@ struct SchemaTests {
               FROM analytics_delivery_timeline WHERE delivery_id = $1
             """, [.init(task.deliveryID)])
         #expect(timeline.rows == [["agent", "1", "t", "t", "t"]])
+        // The speed-of-answer target comes from the rule set the delivery was routed by.
+        #expect(
+            try database.value(
+                "SELECT answer_target_seconds::int || ':' || answered_within_target FROM analytics_delivery_timeline WHERE delivery_id = $1",
+                [.init(task.deliveryID)]) == "600:true")
+        #expect(try database.value("SELECT sum(answered_within_target) >= 1 FROM analytics_service_level WHERE queue = 'support'") == "t")
         // The second contact is offered to the agent once the first is done, and held.
         #expect(
             try eventually {

@@ -2,7 +2,9 @@
 -- a contact center measures. Speed of answer: received until first offered. First response:
 -- received until the first ACCEPT, or the DONE of a worker that does not send ACCEPT. Handle
 -- time: from the handling attempt's ACCEPT (else its offer) until DONE. Resolution within target:
--- done by the service-level deadline. The other service-level views are built on this one.
+-- done by the service-level deadline. Answer target: the queue's answer_ms for the channel (else
+-- its default) in the rule set the delivery was routed by. The other service-level views are
+-- built on this one.
 CREATE VIEW analytics_delivery_timeline AS
 SELECT d.id AS delivery_id, d.queue, i.channel, coalesce(c.value_tier, 'standard') AS value_tier, d.language, d.state,
        d.created_at, d.deadline, e.first_offered_at, e.first_accepted_at, e.done_at,
@@ -10,10 +12,19 @@ SELECT d.id AS delivery_id, d.queue, i.channel, coalesce(c.value_tier, 'standard
        extract(epoch FROM e.first_offered_at - d.created_at) AS speed_of_answer_seconds,
        extract(epoch FROM coalesce(e.first_accepted_at, e.done_at) - d.created_at) AS first_response_seconds,
        extract(epoch FROM e.done_at - coalesce(e.last_accepted_at, e.last_offered_at)) AS handle_seconds,
-       e.done_at IS NOT NULL AND e.done_at <= d.deadline AS resolved_within_target
+       e.done_at IS NOT NULL AND e.done_at <= d.deadline AS resolved_within_target,
+       a.ms / 1000.0 AS answer_target_seconds,
+       CASE WHEN a.ms IS NULL THEN NULL
+            ELSE e.first_offered_at IS NOT NULL AND e.first_offered_at - d.created_at <= a.ms * interval '1 millisecond' END
+           AS answered_within_target
   FROM deliveries d
   JOIN interactions i ON i.id = d.interaction_id AND i.received_at = d.interaction_received_at
   LEFT JOIN customers c ON c.id = d.customer_id
+  LEFT JOIN routing_versions r ON r.id = d.routing_version
+  LEFT JOIN LATERAL (
+      SELECT coalesce(r.rules -> 'processes' -> d.queue -> 'answer_ms' ->> i.channel,
+                      r.rules -> 'processes' -> d.queue -> 'answer_ms' ->> 'default')::bigint AS ms
+  ) a ON true
   LEFT JOIN LATERAL (
       SELECT min(v.at) FILTER (WHERE v.kind = 'offered') AS first_offered_at,
              max(v.at) FILTER (WHERE v.kind = 'offered') AS last_offered_at,

@@ -12,6 +12,9 @@ SELECT date_trunc('day', t.created_at) AS day, t.queue, t.channel, t.value_tier,
        count(*) FILTER (WHERE t.resolved_within_target) AS done_within_target,
        round(100.0 * count(*) FILTER (WHERE t.resolved_within_target) / nullif(count(*) FILTER (WHERE t.state = 'done'), 0), 2)
            AS attainment_percent,
+       count(*) FILTER (WHERE t.answered_within_target) AS answered_within_target,
+       round(100.0 * count(*) FILTER (WHERE t.answered_within_target)
+             / nullif(count(*) FILTER (WHERE t.answered_within_target IS NOT NULL), 0), 2) AS answer_attainment_percent,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY t.speed_of_answer_seconds) AS median_speed_of_answer_seconds,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY t.speed_of_answer_seconds) AS p90_speed_of_answer_seconds,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY t.first_response_seconds) AS median_first_response_seconds,
