@@ -74,7 +74,7 @@ public struct Dispatcher {
     public var unservable: [String: Int] {
         var counts: [String: Int] = [:]
         for (lane, heap) in ready where !heap.isEmpty && !workers.values.contains(where: { $0.qualifies(for: lane) }) {
-            let live = heap.unordered.count { waiting[$0.urgency.deliveryID] != nil }
+            let live = heap.unordered.count { isLive($0, in: lane) }
             if live > 0 { counts[lane.queue, default: 0] += live }
         }
         return counts

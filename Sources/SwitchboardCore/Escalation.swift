@@ -64,6 +64,22 @@ public struct EscalationStep: Sendable, Equatable, Codable {
     }
 }
 
+extension Dispatcher {
+    /// Rebuilds a lane's heap from the entries whose task is still waiting in it, as it was filed.
+    mutating func dropStaleEntries(of lane: Lane) {
+        guard let heap = ready[lane] else { return }
+        let live = heap.unordered.filter { isLive($0, in: lane) }
+        readyEntries[lane.queue, default: 0] -= heap.count - live.count
+        ready[lane] = Heap(live)
+    }
+
+    /// Whether a ready entry still stands for its task: waiting, in this lane, with this urgency.
+    func isLive(_ entry: ReadyEntry, in lane: Lane) -> Bool {
+        guard let task = waiting[entry.urgency.deliveryID] else { return false }
+        return task.urgency == entry.urgency && task.lane == lane
+    }
+}
+
 /// A waiting task's next escalation, in time order.
 struct EscalationDue: Comparable {
     var at: Int64
@@ -87,12 +103,16 @@ extension Dispatcher {
     /// Applies the steps that are due to the tasks still waiting, and writes each.
     mutating func escalate(now: Int64) -> [DispatchAction] {
         var actions: [DispatchAction] = []
+        // The lanes tasks left: their entries there are dropped at the end, since a lane nobody
+        // can serve (often why its tasks escalate) would otherwise keep them, and count them.
+        var left: Set<Lane> = []
+        defer { for lane in left { dropStaleEntries(of: lane) } }
         while let next = escalationsDue.min, next.at <= now {
             escalationsDue.removeMin()
             guard var task = waiting[next.deliveryID], let steps = escalationSteps[task.queue], task.escalations < steps.count else { continue }
             let step = steps[task.escalations]
             guard step.due(receivedAt: task.payload.interaction.receivedAt, deadline: task.deadline) <= now else { continue }
-            // Out of its lane: its heap entry there is skipped when it comes up.
+            left.insert(task.lane)
             waiting[task.deliveryID] = nil
             if let raise = step.raisePriority { task.priority = min(9, task.priority + raise) }
             if step.relax { task.relaxed = true }

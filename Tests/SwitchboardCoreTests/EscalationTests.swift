@@ -108,3 +108,17 @@ extension EscalationTests {
         #expect(dispatcher.escalationsDue.count <= 2 * dispatcher.readyCount + 1025)
     }
 }
+
+extension EscalationTests {
+    @Test("a task that escalates out of a lane nobody serves leaves nothing behind there: not counted, not unservable")
+    func leavesNoEntryBehind() {
+        var dispatcher = dispatcher([EscalationStep(atPercent: 100, overflowTo: "sales")])
+        _ = dispatcher.enqueue((1...50).map { task(Int64($0), language: "ru") }, now: 0)
+        #expect(dispatcher.readyCount(queue: "support") == 50)
+        #expect(dispatcher.unservable == ["support": 50])
+        _ = dispatcher.tick(now: 1000)
+        #expect(dispatcher.readyCount(queue: "support") == 0)
+        #expect(dispatcher.readyCount(queue: "sales") == 50)
+        #expect(dispatcher.unservable == ["sales": 50])
+    }
+}
