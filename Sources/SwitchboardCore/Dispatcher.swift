@@ -54,11 +54,7 @@ public struct Dispatcher {
     /// How many more of `queue`'s deliveries the workers could take now, beyond those ready in
     /// memory: the free capacity of the workers that serve it, less its ready deliveries. A worker
     /// serving several queues counts for each, so this may promise more than is taken.
-    public func freeSlots(queue: String) -> Int {
-        var free = 0
-        for worker in workers.values where worker.serves(queue) { free += max(worker.freeCapacity, 0) }
-        return free - readyCount(queue: queue)
-    }
+    public func freeSlots(queue: String) -> Int { workers(serving: queue).free - readyCount(queue: queue) }
     /// How many connected workers serve `queue` (draining ones included), and their free capacity.
     public func workers(serving queue: String) -> (count: Int, free: Int) {
         var count = 0

@@ -38,11 +38,7 @@ extension Hub {
             guard unknown.isEmpty else {
                 refuseWorker(
                     peer, frames,
-                    WorkerError(
-                        code: .invalid, detail: .unknownQueue,
-                        reason:
-                            "queues \(unknown.joined(separator: ", ")) do not exist; expected \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))"
-                    ))
+                    Self.unknownQueues(unknown))
                 return
             }
             logger.info(
@@ -56,10 +52,7 @@ extension Hub {
             guard let process = CRMProcess(rawValue: transfer.queue) else {
                 refuseWorker(
                     peer, frames,
-                    WorkerError(
-                        code: .invalid, detail: .unknownQueue,
-                        reason: "queue '\(transfer.queue)' does not exist; expected \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))",
-                        deliveryID: transfer.deliveryID))
+                    Self.unknownQueues([transfer.queue], deliveryID: transfer.deliveryID))
                 return
             }
             let rules = config.routing.rules(for: process)
@@ -87,6 +80,15 @@ extension Hub {
                     code: .invalid, detail: .unknownCommand,
                     reason: "\(command.name) is not a worker command; workers send READY, ACCEPT, REJECT, TRANSFER, DONE, FAIL, HEARTBEAT and BYE"))
         }
+    }
+
+    /// The refusal of a READY or TRANSFER that names queues this hub does not have.
+    static func unknownQueues(_ names: [String], deliveryID: Int64? = nil) -> WorkerError {
+        WorkerError(
+            code: .invalid, detail: .unknownQueue,
+            reason:
+                "queue \(names.map { "'\($0)'" }.joined(separator: ", ")) does not exist; expected \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))",
+            deliveryID: deliveryID)
     }
 
     /// A worker connection closed: its tasks go back to the queue at once. A failed handshake is a refused connection.

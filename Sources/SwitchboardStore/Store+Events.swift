@@ -41,6 +41,9 @@ public struct StoredEvent: Sendable, Equatable {
             attempt: row[6].flatMap { Int($0) }, detail: row[7], at: at)
     }
 
+    /// A row of `Store.eventColumns`.
+    init(eventRow row: [String?]) throws { try self.init(row: Array(row[0..<9]), hub: row[9]) }
+
     /// The topic frame of its message on the events socket (protocols/events.md): `delivery.` and the kind.
     public var topic: String { "delivery.\(kind)" }
 
@@ -128,15 +131,18 @@ extension Store {
         }
     }
 
+    /// The columns of `delivery_events` a `StoredEvent` is read from (`init(eventRow:)`).
+    static let eventColumns = "id, delivery_id, interaction_id, kind, queue, worker, attempt, detail, \(ms("at")), hub"
+
     /// The events of these deliveries at or after `sinceMs` (Unix ms), in id order.
     public func events(of deliveries: [Int64], sinceMs: Int64) throws -> [StoredEvent] {
         guard !deliveries.isEmpty else { return [] }
         return try connection.query(
             """
-            SELECT id, delivery_id, interaction_id, kind, queue, worker, attempt, detail, \(Self.ms("at")), hub
+            SELECT \(Self.eventColumns)
               FROM delivery_events WHERE delivery_id = ANY($1::bigint[]) AND at >= to_timestamp($2::bigint / 1000.0) ORDER BY id
             """, [Self.bigintArray(deliveries), .init(sinceMs)]
-        ).rows.map { try StoredEvent(row: Array($0[0..<9]), hub: $0[9]) }
+        ).rows.map(StoredEvent.init(eventRow:))
     }
 
     /// Events with an id above `after`, oldest first, at most `limit`: what a subscriber that last
@@ -144,10 +150,10 @@ extension Store {
     public func events(after: Int64, limit: Int) throws -> [StoredEvent] {
         try connection.query(
             """
-            SELECT id, delivery_id, interaction_id, kind, queue, worker, attempt, detail, \(Self.ms("at")), hub
+            SELECT \(Self.eventColumns)
               FROM delivery_events WHERE id > $1 ORDER BY id LIMIT $2
             """, [.init(after), .init(limit)]
-        ).rows.map { try StoredEvent(row: Array($0[0..<9]), hub: $0[9]) }
+        ).rows.map(StoredEvent.init(eventRow:))
     }
 }
 
@@ -183,10 +189,10 @@ extension Store {
         }
         let events = try connection.query(
             """
-            SELECT id, delivery_id, interaction_id, kind, queue, worker, attempt, detail, \(Self.ms("at")), hub
+            SELECT \(Self.eventColumns)
               FROM delivery_events WHERE delivery_id = ANY($1::bigint[]) ORDER BY id
             """, [Self.bigintArray(deliveries.map(\.0))]
-        ).rows.map { try StoredEvent(row: Array($0[0..<9]), hub: $0[9]) }
+        ).rows.map(StoredEvent.init(eventRow:))
         let body = row[6].map { Array($0.utf8) } ?? Hex.decode(row[7] ?? "")
         // The first delivery's reason says whether the gateway named the process itself.
         let explicit = deliveries.first?.4 == "explicit process" ? row[8].flatMap(CRMProcess.init(rawValue:)) : nil

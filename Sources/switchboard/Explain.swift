@@ -30,12 +30,13 @@ struct Explain: ParsableCommand {
             print("interaction \(interaction): its rule set version is not recorded; explained with this configuration's rules")
         }
         for line in Router(rules: rules).explain(record.publish, now: record.receivedAt) { print(line) }
+        let times = ISO8601DateFormatter()
         for delivery in record.deliveries {
             print(
                 "delivery \(delivery.id): queue \(delivery.queue), \(delivery.state), \(delivery.attempts) offers, worker \(delivery.worker ?? "-"); routed: \(delivery.reason)"
             )
             for event in record.events where event.deliveryID == delivery.id {
-                let time = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(event.at) / 1000))
+                let time = times.string(from: Date(timeIntervalSince1970: Double(event.at) / 1000))
                 print("  \(time)  \(event.kind)  \(event.worker ?? "")  \(event.detail ?? "")".trimmingCharacters(in: .whitespaces))
             }
         }
