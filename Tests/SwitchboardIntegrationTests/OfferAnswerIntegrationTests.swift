@@ -59,6 +59,34 @@ struct OfferAnswerIntegrationTests {
         #expect(try database.value("SELECT transfers FROM analytics_delivery_timeline WHERE delivery_id = $1", [.init(first.deliveryID)]) == "1")
     }
 
+    @Test("a TRANSFER to a queue that does not exist, and answers for a task not held, are refused with their detail; the task stays with its worker")
+    func badAnswersRefused() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        _ = try GatewayClient(name: "web", endpoint: hub.endpoints.gateway).publish(Messages.publish("bad-1"))
+        let worker = try WorkerClient(registration: Ready(workerID: "agent", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        let task = try #require(try worker.nextTask())
+        try worker.transfer(task.deliveryID, to: "billing", reason: "wrong team")
+        guard case .refused(let unknown)? = try worker.nextAnswer() else {
+            Issue.record("TRANSFER to an unknown queue was not refused")
+            return
+        }
+        #expect(unknown.code == .invalid && unknown.detail == "unknown_queue" && unknown.deliveryID == task.deliveryID)
+        #expect(unknown.reason.contains("'billing' does not exist"))
+        try worker.accept(999_999)
+        guard case .refused(let notHeld)? = try worker.nextAnswer() else {
+            Issue.record("ACCEPT of a delivery not held was not refused")
+            return
+        }
+        #expect(notHeld.code == .notHeld)
+        // Nothing was lost: the task is still this worker's, and completes.
+        try worker.done(task.deliveryID, outcome: "resolved")
+        #expect(try worker.nextAnswer() == .confirmed(Confirm(deliveryID: task.deliveryID, state: "done")))
+        #expect(try eventually { try database.count("SELECT count(*) FROM quarantine WHERE code = 'unknown_queue'") == 1 })
+    }
+
     @Test("an offer a worker that sends ACCEPT lets time out goes to another worker; REJECT sends one on at once")
     func timeoutAndReject() throws {
         let database = try TestDatabase()
