@@ -282,7 +282,23 @@ struct ConfigFile: Decodable {
 
 extension RoutingRules {
     /// The rules as `Store.registerRouting` records them (the version each routed row names).
+    /// With them, `answer_targets`: each queue's speed-of-answer targets as its settings come to
+    /// (`answer_ms`, and per value tier), which the analytics views read without knowing how a
+    /// queue's settings are laid over its process's.
     public func registration() throws -> JSONValue {
-        try JSONParser.parse(Array(try JSONEncoder().encode(self)), maxDepth: 32)
+        guard case .object(var members) = try JSONParser.parse(Array(try JSONEncoder().encode(self)), maxDepth: 32) else {
+            throw ConfigError(reason: "the routing rules did not encode as an object")
+        }
+        var targets: [String: JSONValue] = [:]
+        for queue in queueNames {
+            guard let settings = settings(ofQueue: queue) else { continue }
+            var entry: [String: JSONValue] = [:]
+            if !settings.answerMs.isEmpty { entry["answer_ms"] = .object(settings.answerMs.mapValues(JSONValue.integer)) }
+            let tiers = settings.tiers.compactMapValues { $0.answerMs.map { JSONValue.object($0.mapValues(JSONValue.integer)) } }
+            if !tiers.isEmpty { entry["tiers"] = .object(tiers) }
+            if !entry.isEmpty { targets[queue] = .object(entry) }
+        }
+        members["answer_targets"] = .object(targets)
+        return .object(members)
     }
 }

@@ -37,12 +37,6 @@ public struct EscalationStep: Sendable, Equatable, Codable {
         guard atPercent > 0 else {
             throw DecodingError.dataCorruptedError(forKey: .atPercent, in: container, debugDescription: "at_percent must be positive")
         }
-        if let overflowTo, CRMProcess(rawValue: overflowTo) == nil {
-            throw DecodingError.dataCorruptedError(
-                forKey: .overflowTo, in: container,
-                debugDescription:
-                    "overflow_to '\(overflowTo)' is not a queue; expected \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         guard raisePriority != nil || relax || overflowTo != nil else {
             throw DecodingError.dataCorruptedError(
                 forKey: .atPercent, in: container, debugDescription: "an escalation step must raise_priority, relax or overflow_to")

@@ -3,7 +3,7 @@ import SwitchboardProtocol
 /// A routing decision and the reason for it, stored with the delivery so it can be explained.
 public struct RouteDecision: Sendable, Equatable {
     public var process: CRMProcess
-    /// The queue the delivery goes to (v1: the process's own queue).
+    /// The queue the delivery goes to: the process's own, or a finer one of it a rule names.
     public var queue: String
     public var priority: Int
     /// Unix milliseconds by which the contact should be handled (received + service-level target).
@@ -14,11 +14,24 @@ public struct RouteDecision: Sendable, Equatable {
     public var needs: TaskNeeds
     /// Whether `needs.language` was detected from the body (the message did not say).
     public var languageDetected: Bool
+    /// The id of the rule that decided; nil when the process steps did.
+    public var rule: String?
+    /// Decisions that come first for some customers (a rule on the customer, a tier's target), in
+    /// order: the first whose condition the message's customer meets is taken instead of this one.
+    public var alternatives: [Alternative]
+
+    /// A decision for the customers that meet `condition`.
+    public struct Alternative: Sendable, Equatable {
+        public var condition: CustomerCondition
+        public var decision: RouteDecision
+    }
 
     public init(
         process: CRMProcess, queue: String, priority: Int, deadline: Int64, reason: String, needs: TaskNeeds = .none,
-        languageDetected: Bool = false
+        languageDetected: Bool = false, rule: String? = nil, alternatives: [Alternative] = []
     ) {
+        self.rule = rule
+        self.alternatives = alternatives
         self.process = process
         self.queue = queue
         self.priority = priority
@@ -26,6 +39,13 @@ public struct RouteDecision: Sendable, Equatable {
         self.reason = reason
         self.needs = needs
         self.languageDetected = languageDetected
+    }
+
+    /// The decision for a message of this customer: the first alternative it meets, else this one.
+    public func resolved(for customer: CustomerFacts) -> RouteDecision {
+        var decision = alternatives.first { $0.condition.holds(for: customer) }?.decision ?? self
+        decision.alternatives = []
+        return decision
     }
 }
 
@@ -45,10 +65,10 @@ public struct Router: Sendable {
     private let keywordsByStart: [UInt16: [(process: Int, keyword: Int)]]
     let keywordCount: Int
     let intentIndex: [String: CRMProcess]
-    /// Each process's skills as its tasks carry them, made once: routing runs once per message.
-    private let skillsByProcess: [CRMProcess: TaskNeeds]
-    /// The business calendars of the processes that have one, ready to count deadlines with.
-    private let calendars: [CRMProcess: BusinessCalendar.Compiled]
+    /// What each queue runs by, its calendar compiled and its tasks' skills made once.
+    let plans: [String: QueuePlan]
+    /// The ordered rules, ready to match.
+    let compiledRules: [CompiledRule]
 
     public init(rules: RoutingRules) {
         self.rules = rules
@@ -70,50 +90,87 @@ public struct Router: Sendable {
             }
         }
         intentIndex = intents
-        var calendars: [CRMProcess: BusinessCalendar.Compiled] = [:]
-        for process in CRMProcess.allCases {
-            if let compiled = try? rules.rules(for: process).calendar?.compiled() { calendars[process] = compiled }
-        }
-        self.calendars = calendars
-        skillsByProcess = Dictionary(
-            uniqueKeysWithValues: CRMProcess.allCases.map { process in
-                let processRules = rules.rules(for: process)
-                return (process, TaskNeeds(skills: processRules.skills, optionalSkills: processRules.optionalSkills))
-            })
+        var plans: [String: QueuePlan] = [:]
+        for queue in rules.queueNames { plans[queue] = QueuePlan(settings: rules.settings(forQueue: queue)) }
+        self.plans = plans
+        compiledRules = rules.rules.map { CompiledRule($0, plan: plans[$0.queue] ?? QueuePlan(settings: ProcessRules())) }
     }
 
-    /// Routes one message received at `now` (Unix milliseconds).
+    /// Routes one message received at `now` (Unix milliseconds). Rules on the customer, and
+    /// targets by value tier, come as the decision's alternatives: the customer is known only
+    /// when the message is stored.
     public func route(_ message: Publish, now: Int64) -> RouteDecision {
-        // The body's opening, folded, once: for keywords and for its language.
-        var folded: [UInt8]?
-        func foldedBody() -> [UInt8]? {
-            guard message.isText else { return nil }
-            if folded == nil { folded = TextFolding.foldedWords(utf8: message.body.prefix(Self.scannedBodyBytes)) }
-            return folded
+        var facts = MessageFacts(message: message)
+        let language = facts.language
+        var alternatives: [RouteDecision.Alternative] = []
+        var decided: (rule: CompiledRule, decision: RouteDecision)?
+        for rule in compiledRules where miss(rule, &facts) == nil {
+            let decision = decide(rule, message, language: language, now: now)
+            if rule.rule.when.customer.isEmpty {
+                decided = (rule, decision)
+                break
+            }
+            alternatives += withTiers(decision, rule.rule.when.customer, rule: rule.rule, message, now: now)
         }
-        let (process, reason) = choose(message, foldedBody)
-        let processRules = rules.rules(for: process)
-        var language = message.language?.lowercased()
-        var detected = false
-        if language == nil, let words = foldedBody() {
-            language = LanguageDetection.detect(utf8: message.body.prefix(Self.scannedBodyBytes), folded: words)
-            detected = language != nil
+        var base: RouteDecision
+        if let decided {
+            base = decided.decision
+        } else {
+            let (process, reason) = facts.process(self)
+            let plan = plans[process.rawValue] ?? QueuePlan(settings: ProcessRules())
+            var needs = plan.needs
+            needs.language = language
+            base = RouteDecision(
+                process: process, queue: process.rawValue, priority: message.priority,
+                deadline: plan.deadline(plan.settings.target(for: message.channel), from: now), reason: reason, needs: needs)
         }
-        var needs = skillsByProcess[process] ?? .none
+        base.languageDetected = facts.languageDetected
+        if decided?.rule.rule.targetMs == nil {
+            alternatives += tierVariants(of: base, CustomerCondition(), message, now: now)
+        }
+        base.alternatives = alternatives
+        for index in base.alternatives.indices { base.alternatives[index].decision.languageDetected = facts.languageDetected }
+        return base
+    }
+
+    /// A rule's decision.
+    private func decide(_ rule: CompiledRule, _ message: Publish, language: String?, now: Int64) -> RouteDecision {
+        var needs = rule.needs
         needs.language = language
+        let target = rule.rule.targetMs.flatMap { $0[message.channel] ?? $0["default"] } ?? rule.plan.settings.target(for: message.channel)
         return RouteDecision(
-            process: process, queue: process.rawValue, priority: message.priority,
-            deadline: deadline(process, processRules.target(for: message.channel), from: now), reason: reason, needs: needs,
-            languageDetected: detected)
+            process: rule.process, queue: rule.rule.queue, priority: rule.rule.priority ?? message.priority,
+            deadline: rule.plan.deadline(target, from: now), reason: "rule '\(rule.rule.id)'", needs: needs, rule: rule.rule.id)
     }
 
-    /// The service-level deadline: `target` after `now`, counted in business hours when the process has a calendar.
-    private func deadline(_ process: CRMProcess, _ target: Int64, from now: Int64) -> Int64 {
-        guard let calendar = calendars[process] else { return now + target }
-        return calendar.deadline(from: now, adding: target)
+    /// A customer rule's decision, preceded by its variants for the value tiers its queue has targets for.
+    private func withTiers(
+        _ decision: RouteDecision, _ condition: CustomerCondition, rule: RoutingRule, _ message: Publish, now: Int64
+    ) -> [RouteDecision.Alternative] {
+        let variants = rule.targetMs == nil ? tierVariants(of: decision, condition, message, now: now) : []
+        return variants + [RouteDecision.Alternative(condition: condition, decision: decision)]
     }
 
-    private func choose(_ message: Publish, _ foldedBody: () -> [UInt8]?) -> (CRMProcess, String) {
+    /// The decision again for each value tier its queue has a target for (the channel's or a
+    /// default), with that deadline, for customers that also meet `condition`.
+    private func tierVariants(
+        of decision: RouteDecision, _ condition: CustomerCondition, _ message: Publish, now: Int64
+    ) -> [RouteDecision.Alternative] {
+        guard let plan = plans[decision.queue], !plan.settings.tiers.isEmpty else { return [] }
+        var variants: [RouteDecision.Alternative] = []
+        for tier in plan.settings.tiers.keys.sorted() where condition.tier?.contains(tier) ?? true {
+            guard let targets = plan.settings.tiers[tier]?.targetMs, targets[message.channel] ?? targets["default"] != nil else { continue }
+            var variant = decision
+            variant.deadline = plan.deadline(plan.settings.target(for: message.channel, tier: tier), from: now)
+            variant.reason += ", tier \(tier) target"
+            var tierCondition = condition
+            tierCondition.tier = [tier]
+            variants.append(RouteDecision.Alternative(condition: tierCondition, decision: variant))
+        }
+        return variants
+    }
+
+    func choose(_ message: Publish, _ foldedBody: () -> [UInt8]?) -> (CRMProcess, String) {
         if let process = message.process { return (process, "explicit process") }
         if let intent = message.intent, let process = intentIndex[intent.lowercased()] {
             return (process, "intent '\(intent)'")

@@ -34,11 +34,9 @@ extension Hub {
         }
         switch command {
         case .ready(let ready):
-            let unknown = ready.queues.filter { CRMProcess(rawValue: $0) == nil }
+            let unknown = ready.queues.filter { config.routing.settings(ofQueue: $0) == nil }
             guard unknown.isEmpty else {
-                refuseWorker(
-                    peer, frames,
-                    Self.unknownQueues(unknown))
+                refuseWorker(peer, frames, unknownQueues(unknown))
                 return
             }
             logger.info(
@@ -49,17 +47,14 @@ extension Hub {
         case .reject(let reject):
             perform(dispatcher.decline(peer, reject, now: now), refusingWith: frames)
         case .transfer(let transfer):
-            guard let process = CRMProcess(rawValue: transfer.queue) else {
-                refuseWorker(
-                    peer, frames,
-                    Self.unknownQueues([transfer.queue], deliveryID: transfer.deliveryID))
+            guard let rules = config.routing.settings(ofQueue: transfer.queue) else {
+                refuseWorker(peer, frames, unknownQueues([transfer.queue], deliveryID: transfer.deliveryID))
                 return
             }
-            let rules = config.routing.rules(for: process)
             perform(
                 dispatcher.transfer(peer, transfer, now: now) { task in
                     TransferLeg(
-                        queue: process.rawValue, priority: task.priority, deadline: rules.deadline(for: task.payload.interaction.channel, from: now),
+                        queue: transfer.queue, priority: task.priority, deadline: rules.deadline(for: task.payload.interaction.channel, from: now),
                         needs: TaskNeeds(language: task.needs.language, skills: rules.skills, optionalSkills: rules.optionalSkills))
                 }, refusingWith: frames)
         case .done(let done):
@@ -83,11 +78,11 @@ extension Hub {
     }
 
     /// The refusal of a READY or TRANSFER that names queues this hub does not have.
-    static func unknownQueues(_ names: [String], deliveryID: Int64? = nil) -> WorkerError {
+    func unknownQueues(_ names: [String], deliveryID: Int64? = nil) -> WorkerError {
         WorkerError(
             code: .invalid, detail: .unknownQueue,
             reason:
-                "queue \(names.map { "'\($0)'" }.joined(separator: ", ")) does not exist; expected \(CRMProcess.allCases.map(\.rawValue).joined(separator: ", "))",
+                "queue \(names.map { "'\($0)'" }.joined(separator: ", ")) does not exist; expected \(config.routing.queueNames.joined(separator: ", "))",
             deliveryID: deliveryID)
     }
 

@@ -234,7 +234,7 @@ public final class Hub {
 
     /// Asks the store for what was pending or in flight when the hub last stopped.
     private func recover() {
-        for process in CRMProcess.allCases { perform(dispatcher.markBacklog(queue: process.rawValue)) }
+        for queue in config.routing.queueNames { perform(dispatcher.markBacklog(queue: queue)) }
     }
 
     /// Ingest and quarantine go to the ingest lane; dispatch transitions, refills and maintenance to
@@ -311,7 +311,7 @@ public final class Hub {
         // Deliveries made pending outside this loop (replayed dead letters, another hub's expired
         // leases later) are found by reading each queue's backlog again now and then.
         if now >= nextRescan {
-            if nextRescan > 0 { for process in CRMProcess.allCases { perform(dispatcher.markBacklog(queue: process.rawValue)) } }
+            if nextRescan > 0 { for queue in config.routing.queueNames { perform(dispatcher.markBacklog(queue: queue)) } }
             nextRescan = now + config.rescanMs
         }
         if now >= nextStatsLog {
@@ -336,7 +336,7 @@ public final class Hub {
         stats.deliveriesReady = dispatcher.readyCount
         stats.workersWithFreeCapacity = dispatcher.workersWithFreeCapacity
         stats.deliveriesUnservable = dispatcher.unservable
-        for queue in CRMProcess.allCases.map(\.rawValue) {
+        for queue in config.routing.queueNames {
             (stats.queueWorkers[queue], stats.queueFreeCapacity[queue]) = dispatcher.workers(serving: queue)
         }
         stats.inFlight = dispatcher.offeredCount

@@ -48,6 +48,7 @@ public enum Migrator {
         .function("swb_ingest_rounds_arrays", PackageResources.R__function__swb_ingest_rounds_arrays_sql),
         .function("swb_ingest_rounds_with_contexts", PackageResources.R__function__swb_ingest_rounds_with_contexts_sql),
         .function("swb_pending_ids", PackageResources.R__function__swb_pending_ids_sql),
+        .function("swb_route_pick", PackageResources.R__function__swb_route_pick_sql),
         .function("swb_task_contexts", PackageResources.R__function__swb_task_contexts_sql),
         .view("analytics_customer_activity", PackageResources.R__view__analytics_customer_activity_sql),
         .view("analytics_delivery_timeline", PackageResources.R__view__analytics_delivery_timeline_sql),

@@ -1,4 +1,5 @@
 import Postgres
+import SwitchboardCore
 import SwitchboardProtocol
 
 /// One row of `delivery_events`, as the events socket publishes it and `switchboard events` prints it.
@@ -165,7 +166,9 @@ public struct InteractionRecord: Sendable {
     public var routingVersion: Int?
     /// The rules as recorded in `routing_versions` (JSON), nil if the version is unknown.
     public var rules: [UInt8]?
-    public var deliveries: [(id: Int64, queue: String, state: String, worker: String?, reason: String, attempts: Int)]
+    /// The customer as it is now: rules on the customer are checked against it.
+    public var customer: CustomerFacts
+    public var deliveries: [(id: Int64, queue: String, state: String, worker: String?, reason: String, attempts: Int, rule: String?)]
     public var events: [StoredEvent]
 }
 
@@ -176,16 +179,19 @@ extension Store {
             let row = try connection.query(
                 """
                 SELECT i.gateway, i.message_id, i.channel, i.intent, i.language, i.content_type, i.body_text, encode(i.body_bytes, 'hex'),
-                       i.process, \(Self.ms("i.received_at")), i.routing_version, r.rules::text, \(Self.ms("i.occurred_at"))
-                  FROM interactions i LEFT JOIN routing_versions r ON r.id = i.routing_version WHERE i.id = $1
+                       i.process, \(Self.ms("i.received_at")), i.routing_version, r.rules::text, \(Self.ms("i.occurred_at")),
+                       i.priority, i.attributes::text, c.kind, c.segment, c.value_tier, c.attributes::text
+                  FROM interactions i LEFT JOIN routing_versions r ON r.id = i.routing_version
+                  LEFT JOIN customers c ON c.id = i.customer_id
+                 WHERE i.id = $1
                 """, [.init(id)]
             ).rows.first
         else { return nil }
         let deliveries = try connection.query(
-            "SELECT id, queue, state, worker, route_reason, attempts FROM deliveries WHERE interaction_id = $1 ORDER BY id", [.init(id)]
-        ).rows.compactMap { row -> (Int64, String, String, String?, String, Int)? in
+            "SELECT id, queue, state, worker, route_reason, attempts, rule_id FROM deliveries WHERE interaction_id = $1 ORDER BY id", [.init(id)]
+        ).rows.compactMap { row -> (Int64, String, String, String?, String, Int, String?)? in
             guard let delivery = row[0].flatMap({ Int64($0) }) else { return nil }
-            return (delivery, row[1] ?? "", row[2] ?? "", row[3], row[4] ?? "", row[5].flatMap { Int($0) } ?? 0)
+            return (delivery, row[1] ?? "", row[2] ?? "", row[3], row[4] ?? "", row[5].flatMap { Int($0) } ?? 0, row[6])
         }
         let events = try connection.query(
             """
@@ -198,9 +204,19 @@ extension Store {
         let explicit = deliveries.first?.4 == "explicit process" ? row[8].flatMap(CRMProcess.init(rawValue:)) : nil
         let publish = Publish(
             messageID: row[1] ?? "", channel: row[2] ?? "", occurredAt: row[12].flatMap { Int64($0) } ?? 0, intent: row[3], process: explicit,
-            language: row[4], contentType: row[5] ?? Publish.defaultContentType, body: body)
+            priority: row[13].flatMap { Int($0) } ?? 0, language: row[4], contentType: row[5] ?? Publish.defaultContentType, body: body,
+            attributes: Self.stringMembers(row[14]))
+        let customer = CustomerFacts(
+            kind: row[15] ?? "consumer", segment: row[16], tier: row[17] ?? "standard", attributes: Self.stringMembers(row[18]))
         return InteractionRecord(
             publish: publish, receivedAt: row[9].flatMap { Int64($0) } ?? 0, routingVersion: row[10].flatMap { Int($0) },
-            rules: row[11].map { Array($0.utf8) }, deliveries: deliveries.map { ($0.0, $0.1, $0.2, $0.3, $0.4, $0.5) }, events: events)
+            rules: row[11].map { Array($0.utf8) }, customer: customer,
+            deliveries: deliveries.map { ($0.0, $0.1, $0.2, $0.3, $0.4, $0.5, $0.6) }, events: events)
+    }
+
+    /// The members of a JSON object (as text) whose values are strings.
+    static func stringMembers(_ json: String?) -> [String: String] {
+        guard let json, case .object(let members)? = try? JSONParser.parse(Array(json.utf8)) else { return [:] }
+        return members.compactMapValues { if case .string(let text) = $0 { text } else { nil } }
     }
 }

@@ -166,13 +166,13 @@ public final class Store {
         // Each record's row in the answer, -1 until one answers it.
         var rowOf = [Int](repeating: -1, count: records.count)
         var contexts: [Int64: [UInt8]] = [:]
-        let readsContexts = answer.columnCount > 6
+        let readsContexts = answer.columnCount > 7
         for row in 0..<answer.rowCount {
             guard let position = answer.int64(row, 0).map(Int.init), statement.order.indices.contains(position - 1) else {
                 throw PostgresError(code: .unexpectedResult, message: "the ingest statement answered an unknown position")
             }
             rowOf[statement.order[position - 1]] = row
-            if readsContexts, let context = answer.bytes(row, 6), let interaction = answer.int64(row, 2) { contexts[interaction] = context }
+            if readsContexts, let context = answer.bytes(row, 7), let interaction = answer.int64(row, 2) { contexts[interaction] = context }
         }
         let outcomes = try records.indices.map { index in
             guard rowOf[index] >= 0 else {
@@ -223,23 +223,25 @@ public final class Store {
     /// answers unnested here into a row per message (one function call fewer than
     /// `swb_ingest_rounds`, which does the same).
     static let ingestSQL = """
-        SELECT a.position, a.outcome, a.interaction_id, a.customer_id, a.queue, a.delivery_id
+        SELECT a.position, a.outcome, a.interaction_id, a.customer_id, a.queue, a.delivery_id, a.alternative
           FROM swb_ingest_rounds_arrays($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
                                         $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[],
                                         $15::bigint[], $16::text[], $17::integer[], $18::text[], $19::text[], $20::text[], $21::text[],
-                                        $22::text[], $23::text[], $24::text[], $25::text[], to_timestamp($26::bigint / 1000.0)) r
-         CROSS JOIN LATERAL unnest(r.o_position, r.o_outcome, r.o_interaction_id, r.o_customer_id, r.o_queue, r.o_delivery_id)
-               AS a (position, outcome, interaction_id, customer_id, queue, delivery_id)
+                                        $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::jsonb[],
+                                        to_timestamp($28::bigint / 1000.0)) r
+         CROSS JOIN LATERAL unnest(r.o_position, r.o_outcome, r.o_interaction_id, r.o_customer_id, r.o_queue, r.o_delivery_id,
+                                   r.o_alternative)
+               AS a (position, outcome, interaction_id, customer_id, queue, delivery_id, alternative)
         """
 
     /// The same, with the customers' contexts of the messages marked in $1 (`swb_ingest_rounds_with_contexts`).
     static let ingestWithContextsSQL = """
-        SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_context
+        SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_alternative, o_context
           FROM swb_ingest_rounds_with_contexts(
                    $1::boolean[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
                    $10::text[], $11::smallint[], $12::text[], $13::text[], $14::bytea[], $15::jsonb[], $16::bigint[], $17::text[],
                    $18::integer[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
-                   to_timestamp($27::bigint / 1000.0))
+                   $27::text[], $28::jsonb[], to_timestamp($29::bigint / 1000.0))
         """
 
     /// The parameters of `swb_ingest_rounds`: where each round ends in `order` (the records'
@@ -263,6 +265,7 @@ public final class Store {
         var routingVersion = PostgresArray<Int32>(), fingerprint = PostgresArray<String>(), phone = PostgresArray<String>()
         var email = PostgresArray<String>(), external = PostgresArray<String>(), device = PostgresArray<String>()
         var taskLanguage = PostgresArray<String>(), requiredSkills = PostgresArray<String>(), optionalSkills = PostgresArray<String>()
+        var ruleID = PostgresArray<String>(), alternatives = PostgresArray<PostgresJSONB>()
         /// The last skill list written as a literal, and the literal: a batch's tasks share a few lists.
         var lastSkills: (skills: [String], literal: String)?
 
@@ -308,6 +311,27 @@ public final class Store {
             // of arrays must all have one length. None (most tasks) is NULL, and stays NULL in the row.
             requiredSkills.append(literal(needs.skills))
             optionalSkills.append(literal(needs.optionalSkills))
+            ruleID.append(record.route.rule)
+            alternatives.append(record.route.alternatives.isEmpty ? nil : PostgresJSONB(alternativesJSON(record.route.alternatives)))
+        }
+
+        /// A decision's alternatives as `swb_route_pick` reads them: each its conditions on the
+        /// customer, and the route the ingest statement writes when the customer meets them.
+        mutating func alternativesJSON(_ alternatives: [RouteDecision.Alternative]) -> [UInt8] {
+            JSONWriter.bytes(
+                .array(
+                    alternatives.map { alternative in
+                        let decision = alternative.decision
+                        var members = alternative.condition.json
+                        members["queue"] = .string(decision.queue)
+                        members["priority"] = .integer(Int64(decision.priority))
+                        members["deadline"] = .integer(decision.deadline)
+                        members["reason"] = .string(decision.reason)
+                        if let rule = decision.rule { members["rule"] = .string(rule) }
+                        if let skills = literal(decision.needs.skills) { members["skills"] = .string(skills) }
+                        if let skills = literal(decision.needs.optionalSkills) { members["optional_skills"] = .string(skills) }
+                        return .object(members)
+                    }))
         }
 
         var parameters: [PostgresValue] {
@@ -316,7 +340,7 @@ public final class Store {
                 queue.parameter(), language.parameter(), priority.parameter(), contentType.parameter(), bodyText.parameter(),
                 bodyBytes.parameter(), attributes.parameter(), deadline.parameter(), routeReason.parameter(), routingVersion.parameter(),
                 fingerprint.parameter(), phone.parameter(), email.parameter(), external.parameter(), device.parameter(),
-                taskLanguage.parameter(), requiredSkills.parameter(), optionalSkills.parameter(),
+                taskLanguage.parameter(), requiredSkills.parameter(), optionalSkills.parameter(), ruleID.parameter(), alternatives.parameter(),
             ]
         }
     }
@@ -328,6 +352,9 @@ public final class Store {
             throw PostgresError(code: .unexpectedResult, message: "swb_ingest answered an incomplete row")
         }
         let messageID = record.publish.messageID
+        // The alternative route the customer met, if any: the statement wrote that one.
+        var route = record.route
+        if let pick = answer.int64(row, 6).map(Int.init), route.alternatives.indices.contains(pick) { route = route.alternatives[pick].decision }
         switch outcome {
         case "duplicate":
             return .duplicate(Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: true))
@@ -343,10 +370,10 @@ public final class Store {
                 id: interactionID, gateway: record.gateway, messageID: messageID, channel: record.publish.channel,
                 occurredAt: record.publish.occurredAt, receivedAt: receivedAtMs, intent: record.publish.intent,
                 language: record.publish.language, contentType: record.publish.contentType, attributes: record.publish.attributes,
-                routeReason: record.route.reason)
+                routeReason: route.reason)
             let task = DispatchTask(
-                deliveryID: deliveryID, queue: queue, priority: record.route.priority, deadline: record.route.deadline,
-                payload: TaskPayload(interaction: summary, customerID: customerID, body: record.publish.body, needs: record.route.needs))
+                deliveryID: deliveryID, queue: queue, priority: route.priority, deadline: route.deadline,
+                payload: TaskPayload(interaction: summary, customerID: customerID, body: record.publish.body, needs: route.needs))
             return .stored(Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: false), task)
         }
     }

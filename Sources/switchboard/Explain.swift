@@ -29,11 +29,17 @@ struct Explain: ParsableCommand {
             rules = config.routing
             print("interaction \(interaction): its rule set version is not recorded; explained with this configuration's rules")
         }
-        for line in Router(rules: rules).explain(record.publish, now: record.receivedAt) { print(line) }
+        let customer = record.customer
+        print(
+            "customer: kind \(customer.kind), tier \(customer.tier), segment \(customer.segment ?? "none")"
+                + (customer.attributes.isEmpty
+                    ? "" : ", attributes " + customer.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+                + " (as now; the route was chosen by what it was then)")
+        for line in Router(rules: rules).explain(record.publish, now: record.receivedAt, customer: customer) { print(line) }
         let times = ISO8601DateFormatter()
         for delivery in record.deliveries {
             print(
-                "delivery \(delivery.id): queue \(delivery.queue), \(delivery.state), \(delivery.attempts) offers, worker \(delivery.worker ?? "-"); routed: \(delivery.reason)"
+                "delivery \(delivery.id): queue \(delivery.queue), \(delivery.state), \(delivery.attempts) offers, worker \(delivery.worker ?? "-"); routed: \(delivery.reason)\(delivery.rule.map { " (rule \($0))" } ?? "")"
             )
             for event in record.events where event.deliveryID == delivery.id {
                 let time = times.string(from: Date(timeIntervalSince1970: Double(event.at) / 1000))

@@ -22,7 +22,7 @@ struct Queues: ParsableCommand {
         let config = try options.loadConfig()
         let store = try Store(conninfo: config.database, owner: "switchboard-queues")
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-        let summaries = try store.queueSummaries(queues: CRMProcess.allCases.map(\.rawValue), nowMs: nowMs)
+        let summaries = try store.queueSummaries(queues: config.routing.queueNames, nowMs: nowMs)
         let live = (http ?? config.httpEndpoint).flatMap { HealthProbe.get($0, "/metrics") }.map { LiveQueues(metrics: $0.body) }
         if json {
             print(JSONWriter.string(.array(summaries.map { Self.object($0, live: live) })))

@@ -18,8 +18,9 @@ struct Rules: ParsableCommand {
             let text = try String(contentsOfFile: file, encoding: .utf8)
             do {
                 let rules = try RulesFile.load(yaml: text)
-                let queues = CRMProcess.allCases.map(\.rawValue).filter { rules.processes[$0] != nil }
-                print("\(file): OK, rules for \(queues.joined(separator: ", ")); default \(rules.defaultProcess.rawValue)")
+                print(
+                    "\(file): OK, \(rules.rules.count) rules; queues \(rules.queueNames.joined(separator: ", ")); default \(rules.defaultProcess.rawValue)"
+                )
             } catch {
                 print("\(file):\(error.line):\(error.column): \(error.message)")
                 throw ExitCode(1)
@@ -32,11 +33,15 @@ struct Rules: ParsableCommand {
             abstract: "Show where a sample message would be routed by a rules file, and why.",
             discussion: """
                 The message is a JSON object with PUBLISH's fields: channel and body (text) are \
-                required; intent, process, language, priority and content_type are optional. \
-                Example: --message '{"channel":"sms","body":"Не работает интернет"}'
+                required; intent, process, language, priority, content_type and attributes are optional. \
+                Example: --message '{"channel":"sms","body":"Не работает интернет"}'. Rules on the \
+                customer are checked against --customer when given, e.g. --customer \
+                '{"tier":"gold","kind":"partner","segment":"smb","attributes":{"region":"north"}}'; \
+                without it, the decisions for each kind of customer are listed.
                 """)
         @Argument(help: "The YAML file.") var file: String
         @Option(help: "The sample message (JSON).") var message: String
+        @Option(help: "The customer the message resolves to (JSON): kind, segment, tier, attributes.") var customer: String?
 
         func run() throws {
             let text = try String(contentsOfFile: file, encoding: .utf8)
@@ -47,7 +52,8 @@ struct Rules: ParsableCommand {
                 throw ValidationError("\(file):\(error.line):\(error.column): \(error.message)")
             }
             let sample = try Self.publish(from: message)
-            for line in Router(rules: rules).explain(sample, now: Int64(Date().timeIntervalSince1970 * 1000)) { print(line) }
+            let facts = try customer.map(Self.customer(from:))
+            for line in Router(rules: rules).explain(sample, now: Int64(Date().timeIntervalSince1970 * 1000), customer: facts) { print(line) }
         }
 
         static func publish(from json: String) throws -> Publish {
@@ -71,7 +77,23 @@ struct Rules: ParsableCommand {
             return Publish(
                 messageID: string("message_id") ?? "sample", channel: channel, occurredAt: 0, intent: string("intent"), process: process,
                 priority: priority, language: string("language"), contentType: string("content_type") ?? Publish.defaultContentType,
-                body: Array(body.utf8))
+                body: Array(body.utf8), attributes: Self.strings(object["attributes"]))
+        }
+
+        static func customer(from json: String) throws -> CustomerFacts {
+            guard case .object(let object) = try? JSONParser.parse(Array(json.utf8)) else {
+                throw ValidationError("--customer is not a JSON object")
+            }
+            func string(_ key: String) -> String? { if case .string(let text)? = object[key] { text } else { nil } }
+            return CustomerFacts(
+                kind: string("kind") ?? "consumer", segment: string("segment"), tier: string("tier") ?? "standard",
+                attributes: Self.strings(object["attributes"]))
+        }
+
+        /// The string members of a JSON object.
+        static func strings(_ value: JSONValue?) -> [String: String] {
+            guard case .object(let members)? = value else { return [:] }
+            return members.compactMapValues { if case .string(let text) = $0 { text } else { nil } }
         }
     }
 }

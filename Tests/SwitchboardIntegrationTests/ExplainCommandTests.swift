@@ -45,10 +45,16 @@ struct ExplainCommandTests {
             skills: [sales]
           support:
             keywords: [help]
+        queues:
+          support.vip: {skills: [vip]}
+        rules:
+          - id: vip
+            when: {tier: gold, process: support}
+            queue: support.vip
         """.write(toFile: good, atomically: true, encoding: .utf8)
         let checked = try runProgram(binary, ["rules", "check", good])
         #expect(checked.status == 0, "\(checked.output)")
-        #expect(checked.output.contains("OK, rules for sales, support; default support"))
+        #expect(checked.output.contains("OK, 1 rules; queues sales, marketing, field_service, support, support.vip; default support"))
         let bad = folder.appendingPathComponent("bad.yaml").path
         try "processes:\n  support:\n    keywords: [help]\n    escalation:\n      - {at_percent: 80, overflow_to: nowhere}\n".write(
             toFile: bad, atomically: true, encoding: .utf8)
@@ -60,5 +66,12 @@ struct ExplainCommandTests {
         #expect(tested.status == 0, "\(tested.output)")
         #expect(tested.output.contains("decision: sales (keywords: خرید)"))
         #expect(tested.output.contains("needs: language fa (detected from the body), skills sales"))
+        let message = #"{"channel":"chat","body":"help please"}"#
+        let anyone = try runProgram(binary, ["rules", "test", good, "--message", message])
+        #expect(anyone.output.contains("decision: support (keywords: help)"), "\(anyone.output)")
+        #expect(anyone.output.contains("  instead, for a customer with tier gold: support.vip (rule 'vip')"), "\(anyone.output)")
+        let gold = try runProgram(binary, ["rules", "test", good, "--message", message, "--customer", #"{"tier":"gold"}"#])
+        #expect(gold.output.contains("decision: support.vip (rule 'vip')"), "\(gold.output)")
+        #expect(gold.output.contains("needs: language en (detected from the body), skills vip"), "\(gold.output)")
     }
 }

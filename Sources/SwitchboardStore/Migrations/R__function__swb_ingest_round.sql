@@ -19,9 +19,10 @@ CREATE FUNCTION swb_ingest_round(
     p_language text[], p_priority smallint[], p_content_type text[], p_body_text text[], p_body_bytes bytea[],
     p_attributes jsonb[], p_deadline bigint[], p_route_reason text[], p_routing_version integer[],
     p_fingerprint text[], p_phone text[], p_email text[], p_external text[], p_device text[],
-    p_task_language text[], p_required_skills text[], p_optional_skills text[],
+    p_task_language text[], p_required_skills text[], p_optional_skills text[], p_rule_id text[], p_alternatives jsonb[],
     p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
-    OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[])
+    OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[],
+    OUT o_alternative integer[])
 RETURNS record
 LANGUAGE plpgsql
 SET enable_seqscan TO 'off'
@@ -33,10 +34,17 @@ BEGIN
     WITH batch AS MATERIALIZED (
         -- The round's messages once each, with everything the writes below need, and which of
         -- their hints no customer has yet.
-        SELECT b.position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent, b.queue,
-               b.language, b.priority, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
-               b.deadline, b.route_reason, b.routing_version, b.fingerprint,
-               b.phone, b.email, b.external, b.device, b.task_language, b.required_skills, b.optional_skills,
+        SELECT b.position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent,
+               b.language, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
+               b.routing_version, b.fingerprint, b.phone, b.email, b.external, b.device, b.task_language, b.pick,
+               -- The route: the hub's, or the alternative the customer meets.
+               CASE WHEN b.pick IS NULL THEN b.queue ELSE b.alternatives -> b.pick ->> 'queue' END AS queue,
+               CASE WHEN b.pick IS NULL THEN b.priority ELSE (b.alternatives -> b.pick ->> 'priority')::smallint END AS priority,
+               CASE WHEN b.pick IS NULL THEN b.deadline ELSE (b.alternatives -> b.pick ->> 'deadline')::bigint END AS deadline,
+               CASE WHEN b.pick IS NULL THEN b.route_reason ELSE b.alternatives -> b.pick ->> 'reason' END AS route_reason,
+               CASE WHEN b.pick IS NULL THEN b.rule_id ELSE b.alternatives -> b.pick ->> 'rule' END AS rule_id,
+               CASE WHEN b.pick IS NULL THEN b.required_skills ELSE (b.alternatives -> b.pick ->> 'skills')::text[] END AS required_skills,
+               CASE WHEN b.pick IS NULL THEN b.optional_skills ELSE (b.alternatives -> b.pick ->> 'optional_skills')::text[] END AS optional_skills,
                b.phone_customer IS NULL AS new_phone, b.email_customer IS NULL AS new_email,
                b.external_customer IS NULL AS new_external, b.device_customer IS NULL AS new_device,
                k.interaction_id IS NULL AS fresh,
@@ -48,10 +56,16 @@ BEGIN
                (b.phone IS NOT NULL OR b.email IS NOT NULL OR b.external IS NOT NULL) AS strong,
                ((b.phone IS NOT NULL AND b.phone_customer IS NULL) OR (b.email IS NOT NULL AND b.email_customer IS NULL)
                  OR (b.external IS NOT NULL AND b.external_customer IS NULL)) AS new_strong,
-               coalesce(k.queue, b.queue) AS answer_queue,
+               coalesce(k.queue, CASE WHEN b.pick IS NULL THEN b.queue ELSE b.alternatives -> b.pick ->> 'queue' END) AS answer_queue,
                coalesce(k.interaction_id, nextval('interactions_id_seq')) AS interaction_id,
                CASE WHEN k.interaction_id IS NULL THEN nextval(p_deliveries) END AS delivery_id
           FROM (
+          -- Which alternative route, if any, the message's customer meets: the customer the
+          -- hints resolve to, as below (a new customer is a consumer of tier standard).
+          SELECT b0.*, CASE WHEN b0.alternatives IS NOT NULL
+                            THEN swb_route_pick(swb_identity_winner(b0.phone_customer, b0.email_customer, b0.external_customer,
+                                                                    b0.device_customer), b0.alternatives) END AS pick
+            FROM (
               -- Each message's columns by subscript and its hints' customers, once each (OFFSET 0
               -- keeps the planner from copying a probe into every expression that reads it).
               SELECT i AS position, p_gateway[i] AS gateway, p_message_id[i] AS message_id, p_channel[i] AS channel,
@@ -62,6 +76,7 @@ BEGIN
                      p_fingerprint[i] AS fingerprint, p_phone[i] AS phone, p_email[i] AS email, p_external[i] AS external,
                      p_device[i] AS device, p_task_language[i] AS task_language,
                      p_required_skills[i]::text[] AS required_skills, p_optional_skills[i]::text[] AS optional_skills,
+                     p_rule_id[i] AS rule_id, p_alternatives[i] AS alternatives,
                      CASE WHEN p_phone[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
                                                               WHERE c.value = p_phone[i] AND c.kind COLLATE "C" = 'phone' LIMIT 1) END AS phone_customer,
                      CASE WHEN p_email[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
@@ -72,7 +87,7 @@ BEGIN
                      CASE WHEN p_device[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
                                                                WHERE c.value = p_device[i] AND c.kind COLLATE "C" = 'device' LIMIT 1) END AS device_customer
                 FROM generate_series(p_lo, p_hi) AS i
-              OFFSET 0) b
+              OFFSET 0) b0) b
           LEFT JOIN LATERAL (SELECT * FROM ingest_keys k WHERE p_probe AND k.gateway = b.gateway AND k.message_id = b.message_id LIMIT 1) k ON true
     ), new_customers AS (
         INSERT INTO customers (id, display_name, anonymous) OVERRIDING SYSTEM VALUE
@@ -102,14 +117,14 @@ BEGIN
         INSERT INTO interactions (id, received_at, customer_id, gateway, message_id, channel, occurred_at, intent, process,
                                   language, priority, content_type, body_text, body_bytes, attributes, routing_version)
         SELECT s.interaction_id, p_received_at, s.customer_id, s.gateway, s.message_id, s.channel, to_timestamp(s.occurred_at::float8 / 1000),
-               s.intent, s.queue, s.language, s.priority, s.content_type, s.body_text, s.body_bytes, s.attributes,
+               s.intent, split_part(s.queue, '.', 1), s.language, s.priority, s.content_type, s.body_text, s.body_bytes, s.attributes,
                s.routing_version
           FROM batch s WHERE s.fresh
     ), new_deliveries AS (
         INSERT INTO deliveries (id, interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason,
-                                routing_version, language, required_skills, optional_skills) OVERRIDING SYSTEM VALUE
+                                routing_version, language, required_skills, optional_skills, rule_id) OVERRIDING SYSTEM VALUE
         SELECT s.delivery_id, s.interaction_id, p_received_at, s.customer_id, s.queue, s.priority, to_timestamp(s.deadline::float8 / 1000),
-               s.route_reason, s.routing_version, s.task_language, s.required_skills, s.optional_skills
+               s.route_reason, s.routing_version, s.task_language, s.required_skills, s.optional_skills, s.rule_id
           FROM batch s WHERE s.fresh
     ), new_keys AS (
         INSERT INTO ingest_keys (gateway, message_id, interaction_id, customer_id, queue, fingerprint, received_at)
@@ -117,7 +132,7 @@ BEGIN
     )
     -- Every answer from the one materialized row of its message, placed by position by the hub.
     SELECT array_agg(s.position), array_agg(s.outcome), array_agg(s.interaction_id), array_agg(s.customer_id),
-           array_agg(s.answer_queue), array_agg(s.delivery_id)
-      INTO o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id
+           array_agg(s.answer_queue), array_agg(s.delivery_id), array_agg(s.pick)
+      INTO o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_alternative
       FROM batch s;
 END $$;

@@ -7,9 +7,10 @@ CREATE FUNCTION swb_ingest_rounds_arrays(
     p_name text[], p_intent text[], p_queue text[], p_language text[], p_priority smallint[], p_content_type text[],
     p_body_text text[], p_body_bytes bytea[], p_attributes jsonb[], p_deadline bigint[], p_route_reason text[],
     p_routing_version integer[], p_fingerprint text[], p_phone text[], p_email text[], p_external text[],
-    p_device text[], p_task_language text[], p_required_skills text[], p_optional_skills text[],
-    p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
-    OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[])
+    p_device text[], p_task_language text[], p_required_skills text[], p_optional_skills text[], p_rule_id text[],
+    p_alternatives jsonb[], p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
+    OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[],
+    OUT o_alternative integer[])
 RETURNS record
 LANGUAGE plpgsql
 SET plan_cache_mode TO 'force_generic_plan'
@@ -33,7 +34,7 @@ BEGIN
                                         p_gateway, p_message_id, p_channel, p_occurred_at, p_name, p_intent, p_queue, p_language,
                                         p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
                                         p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_task_language,
-                                        p_required_skills, p_optional_skills, p_received_at);
+                                        p_required_skills, p_optional_skills, p_rule_id, p_alternatives, p_received_at);
             EXCEPTION WHEN unique_violation THEN
                 v_probe := true;
             END;
@@ -44,7 +45,7 @@ BEGIN
                                     p_gateway, p_message_id, p_channel, p_occurred_at, p_name, p_intent, p_queue, p_language,
                                     p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
                                     p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_task_language,
-                                        p_required_skills, p_optional_skills, p_received_at);
+                                        p_required_skills, p_optional_skills, p_rule_id, p_alternatives, p_received_at);
         END IF;
         -- Nearly every batch is one round: its arrays are the answer as they are.
         IF v_index = 1 THEN
@@ -54,6 +55,7 @@ BEGIN
             o_customer_id := v_round.o_customer_id;
             o_queue := v_round.o_queue;
             o_delivery_id := v_round.o_delivery_id;
+            o_alternative := v_round.o_alternative;
         ELSE
             o_position := o_position || v_round.o_position;
             o_outcome := o_outcome || v_round.o_outcome;
@@ -61,6 +63,7 @@ BEGIN
             o_customer_id := o_customer_id || v_round.o_customer_id;
             o_queue := o_queue || v_round.o_queue;
             o_delivery_id := o_delivery_id || v_round.o_delivery_id;
+            o_alternative := o_alternative || v_round.o_alternative;
         END IF;
         v_lo := v_hi + 1;
     END LOOP;

@@ -3,7 +3,8 @@
 -- received until the first ACCEPT, or the DONE of a worker that does not send ACCEPT. Handle
 -- time: from the handling attempt's ACCEPT (else its offer) until DONE. Resolution within target:
 -- done by the service-level deadline. Answer target: the queue's answer_ms for the channel (else
--- its default) in the rule set the delivery was routed by. The other service-level views are
+-- its default) in the rule set the delivery was routed by, its customer's value tier's when that
+-- tier has one (registered as answer_targets with the rules). The other service-level views are
 -- built on this one.
 CREATE VIEW analytics_delivery_timeline AS
 SELECT d.id AS delivery_id, d.queue, i.channel, coalesce(c.value_tier, 'standard') AS value_tier, d.language, d.state,
@@ -22,8 +23,10 @@ SELECT d.id AS delivery_id, d.queue, i.channel, coalesce(c.value_tier, 'standard
   LEFT JOIN customers c ON c.id = d.customer_id
   LEFT JOIN routing_versions r ON r.id = d.routing_version
   LEFT JOIN LATERAL (
-      SELECT coalesce(r.rules -> 'processes' -> d.queue -> 'answer_ms' ->> i.channel,
-                      r.rules -> 'processes' -> d.queue -> 'answer_ms' ->> 'default')::bigint AS ms
+      SELECT coalesce(t.targets -> 'tiers' -> coalesce(c.value_tier, 'standard') ->> i.channel,
+                      t.targets -> 'tiers' -> coalesce(c.value_tier, 'standard') ->> 'default',
+                      t.targets -> 'answer_ms' ->> i.channel, t.targets -> 'answer_ms' ->> 'default')::bigint AS ms
+        FROM (SELECT r.rules -> 'answer_targets' -> d.queue AS targets) t
   ) a ON true
   LEFT JOIN LATERAL (
       SELECT min(v.at) FILTER (WHERE v.kind = 'offered') AS first_offered_at,

@@ -18,7 +18,10 @@ ALTER TABLE deliveries
     ADD COLUMN transferred_from bigint,
     ADD COLUMN transfer_reason text,
     -- Escalation steps of its queue applied so far (each also an 'escalated' event).
-    ADD COLUMN escalations smallint NOT NULL DEFAULT 0;
+    ADD COLUMN escalations smallint NOT NULL DEFAULT 0,
+    -- The id of the routing rule that chose its queue (routing_versions.rules -> 'rules'); NULL
+    -- when the process steps did, and on a transfer's leg.
+    ADD COLUMN rule_id text;
 
 ALTER TABLE deliveries DROP CONSTRAINT deliveries_state_check;
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check
