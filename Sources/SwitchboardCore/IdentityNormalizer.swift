@@ -2,11 +2,23 @@ import SwitchboardProtocol
 
 /// One normalized identity of a customer, as stored in `customer_identities`.
 public struct NormalizedIdentity: Sendable, Hashable {
-    public enum Kind: String, Sendable { case phone, email, external, device }
+    public enum Kind: String, Sendable, CaseIterable { case phone, email, external, device, fax, chat, social }
     public var kind: Kind
     public var value: String
 
     public init(kind: Kind, value: String) {
+        self.kind = kind
+        self.value = value
+    }
+}
+
+/// A hint that did not normalize, kept as the gateway wrote it (`customer_unverified_identities`):
+/// the contact is stored all the same, and the value never links customers.
+public struct UnverifiedIdentity: Sendable, Hashable {
+    public var kind: NormalizedIdentity.Kind
+    public var value: String
+
+    public init(kind: NormalizedIdentity.Kind, value: String) {
         self.kind = kind
         self.value = value
     }
@@ -28,14 +40,41 @@ public struct IdentityNormalizer: Sendable {
         self.defaultCountryCode = defaultCountryCode
     }
 
-    /// All normalized identities of a message's hints, or the first hint that is not valid.
-    public func normalize(_ hints: IdentityHints) throws(IdentityError) -> [NormalizedIdentity] {
+    /// A message's hints as the identities customers are matched by, and those that do not
+    /// normalize, kept as given: a hint never keeps a contact out.
+    public func normalize(_ hints: IdentityHints) -> (identities: [NormalizedIdentity], unverified: [UnverifiedIdentity]) {
         var identities: [NormalizedIdentity] = []
-        if let phone = hints.phone { identities.append(NormalizedIdentity(kind: .phone, value: try normalizePhone(phone))) }
-        if let email = hints.email { identities.append(NormalizedIdentity(kind: .email, value: try normalizeEmail(email))) }
-        if let id = hints.externalID { identities.append(NormalizedIdentity(kind: .external, value: try normalizeToken(id, field: "external_id"))) }
-        if let id = hints.deviceID { identities.append(NormalizedIdentity(kind: .device, value: try normalizeToken(id, field: "device_id"))) }
-        return identities
+        var unverified: [UnverifiedIdentity] = []
+        func add(_ kind: NormalizedIdentity.Kind, _ raw: String?, _ normalize: (String) throws(IdentityError) -> String) {
+            guard let raw else { return }
+            do {
+                identities.append(NormalizedIdentity(kind: kind, value: try normalize(raw)))
+            } catch {
+                let kept = raw.trimmingWhitespace
+                if !kept.isEmpty { unverified.append(UnverifiedIdentity(kind: kind, value: kept)) }
+            }
+        }
+        add(.phone, hints.phone, normalizePhone)
+        add(.email, hints.email, normalizeEmail)
+        add(.external, hints.externalID) { (raw) throws(IdentityError) in try normalizeToken(raw, field: "external_id") }
+        add(.device, hints.deviceID) { (raw) throws(IdentityError) in try normalizeToken(raw, field: "device_id") }
+        add(.fax, hints.fax, normalizePhone)
+        add(.chat, hints.chat) { (raw) throws(IdentityError) in try normalizeToken(raw, field: "chat") }
+        add(.social, hints.social, normalizeSocial)
+        return (identities, unverified)
+    }
+
+    /// `network:handle`, lower-cased, without whitespace and without the handle's leading `@`
+    /// (`Telegram: @Sara_K` → `telegram:sara_k`): networks treat handles in any case as one.
+    public func normalizeSocial(_ raw: String) throws(IdentityError) -> String {
+        let text = Self.withoutWhitespace(raw).lowercased()
+        guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
+            throw IdentityError(field: "social", reason: "'\(raw)' is not network:handle")
+        }
+        var handle = text[text.index(after: colon)...]
+        if handle.first == "@" { handle = handle.dropFirst() }
+        guard !handle.isEmpty else { throw IdentityError(field: "social", reason: "'\(raw)' has no handle") }
+        return text[..<colon] + ":" + handle
     }
 
     /// E.164 (`+989123456789`) from digits in any script (Latin, Arabic-Indic, Persian, …),
@@ -134,5 +173,16 @@ public struct IdentityNormalizer: Sendable {
     static func decimalDigit(_ scalar: Unicode.Scalar) -> UInt8? {
         guard scalar.properties.numericType == .decimal, let value = scalar.properties.numericValue else { return nil }
         return UInt8(value)
+    }
+}
+
+extension String {
+    /// Without leading and trailing whitespace of any script.
+    var trimmingWhitespace: String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        else { return "" }
+        return String(scalars[first...last])
     }
 }

@@ -70,13 +70,7 @@ extension Hub {
             overloaded(publish.messageID, peer: peer, detail: overload.detail, reason: reason)
             return
         }
-        let record: IngestRecord
-        switch intake.record(publish, gateway: gateway, now: Clock.nowMs()) {
-        case .success(let taken): record = taken
-        case .failure(let refusal):
-            refuseGateway(peer, frames, messageID: publish.messageID, code: .invalid, detail: refusal.detail, reason: refusal.reason)
-            return
-        }
+        let record = intake.record(publish, gateway: gateway, now: Clock.nowMs())
         ingest.take(record, PendingPublish(peer: peer, messageID: publish.messageID, bytes: size, frames: frames))
     }
 

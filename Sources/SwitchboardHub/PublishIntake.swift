@@ -27,17 +27,12 @@ final class PublishIntake {
         routingVersion = try store.registerRouting(try rules.registration())
     }
 
-    /// The record to store, or the refusal a gateway gets for the message.
-    func record(_ publish: Publish, gateway: String, now: Int64) -> Result<IngestRecord, IntakeRefusal> {
-        let identities: [NormalizedIdentity]
-        do {
-            identities = try normalizer.normalize(publish.hints)
-        } catch {
-            return .failure(IntakeRefusal(detail: .invalidHint, reason: error.description))
-        }
-        return .success(
-            IngestRecord(
-                gateway: gateway, publish: publish, identities: identities, route: router.route(publish, now: now), routingVersion: routingVersion))
+    /// The record to store: a hint that does not normalize is kept unverified, never refused.
+    func record(_ publish: Publish, gateway: String, now: Int64) -> IngestRecord {
+        let (identities, unverified) = normalizer.normalize(publish.hints)
+        return IngestRecord(
+            gateway: gateway, publish: publish, identities: identities, unverified: unverified, route: router.route(publish, now: now),
+            routingVersion: routingVersion)
     }
 
     /// The refusal of a message id stored before with other content.

@@ -79,11 +79,7 @@ public struct QuarantineReplay {
         } catch {
             return .refused(code: error.code.rawValue, reason: error.reason)
         }
-        let record: IngestRecord
-        switch intake.record(publish, gateway: entry.peer, now: Clock.nowMs()) {
-        case .success(let taken): record = taken
-        case .failure(let refusal): return .refused(code: refusal.detail.rawValue, reason: refusal.reason)
-        }
+        let record = intake.record(publish, gateway: entry.peer, now: Clock.nowMs())
         do {
             switch try store.ingest([record], receivedAtMs: Clock.nowMs())[0] {
             case .stored(let ack, _): return .stored(interactionID: ack.interactionID, queue: ack.queue)

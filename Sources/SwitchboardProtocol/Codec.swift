@@ -190,10 +190,18 @@ public enum Codec {
                     .invalidField, "PUBLISH hint '\(unknown)' is unknown; expected \(Self.hintNames.sorted().joined(separator: ", "))")
             }
             let reader = HeaderReader(command: "PUBLISH hints", members: members, messageID: messageID)
+            var kind: CustomerKind?
+            if let name = try reader.optionalString("kind", maxBytes: 16) {
+                guard let known = CustomerKind(rawValue: name) else {
+                    throw header.failure(.invalidField, "PUBLISH hint 'kind' is '\(name)'; expected consumer or partner")
+                }
+                kind = known
+            }
             hints = IdentityHints(
                 phone: try reader.optionalString("phone", maxBytes: 64), email: try reader.optionalString("email", maxBytes: 254),
                 externalID: try reader.optionalString("external_id", maxBytes: 128), deviceID: try reader.optionalString("device_id", maxBytes: 128),
-                name: try reader.optionalString("name", maxBytes: 256))
+                name: try reader.optionalString("name", maxBytes: 256), fax: try reader.optionalString("fax", maxBytes: 64),
+                chat: try reader.optionalString("chat", maxBytes: 128), social: try reader.optionalString("social", maxBytes: 128), kind: kind)
         }
         let publish = Publish(
             messageID: messageID, channel: channel, occurredAt: try header.integer("occurred_at", in: 0...253_402_300_799_999),
@@ -213,7 +221,7 @@ public enum Codec {
         return publish
     }
 
-    private static let hintNames: Set<String> = ["phone", "email", "external_id", "device_id", "name"]
+    private static let hintNames: Set<String> = ["phone", "email", "external_id", "device_id", "name", "fax", "chat", "social", "kind"]
 
     private static func decodeReady(_ header: HeaderReader) throws(ProtocolError) -> Ready {
         Ready(
@@ -253,13 +261,17 @@ public enum Codec {
             header.field("channel", publish.channel)
             if publish.contentType != Publish.defaultContentType { header.field("content_type", publish.contentType) }
             let hints = publish.hints
-            if hints.phone != nil || hints.email != nil || hints.externalID != nil || hints.deviceID != nil || hints.name != nil {
+            if !hints.isEmpty {
                 var members = JSONObjectWriter()
+                members.field("chat", hints.chat)
                 members.field("device_id", hints.deviceID)
                 members.field("email", hints.email)
                 members.field("external_id", hints.externalID)
+                members.field("fax", hints.fax)
+                members.field("kind", hints.kind?.rawValue)
                 members.field("name", hints.name)
                 members.field("phone", hints.phone)
+                members.field("social", hints.social)
                 header.field("hints", encoded: members.finish())
             }
             header.field("intent", publish.intent)

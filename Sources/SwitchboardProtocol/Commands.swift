@@ -16,14 +16,42 @@ public struct IdentityHints: Sendable, Equatable {
     public var externalID: String?
     public var deviceID: String?
     public var name: String?
+    /// A fax number, in any digit script, as phone numbers are.
+    public var fax: String?
+    /// A chat handle: a web or app chat's visitor or user id ("livechat:v-8812").
+    public var chat: String?
+    /// A social network handle as "network:handle" ("telegram:@sara_k").
+    public var social: String?
+    /// What the contact is: "partner" for a reseller or supplier, else a consumer (nil).
+    public var kind: CustomerKind?
 
-    public init(phone: String? = nil, email: String? = nil, externalID: String? = nil, deviceID: String? = nil, name: String? = nil) {
+    public init(
+        phone: String? = nil, email: String? = nil, externalID: String? = nil, deviceID: String? = nil, name: String? = nil, fax: String? = nil,
+        chat: String? = nil, social: String? = nil, kind: CustomerKind? = nil
+    ) {
         self.phone = phone
         self.email = email
         self.externalID = externalID
         self.deviceID = deviceID
         self.name = name
+        self.fax = fax
+        self.chat = chat
+        self.social = social
+        self.kind = kind
     }
+
+    /// True when no hint is given.
+    public var isEmpty: Bool {
+        phone == nil && email == nil && externalID == nil && deviceID == nil && name == nil && fax == nil && chat == nil && social == nil
+            && kind == nil
+    }
+}
+
+/// Who a customer is to the business: `customers.kind`.
+public enum CustomerKind: String, Sendable, CaseIterable, Codable {
+    case consumer
+    /// A reseller, supplier or other business partner, reported and routed apart.
+    case partner
 }
 
 /// A customer message from a gateway (gateway → hub).

@@ -14,7 +14,6 @@ public enum RefusalDetail: String, Sendable, CaseIterable {
     case bodyTooLarge = "body_too_large"
     case invalidText = "invalid_text"
     // Gateways'.
-    case invalidHint = "invalid_hint"
     case anonymousGateway = "anonymous_gateway"
     case identityMismatch = "identity_mismatch"
     case messageIDReused = "message_id_reused"

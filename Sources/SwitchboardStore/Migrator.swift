@@ -40,6 +40,7 @@ public enum Migrator {
     static let migrations: [Migration] = [
         .versioned("V0001__baseline", PackageResources.V0001__baseline_sql),
         .versioned("V0002__routing", PackageResources.V0002__routing_sql),
+        .versioned("V0003__customers", PackageResources.V0003__customers_sql),
         .function("swb_apply_batch", PackageResources.R__function__swb_apply_batch_sql),
         .function("swb_delivery_tasks", PackageResources.R__function__swb_delivery_tasks_sql),
         .function("swb_ensure_interaction_partition", PackageResources.R__function__swb_ensure_interaction_partition_sql),

@@ -11,13 +11,19 @@ public final class IngestRecord: Sendable {
     public let gateway: String
     public let publish: Publish
     public let identities: [NormalizedIdentity]
+    /// Hints that did not normalize, kept as given and never matched.
+    public let unverified: [UnverifiedIdentity]
     public let route: RouteDecision
     public let routingVersion: Int
 
-    public init(gateway: String, publish: Publish, identities: [NormalizedIdentity], route: RouteDecision, routingVersion: Int) {
+    public init(
+        gateway: String, publish: Publish, identities: [NormalizedIdentity], unverified: [UnverifiedIdentity] = [], route: RouteDecision,
+        routingVersion: Int
+    ) {
         self.gateway = gateway
         self.publish = publish
         self.identities = identities
+        self.unverified = unverified
         self.route = route
         self.routingVersion = routingVersion
     }

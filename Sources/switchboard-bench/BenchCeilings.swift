@@ -406,11 +406,12 @@ final class HubStatementRun {
     /// Stores the next `count` messages in one statement (their records built first, untimed);
     /// the microseconds the statement took.
     private func storeBatch(of count: Int, withContexts: Bool = false) throws -> UInt64 {
-        let records = try (written..<written + count).map { index in
+        let records = (written..<written + count).map { index in
             let publish = BenchTraffic.message(
                 id: "statement-\(index)", customer: BenchTraffic.address(of: index, among: customers), seed: UInt64(index))
+            let (identities, unverified) = normalizer.normalize(publish.hints)
             return IngestRecord(
-                gateway: "bench-statement", publish: publish, identities: try normalizer.normalize(publish.hints),
+                gateway: "bench-statement", publish: publish, identities: identities, unverified: unverified,
                 route: router.route(publish, now: Self.nowMs), routingVersion: routingVersion)
         }
         let start = DispatchTime.now().uptimeNanoseconds

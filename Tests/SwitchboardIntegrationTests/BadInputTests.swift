@@ -25,8 +25,8 @@ struct BadInputTests {
         ("an oversized body", frames("PUBLISH", header, body: [UInt8](repeating: 0x41, count: 5000)), "body_too_large"),
         ("invalid UTF-8 in a text body", frames("PUBLISH", header, body: [0xE2, 0x28, 0xA1]), "invalid_text"),
         (
-            "a phone hint that is no number",
-            frames("PUBLISH", #"{"message_id":"bad-1","channel":"sms","occurred_at":1,"hints":{"phone":"call me"}}"#, body: []), "invalid_hint"
+            "a customer kind that is neither consumer nor partner",
+            frames("PUBLISH", #"{"message_id":"bad-1","channel":"sms","occurred_at":1,"hints":{"kind":"reseller"}}"#, body: []), "invalid_field"
         ),
         (
             "an occurred_at of the wrong type", frames("PUBLISH", #"{"message_id":"bad-1","channel":"sms","occurred_at":"yesterday"}"#, body: []),

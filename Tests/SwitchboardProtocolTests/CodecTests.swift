@@ -13,6 +13,10 @@ struct CodecTests {
     static let commands: [Command] = [
         .publish(publish),
         .publish(Publish(messageID: "m", channel: "fax", occurredAt: 0, contentType: "image/tiff", body: [0, 1, 2, 255])),
+        .publish(
+            Publish(
+                messageID: "p", channel: "chat", occurredAt: 0,
+                hints: IdentityHints(fax: "+98 21 8888 1234", chat: "livechat:v-1", social: "telegram:@sara", kind: .partner), body: [])),
         .ack(Ack(messageID: "m", interactionID: 1, customerID: 2, queue: "support", duplicate: false)),
         .nack(Nack(messageID: "m", code: .overloaded, detail: "gateway_window", reason: "too many", retryAfterMs: 100)),
         .nack(Nack(messageID: nil, code: .invalid, detail: "malformed_frames", reason: "x")),
@@ -78,7 +82,7 @@ struct CodecTests {
         ("occurred_at as string", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":"now"}"#, body: []), .invalidField),
         ("priority out of range", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"priority":12}"#, body: []), .invalidField),
         ("unknown process", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"process":"hr"}"#, body: []), .invalidField),
-        ("unknown hint", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"hints":{"fax":"1"}}"#, body: []), .invalidField),
+        ("unknown hint", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"hints":{"pager":"1"}}"#, body: []), .invalidField),
         (
             "attribute not a string", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"attributes":{"a":1}}"#, body: []),
             .invalidField

@@ -16,6 +16,7 @@ SET enable_bitmapscan = off
 SET enable_hashjoin = off
 SET enable_mergejoin = off
 SET plan_cache_mode = force_generic_plan
+SET jit = off
 AS $$
     SELECT d.id, d.queue, d.priority::integer, (extract(epoch FROM d.deadline) * 1000)::bigint, d.attempts,
            (extract(epoch FROM d.not_before) * 1000)::bigint, d.worker, (extract(epoch FROM d.lease_until) * 1000)::bigint,

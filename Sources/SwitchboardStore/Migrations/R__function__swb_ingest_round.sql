@@ -7,7 +7,7 @@
 -- Identity resolution: a message's hints are looked up by normalized value
 -- (customer_identities_by_value); a message whose hints name several customers goes to the
 -- customer swb_identity_winner names (the lowest id); a message with no known
--- hint makes a new anonymous customer.
+-- hint makes a new anonymous customer (a partner when the message says so).
 --
 -- Rows are read from the batch's arrays by subscript (an array parameter of PL/pgSQL is held
 -- expanded, so reaching element i costs nothing), and a hint's customer is probed only when the
@@ -20,6 +20,7 @@ CREATE FUNCTION swb_ingest_round(
     p_attributes jsonb[], p_deadline bigint[], p_route_reason text[], p_routing_version integer[],
     p_fingerprint text[], p_phone text[], p_email text[], p_external text[], p_device text[],
     p_task_language text[], p_required_skills text[], p_optional_skills text[], p_rule_id text[], p_alternatives jsonb[],
+    p_fax text[], p_chat text[], p_social text[], p_unverified jsonb[], p_customer_kind text[],
     p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
     OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[],
     OUT o_alternative integer[])
@@ -29,6 +30,9 @@ SET enable_seqscan TO 'off'
 SET enable_hashjoin TO 'off'
 SET enable_mergejoin TO 'off'
 SET plan_cache_mode TO 'force_generic_plan'
+-- No JIT: the planner's costs (inflated by the disabled plan kinds) pass jit_above_cost, and
+-- compiling the plan took some 170 ms on every call, longer than the statement itself.
+SET jit TO 'off'
 AS $$
 BEGIN
     WITH batch AS MATERIALIZED (
@@ -36,7 +40,8 @@ BEGIN
         -- their hints no customer has yet.
         SELECT b.position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent,
                b.language, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
-               b.routing_version, b.fingerprint, b.phone, b.email, b.external, b.device, b.task_language, b.pick,
+               b.routing_version, b.fingerprint, b.phone, b.email, b.external, b.device, b.fax, b.chat, b.social,
+               b.unverified, b.customer_kind, b.task_language, b.pick,
                -- The route: the hub's, or the alternative the customer meets.
                CASE WHEN b.pick IS NULL THEN b.queue ELSE b.alternatives -> b.pick ->> 'queue' END AS queue,
                CASE WHEN b.pick IS NULL THEN b.priority ELSE (b.alternatives -> b.pick ->> 'priority')::smallint END AS priority,
@@ -47,15 +52,20 @@ BEGIN
                CASE WHEN b.pick IS NULL THEN b.optional_skills ELSE (b.alternatives -> b.pick ->> 'optional_skills')::text[] END AS optional_skills,
                b.phone_customer IS NULL AS new_phone, b.email_customer IS NULL AS new_email,
                b.external_customer IS NULL AS new_external, b.device_customer IS NULL AS new_device,
+               b.fax_customer IS NULL AS new_fax, b.chat_customer IS NULL AS new_chat, b.social_customer IS NULL AS new_social,
                k.interaction_id IS NULL AS fresh,
                CASE WHEN k.interaction_id IS NULL THEN 'stored' WHEN k.fingerprint = b.fingerprint THEN 'duplicate' ELSE 'conflict' END AS outcome,
                CASE WHEN k.interaction_id IS NULL
-                    THEN coalesce(swb_identity_winner(b.phone_customer, b.email_customer, b.external_customer, b.device_customer), nextval(p_customers))
+                    THEN coalesce(swb_identity_winner(b.phone_customer, b.email_customer, b.external_customer, b.device_customer,
+                                                      b.fax_customer, b.chat_customer, b.social_customer), nextval(p_customers))
                     ELSE k.customer_id END AS customer_id,
-               k.interaction_id IS NULL AND coalesce(b.phone_customer, b.email_customer, b.external_customer, b.device_customer) IS NULL AS new_customer,
-               (b.phone IS NOT NULL OR b.email IS NOT NULL OR b.external IS NOT NULL) AS strong,
+               k.interaction_id IS NULL AND coalesce(b.phone_customer, b.email_customer, b.external_customer, b.device_customer,
+                                                     b.fax_customer, b.chat_customer, b.social_customer) IS NULL AS new_customer,
+               -- A device or chat handle leaves a customer anonymous; the other kinds name a person.
+               (b.phone IS NOT NULL OR b.email IS NOT NULL OR b.external IS NOT NULL OR b.fax IS NOT NULL OR b.social IS NOT NULL) AS strong,
                ((b.phone IS NOT NULL AND b.phone_customer IS NULL) OR (b.email IS NOT NULL AND b.email_customer IS NULL)
-                 OR (b.external IS NOT NULL AND b.external_customer IS NULL)) AS new_strong,
+                 OR (b.external IS NOT NULL AND b.external_customer IS NULL) OR (b.fax IS NOT NULL AND b.fax_customer IS NULL)
+                 OR (b.social IS NOT NULL AND b.social_customer IS NULL)) AS new_strong,
                coalesce(k.queue, CASE WHEN b.pick IS NULL THEN b.queue ELSE b.alternatives -> b.pick ->> 'queue' END) AS answer_queue,
                coalesce(k.interaction_id, nextval('interactions_id_seq')) AS interaction_id,
                CASE WHEN k.interaction_id IS NULL THEN nextval(p_deliveries) END AS delivery_id
@@ -64,7 +74,8 @@ BEGIN
           -- hints resolve to, as below (a new customer is a consumer of tier standard).
           SELECT b0.*, CASE WHEN b0.alternatives IS NOT NULL
                             THEN swb_route_pick(swb_identity_winner(b0.phone_customer, b0.email_customer, b0.external_customer,
-                                                                    b0.device_customer), b0.alternatives) END AS pick
+                                                                    b0.device_customer, b0.fax_customer, b0.chat_customer,
+                                                                    b0.social_customer), b0.alternatives, b0.customer_kind) END AS pick
             FROM (
               -- Each message's columns by subscript and its hints' customers, once each (OFFSET 0
               -- keeps the planner from copying a probe into every expression that reads it).
@@ -76,7 +87,8 @@ BEGIN
                      p_fingerprint[i] AS fingerprint, p_phone[i] AS phone, p_email[i] AS email, p_external[i] AS external,
                      p_device[i] AS device, p_task_language[i] AS task_language,
                      p_required_skills[i]::text[] AS required_skills, p_optional_skills[i]::text[] AS optional_skills,
-                     p_rule_id[i] AS rule_id, p_alternatives[i] AS alternatives,
+                     p_rule_id[i] AS rule_id, p_alternatives[i] AS alternatives, p_fax[i] AS fax, p_chat[i] AS chat,
+                     p_social[i] AS social, p_unverified[i] AS unverified, p_customer_kind[i] AS customer_kind,
                      CASE WHEN p_phone[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
                                                               WHERE c.value = p_phone[i] AND c.kind COLLATE "C" = 'phone' LIMIT 1) END AS phone_customer,
                      CASE WHEN p_email[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
@@ -85,34 +97,53 @@ BEGIN
                                                                  WHERE c.value = p_external[i] AND c.kind COLLATE "C" = 'external' LIMIT 1)
                           END AS external_customer,
                      CASE WHEN p_device[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
-                                                               WHERE c.value = p_device[i] AND c.kind COLLATE "C" = 'device' LIMIT 1) END AS device_customer
+                                                               WHERE c.value = p_device[i] AND c.kind COLLATE "C" = 'device' LIMIT 1) END AS device_customer,
+                     CASE WHEN p_fax[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
+                                                            WHERE c.value = p_fax[i] AND c.kind COLLATE "C" = 'fax' LIMIT 1) END AS fax_customer,
+                     CASE WHEN p_chat[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
+                                                             WHERE c.value = p_chat[i] AND c.kind COLLATE "C" = 'chat' LIMIT 1) END AS chat_customer,
+                     CASE WHEN p_social[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
+                                                               WHERE c.value = p_social[i] AND c.kind COLLATE "C" = 'social' LIMIT 1) END AS social_customer
                 FROM generate_series(p_lo, p_hi) AS i
               OFFSET 0) b0) b
           LEFT JOIN LATERAL (SELECT * FROM ingest_keys k WHERE p_probe AND k.gateway = b.gateway AND k.message_id = b.message_id LIMIT 1) k ON true
     ), new_customers AS (
-        INSERT INTO customers (id, display_name, anonymous) OVERRIDING SYSTEM VALUE
-        SELECT s.customer_id, s.name, NOT s.strong FROM batch s WHERE s.new_customer
+        INSERT INTO customers (id, display_name, anonymous, kind) OVERRIDING SYSTEM VALUE
+        SELECT s.customer_id, s.name, NOT s.strong, coalesce(s.customer_kind, 'consumer') FROM batch s WHERE s.new_customer
     ), known_customers AS (
         -- A name fills an empty display name; a phone, e-mail or external id newly linked ends
-        -- the customer's anonymity (as in swb_ingest_set).
+        -- the customer's anonymity; a message from a partner makes the customer one (never back).
         UPDATE customers c
-           SET display_name = coalesce(c.display_name, u.name), anonymous = c.anonymous AND NOT u.new_strong, updated_at = now()
+           SET display_name = coalesce(c.display_name, u.name), anonymous = c.anonymous AND NOT u.new_strong,
+               kind = CASE WHEN u.partner THEN 'partner' ELSE c.kind END, updated_at = now()
           FROM (SELECT s.customer_id, (array_agg(s.name ORDER BY s.position) FILTER (WHERE s.name IS NOT NULL))[1] AS name,
-                       bool_or(s.new_strong) AS new_strong
-                  FROM batch s WHERE s.fresh AND NOT s.new_customer AND (s.name IS NOT NULL OR s.new_strong) GROUP BY s.customer_id) u
+                       bool_or(s.new_strong) AS new_strong, coalesce(bool_or(s.customer_kind = 'partner'), false) AS partner
+                  FROM batch s
+                 WHERE s.fresh AND NOT s.new_customer AND (s.name IS NOT NULL OR s.new_strong OR s.customer_kind = 'partner')
+                 GROUP BY s.customer_id) u
          -- The test is a CASE, not an OR of two arms that each test the customer: from such an OR
          -- the planner draws a condition on customers alone, and where the statistics say that
          -- hardly a customer lacks a name or is anonymous, it would read the whole table for it
          -- instead of the batch's customers by key.
          WHERE c.id = u.customer_id
-           AND CASE WHEN c.display_name IS NULL AND u.name IS NOT NULL THEN true WHEN c.anonymous AND u.new_strong THEN true ELSE false END
+           AND CASE WHEN c.display_name IS NULL AND u.name IS NOT NULL THEN true WHEN c.anonymous AND u.new_strong THEN true
+                    WHEN u.partner AND c.kind <> 'partner' THEN true ELSE false END
     ), new_identities AS (
         INSERT INTO customer_identities (kind, value, customer_id)
         SELECT 'phone', s.phone, s.customer_id FROM batch s WHERE s.fresh AND s.phone IS NOT NULL AND s.new_phone
         UNION ALL SELECT 'email', s.email, s.customer_id FROM batch s WHERE s.fresh AND s.email IS NOT NULL AND s.new_email
         UNION ALL SELECT 'external', s.external, s.customer_id FROM batch s WHERE s.fresh AND s.external IS NOT NULL AND s.new_external
         UNION ALL SELECT 'device', s.device, s.customer_id FROM batch s WHERE s.fresh AND s.device IS NOT NULL AND s.new_device
+        UNION ALL SELECT 'fax', s.fax, s.customer_id FROM batch s WHERE s.fresh AND s.fax IS NOT NULL AND s.new_fax
+        UNION ALL SELECT 'chat', s.chat, s.customer_id FROM batch s WHERE s.fresh AND s.chat IS NOT NULL AND s.new_chat
+        UNION ALL SELECT 'social', s.social, s.customer_id FROM batch s WHERE s.fresh AND s.social IS NOT NULL AND s.new_social
         ON CONFLICT (kind, value) DO NOTHING
+    ), new_unverified AS (
+        -- Hints kept as given (customer_unverified_identities): never looked up, so never linking.
+        INSERT INTO customer_unverified_identities (customer_id, kind, value, interaction_id, seen_at)
+        SELECT s.customer_id, u.key, u.value, s.interaction_id, p_received_at
+          FROM batch s CROSS JOIN LATERAL jsonb_each_text(s.unverified) u
+         WHERE s.fresh AND s.unverified IS NOT NULL
     ), new_interactions AS (
         INSERT INTO interactions (id, received_at, customer_id, gateway, message_id, channel, occurred_at, intent, process,
                                   language, priority, content_type, body_text, body_bytes, attributes, routing_version)

@@ -9,6 +9,7 @@ SET enable_seqscan = off
 SET enable_bitmapscan = off
 SET enable_sort = off
 SET plan_cache_mode = force_generic_plan
+SET jit = off
 AS $$
     SELECT d.id FROM deliveries d
      WHERE d.state = 'pending' AND d.queue = p_queue

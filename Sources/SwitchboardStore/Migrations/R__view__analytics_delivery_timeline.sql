@@ -1,4 +1,4 @@
--- One row per delivery: its channel and the customer's value tier, and from its events the times
+-- One row per delivery: its channel and the customer's kind (partners apart) and value tier, and from its events the times
 -- a contact center measures. Speed of answer: received until first offered. First response:
 -- received until the first ACCEPT, or the DONE of a worker that does not send ACCEPT. Handle
 -- time: from the handling attempt's ACCEPT (else its offer) until DONE. Resolution within target:
@@ -7,7 +7,8 @@
 -- tier has one (registered as answer_targets with the rules). The other service-level views are
 -- built on this one.
 CREATE VIEW analytics_delivery_timeline AS
-SELECT d.id AS delivery_id, d.queue, i.channel, coalesce(c.value_tier, 'standard') AS value_tier, d.language, d.state,
+SELECT d.id AS delivery_id, d.queue, i.channel, coalesce(c.kind, 'consumer') AS customer_kind,
+       coalesce(c.value_tier, 'standard') AS value_tier, d.language, d.state,
        d.created_at, d.deadline, e.first_offered_at, e.first_accepted_at, e.done_at,
        e.offers, e.rejections, e.timeouts, e.transfers, e.escalations, e.done_by AS worker,
        extract(epoch FROM e.first_offered_at - d.created_at) AS speed_of_answer_seconds,

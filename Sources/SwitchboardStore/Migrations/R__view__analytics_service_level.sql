@@ -1,8 +1,8 @@
--- Service level per day (of arrival), queue, channel and customer value tier, from each
+-- Service level per day (of arrival), queue, channel, customer kind and value tier, from each
 -- delivery's events (analytics_delivery_timeline): resolution within target, speed of answer,
 -- first response and handle time.
 CREATE VIEW analytics_service_level AS
-SELECT date_trunc('day', t.created_at) AS day, t.queue, t.channel, t.value_tier,
+SELECT date_trunc('day', t.created_at) AS day, t.queue, t.channel, t.customer_kind, t.value_tier,
        count(*) AS deliveries,
        count(*) FILTER (WHERE t.state = 'done') AS done,
        count(*) FILTER (WHERE t.state = 'dead') AS dead,
@@ -20,4 +20,4 @@ SELECT date_trunc('day', t.created_at) AS day, t.queue, t.channel, t.value_tier,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY t.first_response_seconds) AS median_first_response_seconds,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY t.handle_seconds) AS median_handle_seconds
   FROM analytics_delivery_timeline t
- GROUP BY 1, 2, 3, 4;
+ GROUP BY 1, 2, 3, 4, 5;

@@ -1,0 +1,23 @@
+-- One customer database: channel handles as identities, hints kept when they do not normalize,
+-- and partners through the same door as consumers.
+
+-- Fax numbers (E.164, as phones), chat handles (a chat's visitor or user id, as given) and social
+-- handles ("network:handle", lower-cased) identify customers as the other kinds do.
+ALTER TABLE customer_identities DROP CONSTRAINT customer_identities_kind_check;
+ALTER TABLE customer_identities ADD CONSTRAINT customer_identities_kind_check
+    CHECK (kind IN ('phone', 'email', 'external', 'device', 'fax', 'chat', 'social'));
+
+-- A hint that did not normalize (a phone hint "call me", an e-mail without a domain), as the
+-- gateway wrote it, on the customer the message was stored under. The message is stored and
+-- ACKed all the same; these values never link customers (two people may type the same thing),
+-- so they have no unique key: an agent or an import corrects them into real identities.
+CREATE TABLE customer_unverified_identities (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_id     bigint NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('phone', 'email', 'external', 'device', 'fax', 'chat', 'social')),
+    value           text NOT NULL,
+    -- interactions (id) of the message that carried it; no foreign key into the partitioned table.
+    interaction_id  bigint NOT NULL,
+    seen_at         timestamptz NOT NULL
+);
+CREATE INDEX customer_unverified_identities_of_customer ON customer_unverified_identities (customer_id);
