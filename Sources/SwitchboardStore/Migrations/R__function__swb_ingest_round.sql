@@ -129,14 +129,15 @@ BEGIN
            AND CASE WHEN c.display_name IS NULL AND u.name IS NOT NULL THEN true WHEN c.anonymous AND u.new_strong THEN true
                     WHEN u.partner AND c.kind <> 'partner' THEN true ELSE false END
     ), new_identities AS (
+        -- Each message's hints no customer had, in one pass over the batch.
         INSERT INTO customer_identities (kind, value, customer_id)
-        SELECT 'phone', s.phone, s.customer_id FROM batch s WHERE s.fresh AND s.phone IS NOT NULL AND s.new_phone
-        UNION ALL SELECT 'email', s.email, s.customer_id FROM batch s WHERE s.fresh AND s.email IS NOT NULL AND s.new_email
-        UNION ALL SELECT 'external', s.external, s.customer_id FROM batch s WHERE s.fresh AND s.external IS NOT NULL AND s.new_external
-        UNION ALL SELECT 'device', s.device, s.customer_id FROM batch s WHERE s.fresh AND s.device IS NOT NULL AND s.new_device
-        UNION ALL SELECT 'fax', s.fax, s.customer_id FROM batch s WHERE s.fresh AND s.fax IS NOT NULL AND s.new_fax
-        UNION ALL SELECT 'chat', s.chat, s.customer_id FROM batch s WHERE s.fresh AND s.chat IS NOT NULL AND s.new_chat
-        UNION ALL SELECT 'social', s.social, s.customer_id FROM batch s WHERE s.fresh AND s.social IS NOT NULL AND s.new_social
+        SELECT h.kind, h.value, s.customer_id
+          FROM batch s
+         CROSS JOIN LATERAL (VALUES ('phone', s.phone, s.new_phone), ('email', s.email, s.new_email),
+                                    ('external', s.external, s.new_external), ('device', s.device, s.new_device),
+                                    ('fax', s.fax, s.new_fax), ('chat', s.chat, s.new_chat), ('social', s.social, s.new_social))
+               AS h (kind, value, new)
+         WHERE s.fresh AND h.value IS NOT NULL AND h.new
         ON CONFLICT (kind, value) DO NOTHING
     ), new_unverified AS (
         -- Hints kept as given (customer_unverified_identities): never looked up, so never linking.
