@@ -66,7 +66,8 @@ let package = Package(
         .executableTarget(
             name: "switchboard",
             dependencies: [
-                "SwitchboardHub", "SwitchboardConfig", "SwitchboardClient", "SwitchboardStore", "SwitchboardSampleTraffic", "SwitchboardProtocol",
+                "SwitchboardHub", "SwitchboardConfig", "SwitchboardClient", "SwitchboardCore", "SwitchboardStore", "SwitchboardSampleTraffic",
+                "SwitchboardProtocol",
                 "Postgres", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

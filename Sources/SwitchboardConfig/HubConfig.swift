@@ -46,6 +46,11 @@ public struct HubConfig: Sendable {
     /// How many days back a TASK's `recent` list reaches; nil (the default) for all of the
     /// customer's history. With it, a context read skips the monthly partitions before those days.
     public var contextRecentDays: Int?
+    /// Message bodies older than this many days are removed every hour, as erasure removes them; nil keeps them.
+    public var retentionBodyDays: Int?
+    /// Interactions (their monthly partitions) that ended this many whole months before this month
+    /// are dropped every hour; nil keeps them.
+    public var retentionMonths: Int?
     /// `curve` (the default) requires every peer to authenticate with an allowed key; `off` must be
     /// set explicitly and is logged loudly at start.
     public var security: SecurityMode = .curve
@@ -114,6 +119,8 @@ public struct HubConfig: Sendable {
         }
         if let value = file.workerSendQueue { config.workerSendQueue = try positive(value, "worker_send_queue") }
         if let value = file.contextRecentDays { config.contextRecentDays = try positive(value, "context_recent_days") }
+        if let value = file.retentionBodyDays { config.retentionBodyDays = try positive(value, "retention_body_days") }
+        if let value = file.retentionMonths { config.retentionMonths = try positive(value, "retention_months") }
         if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
         if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
         if let value = file.heartbeatTimeoutMs { config.dispatch.heartbeatTimeoutMs = Int64(try positive(value, "heartbeat_timeout_ms")) }
@@ -175,6 +182,8 @@ struct ConfigFile: Decodable {
     var transitionWaitMs: Int?
     var workerSendQueue: Int?
     var contextRecentDays: Int?
+    var retentionBodyDays: Int?
+    var retentionMonths: Int?
     var maxAttempts: Int?
     var heartbeatMs: Int?
     var heartbeatTimeoutMs: Int?
@@ -209,6 +218,8 @@ struct ConfigFile: Decodable {
         case transitionWaitMs = "transition_wait_ms"
         case workerSendQueue = "worker_send_queue"
         case contextRecentDays = "context_recent_days"
+        case retentionBodyDays = "retention_body_days"
+        case retentionMonths = "retention_months"
         case maxAttempts = "max_attempts"
         case heartbeatMs = "heartbeat_ms"
         case heartbeatTimeoutMs = "heartbeat_timeout_ms"
@@ -257,6 +268,8 @@ struct ConfigFile: Decodable {
         transitionWaitMs = try container.decodeIfPresent(Int.self, forKey: .transitionWaitMs)
         workerSendQueue = try container.decodeIfPresent(Int.self, forKey: .workerSendQueue)
         contextRecentDays = try container.decodeIfPresent(Int.self, forKey: .contextRecentDays)
+        retentionBodyDays = try container.decodeIfPresent(Int.self, forKey: .retentionBodyDays)
+        retentionMonths = try container.decodeIfPresent(Int.self, forKey: .retentionMonths)
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
         heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)
         heartbeatTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs)

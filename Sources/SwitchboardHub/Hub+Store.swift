@@ -33,8 +33,12 @@ extension Hub {
             case .quarantined(let count, let bytes, let failure):
                 quarantineBuffer.written(bytes: bytes)
                 if let failure { logger.error("could not quarantine \(count) refused inputs: \(failure.reason)") }
-            case .maintained(let failure?):
+            case .maintained(let failure?, _):
                 logger.error("store maintenance failed: \(failure.reason)")
+            case .maintained(nil, let retention?) where retention.bodiesRemoved > 0 || !retention.partitionsDropped.isEmpty:
+                logger.info(
+                    "retention: \(retention.bodiesRemoved) message bodies removed, partitions dropped: \(retention.partitionsDropped.joined(separator: ", "))"
+                )
             case .maintained:
                 break
             case .events(.success(let events)):

@@ -325,7 +325,9 @@ public final class Hub {
             }
         }
         if now >= nextMaintenance {
-            if nextMaintenance > 0 { submit(.maintain(nowMs: now)) }
+            if nextMaintenance > 0 {
+                submit(.maintain(nowMs: now, retention: Retention(bodyDays: config.retentionBodyDays, months: config.retentionMonths)))
+            }
             nextMaintenance = now + 3_600_000
         }
     }

@@ -22,7 +22,7 @@ enum StoreRequest: Sendable {
     case contexts([Store.ContextKey])
     case quarantine([QuarantineEntry], bytes: Int)
     /// Creates upcoming interaction partitions.
-    case maintain(nowMs: Int64)
+    case maintain(nowMs: Int64, retention: Retention)
     case stop
 }
 
@@ -58,7 +58,7 @@ enum StoreReply: Sendable {
     case contexts(Result<[Int64: [UInt8]], StoreFailure>)
     case events(Result<[StoredEvent], StoreFailure>)
     case quarantined(count: Int, bytes: Int, StoreFailure?)
-    case maintained(StoreFailure?)
+    case maintained(StoreFailure?, retention: RetentionResult? = nil)
 }
 
 extension StoreReply {
@@ -77,7 +77,7 @@ extension StoreReply {
             .events(.failure(let error)):
             failure = error
         case .applied, .pending, .contexts, .held, .events: failure = nil
-        case .quarantined(_, _, let error), .maintained(let error): failure = error
+        case .quarantined(_, _, let error), .maintained(let error, _): failure = error
         }
         return !(failure?.unavailable ?? false)
     }

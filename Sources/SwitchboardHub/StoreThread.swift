@@ -240,9 +240,9 @@ final class StoreThread: Sendable {
             return .quarantined(count: entries.count, bytes: bytes, nil)
         case .eventsOf(let deliveries, let sinceMs):
             return .events(.success(try store.events(of: deliveries, sinceMs: sinceMs)))
-        case .maintain(let nowMs):
+        case .maintain(let nowMs, let retention):
             try store.ensurePartitions(nowMs: nowMs)
-            return .maintained(nil)
+            return .maintained(nil, retention: try store.applyRetention(retention, nowMs: nowMs))
         case .stop:
             fatalError("stop is handled by the loop")
         }

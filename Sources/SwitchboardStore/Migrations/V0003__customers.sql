@@ -21,3 +21,15 @@ CREATE TABLE customer_unverified_identities (
     seen_at         timestamptz NOT NULL
 );
 CREATE INDEX customer_unverified_identities_of_customer ON customer_unverified_identities (customer_id);
+
+-- What was done to a customer's record by hand or by rule (erasure now; merges later): who, when,
+-- and what it came to. Rows are never changed.
+CREATE TABLE customer_audit (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_id  bigint NOT NULL,
+    action       text NOT NULL CHECK (action IN ('erased')),
+    actor        text NOT NULL,
+    detail       jsonb NOT NULL DEFAULT '{}',
+    at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX customer_audit_of_customer ON customer_audit (customer_id, id);

@@ -1,0 +1,64 @@
+import Postgres
+import SwitchboardCore
+import SwitchboardProtocol
+
+/// What the retention settings keep: message bodies for so many days, interactions (their monthly
+/// partitions) for so many months; nil keeps them for good.
+public struct Retention: Sendable, Equatable {
+    public var bodyDays: Int?
+    public var months: Int?
+
+    public init(bodyDays: Int? = nil, months: Int? = nil) {
+        self.bodyDays = bodyDays
+        self.months = months
+    }
+
+    public var isEmpty: Bool { bodyDays == nil && months == nil }
+}
+
+/// What a retention pass did.
+public struct RetentionResult: Sendable, Equatable {
+    public var bodiesRemoved: Int
+    public var partitionsDropped: [String]
+
+    public init(bodiesRemoved: Int, partitionsDropped: [String]) {
+        self.bodiesRemoved = bodiesRemoved
+        self.partitionsDropped = partitionsDropped
+    }
+}
+
+extension Store {
+    /// The customer that has this normalized identity, if any.
+    public func customer(with identity: NormalizedIdentity) throws -> Int64? {
+        let value =
+            try connection.query(
+                "SELECT customer_id FROM customer_identities WHERE kind = $1 AND value = $2", [.init(identity.kind.rawValue), .init(identity.value)]
+            ).rows.first?.first ?? nil
+        return value.flatMap { Int64($0) }
+    }
+
+    /// Erases the customer's personal data (`swb_erase_customer`) and returns what it did, as JSON.
+    public func eraseCustomer(_ id: Int64, actor: String) throws -> String {
+        guard let detail = try connection.query("SELECT swb_erase_customer($1, $2)::text", [.init(id), .init(actor)]).rows.first?.first ?? nil
+        else { throw PostgresError(code: .unexpectedResult, message: "swb_erase_customer answered nothing") }
+        return detail
+    }
+
+    /// Removes bodies and drops partitions past `retention`, as of `nowMs` (`swb_apply_retention`):
+    /// at most `limit` bodies a pass, months counted in whole months back from this one.
+    @discardableResult
+    public func applyRetention(_ retention: Retention, nowMs: Int64, limit: Int = 100_000) throws -> RetentionResult {
+        guard !retention.isEmpty else { return RetentionResult(bodiesRemoved: 0, partitionsDropped: []) }
+        let row = try connection.query(
+            """
+            SELECT o_bodies_removed, array_to_string(o_partitions_dropped, ',')
+              FROM swb_apply_retention(to_timestamp($1::bigint / 1000.0) - make_interval(days => $2::integer),
+                                       date_trunc('month', to_timestamp($1::bigint / 1000.0) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                                           - make_interval(months => $3::integer),
+                                       $4::integer)
+            """, [.init(nowMs), .init(retention.bodyDays.map(String.init)), .init(retention.months.map(String.init)), .init(limit)]
+        ).rows.first
+        let dropped = (row?[1] ?? nil).map { $0.split(separator: ",").map(String.init) } ?? []
+        return RetentionResult(bodiesRemoved: (row?[0] ?? nil).flatMap { Int($0) } ?? 0, partitionsDropped: dropped)
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import SwitchboardCore
+import SwitchboardProtocol
+import SwitchboardStore
+
+struct Customer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work on the customer database: erase a person.", subcommands: [Erase.self])
+
+    struct Erase: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Erase a customer's personal data; the anonymized rows stay, so every report's totals stay the same.",
+            discussion: """
+                The customer is named by id, or by one of its identities as kind:value \
+                (phone:+989123456789, email:sara@example.com, fax:…, social:telegram:sara_k, chat:…, \
+                external:…, device:…), normalized as the hub normalizes hints. Its name, segment, \
+                consent and attributes, its identities, its messages' bodies and attributes and its \
+                deliveries' notes are removed; open deliveries end as failed ('erased'). No later \
+                message links to it. The erasure is recorded in customer_audit.
+                """)
+        @OptionGroup var options: CommonOptions
+        @Argument(help: "The customer id, or kind:value of one of its identities.") var customer: String
+        @Option(help: "Who asks (recorded in customer_audit).") var actor = ProcessInfo.processInfo.environment["USER"] ?? "switchboard"
+
+        func run() throws {
+            let config = try options.loadConfig()
+            let store = try Store(conninfo: config.database, owner: "switchboard-customer")
+            let id: Int64
+            if let number = Int64(customer) {
+                id = number
+            } else {
+                let identity = try Self.identity(customer, normalizer: IdentityNormalizer(defaultCountryCode: config.defaultCountryCode))
+                guard let found = try store.customer(with: identity) else {
+                    throw ValidationError("no customer has \(identity.kind.rawValue) \(identity.value)")
+                }
+                id = found
+            }
+            do {
+                print("customer \(id) erased: \(try store.eraseCustomer(id, actor: actor))")
+            } catch let error as PostgresError where error.sqlState == "P0002" {
+                throw ValidationError("no customer \(id)")
+            }
+        }
+
+        /// `kind:value` as the normalized identity the hub would store for such a hint.
+        static func identity(_ text: String, normalizer: IdentityNormalizer) throws -> NormalizedIdentity {
+            guard let colon = text.firstIndex(of: ":"), let kind = NormalizedIdentity.Kind(rawValue: String(text[..<colon])) else {
+                throw ValidationError(
+                    "'\(text)' is neither a customer id nor kind:value with a kind of \(NormalizedIdentity.Kind.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            let value = String(text[text.index(after: colon)...])
+            var hints = IdentityHints()
+            switch kind {
+            case .phone: hints.phone = value
+            case .email: hints.email = value
+            case .external: hints.externalID = value
+            case .device: hints.deviceID = value
+            case .fax: hints.fax = value
+            case .chat: hints.chat = value
+            case .social: hints.social = value
+            }
+            guard let identity = normalizer.normalize(hints).identities.first else {
+                throw ValidationError("'\(value)' is not a \(kind.rawValue) identity")
+            }
+            return identity
+        }
+    }
+}
