@@ -47,6 +47,7 @@ public enum Migrator {
         .function("swb_ensure_interaction_partition", PackageResources.R__function__swb_ensure_interaction_partition_sql),
         .function("swb_erase_customer", PackageResources.R__function__swb_erase_customer_sql),
         .function("swb_identity_winner", PackageResources.R__function__swb_identity_winner_sql),
+        .function("swb_import_customers", PackageResources.R__function__swb_import_customers_sql),
         .function("swb_ingest_round", PackageResources.R__function__swb_ingest_round_sql),
         .function("swb_ingest_rounds_arrays", PackageResources.R__function__swb_ingest_rounds_arrays_sql),
         .function("swb_ingest_rounds_with_contexts", PackageResources.R__function__swb_ingest_rounds_with_contexts_sql),

@@ -62,3 +62,25 @@ extension Store {
         return RetentionResult(bodiesRemoved: (row?[0] ?? nil).flatMap { Int($0) } ?? 0, partitionsDropped: dropped)
     }
 }
+
+extension Store {
+    /// Imports rows of external customer data in one transaction (`swb_import_customers`) and
+    /// returns its answer as JSON: the counts, the problems that kept it from being written, or
+    /// the earlier import of the same rows from the same source (by the digest of the rows).
+    public func importCustomers(_ rows: [CustomerImport.Row], source: String) throws -> JSONValue {
+        let payload = JSONValue.array(
+            rows.map { row in
+                .object([
+                    "line": .integer(Int64(row.line)),
+                    "identities": .array(row.identities.map { .object(["kind": .string($0.kind.rawValue), "value": .string($0.value)]) }),
+                    "fields": .object(row.fields.mapValues(JSONValue.string)),
+                ])
+            })
+        guard
+            let text = try connection.query(
+                "SELECT swb_import_customers($1, md5($2), $2::jsonb)::text", [.init(source), .init(JSONWriter.string(payload))]
+            ).rows.first?.first ?? nil
+        else { throw PostgresError(code: .unexpectedResult, message: "swb_import_customers answered nothing") }
+        return try JSONParser.parse(Array(text.utf8), maxDepth: 8)
+    }
+}

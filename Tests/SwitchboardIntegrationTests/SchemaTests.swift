@@ -17,6 +17,7 @@ struct SchemaTests {
                 "V0001__baseline", "V0002__routing", "V0003__customers",
                 "R__function__swb_apply_batch", "R__function__swb_apply_retention", "R__function__swb_delivery_tasks",
                 "R__function__swb_ensure_interaction_partition", "R__function__swb_erase_customer", "R__function__swb_identity_winner",
+                "R__function__swb_import_customers",
                 "R__function__swb_ingest_round", "R__function__swb_ingest_rounds_arrays",
                 "R__function__swb_ingest_rounds_with_contexts", "R__function__swb_pending_ids", "R__function__swb_route_pick",
                 "R__function__swb_task_contexts",

@@ -33,3 +33,28 @@ CREATE TABLE customer_audit (
     at           timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX customer_audit_of_customer ON customer_audit (customer_id, id);
+
+-- Each import of external customer data (switchboard import customers): its source, the file's
+-- digest (an import of the same file from the same source is not applied twice) and its counts.
+CREATE TABLE customer_imports (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source       text NOT NULL,
+    digest       text NOT NULL,
+    rows         integer NOT NULL,
+    created      integer NOT NULL,
+    matched      integer NOT NULL,
+    imported_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (source, digest)
+);
+
+-- Where each imported attribute of a customer came from, and when: the value is also in
+-- customers.attributes (or segment, value_tier, kind, consent), where routing and the views read it.
+CREATE TABLE customer_attribute_sources (
+    customer_id  bigint NOT NULL,
+    key          text NOT NULL,
+    value        text NOT NULL,
+    source       text NOT NULL,
+    import_id    bigint NOT NULL,
+    imported_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (customer_id, key)
+);
