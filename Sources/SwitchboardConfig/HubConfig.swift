@@ -51,6 +51,9 @@ public struct HubConfig: Sendable {
     /// Interactions (their monthly partitions) that ended this many whole months before this month
     /// are dropped every hour; nil keeps them.
     public var retentionMonths: Int?
+    /// RFM value tiers, recomputed on a schedule into customers.value_tier; nil: tiers are left as
+    /// imports and analysts set them.
+    public var valueTiers: ValueTierSettings?
     /// `curve` (the default) requires every peer to authenticate with an allowed key; `off` must be
     /// set explicitly and is logged loudly at start.
     public var security: SecurityMode = .curve
@@ -121,6 +124,7 @@ public struct HubConfig: Sendable {
         if let value = file.contextRecentDays { config.contextRecentDays = try positive(value, "context_recent_days") }
         if let value = file.retentionBodyDays { config.retentionBodyDays = try positive(value, "retention_body_days") }
         if let value = file.retentionMonths { config.retentionMonths = try positive(value, "retention_months") }
+        if let value = file.valueTiers { config.valueTiers = value }
         if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
         if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
         if let value = file.heartbeatTimeoutMs { config.dispatch.heartbeatTimeoutMs = Int64(try positive(value, "heartbeat_timeout_ms")) }
@@ -184,6 +188,7 @@ struct ConfigFile: Decodable {
     var contextRecentDays: Int?
     var retentionBodyDays: Int?
     var retentionMonths: Int?
+    var valueTiers: ValueTierSettings?
     var maxAttempts: Int?
     var heartbeatMs: Int?
     var heartbeatTimeoutMs: Int?
@@ -220,6 +225,7 @@ struct ConfigFile: Decodable {
         case contextRecentDays = "context_recent_days"
         case retentionBodyDays = "retention_body_days"
         case retentionMonths = "retention_months"
+        case valueTiers = "value_tiers"
         case maxAttempts = "max_attempts"
         case heartbeatMs = "heartbeat_ms"
         case heartbeatTimeoutMs = "heartbeat_timeout_ms"
@@ -270,6 +276,7 @@ struct ConfigFile: Decodable {
         contextRecentDays = try container.decodeIfPresent(Int.self, forKey: .contextRecentDays)
         retentionBodyDays = try container.decodeIfPresent(Int.self, forKey: .retentionBodyDays)
         retentionMonths = try container.decodeIfPresent(Int.self, forKey: .retentionMonths)
+        valueTiers = try container.decodeIfPresent(ValueTierSettings.self, forKey: .valueTiers)
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
         heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)
         heartbeatTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs)
@@ -313,5 +320,61 @@ extension RoutingRules {
         }
         members["answer_targets"] = .object(targets)
         return .object(members)
+    }
+}
+
+/// `value_tiers`: how customers are scored by recency, frequency and monetary value, and into
+/// which tiers (docs/analytics.md).
+public struct ValueTierSettings: Sendable, Equatable, Codable {
+    /// Contacts received in this many days before now are scored.
+    public var windowDays: Int = 365
+    /// The attribute (of interactions, and of the customer as imported) holding money spent.
+    public var monetaryAttribute: String = "order_value"
+    /// How often the tiers are computed again.
+    public var everyHours: Int = 24
+    /// Tiers by their least score (3 to 15), highest first.
+    public var tiers: [Tier] = [
+        Tier(name: "platinum", minScore: 13), Tier(name: "gold", minScore: 10), Tier(name: "silver", minScore: 7),
+        Tier(name: "bronze", minScore: 3),
+    ]
+
+    public struct Tier: Sendable, Equatable, Codable {
+        public var name: String
+        public var minScore: Int
+
+        public init(name: String, minScore: Int) {
+            self.name = name
+            self.minScore = minScore
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case minScore = "min_score"
+        }
+    }
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case windowDays = "window_days"
+        case monetaryAttribute = "monetary_attribute"
+        case everyHours = "every_hours"
+        case tiers
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = ValueTierSettings()
+        windowDays = try container.decodeIfPresent(Int.self, forKey: .windowDays) ?? defaults.windowDays
+        monetaryAttribute = try container.decodeIfPresent(String.self, forKey: .monetaryAttribute) ?? defaults.monetaryAttribute
+        everyHours = try container.decodeIfPresent(Int.self, forKey: .everyHours) ?? defaults.everyHours
+        tiers = try container.decodeIfPresent([Tier].self, forKey: .tiers) ?? defaults.tiers
+        guard windowDays > 0, everyHours > 0 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .windowDays, in: container, debugDescription: "window_days and every_hours must be positive")
+        }
+        guard !tiers.isEmpty, zip(tiers, tiers.dropFirst()).allSatisfy({ $0.minScore > $1.minScore }) else {
+            throw DecodingError.dataCorruptedError(forKey: .tiers, in: container, debugDescription: "tiers must be listed highest min_score first")
+        }
     }
 }

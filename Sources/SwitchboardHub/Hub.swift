@@ -326,7 +326,10 @@ public final class Hub {
         }
         if now >= nextMaintenance {
             if nextMaintenance > 0 {
-                submit(.maintain(nowMs: now, retention: Retention(bodyDays: config.retentionBodyDays, months: config.retentionMonths)))
+                submit(
+                    .maintain(
+                        nowMs: now, retention: Retention(bodyDays: config.retentionBodyDays, months: config.retentionMonths),
+                        valueTiers: config.valueTiers.map(\.plan)))
             }
             nextMaintenance = now + 3_600_000
         }
@@ -405,3 +408,11 @@ public struct HubError: Error, CustomStringConvertible {
 
 /// libzmq's ZMQ_ROUTER_HANDOVER, not exported as a Swift constant by the C module.
 let ZMQ_ROUTER_HANDOVER_OPTION: Int32 = 56
+
+extension ValueTierSettings {
+    /// The settings as the store computes them.
+    var plan: ValueTierPlan {
+        ValueTierPlan(
+            windowDays: windowDays, monetaryAttribute: monetaryAttribute, tiers: tiers.map { ($0.name, $0.minScore) }, everyHours: everyHours)
+    }
+}

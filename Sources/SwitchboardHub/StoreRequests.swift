@@ -22,7 +22,7 @@ enum StoreRequest: Sendable {
     case contexts([Store.ContextKey])
     case quarantine([QuarantineEntry], bytes: Int)
     /// Creates upcoming interaction partitions.
-    case maintain(nowMs: Int64, retention: Retention)
+    case maintain(nowMs: Int64, retention: Retention, valueTiers: ValueTierPlan?)
     case stop
 }
 

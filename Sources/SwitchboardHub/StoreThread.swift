@@ -240,9 +240,11 @@ final class StoreThread: Sendable {
             return .quarantined(count: entries.count, bytes: bytes, nil)
         case .eventsOf(let deliveries, let sinceMs):
             return .events(.success(try store.events(of: deliveries, sinceMs: sinceMs)))
-        case .maintain(let nowMs, let retention):
+        case .maintain(let nowMs, let retention, let valueTiers):
             try store.ensurePartitions(nowMs: nowMs)
-            return .maintained(nil, retention: try store.applyRetention(retention, nowMs: nowMs))
+            let removed = try store.applyRetention(retention, nowMs: nowMs)
+            if let valueTiers { try store.computeValueTiers(valueTiers, nowMs: nowMs, onlyIfDue: true) }
+            return .maintained(nil, retention: removed)
         case .stop:
             fatalError("stop is handled by the loop")
         }

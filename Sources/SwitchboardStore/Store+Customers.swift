@@ -84,3 +84,49 @@ extension Store {
         return try JSONParser.parse(Array(text.utf8), maxDepth: 8)
     }
 }
+
+/// How value tiers are computed (`swb_compute_value_tiers`), and how often.
+public struct ValueTierPlan: Sendable, Equatable {
+    public var windowDays: Int
+    /// The interaction (and customer) attribute that holds money spent, e.g. `order_value`.
+    public var monetaryAttribute: String
+    /// Tiers by their least score (3 to 15), highest first.
+    public var tiers: [(name: String, minScore: Int)]
+    public var everyHours: Int
+
+    public init(windowDays: Int, monetaryAttribute: String, tiers: [(name: String, minScore: Int)], everyHours: Int) {
+        self.windowDays = windowDays
+        self.monetaryAttribute = monetaryAttribute
+        self.tiers = tiers
+        self.everyHours = everyHours
+    }
+
+    public static func == (lhs: ValueTierPlan, rhs: ValueTierPlan) -> Bool {
+        lhs.windowDays == rhs.windowDays && lhs.monetaryAttribute == rhs.monetaryAttribute && lhs.everyHours == rhs.everyHours
+            && lhs.tiers.map(\.name) == rhs.tiers.map(\.name) && lhs.tiers.map(\.minScore) == rhs.tiers.map(\.minScore)
+    }
+}
+
+extension Store {
+    /// Computes every active customer's RFM value tier as of `nowMs` and returns the count per
+    /// tier; with `onlyIfDue`, nothing is done (nil) when the last computation is younger than
+    /// the plan's `everyHours`, so that hubs sharing a database compute once a period.
+    @discardableResult
+    public func computeValueTiers(_ plan: ValueTierPlan, nowMs: Int64, onlyIfDue: Bool = false) throws -> JSONValue? {
+        let tiers = JSONValue.array(plan.tiers.map { .object(["name": .string($0.name), "min_score": .integer(Int64($0.minScore))]) })
+        let text =
+            try connection.query(
+                """
+                SELECT swb_compute_value_tiers(to_timestamp($1::bigint / 1000.0), $2::integer, $3, $4::jsonb)::text
+                 WHERE NOT $5::boolean
+                    OR coalesce((SELECT max(computed_at) FROM customer_value), '-infinity')
+                       <= to_timestamp($1::bigint / 1000.0) - make_interval(hours => $6::integer)
+                """,
+                [
+                    .init(nowMs), .init(plan.windowDays), .init(plan.monetaryAttribute), .init(JSONWriter.string(tiers)), .init(onlyIfDue),
+                    .init(plan.everyHours),
+                ]
+            ).rows.first?.first ?? nil
+        return try text.map { try JSONParser.parse(Array($0.utf8), maxDepth: 4) }
+    }
+}

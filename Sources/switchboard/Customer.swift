@@ -1,13 +1,37 @@
 import ArgumentParser
 import Foundation
 import Postgres
+import SwitchboardConfig
 import SwitchboardCore
 import SwitchboardProtocol
 import SwitchboardStore
 
 struct Customer: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Work on the customer database: erase a person.", subcommands: [Erase.self])
+        abstract: "Work on the customer database: erase a person, compute value tiers.", subcommands: [Erase.self, Tiers.self])
+
+    struct Tiers: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compute every active customer's RFM value tier now (value_tiers of the configuration, or its defaults).",
+            discussion: """
+                Scores recency, frequency and monetary value (value_tiers.monetary_attribute) of the \
+                contacts in the last value_tiers.window_days, 1 to 5 each, and sets customers.value_tier \
+                from their sum; the scores are kept in customer_value. A hub with value_tiers set does \
+                this every value_tiers.every_hours by itself.
+                """)
+        @OptionGroup var options: CommonOptions
+
+        func run() throws {
+            let config = try options.loadConfig()
+            let settings = config.valueTiers ?? ValueTierSettings()
+            let store = try Store(conninfo: config.database, owner: "switchboard-customer")
+            let plan = ValueTierPlan(
+                windowDays: settings.windowDays, monetaryAttribute: settings.monetaryAttribute, tiers: settings.tiers.map { ($0.name, $0.minScore) },
+                everyHours: settings.everyHours)
+            let counts = try store.computeValueTiers(plan, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            print("customers scored, per tier: \(counts.map { JSONWriter.string($0) } ?? "{}")")
+        }
+    }
 
     struct Erase: ParsableCommand {
         static let configuration = CommandConfiguration(

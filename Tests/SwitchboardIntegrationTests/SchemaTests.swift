@@ -15,7 +15,8 @@ struct SchemaTests {
         #expect(
             try Migrator.appliedVersions(connection) == [
                 "V0001__baseline", "V0002__routing", "V0003__customers",
-                "R__function__swb_apply_batch", "R__function__swb_apply_retention", "R__function__swb_delivery_tasks",
+                "R__function__swb_apply_batch", "R__function__swb_apply_retention", "R__function__swb_compute_value_tiers",
+                "R__function__swb_delivery_tasks",
                 "R__function__swb_ensure_interaction_partition", "R__function__swb_erase_customer", "R__function__swb_identity_winner",
                 "R__function__swb_import_customers",
                 "R__function__swb_ingest_round", "R__function__swb_ingest_rounds_arrays",

@@ -58,3 +58,22 @@ CREATE TABLE customer_attribute_sources (
     imported_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (customer_id, key)
 );
+
+-- The value of each customer with contacts in the scoring window, as last computed
+-- (swb_compute_value_tiers): recency, frequency and monetary value, each scored 1-5 by the
+-- customer's place among the others, their sum and the tier it gave (also written to
+-- customers.value_tier, where routing reads it), and the effort the customer spent on us:
+-- contacts that repeated one within a week.
+CREATE TABLE customer_value (
+    customer_id      bigint PRIMARY KEY,
+    recency_days     integer NOT NULL,
+    frequency        integer NOT NULL,
+    monetary         numeric NOT NULL,
+    recency_score    smallint NOT NULL,
+    frequency_score  smallint NOT NULL,
+    monetary_score   smallint NOT NULL,
+    score            smallint NOT NULL,
+    tier             text NOT NULL,
+    repeat_contacts  integer NOT NULL,
+    computed_at      timestamptz NOT NULL
+);
