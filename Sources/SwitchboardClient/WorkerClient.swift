@@ -24,7 +24,12 @@ public final class WorkerClient {
         case task(TaskOffer)
         case confirmed(Confirm)
         case refused(WorkerError)
+        /// The answer to a QUERY sent with `send(query:)`.
+        case result(QueryResult)
     }
+
+    /// Events `query` received while it waited for its RESULT: `next` returns them first.
+    private var waitingEvents: [Event] = []
 
     /// Connects to the hub's worker endpoint; pass `security` when the hub runs with `security: curve`.
     public init(registration: Ready, endpoint: String, security: ClientSecurity? = nil, context: Context = Context()) throws {
@@ -56,6 +61,7 @@ public final class WorkerClient {
 
     /// The next task or answer, or nil after `timeoutMs`; keeps the connection alive meanwhile.
     public func next(timeoutMs: Int) throws -> Event? {
+        if !waitingEvents.isEmpty { return waitingEvents.removeFirst() }
         let deadline = monotonicMs() + Int64(timeoutMs)
         while true {
             let now = monotonicMs()
@@ -85,6 +91,8 @@ public final class WorkerClient {
                 case .error(let error):
                     if let id = error.deliveryID { unconfirmed[id] = nil }
                     return .refused(error)
+                case .result(let result):
+                    return .result(result)
                 default: break
                 }
             }
@@ -107,6 +115,29 @@ public final class WorkerClient {
 
     public func reject(_ deliveryID: Int64, reason: String, timeoutMs: Int = 10_000) throws {
         try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: .reject(reason: reason))), timeoutMs: timeoutMs)
+    }
+
+    /// QUERY: asks the hub for a customer's whole record; its RESULT comes from `next`.
+    public func send(query: CustomerQuery, timeoutMs: Int = 10_000) throws {
+        try send(.query(query), timeoutMs: timeoutMs, what: "room to send QUERY")
+    }
+
+    /// QUERY and wait for its RESULT: the customer's record, or nil when there is no such customer.
+    /// Tasks and answers that arrive meanwhile are kept for `next`; a refusal of the query throws.
+    public func query(_ query: CustomerQuery, timeoutMs: Int = 10_000) throws -> JSONValue? {
+        try send(query: query, timeoutMs: timeoutMs)
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        var kept: [Event] = []
+        defer { waitingEvents += kept }
+        while monotonicMs() < deadline {
+            guard let event = try next(timeoutMs: Int(max(1, deadline - monotonicMs()))) else { break }
+            switch event {
+            case .result(let result) where result.queryID == query.queryID: return result.customer
+            case .refused(let error) where error.deliveryID == nil && error.detail != "not_ready": throw ClientError.workerError(error)
+            default: kept.append(event)
+            }
+        }
+        throw ClientError.timedOut("RESULT of query \(query.queryID)")
     }
 
     /// ACCEPT: this worker takes the offered task (answered by CONFIRM with state `in_progress`).

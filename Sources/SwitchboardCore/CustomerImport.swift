@@ -54,17 +54,7 @@ public enum CustomerImport {
                 let value = raw.trimmingWhitespace
                 guard !value.isEmpty else { continue }
                 if let kind = identityColumns[column] {
-                    var hints = IdentityHints()
-                    switch kind {
-                    case .phone: hints.phone = value
-                    case .email: hints.email = value
-                    case .external: hints.externalID = value
-                    case .device: hints.deviceID = value
-                    case .fax: hints.fax = value
-                    case .chat: hints.chat = value
-                    case .social: hints.social = value
-                    }
-                    guard let identity = normalizer.normalize(hints).identities.first else {
+                    guard let identity = normalizer.normalize(kind, value) else {
                         problems.append(Problem(line: record.line, reason: "\(column) '\(value)' is not one"))
                         continue
                     }

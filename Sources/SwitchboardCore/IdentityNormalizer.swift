@@ -64,6 +64,21 @@ public struct IdentityNormalizer: Sendable {
         return (identities, unverified)
     }
 
+    /// One value of `kind`, as a hint of that kind would be normalized; nil when it does not normalize.
+    public func normalize(_ kind: NormalizedIdentity.Kind, _ value: String) -> NormalizedIdentity? {
+        var hints = IdentityHints()
+        switch kind {
+        case .phone: hints.phone = value
+        case .email: hints.email = value
+        case .external: hints.externalID = value
+        case .device: hints.deviceID = value
+        case .fax: hints.fax = value
+        case .chat: hints.chat = value
+        case .social: hints.social = value
+        }
+        return normalize(hints).identities.first
+    }
+
     /// `network:handle`, lower-cased, without whitespace and without the handle's leading `@`
     /// (`Telegram: @Sara_K` → `telegram:sara_k`): networks treat handles in any case as one.
     public func normalizeSocial(_ raw: String) throws(IdentityError) -> String {

@@ -33,6 +33,19 @@ extension Hub {
             case .quarantined(let count, let bytes, let failure):
                 quarantineBuffer.written(bytes: bytes)
                 if let failure { logger.error("could not quarantine \(count) refused inputs: \(failure.reason)") }
+            case .customerRecord(let peer, let queryID, let result):
+                queriesInFlight -= 1
+                switch result {
+                case .success(let record):
+                    let customer = record.flatMap { try? JSONParser.parse($0, maxDepth: 16) }
+                    send(.result(QueryResult(queryID: queryID, customer: customer)), toWorker: peer)
+                case .failure(let failure):
+                    answerRefused(
+                        peer,
+                        WorkerError(
+                            code: .unavailable, detail: RefusalDetail.databaseUnavailable.rawValue,
+                            reason: "the customer could not be read: \(failure.refusal)"))
+                }
             case .maintained(let failure?, _):
                 logger.error("store maintenance failed: \(failure.reason)")
             case .maintained(nil, let retention?) where retention.bodiesRemoved > 0 || !retention.partitionsDropped.isEmpty:

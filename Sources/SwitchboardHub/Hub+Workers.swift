@@ -61,6 +61,8 @@ extension Hub {
             perform(dispatcher.done(peer, done, now: now), refusingWith: frames)
         case .fail(let fail):
             perform(dispatcher.fail(peer, fail, now: now), refusingWith: frames)
+        case .query(let query):
+            self.query(query, from: peer, frames: frames)
         case .heartbeat:
             if !dispatcher.isRegistered(peer) {
                 // After a hub restart the worker's connection survives; tell it to announce itself again.
@@ -73,8 +75,47 @@ extension Hub {
                 peer, frames,
                 WorkerError(
                     code: .invalid, detail: .unknownCommand,
-                    reason: "\(command.name) is not a worker command; workers send READY, ACCEPT, REJECT, TRANSFER, DONE, FAIL, HEARTBEAT and BYE"))
+                    reason:
+                        "\(command.name) is not a worker command; workers send READY, ACCEPT, REJECT, TRANSFER, DONE, FAIL, QUERY, HEARTBEAT and BYE"
+                ))
         }
+    }
+
+    /// A worker's QUERY: read on the context lane and answered with RESULT. An identity that does
+    /// not normalize belongs to no customer: RESULT found false at once.
+    func query(_ query: CustomerQuery, from peer: PeerID, frames: [[UInt8]]) {
+        guard dispatcher.isRegistered(peer) else {
+            answerRefused(peer, WorkerError(code: .notReady, detail: RefusalDetail.notReady.rawValue, reason: "send READY before QUERY"))
+            return
+        }
+        var identity: NormalizedIdentity?
+        if let kindName = query.identityKind, let value = query.identityValue {
+            guard let kind = NormalizedIdentity.Kind(rawValue: kindName) else {
+                refuseWorker(
+                    peer, frames,
+                    WorkerError(
+                        code: .invalid, detail: RefusalDetail.invalidField.rawValue,
+                        reason:
+                            "QUERY identity kind '\(kindName)' is unknown; expected \(NormalizedIdentity.Kind.allCases.map(\.rawValue).joined(separator: ", "))"
+                    ))
+                return
+            }
+            guard let normalized = identityNormalizer.normalize(kind, value) else {
+                send(.result(QueryResult(queryID: query.queryID, customer: nil)), toWorker: peer)
+                return
+            }
+            identity = normalized
+        }
+        guard queriesInFlight < Self.maxQueriesInFlight else {
+            answerRefused(
+                peer,
+                WorkerError(
+                    code: .unavailable, detail: RefusalDetail.queryLimit.rawValue,
+                    reason: "\(queriesInFlight) queries are being read; ask again shortly"))
+            return
+        }
+        queriesInFlight += 1
+        submit(.customerRecord(peer, queryID: query.queryID, id: query.customerID, identity: identity))
     }
 
     /// The refusal of a READY or TRANSFER that names queues this hub does not have.

@@ -39,6 +39,11 @@ public final class Hub {
     /// The topic prefixes subscribers hold now (XPUB passes each prefix's first subscription and
     /// last unsubscription): with none, no event is even written out.
     var eventSubscriptions: Set<[UInt8]> = []
+    /// Workers' QUERYs sent to the context lane and not answered yet: at most `maxQueriesInFlight`,
+    /// so that a worker asking in a loop cannot grow the lane's queue without bound.
+    var queriesInFlight = 0
+    static let maxQueriesInFlight = 256
+    let identityNormalizer: IdentityNormalizer
     var accessControl: AccessControl?
     var health: HealthServer?
     /// False from a store reply that lost the connection until one that reached PostgreSQL.
@@ -76,6 +81,7 @@ public final class Hub {
         self.logger = logger
         self.logger[metadataKey: "hub"] = .string(config.hubName)
         intake = PublishIntake(config: config)
+        identityNormalizer = IdentityNormalizer(defaultCountryCode: config.defaultCountryCode)
         dispatcher = Dispatcher(config: config.dispatch)
         dispatcher.escalationSteps = config.routing.escalationSteps
         outbox = WorkerOutbox(pauseToleranceMs: config.dispatch.heartbeatTimeoutMs)
@@ -244,7 +250,7 @@ public final class Hub {
         switch request {
         case .ingest, .quarantine: ingestLane.submit(request, logger: logger)
         case .apply, .loadPending, .loadHeld, .maintain, .eventsOf: dispatchLane.submit(request, logger: logger)
-        case .contexts: contextLane.submit(request, logger: logger)
+        case .contexts, .customerRecord: contextLane.submit(request, logger: logger)
         case .stop: lanes.forEach { $0.submit(request, logger: logger) }
         }
     }

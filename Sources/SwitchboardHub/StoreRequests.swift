@@ -21,6 +21,8 @@ enum StoreRequest: Sendable {
     /// The customer contexts of tasks about to be offered.
     case contexts([Store.ContextKey])
     case quarantine([QuarantineEntry], bytes: Int)
+    /// A worker's QUERY: the customer's whole record, by id or by normalized identity.
+    case customerRecord(PeerID, queryID: String, id: Int64?, identity: NormalizedIdentity?)
     /// Creates upcoming interaction partitions.
     case maintain(nowMs: Int64, retention: Retention, valueTiers: ValueTierPlan?)
     case stop
@@ -56,6 +58,7 @@ enum StoreReply: Sendable {
     case pending(queue: String, limit: Int, Result<Store.PendingPage, StoreFailure>)
     case held(PeerID, Result<[DispatchTask], StoreFailure>)
     case contexts(Result<[Int64: [UInt8]], StoreFailure>)
+    case customerRecord(PeerID, queryID: String, Result<[UInt8]?, StoreFailure>)
     case events(Result<[StoredEvent], StoreFailure>)
     case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?, retention: RetentionResult? = nil)
@@ -76,7 +79,8 @@ extension StoreReply {
         case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)), .contexts(.failure(let error)), .held(_, .failure(let error)),
             .events(.failure(let error)):
             failure = error
-        case .applied, .pending, .contexts, .held, .events: failure = nil
+        case .customerRecord(_, _, .failure(let error)): failure = error
+        case .applied, .pending, .contexts, .held, .events, .customerRecord: failure = nil
         case .quarantined(_, _, let error), .maintained(let error, _): failure = error
         }
         return !(failure?.unavailable ?? false)

@@ -240,6 +240,8 @@ final class StoreThread: Sendable {
             return .quarantined(count: entries.count, bytes: bytes, nil)
         case .eventsOf(let deliveries, let sinceMs):
             return .events(.success(try store.events(of: deliveries, sinceMs: sinceMs)))
+        case .customerRecord(let peer, let queryID, let id, let identity):
+            return .customerRecord(peer, queryID: queryID, .success(try store.customerRecord(id: id, identity: identity)))
         case .maintain(let nowMs, let retention, let valueTiers):
             try store.ensurePartitions(nowMs: nowMs)
             let removed = try store.applyRetention(retention, nowMs: nowMs)
@@ -259,6 +261,7 @@ final class StoreThread: Sendable {
         case .contexts: .contexts(.failure(failure))
         case .quarantine(let entries, let bytes): .quarantined(count: entries.count, bytes: bytes, failure)
         case .eventsOf: .events(.failure(failure))
+        case .customerRecord(let peer, let queryID, _, _): .customerRecord(peer, queryID: queryID, .failure(failure))
         case .maintain, .stop: .maintained(failure)
         }
     }
@@ -300,6 +303,7 @@ extension StoreRequest {
         case .quarantine: "quarantine"
         case .maintain: "maintain"
         case .eventsOf: "events_of"
+        case .customerRecord: "customer_record"
         case .stop: "stop"
         }
     }
@@ -314,6 +318,7 @@ extension StoreRequest {
         case .quarantine(let entries, _): entries.count
         case .loadPending(_, let limit, _): limit
         case .eventsOf(let deliveries, _): deliveries.count
+        case .customerRecord: 1
         case .maintain, .stop: 0
         }
     }

@@ -54,7 +54,7 @@ public enum Codec {
 
     /// Commands a gateway sends to the hub, and commands a worker sends to the hub.
     public static let gatewayCommands: Set<String> = ["PUBLISH", "PING"]
-    public static let workerCommands: Set<String> = ["READY", "ACCEPT", "REJECT", "TRANSFER", "DONE", "FAIL", "HEARTBEAT", "BYE"]
+    public static let workerCommands: Set<String> = ["READY", "ACCEPT", "REJECT", "TRANSFER", "DONE", "FAIL", "QUERY", "HEARTBEAT", "BYE"]
 
     /// Decodes and validates frames; every refusal is a `ProtocolError` whose reason names the fault.
     /// With `accepting`, any other command is `unknown_command` before its header is read.
@@ -125,6 +125,24 @@ public enum Codec {
                 Transfer(
                     deliveryID: try header.integer("delivery_id", in: 1...Int64.max), queue: try header.identifier("queue"),
                     reason: try header.string("reason", maxBytes: 4096)))
+        case "QUERY":
+            let queryID = try header.identifier("query_id", maxBytes: 64)
+            let customerID = try header.optionalInteger("customer_id", in: 1...Int64.max)
+            let identity = header.members["identity"]
+            switch (customerID, identity) {
+            case (let id?, nil): return .query(CustomerQuery(queryID: queryID, customerID: id))
+            case (nil, .object(let members)?):
+                let reader = HeaderReader(command: "QUERY identity", members: members, messageID: nil)
+                return .query(
+                    CustomerQuery(
+                        queryID: queryID, identityKind: try reader.identifier("kind", maxBytes: 16),
+                        identityValue: try reader.string("value", maxBytes: 254)))
+            default:
+                throw header.failure(.invalidField, "QUERY needs customer_id or identity {kind, value}, one of them")
+            }
+        case "RESULT":
+            let found = try header.bool("found", default: false)
+            return .result(QueryResult(queryID: try header.identifier("query_id", maxBytes: 64), customer: found ? header.members["customer"] : nil))
         case "CONFIRM":
             return .confirm(
                 Confirm(
@@ -157,6 +175,7 @@ public enum Codec {
     private static let shapes: [String: Bool] = [
         "PUBLISH": true, "ACK": false, "NACK": false, "PING": false, "PONG": false, "READY": false, "WELCOME": false,
         "TASK": true, "ACCEPT": false, "REJECT": false, "TRANSFER": false, "DONE": false, "FAIL": false, "CONFIRM": false, "ERROR": false,
+        "QUERY": false, "RESULT": false,
         "HEARTBEAT": false, "BYE": false,
     ]
 
@@ -327,6 +346,19 @@ public enum Codec {
             case .retryAfter(let milliseconds): header.field("retry_after_ms", milliseconds)
             case .retryWithBackoff: break
             }
+        case .query(let query):
+            header.field("customer_id", query.customerID)
+            if let kind = query.identityKind, let value = query.identityValue {
+                var members = JSONObjectWriter()
+                members.field("kind", kind)
+                members.field("value", value)
+                header.field("identity", encoded: members.finish())
+            }
+            header.field("query_id", query.queryID)
+        case .result(let result):
+            if let customer = result.customer { header.field("customer", encoded: JSONWriter.bytes(customer)) }
+            header.field("found", result.customer != nil)
+            header.field("query_id", result.queryID)
         case .confirm(let confirm):
             header.field("delivery_id", confirm.deliveryID)
             header.field("repeat", confirm.repeated)

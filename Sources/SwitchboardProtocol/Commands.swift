@@ -223,6 +223,37 @@ public struct Transfer: Sendable, Equatable {
     }
 }
 
+/// A worker's question about a customer (worker → hub): by id, or by an identity as a gateway would
+/// give it as a hint (`kind` one of phone, email, external, device, fax, chat, social).
+public struct CustomerQuery: Sendable, Equatable {
+    public var queryID: String
+    public var customerID: Int64?
+    public var identityKind: String?
+    public var identityValue: String?
+
+    public init(queryID: String, customerID: Int64) {
+        self.queryID = queryID
+        self.customerID = customerID
+    }
+
+    public init(queryID: String, identityKind: String, identityValue: String) {
+        self.queryID = queryID
+        self.identityKind = identityKind
+        self.identityValue = identityValue
+    }
+}
+
+/// The hub's answer to QUERY (hub → worker): the customer's whole record, or `found` false.
+public struct QueryResult: Sendable, Equatable {
+    public var queryID: String
+    public var customer: JSONValue?
+
+    public init(queryID: String, customer: JSONValue?) {
+        self.queryID = queryID
+        self.customer = customer
+    }
+}
+
 /// The hub's answer to READY: registered, and how often to send heartbeats (hub → worker).
 public struct Welcome: Sendable, Equatable {
     public var workerID: String
@@ -350,6 +381,8 @@ public enum Command: Sendable, Equatable {
     case done(Done)
     case fail(Fail)
     case confirm(Confirm)
+    case query(CustomerQuery)
+    case result(QueryResult)
     case error(WorkerError)
     case heartbeat
     case bye
@@ -371,6 +404,8 @@ public enum Command: Sendable, Equatable {
         case .done: "DONE"
         case .fail: "FAIL"
         case .confirm: "CONFIRM"
+        case .query: "QUERY"
+        case .result: "RESULT"
         case .error: "ERROR"
         case .heartbeat: "HEARTBEAT"
         case .bye: "BYE"

@@ -44,6 +44,7 @@ public enum Migrator {
         .function("swb_apply_batch", PackageResources.R__function__swb_apply_batch_sql),
         .function("swb_apply_retention", PackageResources.R__function__swb_apply_retention_sql),
         .function("swb_compute_value_tiers", PackageResources.R__function__swb_compute_value_tiers_sql),
+        .function("swb_customer_360", PackageResources.R__function__swb_customer_360_sql),
         .function("swb_delivery_tasks", PackageResources.R__function__swb_delivery_tasks_sql),
         .function("swb_ensure_interaction_partition", PackageResources.R__function__swb_ensure_interaction_partition_sql),
         .function("swb_erase_customer", PackageResources.R__function__swb_erase_customer_sql),

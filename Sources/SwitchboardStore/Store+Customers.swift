@@ -130,3 +130,16 @@ extension Store {
         return try text.map { try JSONParser.parse(Array($0.utf8), maxDepth: 4) }
     }
 }
+
+extension Store {
+    /// A customer's whole record (`swb_customer_360`), by id or by normalized identity, as JSON
+    /// text; nil when there is no such customer.
+    public func customerRecord(id: Int64?, identity: NormalizedIdentity?) throws -> [UInt8]? {
+        let value =
+            try connection.query(
+                "SELECT swb_customer_360($1::bigint, $2, $3)::text",
+                [.init(id.map(String.init)), .init(identity?.kind.rawValue), .init(identity?.value)]
+            ).rows.first?.first ?? nil
+        return value.map { Array($0.utf8) }
+    }
+}

@@ -76,17 +76,7 @@ struct Customer: ParsableCommand {
                 )
             }
             let value = String(text[text.index(after: colon)...])
-            var hints = IdentityHints()
-            switch kind {
-            case .phone: hints.phone = value
-            case .email: hints.email = value
-            case .external: hints.externalID = value
-            case .device: hints.deviceID = value
-            case .fax: hints.fax = value
-            case .chat: hints.chat = value
-            case .social: hints.social = value
-            }
-            guard let identity = normalizer.normalize(hints).identities.first else {
+            guard let identity = normalizer.normalize(kind, value) else {
                 throw ValidationError("'\(value)' is not a \(kind.rawValue) identity")
             }
             return identity

@@ -126,6 +126,7 @@ struct BadInputTests {
             return nil
         }
         #expect(try exchange(Self.frames("DONE", #"{"delivery_id":1,"outcome":"ok"}"#))?.code == .notReady)
+        #expect(try exchange(Self.frames("QUERY", #"{"query_id":"q","customer_id":1}"#))?.code == .notReady)
         #expect(try exchange(Self.frames("READY", #"{"worker_id":"w","queues":["sales"],"capacity":0}"#))?.detail == "invalid_field")
         #expect(try exchange(Self.frames("READY", #"{"worker_id":"w","queues":["payroll"],"capacity":1}"#))?.detail == "unknown_queue")
         try socket.send(Codec.encode(.ready(Ready(workerID: "w", queues: ["sales"], capacity: 1))))

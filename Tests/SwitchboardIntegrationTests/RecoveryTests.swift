@@ -119,6 +119,7 @@ struct RecoveryTests {
             case .confirmed(let confirm): #expect(confirm.state == "done"); confirmed += 1
             case .task(let task): holding.append(task.deliveryID)  // capacity freed: new offers arrive
             case .refused(let error): Issue.record("refused: \(error)")
+            case .result(let result): Issue.record("unasked RESULT: \(result)")
             }
         }
         #expect(confirmed == 3)
@@ -151,7 +152,7 @@ struct RecoveryTests {
                 #expect(!completed.contains(task.deliveryID), "delivery \(task.deliveryID) offered again after its DONE was confirmed")
                 try worker.done(task.deliveryID, outcome: "ok")
                 completed.append(task.deliveryID)
-            case .confirmed, .refused:
+            case .confirmed, .refused, .result:
                 continue
             }
         }

@@ -16,6 +16,7 @@ struct SchemaTests {
             try Migrator.appliedVersions(connection) == [
                 "V0001__baseline", "V0002__routing", "V0003__customers",
                 "R__function__swb_apply_batch", "R__function__swb_apply_retention", "R__function__swb_compute_value_tiers",
+                "R__function__swb_customer_360",
                 "R__function__swb_delivery_tasks",
                 "R__function__swb_ensure_interaction_partition", "R__function__swb_erase_customer", "R__function__swb_identity_winner",
                 "R__function__swb_import_customers",

@@ -37,6 +37,10 @@ struct CodecTests {
         .fail(Fail(deliveryID: 9, disposition: .retryWithBackoff)),
         .fail(Fail(deliveryID: 9, disposition: .reject(reason: "spam"))),
         .confirm(Confirm(deliveryID: 9, state: "done")),
+        .query(CustomerQuery(queryID: "q-1", customerID: 17)),
+        .query(CustomerQuery(queryID: "q-2", identityKind: "email", identityValue: "sara@example.com")),
+        .result(QueryResult(queryID: "q-1", customer: ["id": 17, "identities": [["kind": "email", "value": "sara@example.com"]]])),
+        .result(QueryResult(queryID: "q-2", customer: nil)),
         .error(WorkerError(code: .notHeld, detail: "not_held", reason: "no", deliveryID: 9)),
     ]
 

@@ -1,0 +1,46 @@
+-- A customer's whole record for a worker's QUERY (worker.md): the customer found by id, or by a
+-- normalized identity (p_kind, p_value), as one JSON object: profile, identities (and hints kept
+-- unverified), value scores, open deliveries and the ten latest interactions, newest first;
+-- times as Unix milliseconds, members without a value left out. NULL when there is no such
+-- customer. An erased customer answers with its profile only.
+CREATE FUNCTION swb_customer_360(p_customer bigint, p_kind text, p_value text)
+RETURNS json
+LANGUAGE plpgsql
+STABLE
+SET jit TO 'off'
+AS $$
+DECLARE
+    v_customer bigint := p_customer;
+    v_result json;
+BEGIN
+    IF v_customer IS NULL THEN
+        SELECT ci.customer_id INTO v_customer FROM customer_identities ci WHERE ci.kind = p_kind AND ci.value = p_value;
+    END IF;
+    SELECT json_strip_nulls(json_build_object(
+               'id', c.id, 'kind', c.kind, 'display_name', c.display_name, 'segment', c.segment, 'value_tier', c.value_tier,
+               'anonymous', c.anonymous, 'erased', c.erased_at IS NOT NULL, 'attributes', c.attributes, 'consent', c.consent,
+               'identities', (SELECT coalesce(json_agg(json_build_object('kind', ci.kind, 'value', ci.value, 'verified', ci.verified)
+                                                       ORDER BY ci.kind, ci.value), '[]')
+                                FROM customer_identities ci WHERE ci.customer_id = c.id),
+               'unverified_identities', (SELECT json_agg(json_build_object('kind', u.kind, 'value', u.value) ORDER BY u.id)
+                                           FROM customer_unverified_identities u WHERE u.customer_id = c.id),
+               'value', (SELECT json_build_object('recency_days', v.recency_days, 'frequency', v.frequency, 'monetary', v.monetary,
+                                                  'score', v.score, 'repeat_contacts', v.repeat_contacts,
+                                                  'computed_at', (extract(epoch FROM v.computed_at) * 1000)::bigint)
+                           FROM customer_value v WHERE v.customer_id = c.id),
+               'open_deliveries', (SELECT coalesce(json_agg(json_build_object('delivery_id', d.id, 'queue', d.queue, 'state', d.state,
+                                                                              'worker', d.worker, 'interaction_id', d.interaction_id,
+                                                                              'deadline', (extract(epoch FROM d.deadline) * 1000)::bigint)
+                                                            ORDER BY d.deadline, d.id), '[]')
+                                     FROM interactions i JOIN deliveries d ON d.interaction_id = i.id
+                                    WHERE i.customer_id = c.id AND d.state IN ('pending', 'offered', 'in_progress')),
+               'recent', (SELECT coalesce(json_agg(json_build_object('interaction_id', h.id, 'channel', h.channel, 'process', h.process,
+                                                                     'intent', h.intent,
+                                                                     'received_at', (extract(epoch FROM h.received_at) * 1000)::bigint)
+                                                   ORDER BY h.received_at DESC, h.id DESC), '[]')
+                            FROM (SELECT i.id, i.channel, i.process, i.intent, i.received_at FROM interactions i
+                                   WHERE i.customer_id = c.id ORDER BY i.received_at DESC, i.id DESC LIMIT 10) h)))
+      INTO v_result
+      FROM customers c WHERE c.id = v_customer;
+    RETURN v_result;
+END $$;
