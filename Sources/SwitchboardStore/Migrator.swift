@@ -58,7 +58,11 @@ public enum Migrator {
         .function("swb_task_contexts", PackageResources.R__function__swb_task_contexts_sql),
         .view("analytics_customer_activity", PackageResources.R__view__analytics_customer_activity_sql),
         .view("analytics_delivery_timeline", PackageResources.R__view__analytics_delivery_timeline_sql),
+        .view("analytics_contact_history", PackageResources.R__view__analytics_contact_history_sql),
         .view("analytics_service_level", PackageResources.R__view__analytics_service_level_sql),
+        .view("analytics_service_level_by_worker", PackageResources.R__view__analytics_service_level_by_worker_sql),
+        .view("analytics_touchpoint_journeys", PackageResources.R__view__analytics_touchpoint_journeys_sql),
+        .view("analytics_value_distribution", PackageResources.R__view__analytics_value_distribution_sql),
         .view("analytics_volume_daily", PackageResources.R__view__analytics_volume_daily_sql),
         .view("analytics_worker_load", PackageResources.R__view__analytics_worker_load_sql),
     ]

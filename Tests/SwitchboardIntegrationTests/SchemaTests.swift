@@ -23,9 +23,9 @@ struct SchemaTests {
                 "R__function__swb_ingest_round", "R__function__swb_ingest_rounds_arrays",
                 "R__function__swb_ingest_rounds_with_contexts", "R__function__swb_pending_ids", "R__function__swb_route_pick",
                 "R__function__swb_task_contexts",
-                "R__view__analytics_customer_activity", "R__view__analytics_delivery_timeline", "R__view__analytics_service_level",
-                "R__view__analytics_volume_daily",
-                "R__view__analytics_worker_load",
+                "R__view__analytics_customer_activity", "R__view__analytics_delivery_timeline", "R__view__analytics_contact_history",
+                "R__view__analytics_service_level", "R__view__analytics_service_level_by_worker", "R__view__analytics_touchpoint_journeys",
+                "R__view__analytics_value_distribution", "R__view__analytics_volume_daily", "R__view__analytics_worker_load",
             ])
     }
 
