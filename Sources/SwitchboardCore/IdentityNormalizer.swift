@@ -66,17 +66,7 @@ public struct IdentityNormalizer: Sendable {
 
     /// One value of `kind`, as a hint of that kind would be normalized; nil when it does not normalize.
     public func normalize(_ kind: NormalizedIdentity.Kind, _ value: String) -> NormalizedIdentity? {
-        var hints = IdentityHints()
-        switch kind {
-        case .phone: hints.phone = value
-        case .email: hints.email = value
-        case .external: hints.externalID = value
-        case .device: hints.deviceID = value
-        case .fax: hints.fax = value
-        case .chat: hints.chat = value
-        case .social: hints.social = value
-        }
-        return normalize(hints).identities.first
+        normalize(IdentityHints(kind, value)).identities.first
     }
 
     /// `network:handle`, lower-cased, without whitespace and without the handle's leading `@`
@@ -199,5 +189,21 @@ extension String {
             let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
         else { return "" }
         return String(scalars[first...last])
+    }
+}
+
+extension IdentityHints {
+    /// Hints with one value, of `kind`.
+    public init(_ kind: NormalizedIdentity.Kind, _ value: String) {
+        self.init()
+        switch kind {
+        case .phone: phone = value
+        case .email: email = value
+        case .external: externalID = value
+        case .device: deviceID = value
+        case .fax: fax = value
+        case .chat: chat = value
+        case .social: social = value
+        }
     }
 }

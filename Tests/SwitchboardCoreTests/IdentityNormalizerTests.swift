@@ -111,17 +111,7 @@ struct IdentityNormalizerTests {
     @Test("the normalization table: each hint becomes its identity, or is kept unverified as written", arguments: table.indices)
     func normalizationTable(_ index: Int) {
         let (kind, raw, expected) = Self.table[index]
-        var hints = IdentityHints()
-        switch kind {
-        case .phone: hints.phone = raw
-        case .email: hints.email = raw
-        case .external: hints.externalID = raw
-        case .device: hints.deviceID = raw
-        case .fax: hints.fax = raw
-        case .chat: hints.chat = raw
-        case .social: hints.social = raw
-        }
-        let (identities, unverified) = iran.normalize(hints)
+        let (identities, unverified) = iran.normalize(IdentityHints(kind, raw))
         if let expected {
             #expect(identities == [NormalizedIdentity(kind: kind, value: expected)], "\(raw)")
             #expect(unverified.isEmpty)
