@@ -121,8 +121,9 @@ extension Router {
         if let keywords = compiled.keywords {
             guard let folded = facts.foldedBody(), keywords.contains(where: { Self.startsAWord($0, in: folded) }) else { return .keywords }
         }
-        if let pattern = compiled.pattern {
-            guard let text = facts.bodyText(), pattern.matches(text) else { return .regex }
+        if when.regex != nil {
+            // A pattern that did not compile (the rules file is checked, rules made in code are not) matches nothing.
+            guard let pattern = compiled.pattern, let text = facts.bodyText(), pattern.matches(text) else { return .regex }
         }
         return nil
     }

@@ -144,6 +144,12 @@ struct RuleSetTests {
         #expect(router.route(fax, now: 0).queue == "support")
     }
 
+    @Test("a rule made in code with a regular expression that does not compile matches nothing, not everything")
+    func brokenPattern() {
+        let rules = RoutingRules(processes: [:], rules: [RoutingRule(id: "broken", when: RuleConditions(regex: "(unclosed"), queue: "sales")])
+        #expect(Router(rules: rules).route(message("anything at all"), now: 0).rule == nil)
+    }
+
     @Test("queue settings lie over their process's; a finer queue's process is the name before its dot")
     func queueSettings() throws {
         let vip = try #require(rules.settings(ofQueue: "support.vip"))
