@@ -42,6 +42,11 @@ public final class Hub {
     /// Workers' QUERYs sent to the context lane and not answered yet: at most `maxQueriesInFlight`,
     /// so that a worker asking in a loop cannot grow the lane's queue without bound.
     var queriesInFlight = 0
+    /// Queues with pending deliveries at start that the configuration no longer names: their
+    /// tasks are loaded all the same, so they show as unservable instead of waiting unseen.
+    var strayQueues: [String] = []
+    /// Every queue whose backlog the hub reads: the configured ones and the stray ones.
+    var backlogQueues: [String] { config.routing.queueNames + strayQueues }
     static let maxQueriesInFlight = 256
     let identityNormalizer: IdentityNormalizer
     var accessControl: AccessControl?
@@ -149,6 +154,12 @@ public final class Hub {
         for entry in held { dispatcher.restoreOffered(entry.task, workerID: entry.worker, now: Clock.nowMs()) }
         // Sticky routing remembers, across restarts, who last completed each recent customer's contact.
         for (customer, worker) in try setup.lastWorkers(limit: Dispatcher.stickyMemory) { dispatcher.remember(customer: customer, worker: worker) }
+        strayQueues = try setup.queuesWithPendingWork().filter { config.routing.settings(ofQueue: $0) == nil }
+        if !strayQueues.isEmpty {
+            logger.warning(
+                "deliveries wait in queues this configuration does not name: \(strayQueues.joined(separator: ", ")); no worker can take them until the queues are configured again or the deliveries replayed elsewhere"
+            )
+        }
         logger.info("database ready; routing version \(intake.routingVersion); \(held.count) deliveries held by workers at the last stop")
     }
 
@@ -240,7 +251,7 @@ public final class Hub {
 
     /// Asks the store for what was pending or in flight when the hub last stopped.
     private func recover() {
-        for queue in config.routing.queueNames { perform(dispatcher.markBacklog(queue: queue)) }
+        for queue in backlogQueues { perform(dispatcher.markBacklog(queue: queue)) }
     }
 
     /// Ingest and quarantine go to the ingest lane; dispatch transitions, refills and maintenance to
@@ -317,7 +328,7 @@ public final class Hub {
         // Deliveries made pending outside this loop (replayed dead letters, another hub's expired
         // leases later) are found by reading each queue's backlog again now and then.
         if now >= nextRescan {
-            if nextRescan > 0 { for queue in config.routing.queueNames { perform(dispatcher.markBacklog(queue: queue)) } }
+            if nextRescan > 0 { for queue in backlogQueues { perform(dispatcher.markBacklog(queue: queue)) } }
             nextRescan = now + config.rescanMs
         }
         if now >= nextStatsLog {
@@ -347,7 +358,7 @@ public final class Hub {
         stats.deliveriesReady = dispatcher.readyCount
         stats.workersWithFreeCapacity = dispatcher.workersWithFreeCapacity
         stats.deliveriesUnservable = dispatcher.unservable
-        for queue in config.routing.queueNames {
+        for queue in backlogQueues {
             (stats.queueWorkers[queue], stats.queueFreeCapacity[queue]) = dispatcher.workers(serving: queue)
         }
         stats.inFlight = dispatcher.offeredCount

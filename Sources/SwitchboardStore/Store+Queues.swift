@@ -59,3 +59,20 @@ extension Store {
         return byQueue.values.sorted { $0.queue < $1.queue }
     }
 }
+
+extension Store {
+    /// The queues that have pending deliveries, found by walking `deliveries_dispatch_order` from
+    /// one queue to the next (a step per queue, however long the backlog).
+    public func queuesWithPendingWork() throws -> [String] {
+        try connection.query(
+            """
+            WITH RECURSIVE q (queue) AS (
+                SELECT min(queue) FROM deliveries WHERE state = 'pending'
+                UNION ALL
+                SELECT (SELECT min(d.queue) FROM deliveries d WHERE d.state = 'pending' AND d.queue > q.queue) FROM q WHERE q.queue IS NOT NULL
+            )
+            SELECT queue FROM q WHERE queue IS NOT NULL
+            """
+        ).rows.compactMap { $0.first ?? nil }
+    }
+}

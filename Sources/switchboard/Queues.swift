@@ -22,7 +22,9 @@ struct Queues: ParsableCommand {
         let config = try options.loadConfig()
         let store = try Store(conninfo: config.database, owner: "switchboard-queues")
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-        let summaries = try store.queueSummaries(queues: config.routing.queueNames, nowMs: nowMs)
+        // Queues the configuration no longer names are listed too while deliveries wait in them.
+        let stray = try store.queuesWithPendingWork().filter { config.routing.settings(ofQueue: $0) == nil }
+        let summaries = try store.queueSummaries(queues: config.routing.queueNames + stray, nowMs: nowMs)
         let live = (http ?? config.httpEndpoint).flatMap { HealthProbe.get($0, "/metrics") }.map { LiveQueues(metrics: $0.body) }
         if json {
             print(JSONWriter.string(.array(summaries.map { Self.object($0, live: live) })))

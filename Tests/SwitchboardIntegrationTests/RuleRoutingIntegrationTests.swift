@@ -128,4 +128,32 @@ struct RuleRoutingIntegrationTests {
         #expect(run.output.contains("   vip → support.vip: matches, and the customer has tier gold"), "\(run.output)")
         #expect(run.output.contains("routed: rule 'vip' (rule vip)"), "\(run.output)")
     }
+
+    @Test(
+        "deliveries left in a queue the configuration no longer names are loaded, counted unservable and listed by switchboard queues, not left unseen"
+    )
+    func strayQueue() throws {
+        let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
+        let database = try TestDatabase()
+        var hub = try RunningHub(Self.config(database))
+        let outage = try GatewayClient(name: "sms", endpoint: hub.endpoints.gateway).publish(
+            Messages.publish("old-1", "Нет связи второй день", channel: "sms", hints: IdentityHints(phone: "+7 916 000-00-09")))
+        #expect(outage.queue == "field_service.north")
+        hub.shutdown()
+        // The operator drops the queue and its rule.
+        hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let http = try #require(hub.endpoints.http)
+        #expect(
+            eventually(timeoutMs: 3000) {
+                (httpGet(http, "/metrics")?.body ?? "").contains("switchboard_deliveries_unservable{queue=\"field_service.north\"} 1")
+            })
+        let run = try runProgram(binary, ["queues", "--database", database.conninfo, "--http", http, "--json"])
+        #expect(run.status == 0, "\(run.output)")
+        guard case .array(let queues) = try JSONParser.parse(Array(run.output.utf8)) else {
+            Issue.record("not a JSON array: \(run.output)")
+            return
+        }
+        #expect(queues.contains { $0["queue"] == "field_service.north" && $0["pending"] == .integer(1) }, "\(run.output)")
+    }
 }
