@@ -60,12 +60,16 @@ public struct DemoTraffic {
         case "mail", "in_person": hints.externalID = "CRM-\(100_000 + customer)"
         default: hints.phone = Self.phone(customer, style: sample.language == "ru" ? 3 : customer % 3)
         }
+        // One customer in 25 is a reseller; one message in five carries an order's value, which value tiers sum.
+        if customer % 25 == 0 { hints.kind = .partner }
+        var attributes = ["demo": "true"]
+        if generator.next() % 5 == 0 { attributes["order_value"] = String(20 + customer * 37 % 480) }
         let priority = generator.next() % 10 == 0 ? 7 : 0
         return Publish(
             messageID: "\(gateway)-\(run)-\(sequence)", channel: channel, occurredAt: nowMs, hints: hints,
             // An SMS or fax gateway cannot tell the language: the hub detects it from the letters.
             priority: Int(priority), language: ["sms", "fax"].contains(channel) ? nil : sample.language, body: Array(sample.text.utf8),
-            attributes: ["demo": "true"])
+            attributes: attributes)
     }
 }
 

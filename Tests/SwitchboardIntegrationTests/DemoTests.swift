@@ -37,5 +37,8 @@ struct DemoTests {
         #expect(
             try database.count("SELECT count(*) FROM interactions i WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.interaction_id = i.id)") == 0
         )
+        // Partners and order values, so that value tiers and the report have something to show.
+        #expect(try database.count("SELECT count(*) FROM customers WHERE kind = 'partner'") > 0)
+        #expect(try database.count("SELECT count(*) FROM interactions WHERE attributes ? 'order_value'") > 0)
     }
 }
