@@ -14,6 +14,13 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// An object's members whose values are strings (attributes, as customers and messages keep
+    /// them); empty for anything else.
+    public var stringMembers: [String: String] {
+        guard case .object(let members) = self else { return [:] }
+        return members.compactMapValues { if case .string(let text) = $0 { text } else { nil } }
+    }
+
     /// The JSON type's name, for error messages ("expected string, got integer").
     public var typeName: String {
         switch self {

@@ -216,7 +216,6 @@ extension Store {
 
     /// The members of a JSON object (as text) whose values are strings.
     static func stringMembers(_ json: String?) -> [String: String] {
-        guard let json, case .object(let members)? = try? JSONParser.parse(Array(json.utf8)) else { return [:] }
-        return members.compactMapValues { if case .string(let text) = $0 { text } else { nil } }
+        json.flatMap { try? JSONParser.parse(Array($0.utf8)) }?.stringMembers ?? [:]
     }
 }

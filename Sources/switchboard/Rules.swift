@@ -77,7 +77,7 @@ struct Rules: ParsableCommand {
             return Publish(
                 messageID: string("message_id") ?? "sample", channel: channel, occurredAt: 0, intent: string("intent"), process: process,
                 priority: priority, language: string("language"), contentType: string("content_type") ?? Publish.defaultContentType,
-                body: Array(body.utf8), attributes: Self.strings(object["attributes"]))
+                body: Array(body.utf8), attributes: object["attributes"]?.stringMembers ?? [:])
         }
 
         static func customer(from json: String) throws -> CustomerFacts {
@@ -87,13 +87,7 @@ struct Rules: ParsableCommand {
             func string(_ key: String) -> String? { if case .string(let text)? = object[key] { text } else { nil } }
             return CustomerFacts(
                 kind: string("kind") ?? "consumer", segment: string("segment"), tier: string("tier") ?? "standard",
-                attributes: Self.strings(object["attributes"]))
-        }
-
-        /// The string members of a JSON object.
-        static func strings(_ value: JSONValue?) -> [String: String] {
-            guard case .object(let members)? = value else { return [:] }
-            return members.compactMapValues { if case .string(let text) = $0 { text } else { nil } }
+                attributes: object["attributes"]?.stringMembers ?? [:])
         }
     }
 }
