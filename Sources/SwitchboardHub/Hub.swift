@@ -428,7 +428,7 @@ let ZMQ_ROUTER_HANDOVER_OPTION: Int32 = 56
 
 extension ValueTierSettings {
     /// The settings as the store computes them.
-    var plan: ValueTierPlan {
+    public var plan: ValueTierPlan {
         ValueTierPlan(
             windowDays: windowDays, monetaryAttribute: monetaryAttribute, tiers: tiers.map { ($0.name, $0.minScore) }, everyHours: everyHours)
     }

@@ -3,6 +3,7 @@ import Foundation
 import Postgres
 import SwitchboardConfig
 import SwitchboardCore
+import SwitchboardHub
 import SwitchboardProtocol
 import SwitchboardStore
 
@@ -25,10 +26,7 @@ struct Customer: ParsableCommand {
             let config = try options.loadConfig()
             let settings = config.valueTiers ?? ValueTierSettings()
             let store = try Store(conninfo: config.database, owner: "switchboard-customer")
-            let plan = ValueTierPlan(
-                windowDays: settings.windowDays, monetaryAttribute: settings.monetaryAttribute, tiers: settings.tiers.map { ($0.name, $0.minScore) },
-                everyHours: settings.everyHours)
-            let counts = try store.computeValueTiers(plan, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            let counts = try store.computeValueTiers(settings.plan, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
             print("customers scored, per tier: \(counts.map { JSONWriter.string($0) } ?? "{}")")
         }
     }

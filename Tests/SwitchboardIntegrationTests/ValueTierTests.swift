@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import SwitchboardConfig
+import SwitchboardHub
 import SwitchboardStore
 import Testing
 
@@ -46,10 +47,7 @@ struct ValueTierTests {
         let f = try customer(database, "F", contacts: [(400, 900)])
         let g = try customer(database, "G", contacts: [(5, 900)], erased: true)
         let store = try Store(conninfo: database.conninfo, owner: "test")
-        let settings = ValueTierSettings()
-        let plan = ValueTierPlan(
-            windowDays: settings.windowDays, monetaryAttribute: settings.monetaryAttribute, tiers: settings.tiers.map { ($0.name, $0.minScore) },
-            everyHours: settings.everyHours)
+        let plan = ValueTierSettings().plan
         let counts = try store.computeValueTiers(plan, nowMs: Self.now)
         #expect(counts == ["platinum": 1, "gold": 2, "bronze": 2])
         // By hand: recency scores E1 C2 D3 B4 A5; frequency C1 E1 (tied) D3 B4 A5; money C1 E2 B3 A4 D5.
