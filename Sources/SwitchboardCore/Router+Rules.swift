@@ -96,7 +96,9 @@ struct MessageFacts {
     /// The process the process steps choose, and why.
     mutating func process(_ router: Router) -> (CRMProcess, String) {
         if let chosen { return chosen }
-        let words = message.process == nil ? foldedBody() : nil
+        // The body is folded only when neither an explicit process nor a known intent decides.
+        let decidedEarly = message.process != nil || message.intent.map { router.intentIndex[$0.lowercased()] != nil } ?? false
+        let words = decidedEarly ? nil : foldedBody()
         let choice = router.choose(message) { words }
         chosen = choice
         return choice
