@@ -107,6 +107,12 @@ public final class WorkerClient {
         try settle(deliveryID, .done(Done(deliveryID: deliveryID, outcome: outcome, notes: notes)), timeoutMs: timeoutMs)
     }
 
+    /// DONE with the worker's report beyond an outcome: a resolution (closing the task's complaint),
+    /// what the customer said of us, what was learned of the customer.
+    public func done(_ done: Done, timeoutMs: Int = 10_000) throws {
+        try settle(done.deliveryID, .done(done), timeoutMs: timeoutMs)
+    }
+
     /// FAIL, to be offered again after `afterMs`, or after the hub's backoff when nil.
     public func retry(_ deliveryID: Int64, afterMs: Int? = nil, timeoutMs: Int = 10_000) throws {
         let disposition: Fail.Disposition = afterMs.map { .retryAfter(milliseconds: $0) } ?? .retryWithBackoff

@@ -54,6 +54,8 @@ public struct HubConfig: Sendable {
     /// RFM value tiers, recomputed on a schedule into customers.value_tier; nil: tiers are left as
     /// imports and analysts set them.
     public var valueTiers: ValueTierSettings?
+    /// Implicit feedback (repeat contacts, silence after a complaint, churn risk), drawn every hour.
+    public var signals = SignalSettings()
     /// `curve` (the default) requires every peer to authenticate with an allowed key; `off` must be
     /// set explicitly and is logged loudly at start.
     public var security: SecurityMode = .curve
@@ -125,6 +127,7 @@ public struct HubConfig: Sendable {
         if let value = file.retentionBodyDays { config.retentionBodyDays = try positive(value, "retention_body_days") }
         if let value = file.retentionMonths { config.retentionMonths = try positive(value, "retention_months") }
         if let value = file.valueTiers { config.valueTiers = value }
+        if let value = file.signals { config.signals = value }
         if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
         if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
         if let value = file.heartbeatTimeoutMs { config.dispatch.heartbeatTimeoutMs = Int64(try positive(value, "heartbeat_timeout_ms")) }
@@ -189,6 +192,7 @@ struct ConfigFile: Decodable {
     var retentionBodyDays: Int?
     var retentionMonths: Int?
     var valueTiers: ValueTierSettings?
+    var signals: SignalSettings?
     var maxAttempts: Int?
     var heartbeatMs: Int?
     var heartbeatTimeoutMs: Int?
@@ -226,6 +230,7 @@ struct ConfigFile: Decodable {
         case retentionBodyDays = "retention_body_days"
         case retentionMonths = "retention_months"
         case valueTiers = "value_tiers"
+        case signals
         case maxAttempts = "max_attempts"
         case heartbeatMs = "heartbeat_ms"
         case heartbeatTimeoutMs = "heartbeat_timeout_ms"
@@ -277,6 +282,7 @@ struct ConfigFile: Decodable {
         retentionBodyDays = try container.decodeIfPresent(Int.self, forKey: .retentionBodyDays)
         retentionMonths = try container.decodeIfPresent(Int.self, forKey: .retentionMonths)
         valueTiers = try container.decodeIfPresent(ValueTierSettings.self, forKey: .valueTiers)
+        signals = try container.decodeIfPresent(SignalSettings.self, forKey: .signals)
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
         heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)
         heartbeatTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs)

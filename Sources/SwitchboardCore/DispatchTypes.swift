@@ -152,7 +152,8 @@ public enum DeliveryTransition: Sendable, Equatable {
     case offered(deliveryID: Int64, worker: String, attempt: Int, leaseUntil: Int64)
     /// The worker holding it sent ACCEPT: it is `in_progress`, and its first response is recorded.
     case accepted(deliveryID: Int64, worker: String)
-    case done(deliveryID: Int64, worker: String, outcome: String, notes: String?)
+    /// `report`: the DONE's resolution, feedback and customer updates as JSON (`Done.report`), if any.
+    case done(deliveryID: Int64, worker: String, outcome: String, notes: String?, report: [UInt8]? = nil)
     /// Back to pending, to be offered again not before `notBefore`; `event` says why (the worker
     /// failed it, rejected the offer, let the offer time out, or was lost), `worker` who held it.
     case retry(deliveryID: Int64, notBefore: Int64, error: String, event: DeliveryEvent = .retried, worker: String? = nil)
@@ -166,7 +167,7 @@ public enum DeliveryTransition: Sendable, Equatable {
 
     public var deliveryID: Int64 {
         switch self {
-        case .offered(let id, _, _, _), .accepted(let id, _), .done(let id, _, _, _), .retry(let id, _, _, _, _), .rejected(let id, _, _),
+        case .offered(let id, _, _, _), .accepted(let id, _), .done(let id, _, _, _, _), .retry(let id, _, _, _, _), .rejected(let id, _, _),
             .dead(let id, _), .transferred(let id, _, _, _), .escalated(let id, _, _, _, _, _):
             id
         }

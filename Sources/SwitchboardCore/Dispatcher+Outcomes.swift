@@ -10,7 +10,9 @@ extension Dispatcher {
             return refusal.actions
         case .success(let held):
             remember(customer: held.task.payload.customerID, worker: held.workerID)
-            let transition = DeliveryTransition.done(deliveryID: done.deliveryID, worker: held.workerID, outcome: done.outcome, notes: done.notes)
+            let transition = DeliveryTransition.done(
+                deliveryID: done.deliveryID, worker: held.workerID, outcome: done.outcome, notes: done.notes,
+                report: done.report.map(JSONWriter.bytes))
             return [persist(transition, confirmTo: peer)] + pump(now: now)
         }
     }

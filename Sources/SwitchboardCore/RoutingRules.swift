@@ -214,7 +214,7 @@ public struct RoutingRules: Sendable, Equatable, Codable {
                 "newsletter", "unsubscribe", "campaign", "promotion", "offer", "survey", "خبرنامه", "لغو اشتراک", "تخفیف ویژه", "جشنواره", "рассылка",
                 "отписаться", "акция", "опрос",
             ],
-            intents: ["marketing", "unsubscribe", "survey", "campaign"],
+            intents: ["marketing", "unsubscribe", "survey", "campaign", "csat", "nps"],
             targetMs: ["default": 86_400_000]),
         "field_service": ProcessRules(
             keywords: [
@@ -228,7 +228,7 @@ public struct RoutingRules: Sendable, Equatable, Codable {
                 "help", "problem", "error", "complaint", "refund", "not working", "password", "پشتیبانی", "مشکل", "شکایت", "بازپرداخت", "کار نمی‌کند",
                 "помощь", "проблема", "жалоба", "возврат", "не работает", "ошибка",
             ],
-            intents: ["support", "complaint", "billing", "technical"],
+            intents: ["support", "complaint", "return", "billing", "technical"],
             targetMs: ["default": 7_200_000, "phone": 60_000, "chat": 60_000, "web": 900_000], optionalSkills: ["billing", "technical"]),
     ])
 }

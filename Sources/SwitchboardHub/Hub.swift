@@ -346,7 +346,7 @@ public final class Hub {
                 submit(
                     .maintain(
                         nowMs: now, retention: Retention(bodyDays: config.retentionBodyDays, months: config.retentionMonths),
-                        valueTiers: config.valueTiers.map(\.plan)))
+                        valueTiers: config.valueTiers.map(\.plan), signals: config.signals))
             }
             nextMaintenance = now + 3_600_000
         }

@@ -27,8 +27,12 @@ final class PublishIntake {
         routingVersion = try store.registerRouting(try rules.registration())
     }
 
-    /// The record to store: a hint that does not normalize is kept unverified, never refused.
+    /// The record to store: a hint that does not normalize is kept unverified, never refused. A
+    /// feedback message without an intent is routed and stored with its feedback's type as intent
+    /// (`complaint`, `csat`, ...), as the analytics and the rules read it.
     func record(_ publish: Publish, gateway: String, now: Int64) -> IngestRecord {
+        var publish = publish
+        if publish.intent == nil, let feedback = publish.feedback { publish.intent = feedback.kind.rawValue }
         let (identities, unverified) = normalizer.normalize(publish.hints)
         return IngestRecord(
             gateway: gateway, publish: publish, identities: identities, unverified: unverified, route: router.route(publish, now: now),

@@ -23,8 +23,9 @@ enum StoreRequest: Sendable {
     case quarantine([QuarantineEntry], bytes: Int)
     /// A worker's QUERY: the customer's whole record, by id or by normalized identity.
     case customerRecord(PeerID, queryID: String, id: Int64?, identity: NormalizedIdentity?)
-    /// Creates upcoming interaction partitions.
-    case maintain(nowMs: Int64, retention: Retention, valueTiers: ValueTierPlan?)
+    /// Creates upcoming interaction partitions, applies retention, recomputes value tiers when due
+    /// and draws the implicit feedback signals.
+    case maintain(nowMs: Int64, retention: Retention, valueTiers: ValueTierPlan?, signals: SignalSettings)
     case stop
 }
 

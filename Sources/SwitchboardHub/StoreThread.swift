@@ -242,10 +242,11 @@ final class StoreThread: Sendable {
             return .events(.success(try store.events(of: deliveries, sinceMs: sinceMs)))
         case .customerRecord(let peer, let queryID, let id, let identity):
             return .customerRecord(peer, queryID: queryID, .success(try store.customerRecord(id: id, identity: identity)))
-        case .maintain(let nowMs, let retention, let valueTiers):
+        case .maintain(let nowMs, let retention, let valueTiers, let signals):
             try store.ensurePartitions(nowMs: nowMs)
             let removed = try store.applyRetention(retention, nowMs: nowMs)
             if let valueTiers { try store.computeValueTiers(valueTiers, nowMs: nowMs, onlyIfDue: true) }
+            try store.computeSignals(signals, nowMs: nowMs)
             return .maintained(nil, retention: removed)
         case .stop:
             fatalError("stop is handled by the loop")

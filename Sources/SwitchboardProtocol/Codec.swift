@@ -111,10 +111,7 @@ public enum Codec {
                 Welcome(workerID: try header.string("worker_id"), heartbeatMs: Int(try header.integer("heartbeat_ms", in: 1...3_600_000))))
         case "TASK": return .task(try decodeTask(header, body: frames[3]))
         case "DONE":
-            return .done(
-                Done(
-                    deliveryID: try header.integer("delivery_id", in: 1...Int64.max), outcome: try header.identifier("outcome", maxBytes: 64),
-                    notes: try header.optionalString("notes", maxBytes: 4096, allowEmpty: true)))
+            return .done(try decodeDone(header))
         case "FAIL": return .fail(try decodeFail(header))
         case "ACCEPT": return .accept(Accept(deliveryID: try header.integer("delivery_id", in: 1...Int64.max)))
         case "REJECT":
@@ -227,7 +224,7 @@ public enum Codec {
             hints: hints, intent: try header.optionalString("intent", maxBytes: 64), process: process,
             priority: Int(try header.optionalInteger("priority", in: 0...9) ?? 0), language: try header.optionalString("language", maxBytes: 16),
             contentType: try header.optionalString("content_type", maxBytes: 128) ?? Publish.defaultContentType, body: body,
-            attributes: try header.stringMap("attributes", maxCount: 64))
+            attributes: try header.stringMap("attributes", maxCount: 64), feedback: try feedback(header))
         if publish.isText {
             guard UTF8Validation.isValid(body) else {
                 throw header.failure(.invalidText, "body is declared '\(publish.contentType)' but is not valid UTF-8")
@@ -240,7 +237,26 @@ public enum Codec {
         return publish
     }
 
+    private static func feedback(_ header: HeaderReader) throws(ProtocolError) -> Feedback? {
+        guard let value = header.members["feedback"], value != .null else { return nil }
+        return try Feedback.read(value, in: header)
+    }
+
     private static let hintNames: Set<String> = ["phone", "email", "external_id", "device_id", "name", "fax", "chat", "social", "kind"]
+
+    private static func decodeDone(_ header: HeaderReader) throws(ProtocolError) -> Done {
+        let resolution = try header.optionalString("resolution", maxBytes: 4096)
+        let complaintID = try header.optionalInteger("complaint_id", in: 1...Int64.max)
+        if complaintID != nil, resolution == nil { throw header.failure(.missingField, "DONE with 'complaint_id' needs 'resolution'") }
+        var feedback: Feedback?
+        if let value = header.members["feedback"], value != .null { feedback = try Feedback.read(value, in: header) }
+        var customer: CustomerUpdate?
+        if let value = header.members["customer"], value != .null { customer = try CustomerUpdate.read(value, in: header) }
+        return Done(
+            deliveryID: try header.integer("delivery_id", in: 1...Int64.max), outcome: try header.identifier("outcome", maxBytes: 64),
+            notes: try header.optionalString("notes", maxBytes: 4096, allowEmpty: true), resolution: resolution, complaintID: complaintID,
+            feedback: feedback, customer: customer)
+    }
 
     private static func decodeReady(_ header: HeaderReader) throws(ProtocolError) -> Ready {
         Ready(
@@ -279,6 +295,7 @@ public enum Codec {
             if !publish.attributes.isEmpty { header.field("attributes", publish.attributes) }
             header.field("channel", publish.channel)
             if publish.contentType != Publish.defaultContentType { header.field("content_type", publish.contentType) }
+            if let feedback = publish.feedback { header.field("feedback", encoded: JSONWriter.bytes(feedback.json)) }
             let hints = publish.hints
             if !hints.isEmpty {
                 var members = JSONObjectWriter()
@@ -327,9 +344,13 @@ public enum Codec {
                 deliveryID: task.deliveryID, attempt: task.attempt, deadline: task.deadline, queue: task.queue, priority: task.priority,
                 interaction: JSONWriter.bytes(task.interaction), customer: JSONWriter.bytes(task.customer))
         case .done(let done):
+            header.field("complaint_id", done.complaintID)
+            if let customer = done.customer, !customer.isEmpty { header.field("customer", encoded: JSONWriter.bytes(customer.json)) }
             header.field("delivery_id", done.deliveryID)
+            if let feedback = done.feedback { header.field("feedback", encoded: JSONWriter.bytes(feedback.json)) }
             header.field("notes", done.notes)
             header.field("outcome", done.outcome)
+            header.field("resolution", done.resolution)
         case .accept(let accept):
             header.field("delivery_id", accept.deliveryID)
         case .reject(let reject):

@@ -69,11 +69,14 @@ public struct Publish: Sendable, Equatable {
     public var contentType: String
     public var body: [UInt8]
     public var attributes: [String: String]
+    /// Explicit feedback the message carries (a score, a survey, a return, a complaint); the body
+    /// is its comment.
+    public var feedback: Feedback?
 
     public init(
         messageID: String, channel: String, occurredAt: Int64, hints: IdentityHints = IdentityHints(),
         intent: String? = nil, process: CRMProcess? = nil, priority: Int = 0, language: String? = nil,
-        contentType: String = Publish.defaultContentType, body: [UInt8], attributes: [String: String] = [:]
+        contentType: String = Publish.defaultContentType, body: [UInt8], attributes: [String: String] = [:], feedback: Feedback? = nil
     ) {
         self.messageID = messageID
         self.channel = channel
@@ -86,6 +89,7 @@ public struct Publish: Sendable, Equatable {
         self.contentType = contentType
         self.body = body
         self.attributes = attributes
+        self.feedback = feedback
     }
 
     public static let defaultContentType = "text/plain; charset=utf-8"
@@ -298,11 +302,38 @@ public struct Done: Sendable, Equatable {
     public var deliveryID: Int64
     public var outcome: String
     public var notes: String?
+    /// How the customer's matter was resolved; it closes the complaint the task's message opened
+    /// (or `complaintID`).
+    public var resolution: String?
+    /// An open complaint of the same customer this DONE resolves (with `resolution`).
+    public var complaintID: Int64?
+    /// What the customer said of us during the contact.
+    public var feedback: Feedback?
+    /// What the worker learned of the customer.
+    public var customer: CustomerUpdate?
 
-    public init(deliveryID: Int64, outcome: String, notes: String? = nil) {
+    public init(
+        deliveryID: Int64, outcome: String, notes: String? = nil, resolution: String? = nil, complaintID: Int64? = nil,
+        feedback: Feedback? = nil, customer: CustomerUpdate? = nil
+    ) {
         self.deliveryID = deliveryID
         self.outcome = outcome
         self.notes = notes
+        self.resolution = resolution
+        self.complaintID = complaintID
+        self.feedback = feedback
+        self.customer = customer
+    }
+
+    /// The DONE's report beyond its outcome and notes, as the store writes it; nil when it has none
+    /// (most DONEs).
+    public var report: JSONValue? {
+        var members: [String: JSONValue] = [:]
+        if let resolution { members["resolution"] = .string(resolution) }
+        if let complaintID { members["complaint_id"] = .integer(complaintID) }
+        if let feedback { members["feedback"] = feedback.json }
+        if let customer, !customer.isEmpty { members["customer"] = customer.json }
+        return members.isEmpty ? nil : .object(members)
     }
 }
 

@@ -143,3 +143,66 @@ extension Store {
         return value.map { Array($0.utf8) }
     }
 }
+
+/// A complaint as `switchboard complaints` lists it.
+public struct ComplaintRecord: Sendable, Equatable {
+    public var id: Int64
+    public var customerID: Int64
+    public var process: String
+    public var category: String
+    public var status: String
+    public var openedAtMs: Int64
+    public var resolvedAtMs: Int64?
+    public var resolution: String?
+    public var resolvedBy: String?
+}
+
+extension Store {
+    /// Draws the implicit feedback as of `nowMs` (`swb_compute_signals`): repeat contacts, silence
+    /// after complaints, the customers' experience and churn risk. Returns what it found.
+    @discardableResult
+    public func computeSignals(_ settings: SignalSettings, nowMs: Int64) throws -> JSONValue {
+        let text =
+            try connection.query(
+                "SELECT swb_compute_signals(to_timestamp($1::bigint / 1000.0), $2::integer, $3::integer, $4::numeric, $5::integer)::text",
+                [
+                    .init(nowMs), .init(settings.repeatDays), .init(settings.silenceDays), .text(String(settings.churnThreshold)),
+                    .init(settings.windowDays),
+                ]
+            ).rows.first?.first ?? nil
+        return try text.map { try JSONParser.parse(Array($0.utf8), maxDepth: 4) } ?? .object([:])
+    }
+
+    /// Complaints, newest first: the open ones only with `openOnly`; of one customer with `customerID`.
+    public func complaints(openOnly: Bool, customerID: Int64? = nil, limit: Int = 100) throws -> [ComplaintRecord] {
+        try connection.query(
+            """
+            SELECT id, customer_id, process, category, status, \(Store.ms("opened_at")), \(Store.ms("resolved_at")),
+                   resolution, resolved_by
+              FROM complaints
+             WHERE (NOT $1::boolean OR status = 'open') AND ($2::bigint IS NULL OR customer_id = $2::bigint)
+             ORDER BY opened_at DESC, id DESC
+             LIMIT $3::integer
+            """,
+            [.init(openOnly), .init(customerID.map(String.init)), .init(limit)]
+        ).rows.map { row in
+            ComplaintRecord(
+                id: Int64(row[0] ?? "") ?? 0, customerID: Int64(row[1] ?? "") ?? 0, process: row[2] ?? "", category: row[3] ?? "",
+                status: row[4] ?? "", openedAtMs: Int64(row[5] ?? "") ?? 0, resolvedAtMs: row[6].flatMap { Int64($0) }, resolution: row[7],
+                resolvedBy: row[8])
+        }
+    }
+
+    /// Resolves an open complaint by hand (`switchboard complaint resolve`); false when there is no
+    /// such complaint open.
+    public func resolveComplaint(id: Int64, resolution: String, actor: String) throws -> Bool {
+        try connection.query(
+            """
+            UPDATE complaints SET status = 'resolved', resolved_at = now(), resolution = $2, resolved_by = $3
+             WHERE id = $1::bigint AND status = 'open'
+            RETURNING id
+            """,
+            [.init(id), .init(resolution), .init(actor)]
+        ).rows.count == 1
+    }
+}

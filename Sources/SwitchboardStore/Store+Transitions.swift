@@ -110,7 +110,8 @@ extension Store {
         var at: Int64
         /// For `offer_done`: when the DONE came.
         var doneAt: Int64? = nil
-        /// For `transfer`: the next leg, as a JSON object.
+        /// For `transfer`: the next leg, as a JSON object; for `escalate`, the change; for `done`
+        /// and `offer_done`, the DONE's report (resolution, feedback, customer updates), if any.
         var leg: [UInt8]? = nil
         /// Offers name the hub that holds the lease.
         var offers: Bool { op == "offer" || op == "offer_done" }
@@ -125,13 +126,14 @@ extension Store {
         var openOffers: [Int64: Int] = [:]
         for (index, (transition, at)) in zip(transitions, times).enumerated() {
             let id = transition.deliveryID
-            if case .done(_, let worker, let outcome, let notes) = transition, let offer = openOffers.removeValue(forKey: id),
+            if case .done(_, let worker, let outcome, let notes, let report) = transition, let offer = openOffers.removeValue(forKey: id),
                 writes[offer].worker == worker
             {
                 writes[offer].op = "offer_done"
                 writes[offer].leaseUntil = nil
                 writes[offer].outcome = outcome
                 writes[offer].notes = notes
+                writes[offer].leg = report
                 writes[offer].doneAt = at
                 writes[offer].transitions.append(index)
                 continue
@@ -144,8 +146,8 @@ extension Store {
                 (write.op, write.worker, write.attempt, write.leaseUntil) = ("offer", worker, attempt, leaseUntil)
             case .accepted(_, let worker):
                 (write.op, write.worker) = ("accept", worker)
-            case .done(_, let worker, let outcome, let notes):
-                (write.op, write.worker, write.outcome, write.notes) = ("done", worker, outcome, notes)
+            case .done(_, let worker, let outcome, let notes, let report):
+                (write.op, write.worker, write.outcome, write.notes, write.leg) = ("done", worker, outcome, notes, report)
             case .retry(_, let notBefore, let reason, _, let worker):
                 (write.op, write.worker, write.notBefore, write.error) = ("retry", worker, notBefore, reason)
             case .rejected(_, let worker, let reason):

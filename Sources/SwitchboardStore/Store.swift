@@ -228,8 +228,8 @@ public final class Store {
                                         $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[],
                                         $15::bigint[], $16::text[], $17::integer[], $18::text[], $19::text[], $20::text[], $21::text[],
                                         $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::jsonb[],
-                                        $28::text[], $29::text[], $30::text[], $31::jsonb[], $32::text[],
-                                        to_timestamp($33::bigint / 1000.0)) r
+                                        $28::text[], $29::text[], $30::text[], $31::jsonb[], $32::text[], $33::jsonb[],
+                                        to_timestamp($34::bigint / 1000.0)) r
          CROSS JOIN LATERAL unnest(r.o_position, r.o_outcome, r.o_interaction_id, r.o_customer_id, r.o_queue, r.o_delivery_id,
                                    r.o_alternative)
                AS a (position, outcome, interaction_id, customer_id, queue, delivery_id, alternative)
@@ -242,8 +242,8 @@ public final class Store {
                    $1::boolean[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
                    $10::text[], $11::smallint[], $12::text[], $13::text[], $14::bytea[], $15::jsonb[], $16::bigint[], $17::text[],
                    $18::integer[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
-                   $27::text[], $28::jsonb[], $29::text[], $30::text[], $31::text[], $32::jsonb[], $33::text[],
-                   to_timestamp($34::bigint / 1000.0))
+                   $27::text[], $28::jsonb[], $29::text[], $30::text[], $31::text[], $32::jsonb[], $33::text[], $34::jsonb[],
+                   to_timestamp($35::bigint / 1000.0))
         """
 
     /// The parameters of `swb_ingest_rounds`: where each round ends in `order` (the records'
@@ -270,6 +270,7 @@ public final class Store {
         var ruleID = PostgresArray<String>(), alternatives = PostgresArray<PostgresJSONB>()
         var fax = PostgresArray<String>(), chat = PostgresArray<String>(), social = PostgresArray<String>()
         var unverified = PostgresArray<PostgresJSONB>(), customerKind = PostgresArray<String>()
+        var feedback = PostgresArray<PostgresJSONB>()
         /// The last skill list written as a literal, and the literal: a batch's tasks share a few lists.
         var lastSkills: (skills: [String], literal: String)?
 
@@ -319,6 +320,7 @@ public final class Store {
                         JSONWriter.bytes(
                             .object(Dictionary(record.unverified.map { ($0.kind.rawValue, JSONValue.string($0.value)) }) { first, _ in first }))))
             customerKind.append(record.publish.hints.kind?.rawValue)
+            feedback.append(record.publish.feedback.map { PostgresJSONB(JSONWriter.bytes($0.json)) })
             let needs = record.route.needs
             taskLanguage.append(needs.language)
             // Each task's skills as one array literal, cast in the statement: PostgreSQL's arrays
@@ -356,6 +358,7 @@ public final class Store {
                 fingerprint.parameter(), phone.parameter(), email.parameter(), external.parameter(), device.parameter(),
                 taskLanguage.parameter(), requiredSkills.parameter(), optionalSkills.parameter(), ruleID.parameter(), alternatives.parameter(),
                 fax.parameter(), chat.parameter(), social.parameter(), unverified.parameter(), customerKind.parameter(),
+                feedback.parameter(),
             ]
         }
     }

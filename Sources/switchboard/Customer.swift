@@ -9,7 +9,26 @@ import SwitchboardStore
 
 struct Customer: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Work on the customer database: erase a person, compute value tiers.", subcommands: [Erase.self, Tiers.self])
+        abstract: "Work on the customer database: erase a person, compute value tiers and feedback signals.",
+        subcommands: [Erase.self, Tiers.self, Signals.self])
+
+    struct Signals: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Draw the implicit feedback now (signals of the configuration, or its defaults).",
+            discussion: """
+                Raises repeat_contact and silent_after_complaint signals (customer_signals), \
+                recomputes every active customer's experience and churn risk (customer_experience) \
+                and raises or clears churn_risk signals. A hub does this every hour by itself.
+                """)
+        @OptionGroup var options: CommonOptions
+
+        func run() throws {
+            let config = try options.loadConfig()
+            let store = try Store(conninfo: config.database, owner: "switchboard-customer")
+            let found = try store.computeSignals(config.signals, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            print("signals: \(JSONWriter.string(found))")
+        }
+    }
 
     struct Tiers: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -16,7 +16,9 @@ struct ErasureTests {
             SELECT concat_ws(' ', (SELECT sum(interactions) FROM analytics_volume_daily), (SELECT sum(customers) FROM analytics_volume_daily),
                              (SELECT sum(deliveries) FROM analytics_service_level), (SELECT count(*) FROM analytics_delivery_timeline),
                              (SELECT count(*) FROM analytics_customer_activity), (SELECT sum(contacts) FROM analytics_customer_activity),
-                             (SELECT sum(offered) FROM analytics_worker_load))
+                             (SELECT sum(offered) FROM analytics_worker_load), (SELECT sum(responses) FROM analytics_feedback_daily),
+                             (SELECT sum(opened) FROM analytics_complaint_trends), (SELECT sum(contacts) FROM analytics_dissatisfaction_by_process),
+                             (SELECT sum(complaints) FROM analytics_dissatisfaction_by_process))
             """)
     }
 
@@ -36,9 +38,17 @@ struct ErasureTests {
         let other = try gateway.publish(Messages.publish("b-1", "Hello", hints: IdentityHints(email: "omid@example.com"), process: .support))
         let worker = try WorkerClient(registration: Ready(workerID: "agent", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
         try worker.ready()
-        for _ in 0..<3 {
+        // What Sara said is hers too: a survey's answers and a complaint's resolution go with her.
+        let feedback = [
+            Feedback(kind: .survey, score: 2, answers: ["comment": .string("Sara says the technician was rude")]),
+            Feedback(kind: .complaint, category: "rude_staff"), nil,
+        ]
+        for said in feedback {
             guard let task = try worker.nextTask(timeoutMs: 2000) else { break }
-            try worker.done(task.deliveryID, outcome: "resolved", notes: "called Sara at home")
+            try worker.done(
+                Done(
+                    deliveryID: task.deliveryID, outcome: "resolved", notes: "called Sara at home",
+                    resolution: said?.kind == .complaint ? "Apologized to Sara at home" : nil, feedback: said))
         }
         #expect(try eventually { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 3 })
         worker.close()
@@ -62,6 +72,9 @@ struct ErasureTests {
                 == 0)
         #expect(try database.count("SELECT count(*) FROM interactions WHERE customer_id = $1", [id]) == 3)
         #expect(try database.count("SELECT count(*) FROM deliveries WHERE customer_id = $1 AND notes IS NOT NULL", [id]) == 0)
+        #expect(try database.count("SELECT count(*) FROM feedback WHERE customer_id = $1", [id]) == 2)
+        #expect(try database.count("SELECT count(*) FROM feedback WHERE customer_id = $1 AND answers IS NOT NULL", [id]) == 0)
+        #expect(try database.count("SELECT count(*) FROM complaints WHERE customer_id = $1 AND resolution IS NOT NULL", [id]) == 0)
         #expect(
             try database.value(
                 "SELECT d.state || '/' || d.outcome FROM deliveries d JOIN interactions i ON i.id = d.interaction_id WHERE i.message_id = 'a-2'")

@@ -14,8 +14,9 @@ struct SchemaTests {
         #expect(try Migrator.migrate(connection) == [])
         #expect(
             try Migrator.appliedVersions(connection) == [
-                "V0001__baseline", "V0002__routing", "V0003__customers",
-                "R__function__swb_apply_batch", "R__function__swb_apply_retention", "R__function__swb_compute_value_tiers",
+                "V0001__baseline", "V0002__routing", "V0003__customers", "V0004__feedback",
+                "R__function__swb_apply_batch", "R__function__swb_apply_retention", "R__function__swb_compute_signals",
+                "R__function__swb_compute_value_tiers",
                 "R__function__swb_customer_360",
                 "R__function__swb_delivery_tasks",
                 "R__function__swb_ensure_interaction_partition", "R__function__swb_erase_customer", "R__function__swb_identity_winner",
@@ -25,7 +26,9 @@ struct SchemaTests {
                 "R__function__swb_task_contexts",
                 "R__view__analytics_customer_activity", "R__view__analytics_delivery_timeline", "R__view__analytics_contact_history",
                 "R__view__analytics_service_level", "R__view__analytics_service_level_by_worker", "R__view__analytics_touchpoint_journeys",
-                "R__view__analytics_value_distribution", "R__view__analytics_volume_daily", "R__view__analytics_worker_load",
+                "R__view__analytics_value_distribution", "R__view__analytics_feedback_daily", "R__view__analytics_complaint_trends",
+                "R__view__analytics_dissatisfaction_by_process", "R__view__analytics_value_at_risk", "R__view__analytics_volume_daily",
+                "R__view__analytics_worker_load",
             ])
     }
 

@@ -33,6 +33,10 @@ struct CodecTests {
                 deliveryID: 9, attempt: 2, deadline: 5, queue: "sales", priority: 3, interaction: ["id": 1], customer: ["id": 2, "identities": []],
                 body: [1, 2])),
         .done(Done(deliveryID: 9, outcome: "resolved", notes: "called back")),
+        .done(
+            Done(
+                deliveryID: 9, outcome: "refund_issued", resolution: "refunded", complaintID: 4, feedback: Feedback(kind: .nps, score: 0),
+                customer: CustomerUpdate(name: "Sara", segment: "smb", consent: ["sms": true], attributes: ["plan": "fiber"]))),
         .fail(Fail(deliveryID: 9, disposition: .retryAfter(milliseconds: 500))),
         .fail(Fail(deliveryID: 9, disposition: .retryWithBackoff)),
         .fail(Fail(deliveryID: 9, disposition: .reject(reason: "spam"))),
@@ -98,6 +102,24 @@ struct CodecTests {
         ("READY with negative capacity", frames("READY", #"{"worker_id":"w","queues":["sales"],"capacity":-1}"#), .invalidField),
         ("FAIL with both dispositions", frames("FAIL", #"{"delivery_id":1,"retry_after_ms":1,"reject":"x"}"#), .invalidField),
         ("DONE with delivery id 0", frames("DONE", #"{"delivery_id":0,"outcome":"ok"}"#), .invalidField),
+        ("DONE naming a complaint without a resolution", frames("DONE", #"{"delivery_id":1,"outcome":"ok","complaint_id":3}"#), .missingField),
+        ("DONE with a CSAT out of range", frames("DONE", #"{"delivery_id":1,"outcome":"ok","feedback":{"type":"csat","score":0}}"#), .invalidField),
+        ("DONE with consent not a boolean", frames("DONE", #"{"delivery_id":1,"outcome":"ok","customer":{"consent":{"sms":"yes"}}}"#), .invalidField),
+        ("DONE with an unknown customer member", frames("DONE", #"{"delivery_id":1,"outcome":"ok","customer":{"tier":"gold"}}"#), .invalidField),
+        (
+            "survey without answers",
+            frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"feedback":{"type":"survey"}}"#, body: []), .missingField
+        ),
+        (
+            "answers on a score",
+            frames(
+                "PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"feedback":{"type":"nps","score":1,"answers":{"a":1}}}"#, body: []),
+            .invalidField
+        ),
+        (
+            "feedback not an object", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"feedback":"great"}"#, body: []),
+            .invalidField
+        ),
     ]
 
     @Test("headers written field by field are the canonical JSON of their object (sorted keys, compact)", arguments: commands)

@@ -33,6 +33,17 @@ struct CommandGenerator {
 
     mutating func bytes() -> [UInt8] { (0..<int(0...64)).map { _ in UInt8(truncatingIfNeeded: next()) } }
 
+    /// Feedback valid for its kind: a score in its range, a category where one is needed, answers for a survey.
+    mutating func feedback() -> Feedback {
+        let kind = Feedback.Kind.allCases[int(0...Feedback.Kind.allCases.count - 1)]
+        let range = Feedback.scoreRange(of: kind)
+        return Feedback(
+            kind: kind, score: range.map { int(Int($0.lowerBound)...Int($0.upperBound)) },
+            category: kind == .complaint || next() % 2 == 0 && kind == .return ? identifier() : nil,
+            answers: kind == .survey ? ["q1": .integer(Int64(int(1...5))), "q2": .string(text())] : [:],
+            about: optional { Int64($0.int(1...Int(Int32.max))) })
+    }
+
     mutating func command() -> Command {
         switch int(0...7) {
         case 0:
@@ -44,13 +55,24 @@ struct CommandGenerator {
                     intent: optional { $0.text() }, process: optional { CRMProcess.allCases[$0.int(0...3)] }, priority: int(0...9),
                     language: optional { _ in "fa" }, contentType: text ? Publish.defaultContentType : "application/octet-stream",
                     body: text ? Array(self.text(0...40).utf8.filter { $0 != 0 }) : bytes(),
-                    attributes: Dictionary(uniqueKeysWithValues: (0..<int(0...3)).map { index in ("k\(index)", self.text()) })))
+                    attributes: Dictionary(uniqueKeysWithValues: (0..<int(0...3)).map { index in ("k\(index)", self.text()) }),
+                    feedback: optional { $0.feedback() }))
         case 1:
             return .ready(
                 Ready(
                     workerID: identifier(), queues: Array(Set((0..<int(1...4)).map { _ in identifier() })), capacity: int(1...10_000),
                     holding: (0..<int(0...3)).map { _ in Int64(int(1...Int(Int32.max))) }))
-        case 2: return .done(Done(deliveryID: Int64(int(1...Int(Int32.max))), outcome: identifier(), notes: optional { $0.text(0...50) }))
+        case 2:
+            let resolution = optional { $0.text(1...50) }
+            return .done(
+                Done(
+                    deliveryID: Int64(int(1...Int(Int32.max))), outcome: identifier(), notes: optional { $0.text(0...50) }, resolution: resolution,
+                    complaintID: resolution == nil ? nil : optional { Int64($0.int(1...99)) }, feedback: optional { $0.feedback() },
+                    customer: optional {
+                        CustomerUpdate(
+                            name: $0.optional { $0.text() }, segment: $0.identifier(), consent: ["marketing": $0.next() % 2 == 0],
+                            attributes: ["plan": $0.text()])
+                    }))
         case 3:
             let disposition: Fail.Disposition =
                 switch next() % 3 {

@@ -15,6 +15,12 @@
 -- linked both ways (transferred_to, transferred_from) with the worker's reason. 'escalate' changes
 -- a pending delivery's queue and priority as an escalation step did (p_leg), drops its language
 -- and required skills when the step relaxed them, and counts the step.
+--
+-- A DONE's report (p_leg of 'done' and 'offer_done', absent on most) is written with it: its
+-- feedback (a complaint opens one, resolved at once when the DONE has a resolution), its
+-- resolution (closing the open complaints of the task's interaction, and the one it names if it
+-- is the same customer's), and its customer updates (name, segment, consent, attributes, each
+-- sourced to the worker in customer_attribute_sources).
 CREATE FUNCTION swb_apply_batch(
     p_round integer[], p_op text[], p_id bigint[], p_worker text[], p_attempt integer[], p_lease_until bigint[],
     p_owner text[], p_outcome text[], p_notes text[], p_not_before bigint[], p_error text[], p_event text[],
@@ -107,6 +113,68 @@ BEGIN
                    nullif(ARRAY(SELECT jsonb_array_elements_text(c.leg -> 'optional_skills')), '{}'), c.id, c.error, c.at
               FROM changed c
              WHERE c.op = 'transfer'
+        ), reported AS (
+            SELECT c.id, c.customer_id, c.interaction_id, c.interaction_received_at, c.worker, c.done_at, c.queue, c.leg AS report
+              FROM changed c
+             WHERE c.op IN ('done', 'offer_done') AND c.leg IS NOT NULL
+        ), worker_feedback AS (
+            INSERT INTO feedback (customer_id, source, type, score, category, answers, interaction_id, about_interaction_id, delivery_id,
+                                  worker, process, channel, received_at)
+            SELECT r.customer_id, 'worker', r.report -> 'feedback' ->> 'type', (r.report -> 'feedback' ->> 'score')::smallint,
+                   r.report -> 'feedback' ->> 'category', r.report -> 'feedback' -> 'answers', r.interaction_id,
+                   coalesce((r.report -> 'feedback' ->> 'about')::bigint, r.interaction_id), r.id, r.worker, split_part(r.queue, '.', 1),
+                   coalesce((SELECT i.channel FROM interactions i WHERE i.id = r.interaction_id AND i.received_at = r.interaction_received_at),
+                            'unknown'),
+                   r.done_at
+              FROM reported r
+             WHERE r.report ? 'feedback'
+            RETURNING id, customer_id, type, category, interaction_id, process, delivery_id, received_at
+        ), worker_complaints AS (
+            INSERT INTO complaints (customer_id, feedback_id, interaction_id, process, category, status, opened_at, resolved_at, resolution,
+                                    resolved_by, resolved_by_delivery)
+            SELECT f.customer_id, f.id, f.interaction_id, f.process, f.category,
+                   CASE WHEN r.report ? 'resolution' THEN 'resolved' ELSE 'open' END, f.received_at,
+                   CASE WHEN r.report ? 'resolution' THEN f.received_at END, r.report ->> 'resolution',
+                   CASE WHEN r.report ? 'resolution' THEN r.worker END, CASE WHEN r.report ? 'resolution' THEN r.id END
+              FROM worker_feedback f JOIN reported r ON r.id = f.delivery_id
+             WHERE f.type = 'complaint'
+        ), resolved AS (
+            UPDATE complaints k
+               SET status = 'resolved', resolved_at = r.done_at, resolution = r.report ->> 'resolution', resolved_by = r.worker,
+                   resolved_by_delivery = r.id
+              FROM reported r
+             WHERE r.report ? 'resolution' AND k.status = 'open' AND k.customer_id = r.customer_id
+               AND k.id IN (SELECT o.id FROM complaints o WHERE o.interaction_id = r.interaction_id AND o.status = 'open'
+                            UNION ALL
+                            SELECT (r.report ->> 'complaint_id')::bigint)
+        ), customer_updates AS (
+            UPDATE customers u
+               SET display_name = coalesce(r.report -> 'customer' ->> 'name', u.display_name),
+                   segment = coalesce(r.report -> 'customer' ->> 'segment', u.segment),
+                   consent = u.consent || coalesce(r.report -> 'customer' -> 'consent', '{}'),
+                   attributes = u.attributes || coalesce(r.report -> 'customer' -> 'attributes', '{}'),
+                   updated_at = now()
+              FROM reported r
+             WHERE u.id = r.customer_id AND r.report ? 'customer' AND u.erased_at IS NULL
+        ), update_sources AS (
+            -- One row per customer and key, the batch's last: ON CONFLICT may touch a row once.
+            INSERT INTO customer_attribute_sources (customer_id, key, value, source, imported_at)
+            SELECT DISTINCT ON (r.customer_id, x.key) r.customer_id, x.key, x.value, 'worker:' || r.worker, r.done_at
+              FROM reported r
+             CROSS JOIN LATERAL (
+                 SELECT 'name' AS key, r.report -> 'customer' ->> 'name' AS value WHERE r.report -> 'customer' ? 'name'
+                 UNION ALL
+                 SELECT 'segment', r.report -> 'customer' ->> 'segment' WHERE r.report -> 'customer' ? 'segment'
+                 UNION ALL
+                 SELECT 'consent.' || e.key, e.value::text FROM jsonb_each(coalesce(r.report -> 'customer' -> 'consent', '{}')) e
+                 UNION ALL
+                 SELECT a.key, a.value FROM jsonb_each_text(coalesce(r.report -> 'customer' -> 'attributes', '{}')) a
+             ) x
+             WHERE r.report ? 'customer'
+               AND NOT EXISTS (SELECT 1 FROM customers e WHERE e.id = r.customer_id AND e.erased_at IS NOT NULL)
+             ORDER BY r.customer_id, x.key, r.done_at DESC
+            ON CONFLICT (customer_id, key) DO UPDATE
+               SET value = excluded.value, source = excluded.source, import_id = NULL, imported_at = excluded.imported_at
         ), events AS (
             INSERT INTO delivery_events (delivery_id, interaction_id, queue, kind, worker, hub, attempt, detail, at)
             SELECT c.id, c.interaction_id, c.queue, e.kind, c.worker, p_hub, c.attempts, e.detail, e.at

@@ -1,6 +1,8 @@
 -- A customer's whole record for a worker's QUERY (worker.md): the customer found by id, or by a
 -- normalized identity (p_kind, p_value), as one JSON object: profile, identities (and hints kept
--- unverified), value scores, open deliveries and the ten latest interactions, newest first;
+-- unverified), value scores and experience (customer_experience), open deliveries, the ten latest
+-- interactions, the ten latest feedback, every open complaint and the five latest resolved, and
+-- the signals raised and not cleared, newest first;
 -- times as Unix milliseconds, members without a value left out. NULL when there is no such
 -- customer. An erased customer answers with its profile only.
 CREATE FUNCTION swb_customer_360(p_customer bigint, p_kind text, p_value text)
@@ -28,6 +30,35 @@ BEGIN
                                                   'score', v.score, 'repeat_contacts', v.repeat_contacts,
                                                   'computed_at', (extract(epoch FROM v.computed_at) * 1000)::bigint)
                            FROM customer_value v WHERE v.customer_id = c.id),
+               'experience', (SELECT json_build_object('satisfaction', e.satisfaction, 'ratings', e.ratings, 'complaints', e.complaints,
+                                                       'open_complaints', e.open_complaints, 'repeat_contacts', e.repeat_contacts,
+                                                       'days_since_contact', e.days_since_contact, 'experience_score', e.experience_score,
+                                                       'churn_risk', e.churn_risk,
+                                                       'computed_at', (extract(epoch FROM e.computed_at) * 1000)::bigint)
+                                FROM customer_experience e WHERE e.customer_id = c.id),
+               'feedback', (SELECT coalesce(json_agg(json_build_object('feedback_id', f.id, 'type', f.type, 'score', f.score,
+                                                                       'category', f.category, 'answers', f.answers, 'source', f.source,
+                                                                       'process', f.process, 'channel', f.channel,
+                                                                       'interaction_id', f.interaction_id,
+                                                                       'about_interaction_id', f.about_interaction_id,
+                                                                       'received_at', (extract(epoch FROM f.received_at) * 1000)::bigint)
+                                                     ORDER BY f.received_at DESC, f.id DESC), '[]')
+                              FROM (SELECT * FROM feedback f WHERE f.customer_id = c.id ORDER BY f.received_at DESC, f.id DESC LIMIT 10) f),
+               'complaints', (SELECT coalesce(json_agg(json_build_object('complaint_id', k.id, 'status', k.status, 'category', k.category,
+                                                                         'process', k.process, 'interaction_id', k.interaction_id,
+                                                                         'opened_at', (extract(epoch FROM k.opened_at) * 1000)::bigint,
+                                                                         'resolved_at', (extract(epoch FROM k.resolved_at) * 1000)::bigint,
+                                                                         'resolution', k.resolution, 'resolved_by', k.resolved_by)
+                                                       ORDER BY k.opened_at DESC, k.id DESC), '[]')
+                                FROM (SELECT * FROM complaints k WHERE k.customer_id = c.id AND k.status = 'open'
+                                      UNION ALL
+                                      (SELECT * FROM complaints k WHERE k.customer_id = c.id AND k.status = 'resolved'
+                                        ORDER BY k.resolved_at DESC LIMIT 5)) k),
+               'signals', (SELECT json_agg(json_build_object('signal', s.signal, 'process', s.process, 'score', s.score, 'detail', s.detail,
+                                                             'detected_at', (extract(epoch FROM s.detected_at) * 1000)::bigint)
+                                           ORDER BY s.detected_at DESC, s.id DESC)
+                             FROM (SELECT * FROM customer_signals s WHERE s.customer_id = c.id AND s.cleared_at IS NULL
+                                    ORDER BY s.detected_at DESC, s.id DESC LIMIT 10) s),
                'open_deliveries', (SELECT coalesce(json_agg(json_build_object('delivery_id', d.id, 'queue', d.queue, 'state', d.state,
                                                                               'worker', d.worker, 'interaction_id', d.interaction_id,
                                                                               'deadline', (extract(epoch FROM d.deadline) * 1000)::bigint)

@@ -1,7 +1,9 @@
 -- Erases a customer's personal data and keeps the rest, so that every count of the analytics
 -- views stays what it was: the customer row stays (kind and value tier, no name, segment,
 -- consent or attributes; erased_at set), its interactions stay (channel, process, times) without
--- body or attributes, its deliveries stay without notes or transfer reasons, and its identities
+-- body or attributes, its deliveries stay without notes or transfer reasons, its feedback and
+-- complaints stay (type, score, category, times) without survey answers or resolutions, its
+-- computed experience goes (customer_experience), and its identities
 -- (verified or not) are deleted, so no message links to it again. Its open deliveries end as
 -- failed, outcome 'erased', each with a 'failed' event: a hub that still holds one cannot offer
 -- it, since the offer's write finds it no longer pending. Audited in customer_audit. Returns what
@@ -34,6 +36,10 @@ BEGIN
      WHERE id = p_customer;
     UPDATE interactions SET body_text = NULL, body_bytes = NULL, attributes = '{}' WHERE customer_id = p_customer;
     GET DIAGNOSTICS v_interactions = ROW_COUNT;
+    UPDATE feedback SET answers = NULL WHERE customer_id = p_customer AND answers IS NOT NULL;
+    UPDATE complaints SET resolution = NULL WHERE customer_id = p_customer AND resolution IS NOT NULL;
+    DELETE FROM customer_experience WHERE customer_id = p_customer;
+    DELETE FROM customer_attribute_sources WHERE customer_id = p_customer;
     WITH closed AS (
         UPDATE deliveries d
            SET state = CASE WHEN d.state IN ('pending', 'offered', 'in_progress') THEN 'failed' ELSE d.state END,

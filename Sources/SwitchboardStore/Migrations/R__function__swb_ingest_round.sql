@@ -20,7 +20,7 @@ CREATE FUNCTION swb_ingest_round(
     p_attributes jsonb[], p_deadline bigint[], p_route_reason text[], p_routing_version integer[],
     p_fingerprint text[], p_phone text[], p_email text[], p_external text[], p_device text[],
     p_task_language text[], p_required_skills text[], p_optional_skills text[], p_rule_id text[], p_alternatives jsonb[],
-    p_fax text[], p_chat text[], p_social text[], p_unverified jsonb[], p_customer_kind text[],
+    p_fax text[], p_chat text[], p_social text[], p_unverified jsonb[], p_customer_kind text[], p_feedback jsonb[],
     p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
     OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[],
     OUT o_alternative integer[])
@@ -41,7 +41,7 @@ BEGIN
         SELECT b.position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent,
                b.language, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
                b.routing_version, b.fingerprint, b.phone, b.email, b.external, b.device, b.fax, b.chat, b.social,
-               b.unverified, b.customer_kind, b.task_language, b.pick,
+               b.unverified, b.customer_kind, b.feedback, b.task_language, b.pick,
                -- The route: the hub's, or the alternative the customer meets.
                CASE WHEN b.pick IS NULL THEN b.queue ELSE b.alternatives -> b.pick ->> 'queue' END AS queue,
                CASE WHEN b.pick IS NULL THEN b.priority ELSE (b.alternatives -> b.pick ->> 'priority')::smallint END AS priority,
@@ -89,6 +89,7 @@ BEGIN
                      p_required_skills[i]::text[] AS required_skills, p_optional_skills[i]::text[] AS optional_skills,
                      p_rule_id[i] AS rule_id, p_alternatives[i] AS alternatives, p_fax[i] AS fax, p_chat[i] AS chat,
                      p_social[i] AS social, p_unverified[i] AS unverified, p_customer_kind[i] AS customer_kind,
+                     p_feedback[i] AS feedback,
                      CASE WHEN p_phone[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
                                                               WHERE c.value = p_phone[i] AND c.kind COLLATE "C" = 'phone' LIMIT 1) END AS phone_customer,
                      CASE WHEN p_email[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
@@ -145,6 +146,22 @@ BEGIN
         SELECT s.customer_id, u.key, u.value, s.interaction_id, p_received_at
           FROM batch s CROSS JOIN LATERAL jsonb_each_text(s.unverified) u
          WHERE s.fresh AND s.unverified IS NOT NULL
+    ), new_feedback AS (
+        -- Explicit feedback the message carries, charged to the process of the contact it rates
+        -- (the one it names, else itself); a complaint opens a complaint.
+        INSERT INTO feedback (customer_id, source, type, score, category, answers, interaction_id, about_interaction_id, process, channel,
+                              received_at)
+        SELECT s.customer_id, 'message', s.feedback ->> 'type', (s.feedback ->> 'score')::smallint, s.feedback ->> 'category',
+               s.feedback -> 'answers', s.interaction_id, (s.feedback ->> 'about')::bigint,
+               coalesce((SELECT a.process FROM interactions a WHERE a.id = (s.feedback ->> 'about')::bigint LIMIT 1),
+                        split_part(s.queue, '.', 1)),
+               s.channel, p_received_at
+          FROM batch s
+         WHERE s.fresh AND s.feedback IS NOT NULL
+        RETURNING id, customer_id, type, category, interaction_id, process
+    ), new_complaints AS (
+        INSERT INTO complaints (customer_id, feedback_id, interaction_id, process, category, opened_at)
+        SELECT f.customer_id, f.id, f.interaction_id, f.process, f.category, p_received_at FROM new_feedback f WHERE f.type = 'complaint'
     ), new_interactions AS (
         INSERT INTO interactions (id, received_at, customer_id, gateway, message_id, channel, occurred_at, intent, process,
                                   language, priority, content_type, body_text, body_bytes, attributes, routing_version)

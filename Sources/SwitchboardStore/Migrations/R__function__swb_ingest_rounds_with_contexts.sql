@@ -8,7 +8,7 @@ CREATE FUNCTION swb_ingest_rounds_with_contexts(
     p_route_reason text[], p_routing_version integer[], p_fingerprint text[], p_phone text[], p_email text[],
     p_external text[], p_device text[], p_task_language text[], p_required_skills text[], p_optional_skills text[],
     p_rule_id text[], p_alternatives jsonb[], p_fax text[], p_chat text[], p_social text[], p_unverified jsonb[],
-    p_customer_kind text[], p_received_at timestamp with time zone)
+    p_customer_kind text[], p_feedback jsonb[], p_received_at timestamp with time zone)
 RETURNS TABLE(o_position integer, o_outcome text, o_interaction_id bigint, o_customer_id bigint, o_queue text, o_delivery_id bigint,
               o_alternative integer, o_context json)
 LANGUAGE plpgsql
@@ -21,7 +21,7 @@ BEGIN
                                   p_language, p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline,
                                   p_route_reason, p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device,
                                   p_task_language, p_required_skills, p_optional_skills, p_rule_id, p_alternatives, p_fax, p_chat,
-                                  p_social, p_unverified, p_customer_kind, p_received_at);
+                                  p_social, p_unverified, p_customer_kind, p_feedback, p_received_at);
     RETURN QUERY
     WITH answers AS MATERIALIZED (
         SELECT a.position, a.outcome, a.interaction_id, a.customer_id, a.queue, a.delivery_id, a.alternative,
