@@ -43,4 +43,9 @@ for _ in $(seq 1 100); do
 done
 echo "hub running (log: .run/hub.log); gateways on tcp://127.0.0.1:5570, workers on tcp://127.0.0.1:5571"
 "$bin" demo --gateway-endpoint tcp://127.0.0.1:5570 --worker-endpoint tcp://127.0.0.1:5571 --keys "$keys" ${DEMO_ARGS:-} || true
+# What the run left, as an analyst sees it: value tiers and feedback signals computed now (a hub
+# does it on its schedule), and the report of the week as a page to open.
+"$bin" customer tiers --config "$config"
+"$bin" customer signals --config "$config"
+"$bin" report --config "$config" --html "$root/.run/report.html" >/dev/null && echo "report: .run/report.html"
 "$bin" status --config "$config"

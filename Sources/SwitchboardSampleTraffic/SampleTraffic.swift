@@ -65,11 +65,48 @@ public struct DemoTraffic {
         var attributes = ["demo": "true"]
         if generator.next() % 5 == 0 { attributes["order_value"] = String(20 + customer * 37 % 480) }
         let priority = generator.next() % 10 == 0 ? 7 : 0
+        if generator.next() % 12 == 0 {
+            return feedback(customer: customer, channel: channel, hints: hints, nowMs: nowMs)
+        }
         return Publish(
             messageID: "\(gateway)-\(run)-\(sequence)", channel: channel, occurredAt: nowMs, hints: hints,
             // An SMS or fax gateway cannot tell the language: the hub detects it from the letters.
             priority: Int(priority), language: ["sms", "fax"].contains(channel) ? nil : sample.language, body: Array(sample.text.utf8),
             attributes: attributes)
+    }
+}
+
+extension DemoTraffic {
+    static let complaintCategories = ["billing", "waiting_time", "rude_staff", "no_show", "product_fault"]
+    static let returnReasons = ["wrong_size", "damaged", "not_as_described"]
+
+    /// Feedback as a channel would send it: scores, surveys, returns and complaints, in the mix a
+    /// contact center sees. One customer in seven is unhappy with us, and scores so.
+    mutating func feedback(customer: Int, channel: String, hints: IdentityHints, nowMs: Int64) -> Publish {
+        let unhappy = customer % 7 == 0
+        let roll = generator.next() % 10
+        let feedback: Feedback
+        var text = ""
+        switch roll {
+        case 0..<4:
+            feedback = Feedback(kind: .csat, score: unhappy ? 1 + Int(generator.next() % 2) : 3 + Int(generator.next() % 3))
+        case 4, 5:
+            feedback = Feedback(kind: .nps, score: unhappy ? Int(generator.next() % 7) : 7 + Int(generator.next() % 4))
+        case 6:
+            let ease = unhappy ? 1 + Int64(generator.next() % 2) : 3 + Int64(generator.next() % 3)
+            feedback = Feedback(
+                kind: .survey, score: Int(ease), answers: ["ease": .integer(ease), "speed": .integer(1 + Int64(generator.next() % 5))])
+        case 7:
+            feedback = Feedback(kind: .return, category: Self.returnReasons[Int(generator.next() % UInt64(Self.returnReasons.count))])
+            text = "I am sending the order back."
+        default:
+            let category = Self.complaintCategories[Int(generator.next() % UInt64(Self.complaintCategories.count))]
+            feedback = Feedback(kind: .complaint, category: category)
+            text = "I want to complain about \(category.split(separator: "_").joined(separator: " ")). This is not acceptable."
+        }
+        return Publish(
+            messageID: "\(gateway)-\(run)-\(sequence)", channel: channel, occurredAt: nowMs, hints: hints, language: "en", body: Array(text.utf8),
+            attributes: ["demo": "true"], feedback: feedback)
     }
 }
 

@@ -89,6 +89,82 @@ extension Store {
                    AND received_at >= to_timestamp($1::bigint / 1000.0) AND received_at < to_timestamp($2::bigint / 1000.0)
                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10
                 """, range))
+        sections.append(
+            try section(
+                "Feedback per process", ["process", "ratings", "mean CSAT", "NPS", "dissatisfied %", "returns"], labels: [0], value: 4,
+                """
+                SELECT process, count(*) FILTER (WHERE score IS NOT NULL),
+                       coalesce(round(avg(score) FILTER (WHERE type = 'csat'), 2)::text, '-'),
+                       coalesce(round(100.0 * (count(*) FILTER (WHERE type = 'nps' AND score >= 9) - count(*) FILTER (WHERE type = 'nps' AND score <= 6))
+                                      / nullif(count(*) FILTER (WHERE type = 'nps'), 0), 1)::text, '-'),
+                       coalesce(round(100.0 * count(*) FILTER (WHERE (type = 'nps' AND score <= 6) OR (type <> 'nps' AND score <= 2))
+                                      / nullif(count(*) FILTER (WHERE score IS NOT NULL), 0), 1)::text, '0'),
+                       count(*) FILTER (WHERE type = 'return')
+                  FROM feedback WHERE received_at >= to_timestamp($1::bigint / 1000.0) AND received_at < to_timestamp($2::bigint / 1000.0)
+                 GROUP BY 1 ORDER BY 1
+                """, range))
+        sections.append(
+            try section(
+                "Complaints per process and category", ["process", "category", "opened", "resolved", "open", "median hours to resolve"],
+                labels: [0, 1], value: 2,
+                """
+                SELECT process, category, count(*), count(*) FILTER (WHERE status = 'resolved'), count(*) FILTER (WHERE status = 'open'),
+                       coalesce(round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - opened_at) / 3600))::numeric, 1)::text,
+                                '-')
+                  FROM complaints WHERE opened_at >= to_timestamp($1::bigint / 1000.0) AND opened_at < to_timestamp($2::bigint / 1000.0)
+                 GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
+                """, range))
+        sections.append(
+            try section(
+                "Dissatisfaction by process", ["process", "contacts", "low ratings", "complaints", "repeat contacts", "per 100 contacts"],
+                labels: [0], value: 5,
+                """
+                WITH contacts AS (
+                    SELECT process, count(*) AS n FROM interactions
+                     WHERE direction = 'inbound' AND received_at >= to_timestamp($1::bigint / 1000.0) AND received_at < to_timestamp($2::bigint / 1000.0)
+                     GROUP BY 1
+                ), low AS (
+                    SELECT process, count(*) AS n FROM feedback
+                     WHERE ((type = 'nps' AND score <= 6) OR (type <> 'nps' AND score <= 2))
+                       AND received_at >= to_timestamp($1::bigint / 1000.0) AND received_at < to_timestamp($2::bigint / 1000.0)
+                     GROUP BY 1
+                ), complained AS (
+                    SELECT process, count(*) AS n FROM complaints
+                     WHERE opened_at >= to_timestamp($1::bigint / 1000.0) AND opened_at < to_timestamp($2::bigint / 1000.0) GROUP BY 1
+                ), repeated AS (
+                    SELECT s.process, count(*) AS n FROM customer_signals s JOIN interactions i ON i.id = s.key
+                     WHERE s.signal = 'repeat_contact'
+                       AND i.received_at >= to_timestamp($1::bigint / 1000.0) AND i.received_at < to_timestamp($2::bigint / 1000.0)
+                     GROUP BY 1
+                )
+                SELECT c.process, c.n, coalesce(l.n, 0), coalesce(k.n, 0), coalesce(r.n, 0),
+                       round(100.0 * (coalesce(l.n, 0) + coalesce(k.n, 0) + coalesce(r.n, 0)) / c.n, 1)
+                  FROM contacts c
+                  LEFT JOIN low l ON l.process = c.process
+                  LEFT JOIN complained k ON k.process = c.process
+                  LEFT JOIN repeated r ON r.process = c.process
+                 ORDER BY 6 DESC, 1
+                """, range))
+        sections.append(
+            try section(
+                "Journeys before a complaint", ["channels before", "complaints"], labels: [0], value: 1,
+                """
+                SELECT CASE WHEN touchpoints = 0 THEN '(first contact)' ELSE array_to_string(journey, ' > ') END, count(*)
+                  FROM analytics_touchpoint_journeys
+                 WHERE intent = 'complaint'
+                   AND received_at >= to_timestamp($1::bigint / 1000.0) AND received_at < to_timestamp($2::bigint / 1000.0)
+                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10
+                """, range))
+        sections.append(
+            try section(
+                "Value at risk (as last computed)", ["tier", "customers", "at risk", "mean experience", "mean churn risk", "money at risk"],
+                labels: [0], value: 2,
+                """
+                SELECT value_tier, count(*), count(*) FILTER (WHERE at_risk), round(avg(experience_score), 2), round(avg(churn_risk), 2),
+                       coalesce(sum(monetary) FILTER (WHERE at_risk), 0)
+                  FROM analytics_value_at_risk
+                 GROUP BY 1 ORDER BY min(value_score) DESC, 1
+                """, []))
         return Report(fromMs: fromMs, toMs: toMs, sections: sections)
     }
 }

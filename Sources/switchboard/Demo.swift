@@ -154,6 +154,25 @@ struct Demo: ParsableCommand {
             registration: registration, transferEvery: queue == .support ? 10 : nil, declineEvery: queue == .marketing ? 20 : nil)
     }
 
+    /// A demo worker's DONE: three complaints in four resolved; now and then what the customer
+    /// said on the call, or a segment learned of them.
+    static func report(on deliveryID: Int64, complaint: Bool, by worker: String, random: inout SplitMix) -> Done {
+        var done = Done(deliveryID: deliveryID, outcome: "handled", notes: "demo worker \(worker)")
+        if complaint {
+            if random.next() % 4 == 0 {
+                done.outcome = "escalated"
+            } else {
+                done.outcome = "resolved"
+                done.resolution = ["apologized and refunded", "sent a replacement", "booked a technician"][Int(random.next() % 3)]
+            }
+        } else if random.next() % 10 == 0 {
+            done.feedback = Feedback(kind: .csat, score: 2 + Int(random.next() % 4))
+        } else if random.next() % 20 == 0 {
+            done.customer = CustomerUpdate(segment: ["smb", "enterprise", "household"][Int(random.next() % 3)])
+        }
+        return done
+    }
+
     private func startWorker(_ profile: WorkerProfile, figures: SharedFigures) -> Thread {
         let endpoint = workerEndpoint
         let security = Result { try self.security(keyName: "demo-workers") }
@@ -162,7 +181,7 @@ struct Demo: ParsableCommand {
             do {
                 let client = try WorkerClient(registration: profile.registration, endpoint: endpoint, security: try security.get())
                 try client.ready()
-                var holding: [(id: Int64, due: UInt64, transfer: Bool)] = []
+                var holding: [(id: Int64, due: UInt64, transfer: Bool, complaint: Bool)] = []
                 var random = SplitMix(seed: UInt64(abs(id.hashValue)))
                 while !shutdownSignal.isRaised {
                     let now = DispatchTime.now().uptimeNanoseconds
@@ -170,7 +189,7 @@ struct Demo: ParsableCommand {
                         if task.transfer {
                             try client.transfer(task.id, to: CRMProcess.fieldService.rawValue, reason: "needs a site visit")
                         } else {
-                            try client.done(task.id, outcome: "handled", notes: "demo worker \(id)")
+                            try client.done(Self.report(on: task.id, complaint: task.complaint, by: id, random: &random))
                         }
                     }
                     let finished = holding.filter { $0.due <= now }
@@ -191,7 +210,7 @@ struct Demo: ParsableCommand {
                     if profile.registration.accepts { try client.accept(task.deliveryID) }
                     // Simulated handling time: 5 to 40 ms.
                     let transfer = profile.transferEvery.map { random.next() % $0 == 0 } ?? false
-                    holding.append((task.deliveryID, now + (5 + random.next() % 36) * 1_000_000, transfer))
+                    holding.append((task.deliveryID, now + (5 + random.next() % 36) * 1_000_000, transfer, task.interaction["intent"] == "complaint"))
                 }
                 try client.bye()
             } catch {

@@ -57,4 +57,48 @@ struct CustomerQueryTests {
         }
         #expect(offered?.interaction["message_id"] == "q-1")
     }
+
+    @Test("the record holds the customer's feedback, open and resolved complaints, experience and raised signals")
+    func feedbackInTheRecord() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "sms", endpoint: hub.endpoints.gateway)
+        let hints = IdentityHints(phone: "+989121112233")
+        let complaint = try gateway.publish(
+            Publish(
+                messageID: "f-1", channel: "sms", occurredAt: 1_790_000_000_000, hints: hints, body: Array("Billed twice".utf8),
+                feedback: Feedback(kind: .complaint, category: "billing")))
+        let csat = try gateway.publish(
+            Publish(
+                messageID: "f-2", channel: "sms", occurredAt: 1_790_000_000_000, hints: hints, body: [],
+                feedback: Feedback(kind: .csat, score: 1, about: complaint.interactionID)))
+        let worker = try WorkerClient(registration: Ready(workerID: "agent", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        let task = try #require(try worker.nextTask())
+        try worker.done(
+            Done(deliveryID: task.deliveryID, outcome: "callback", feedback: Feedback(kind: .complaint, category: "waiting_time")))
+        #expect(try eventually { try database.count("SELECT count(*) FROM complaints") == 2 })
+        _ = try database.value("SELECT swb_compute_signals(now(), 7, 30, 0.5, 365)::text")
+
+        let record = try #require(try worker.query(CustomerQuery(queryID: "r1", customerID: complaint.customerID)))
+        guard case .array(let feedback)? = record["feedback"], case .array(let complaints)? = record["complaints"] else {
+            Issue.record("no feedback or complaints: \(record)")
+            return
+        }
+        #expect(feedback.map { $0["type"] } == ["complaint", "csat", "complaint"])
+        #expect(feedback.first?["source"] == "worker" && feedback.last?["source"] == "message")
+        #expect(feedback[1]["score"] == 1 && feedback[1]["about_interaction_id"] == .integer(complaint.interactionID))
+        #expect(feedback[1]["interaction_id"] == .integer(csat.interactionID))
+        #expect(
+            Set(complaints.compactMap { if case .string(let category)? = $0["category"] { category } else { nil } }) == ["billing", "waiting_time"])
+        #expect(complaints.allSatisfy { $0["status"] == "open" })
+        #expect(record["experience"]?["open_complaints"] == 2)
+        #expect(record["experience"]?["satisfaction"] == .double(0))
+        guard case .array(let signals)? = record["signals"] else {
+            Issue.record("no signals: \(record)")
+            return
+        }
+        #expect(signals.contains { $0["signal"] == "churn_risk" })
+    }
 }

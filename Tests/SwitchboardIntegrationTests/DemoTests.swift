@@ -40,5 +40,9 @@ struct DemoTests {
         // Partners and order values, so that value tiers and the report have something to show.
         #expect(try database.count("SELECT count(*) FROM customers WHERE kind = 'partner'") > 0)
         #expect(try database.count("SELECT count(*) FROM interactions WHERE attributes ? 'order_value'") > 0)
+        // Feedback of every kind through the channels, complaints resolved by the workers and some left open.
+        #expect(try database.count("SELECT count(DISTINCT type) FROM feedback WHERE source = 'message'") == 5)
+        #expect(try database.count("SELECT count(*) FROM complaints WHERE status = 'resolved' AND resolved_by LIKE 'demo-support-%'") > 0)
+        #expect(try database.count("SELECT count(*) FROM feedback WHERE source = 'worker'") > 0)
     }
 }

@@ -22,26 +22,47 @@ struct ReportCommandTests {
             try seller.done(task.deliveryID, outcome: task.interaction["message_id"] == "r-2" ? "sold" : "answered")
         }
         #expect(try eventually { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 2 })
+        let complaint = try gateway.publish(
+            Publish(
+                messageID: "r-3", channel: "sms", occurredAt: 1_790_000_000_000, hints: sara, body: Array("You billed me twice".utf8),
+                feedback: Feedback(kind: .complaint, category: "billing")))
+        _ = try gateway.publish(
+            Publish(
+                messageID: "r-4", channel: "sms", occurredAt: 1_790_000_000_000, hints: sara, process: .sales, body: [],
+                feedback: Feedback(kind: .csat, score: 2)))
+        #expect(complaint.queue == "support")
+        let signals = try runProgram(binary, ["customer", "signals", "--database", database.conninfo])
+        #expect(signals.status == 0, "\(signals.output)")
+        let tiers = try runProgram(binary, ["customer", "tiers", "--database", database.conninfo])
+        #expect(tiers.status == 0, "\(tiers.output)")
 
         let page = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString).html").path
         let run = try runProgram(binary, ["report", "--database", database.conninfo, "--html", page])
         #expect(run.status == 0, "\(run.output)")
         for title in [
             "Contacts per day", "Contacts per channel and process", "Service level per queue", "Work per worker", "Customers by value tier",
-            "Journeys before a sale",
+            "Journeys before a sale", "Feedback per process", "Complaints per process and category", "Dissatisfaction by process",
+            "Journeys before a complaint", "Value at risk (as last computed)",
         ] {
             #expect(run.output.contains(title), "\(title)")
         }
+        // By hand: r-2 repeats r-1 (sales, no intent, the same day); the CSAT of 2 is low, the
+        // complaint open: churn risk 0.35 + 0.15 + 0.25 + 0.10.
         for line in [
-            "  phone    sales    1", "  web      sales    1",
-            "  sales  2           2     100.0            -                     0.0                      0",
-            "  seller-<1>  sales  2     100.0", "  standard  consumer  1          100.00   -", "  web              1",
+            "  phone    sales    1", "  web      sales    1", "  sms      support  1",
+            "  sales    3           2     100.0            -                     0.0                      1",
+            "  support  1           0     -                -                     -                        1",
+            "  seller-<1>  sales  2     100.0", "  web              1",
+            "  sales    1        2.00       -    100.0           0", "  support  billing   1       0         1     -",
+            "  support  1         0            1           0                100.0",
+            "  sales    3         1            0           1                66.7",
+            "  web > phone      1", "  bronze  1          1        1.00             0.85             0",
         ] {
             #expect(run.output.contains(line), "\(line) in \(run.output)")
         }
         let html = try String(contentsOfFile: page, encoding: .utf8)
-        #expect(html.components(separatedBy: "<svg ").count - 1 == 6)
-        #expect(html.components(separatedBy: "</svg>").count - 1 == 6)
+        #expect(html.components(separatedBy: "<svg ").count - 1 == 11)
+        #expect(html.components(separatedBy: "</svg>").count - 1 == 11)
         #expect(html.contains("seller-&lt;1&gt;") && !html.contains("seller-<1>"))
         // Nothing is loaded from elsewhere: the only URL is SVG's namespace.
         #expect(!html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http"))
