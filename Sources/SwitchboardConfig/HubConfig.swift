@@ -56,6 +56,8 @@ public struct HubConfig: Sendable {
     public var valueTiers: ValueTierSettings?
     /// Implicit feedback (repeat contacts, silence after a complaint, churn risk), drawn every hour.
     public var signals = SignalSettings()
+    /// When customers one message linked merge at once; otherwise they wait for review.
+    public var merges = MergeSettings()
     /// `curve` (the default) requires every peer to authenticate with an allowed key; `off` must be
     /// set explicitly and is logged loudly at start.
     public var security: SecurityMode = .curve
@@ -128,6 +130,7 @@ public struct HubConfig: Sendable {
         if let value = file.retentionMonths { config.retentionMonths = try positive(value, "retention_months") }
         if let value = file.valueTiers { config.valueTiers = value }
         if let value = file.signals { config.signals = value }
+        if let value = file.merges { config.merges = value }
         if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
         if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
         if let value = file.heartbeatTimeoutMs { config.dispatch.heartbeatTimeoutMs = Int64(try positive(value, "heartbeat_timeout_ms")) }
@@ -193,6 +196,7 @@ struct ConfigFile: Decodable {
     var retentionMonths: Int?
     var valueTiers: ValueTierSettings?
     var signals: SignalSettings?
+    var merges: MergeSettings?
     var maxAttempts: Int?
     var heartbeatMs: Int?
     var heartbeatTimeoutMs: Int?
@@ -231,6 +235,7 @@ struct ConfigFile: Decodable {
         case retentionMonths = "retention_months"
         case valueTiers = "value_tiers"
         case signals
+        case merges
         case maxAttempts = "max_attempts"
         case heartbeatMs = "heartbeat_ms"
         case heartbeatTimeoutMs = "heartbeat_timeout_ms"
@@ -283,6 +288,7 @@ struct ConfigFile: Decodable {
         retentionMonths = try container.decodeIfPresent(Int.self, forKey: .retentionMonths)
         valueTiers = try container.decodeIfPresent(ValueTierSettings.self, forKey: .valueTiers)
         signals = try container.decodeIfPresent(SignalSettings.self, forKey: .signals)
+        merges = try container.decodeIfPresent(MergeSettings.self, forKey: .merges)
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
         heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)
         heartbeatTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs)

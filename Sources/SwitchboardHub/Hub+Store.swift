@@ -54,6 +54,17 @@ extension Hub {
                 )
             case .maintained:
                 break
+            case .merged(let result):
+                mergePassInFlight = false
+                switch result {
+                case .success(let merges):
+                    for merge in merges {
+                        logger.info("customer \(merge.absorbedID) merged into customer \(merge.survivorID) (\(merge.reason)), merge \(merge.mergeID)")
+                        if subscribed(to: "customer.merged") { publish(topic: "customer.merged", merge.eventJSON) }
+                    }
+                case .failure(let failure):
+                    logger.error("the merge pass failed: \(failure.reason)")
+                }
             case .events(.success(let events)):
                 for event in events where subscribed(to: event.topic) { publish(topic: event.topic, event.json) }
             case .events(.failure(let failure)):

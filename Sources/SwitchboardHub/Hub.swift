@@ -80,6 +80,9 @@ public final class Hub {
     var nextHeartbeat: Int64 = 0
     var nextStatsLog: Int64 = 0
     var nextMaintenance: Int64 = 0
+    /// When the merge pass runs next, and whether one is on its way (one at a time).
+    var nextMergePass: Int64 = 0
+    var mergePassInFlight = false
 
     public init(config: HubConfig, logger: Logger) {
         self.config = config
@@ -254,13 +257,13 @@ public final class Hub {
         for queue in backlogQueues { perform(dispatcher.markBacklog(queue: queue)) }
     }
 
-    /// Ingest and quarantine go to the ingest lane; dispatch transitions, refills and maintenance to
+    /// Ingest and quarantine go to the ingest lane; dispatch transitions, refills, maintenance and merge passes to
     /// the dispatch lane, whose FIFO order keeps a refill behind the transitions sent before it;
     /// customer contexts for offers to the context lane.
     func submit(_ request: StoreRequest) {
         switch request {
         case .ingest, .quarantine: ingestLane.submit(request, logger: logger)
-        case .apply, .loadPending, .loadHeld, .maintain, .eventsOf: dispatchLane.submit(request, logger: logger)
+        case .apply, .loadPending, .loadHeld, .maintain, .processMerges, .eventsOf: dispatchLane.submit(request, logger: logger)
         case .contexts, .customerRecord: contextLane.submit(request, logger: logger)
         case .stop: lanes.forEach { $0.submit(request, logger: logger) }
         }
@@ -340,6 +343,11 @@ public final class Hub {
                     "\(leftOut.count) more refusals of \(leftOut.peer)'s input in \((now - leftOut.sinceMs) / 1000) s were not logged; each was answered and quarantined",
                     metadata: [LogKey.peer: .string(leftOut.peer)])
             }
+        }
+        if now >= nextMergePass && !mergePassInFlight {
+            mergePassInFlight = true
+            submit(.processMerges(config.merges))
+            nextMergePass = now + Int64(config.merges.everyMs)
         }
         if now >= nextMaintenance {
             if nextMaintenance > 0 {

@@ -26,6 +26,8 @@ enum StoreRequest: Sendable {
     /// Creates upcoming interaction partitions, applies retention, recomputes value tiers when due
     /// and draws the implicit feedback signals.
     case maintain(nowMs: Int64, retention: Retention, valueTiers: ValueTierPlan?, signals: SignalSettings)
+    /// Decides the customers new messages linked: merges them, or puts them in review.
+    case processMerges(MergeSettings)
     case stop
 }
 
@@ -63,6 +65,7 @@ enum StoreReply: Sendable {
     case events(Result<[StoredEvent], StoreFailure>)
     case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?, retention: RetentionResult? = nil)
+    case merged(Result<[CustomerMerge], StoreFailure>)
 }
 
 extension StoreReply {
@@ -80,8 +83,8 @@ extension StoreReply {
         case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)), .contexts(.failure(let error)), .held(_, .failure(let error)),
             .events(.failure(let error)):
             failure = error
-        case .customerRecord(_, _, .failure(let error)): failure = error
-        case .applied, .pending, .contexts, .held, .events, .customerRecord: failure = nil
+        case .customerRecord(_, _, .failure(let error)), .merged(.failure(let error)): failure = error
+        case .applied, .pending, .contexts, .held, .events, .customerRecord, .merged: failure = nil
         case .quarantined(_, _, let error), .maintained(let error, _): failure = error
         }
         return !(failure?.unavailable ?? false)

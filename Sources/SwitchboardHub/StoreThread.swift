@@ -248,6 +248,8 @@ final class StoreThread: Sendable {
             if let valueTiers { try store.computeValueTiers(valueTiers, nowMs: nowMs, onlyIfDue: true) }
             try store.computeSignals(signals, nowMs: nowMs)
             return .maintained(nil, retention: removed)
+        case .processMerges(let settings):
+            return .merged(.success(try store.processMergeCandidates(settings)))
         case .stop:
             fatalError("stop is handled by the loop")
         }
@@ -264,6 +266,7 @@ final class StoreThread: Sendable {
         case .eventsOf: .events(.failure(failure))
         case .customerRecord(let peer, let queryID, _, _): .customerRecord(peer, queryID: queryID, .failure(failure))
         case .maintain, .stop: .maintained(failure)
+        case .processMerges: .merged(.failure(failure))
         }
     }
 
@@ -305,6 +308,7 @@ extension StoreRequest {
         case .maintain: "maintain"
         case .eventsOf: "events_of"
         case .customerRecord: "customer_record"
+        case .processMerges: "process_merges"
         case .stop: "stop"
         }
     }
@@ -320,7 +324,7 @@ extension StoreRequest {
         case .loadPending(_, let limit, _): limit
         case .eventsOf(let deliveries, _): deliveries.count
         case .customerRecord: 1
-        case .maintain, .stop: 0
+        case .maintain, .processMerges, .stop: 0
         }
     }
 }

@@ -9,8 +9,8 @@ import SwitchboardStore
 
 struct Customer: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Work on the customer database: erase a person, compute value tiers and feedback signals.",
-        subcommands: [Erase.self, Tiers.self, Signals.self])
+        abstract: "Work on the customer database: merge, unmerge and review, erase a person, compute value tiers and feedback signals.",
+        subcommands: [Merge.self, Unmerge.self, Review.self, Erase.self, Tiers.self, Signals.self])
 
     struct Signals: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -14,7 +14,7 @@ struct SchemaTests {
         #expect(try Migrator.migrate(connection) == [])
         #expect(
             try Migrator.appliedVersions(connection) == [
-                "V0001__baseline", "V0002__routing", "V0003__customers", "V0004__feedback",
+                "V0001__baseline", "V0002__routing", "V0003__customers", "V0004__feedback", "V0005__merges",
                 "R__function__swb_apply_batch", "R__function__swb_apply_retention", "R__function__swb_compute_signals",
                 "R__function__swb_compute_value_tiers",
                 "R__function__swb_customer_360",
@@ -22,7 +22,10 @@ struct SchemaTests {
                 "R__function__swb_ensure_interaction_partition", "R__function__swb_erase_customer", "R__function__swb_identity_winner",
                 "R__function__swb_import_customers",
                 "R__function__swb_ingest_round", "R__function__swb_ingest_rounds_arrays",
-                "R__function__swb_ingest_rounds_with_contexts", "R__function__swb_pending_ids", "R__function__swb_route_pick",
+                "R__function__swb_ingest_rounds_with_contexts", "R__function__swb_merge_move", "R__function__swb_merge_side",
+                "R__function__swb_merge_customers",
+                "R__function__swb_unmerge_customers", "R__function__swb_process_merge_candidates", "R__function__swb_pending_ids",
+                "R__function__swb_route_pick",
                 "R__function__swb_task_contexts",
                 "R__view__analytics_customer_activity", "R__view__analytics_delivery_timeline", "R__view__analytics_contact_history",
                 "R__view__analytics_service_level", "R__view__analytics_service_level_by_worker", "R__view__analytics_touchpoint_journeys",

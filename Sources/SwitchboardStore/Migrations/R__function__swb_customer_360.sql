@@ -4,7 +4,8 @@
 -- interactions, the ten latest feedback, every open complaint and the five latest resolved, and
 -- the signals raised and not cleared, newest first;
 -- times as Unix milliseconds, members without a value left out. NULL when there is no such
--- customer. An erased customer answers with its profile only.
+-- customer. An erased customer answers with its profile only; a merged one with its survivor's
+-- record, which lists the ids merged into it (merged_from).
 CREATE FUNCTION swb_customer_360(p_customer bigint, p_kind text, p_value text)
 RETURNS json
 LANGUAGE plpgsql
@@ -18,9 +19,15 @@ BEGIN
     IF v_customer IS NULL THEN
         SELECT ci.customer_id INTO v_customer FROM customer_identities ci WHERE ci.kind = p_kind AND ci.value = p_value;
     END IF;
+    -- A customer merged into another is that one now.
+    FOR v_step IN 1..16 LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM customers WHERE id = v_customer AND merged_into IS NOT NULL);
+        SELECT merged_into INTO v_customer FROM customers WHERE id = v_customer;
+    END LOOP;
     SELECT json_strip_nulls(json_build_object(
                'id', c.id, 'kind', c.kind, 'display_name', c.display_name, 'segment', c.segment, 'value_tier', c.value_tier,
                'anonymous', c.anonymous, 'erased', c.erased_at IS NOT NULL, 'attributes', c.attributes, 'consent', c.consent,
+               'merged_from', (SELECT json_agg(m.id ORDER BY m.id) FROM customers m WHERE m.merged_into = c.id),
                'identities', (SELECT coalesce(json_agg(json_build_object('kind', ci.kind, 'value', ci.value, 'verified', ci.verified)
                                                        ORDER BY ci.kind, ci.value), '[]')
                                 FROM customer_identities ci WHERE ci.customer_id = c.id),

@@ -6,8 +6,9 @@
 --
 -- Identity resolution: a message's hints are looked up by normalized value
 -- (customer_identities_by_value); a message whose hints name several customers goes to the
--- customer swb_identity_winner names (the lowest id); a message with no known
--- hint makes a new anonymous customer (a partner when the message says so).
+-- customer swb_identity_winner names (the lowest id), and each other customer they name is
+-- paired with that one in customer_merge_candidates, which the hub's merge pass decides; a
+-- message with no known hint makes a new anonymous customer (a partner when the message says so).
 --
 -- Rows are read from the batch's arrays by subscript (an array parameter of PL/pgSQL is held
 -- expanded, so reaching element i costs nothing), and a hint's customer is probed only when the
@@ -53,6 +54,13 @@ BEGIN
                b.phone_customer IS NULL AS new_phone, b.email_customer IS NULL AS new_email,
                b.external_customer IS NULL AS new_external, b.device_customer IS NULL AS new_device,
                b.fax_customer IS NULL AS new_fax, b.chat_customer IS NULL AS new_chat, b.social_customer IS NULL AS new_social,
+               -- Hints naming more than one customer link them (greatest and least skip NULLs).
+               CASE WHEN greatest(b.phone_customer, b.email_customer, b.external_customer, b.device_customer, b.fax_customer,
+                                  b.chat_customer, b.social_customer)
+                         <> least(b.phone_customer, b.email_customer, b.external_customer, b.device_customer, b.fax_customer,
+                                  b.chat_customer, b.social_customer)
+                    THEN ARRAY[b.phone_customer, b.email_customer, b.external_customer, b.device_customer, b.fax_customer,
+                               b.chat_customer, b.social_customer] END AS linked,
                k.interaction_id IS NULL AS fresh,
                CASE WHEN k.interaction_id IS NULL THEN 'stored' WHEN k.fingerprint = b.fingerprint THEN 'duplicate' ELSE 'conflict' END AS outcome,
                CASE WHEN k.interaction_id IS NULL
@@ -140,6 +148,13 @@ BEGIN
                AS h (kind, value, new)
          WHERE s.fresh AND h.value IS NOT NULL AND h.new
         ON CONFLICT (kind, value) DO NOTHING
+    ), new_links AS (
+        -- Customers one message named together, each paired with the one it was stored under.
+        INSERT INTO customer_merge_candidates (customer_a, customer_b, interaction_id, gateway, detected_at)
+        SELECT DISTINCT s.customer_id, o.other, s.interaction_id, s.gateway, p_received_at
+          FROM batch s CROSS JOIN LATERAL unnest(s.linked) AS o (other)
+         WHERE s.fresh AND s.linked IS NOT NULL AND o.other IS NOT NULL AND o.other <> s.customer_id
+        ON CONFLICT (customer_a, customer_b) WHERE status IN ('new', 'review') DO NOTHING
     ), new_unverified AS (
         -- Hints kept as given (customer_unverified_identities): never looked up, so never linking.
         INSERT INTO customer_unverified_identities (customer_id, kind, value, interaction_id, seen_at)

@@ -1,5 +1,6 @@
 -- Recency, frequency and channel mix per customer (the base of RFM segmentation). Erased
--- customers stay, anonymized (erased true), so that totals over the view do not change.
+-- customers stay, anonymized (erased true), so that totals over the view do not change; a
+-- customer merged into another is counted in its survivor.
 CREATE VIEW analytics_customer_activity AS
 SELECT c.id AS customer_id, c.kind, c.segment, c.value_tier, c.anonymous, c.erased_at IS NOT NULL AS erased,
        count(i.id) AS contacts,
@@ -9,4 +10,5 @@ SELECT c.id AS customer_id, c.kind, c.segment, c.value_tier, c.anonymous, c.eras
        count(*) FILTER (WHERE i.process = 'sales') AS sales_contacts
   FROM customers c
   LEFT JOIN interactions i ON i.customer_id = c.id
+ WHERE c.merged_into IS NULL
  GROUP BY c.id;
