@@ -9,25 +9,33 @@ public struct CustomerMerge: Sendable, Equatable {
     public var absorbedID: Int64
     public var reason: String
     public var atMs: Int64
+    /// Who merged: `hub` for the merge pass, else the operator.
+    public var actor: String
+    /// When it was undone, if it was.
+    public var unmergedAtMs: Int64?
 
-    public init(mergeID: Int64, survivorID: Int64, absorbedID: Int64, reason: String, atMs: Int64) {
+    public init(mergeID: Int64, survivorID: Int64, absorbedID: Int64, reason: String, atMs: Int64, actor: String = "hub", unmergedAtMs: Int64? = nil)
+    {
         self.mergeID = mergeID
         self.survivorID = survivorID
         self.absorbedID = absorbedID
         self.reason = reason
         self.atMs = atMs
+        self.actor = actor
+        self.unmergedAtMs = unmergedAtMs
     }
 
     /// The `customer.merged` event (protocols/events.md).
     public var eventJSON: [UInt8] {
         var object = JSONObjectWriter()
         object.field("absorbed_id", absorbedID)
-        object.field("actor", "hub")
+        object.field("actor", actor)
         object.field("at", atMs)
         object.field("event", "customer.merged")
         object.field("merge_id", mergeID)
         object.field("reason", reason)
         object.field("survivor_id", survivorID)
+        object.field("unmerged_at", unmergedAtMs)
         return object.finish()
     }
 }
@@ -55,6 +63,20 @@ extension Store {
                 let absorbed = row[2].flatMap({ Int64($0) }), let at = row[4].flatMap({ Int64($0) })
             else { return nil }
             return CustomerMerge(mergeID: merge, survivorID: survivor, absorbedID: absorbed, reason: row[3] ?? "", atMs: at)
+        }
+    }
+
+    /// Every merge above `mergeID`, oldest first, as `customer.merged` events (an undone one says when).
+    public func merges(after mergeID: Int64, limit: Int) throws -> [CustomerMerge] {
+        try connection.query(
+            """
+            SELECT id, survivor_id, absorbed_id, reason, \(Store.ms("merged_at")), actor, \(Store.ms("unmerged_at"))
+              FROM customer_merges WHERE id > $1::bigint ORDER BY id LIMIT $2::integer
+            """, [.init(mergeID), .init(limit)]
+        ).rows.map { row in
+            CustomerMerge(
+                mergeID: Int64(row[0] ?? "") ?? 0, survivorID: Int64(row[1] ?? "") ?? 0, absorbedID: Int64(row[2] ?? "") ?? 0, reason: row[3] ?? "",
+                atMs: Int64(row[4] ?? "") ?? 0, actor: row[5] ?? "", unmergedAtMs: row[6].flatMap { Int64($0) })
         }
     }
 

@@ -82,6 +82,13 @@ struct MergeTests {
         #expect(event?["survivor_id"] == .integer(known.customerID))
         #expect(event?["absorbed_id"] == .integer(visitor.customerID))
         #expect(event?["reason"] == "one_anonymous")
+        // The same event read back from the database, for a subscriber that was away.
+        let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
+        let missed = try runProgram(binary, ["events", "--database", database.conninfo, "--merges-since", "0"])
+        #expect(missed.status == 0, "\(missed.output)")
+        let line = try #require(missed.output.split(separator: "\n").first { $0.contains("customer.merged") })
+        let stored = try JSONParser.parse(Array(line.utf8))
+        #expect(stored["merge_id"] == event?["merge_id"] && stored["absorbed_id"] == event?["absorbed_id"] && stored["actor"] == "hub")
     }
 
     @Test("two known customers named by one message wait for review; a dismissed pair is never proposed again; a configured gateway merges at once")
