@@ -82,6 +82,8 @@ struct Customer: ParsableCommand {
                 print("customer \(id) erased: \(try store.eraseCustomer(id, actor: actor))")
             } catch let error as PostgresError where error.sqlState == "P0002" {
                 throw ValidationError("no customer \(id)")
+            } catch let error as PostgresError where error.sqlState == "55000" {
+                throw ValidationError(error.message)
             }
         }
 

@@ -55,4 +55,31 @@ struct AnalyticsViewsTests {
             )
                 == "loyal:1:50.00:7.00 occasional:1:50.00:3.00")
     }
+
+    @Test("every column of every analytics view is named in the view's section of docs/analytics.md")
+    func everyColumnDocumented() throws {
+        let database = try TestDatabase()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let page = try String(contentsOf: root.appendingPathComponent("docs/analytics.md"), encoding: .utf8)
+        let rows = try database.connect().query(
+            """
+            SELECT table_name, string_agg(column_name, ' ' ORDER BY ordinal_position) FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name LIKE 'analytics\\_%' GROUP BY table_name ORDER BY table_name
+            """
+        ).rows
+        #expect(rows.count >= 13)
+        for row in rows {
+            let view = row[0] ?? ""
+            // The view's section: from its heading to the next heading.
+            guard let heading = page.range(of: "### `\(view)`") else {
+                Issue.record("\(view) has no section in docs/analytics.md")
+                continue
+            }
+            let rest = page[heading.upperBound...]
+            let section = rest[..<(rest.range(of: "\n#")?.lowerBound ?? rest.endIndex)]
+            for column in (row[1] ?? "").split(separator: " ") where !section.contains("`\(column)`") {
+                Issue.record("\(view).\(column) is not documented in its section of docs/analytics.md")
+            }
+        }
+    }
 }

@@ -89,6 +89,18 @@ struct MergeTests {
         let line = try #require(missed.output.split(separator: "\n").first { $0.contains("customer.merged") })
         let stored = try JSONParser.parse(Array(line.utf8))
         #expect(stored["merge_id"] == event?["merge_id"] && stored["absorbed_id"] == event?["absorbed_id"] && stored["actor"] == "hub")
+
+        // Erasing the person reaches the absorbed row and the merge's copy of it; the absorbed id alone is not the person.
+        let absorbed = try runProgram(binary, ["customer", "erase", "--database", database.conninfo, "\(visitor.customerID)"])
+        #expect(
+            absorbed.status != 0 && absorbed.output.contains("was merged into customer \(known.customerID); erase that one"), "\(absorbed.output)")
+        let erased = try runProgram(binary, ["customer", "erase", "--database", database.conninfo, "\(known.customerID)"])
+        #expect(erased.status == 0, "\(erased.output)")
+        #expect(
+            try database.count(
+                "SELECT count(*) FROM customers WHERE erased_at IS NOT NULL AND display_name IS NULL AND id = ANY($1::bigint[])",
+                [.text("{\(visitor.customerID),\(known.customerID)}")]) == 2)
+        #expect(try database.value("SELECT before::text FROM customer_merges") == #"{"erased": true}"#)
     }
 
     @Test("two known customers named by one message wait for review; a dismissed pair is never proposed again; a configured gateway merges at once")

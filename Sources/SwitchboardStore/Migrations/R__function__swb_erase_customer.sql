@@ -7,7 +7,10 @@
 -- (verified or not) are deleted, so no message links to it again. Its open deliveries end as
 -- failed, outcome 'erased', each with a 'failed' event: a hub that still holds one cannot offer
 -- it, since the offer's write finds it no longer pending. Audited in customer_audit. Returns what
--- it did; a customer erased before is left alone ({"already_erased": true}).
+-- it did; a customer erased before is left alone ({"already_erased": true}). Customers merged into
+-- it are erased with it (their rows hold the person's old name and attributes), and the merge
+-- records' copies of them are emptied (such a merge can no longer be undone); a customer merged
+-- into another is erased through that one.
 CREATE FUNCTION swb_erase_customer(p_customer bigint, p_actor text)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -27,6 +30,15 @@ BEGIN
     IF v_erased_at IS NOT NULL THEN
         RETURN jsonb_build_object('already_erased', true, 'erased_at', v_erased_at);
     END IF;
+    IF EXISTS (SELECT 1 FROM customers WHERE id = p_customer AND merged_into IS NOT NULL) THEN
+        RAISE EXCEPTION 'customer % was merged into customer %; erase that one',
+            p_customer, (SELECT merged_into FROM customers WHERE id = p_customer) USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE customers
+       SET display_name = NULL, segment = NULL, consent = '{}', attributes = '{}', anonymous = true, erased_at = now(), updated_at = now()
+     WHERE merged_into = p_customer;
+    UPDATE customer_merges SET before = jsonb_build_object('erased', true)
+     WHERE survivor_id = p_customer OR absorbed_id IN (SELECT id FROM customers WHERE merged_into = p_customer);
     DELETE FROM customer_identities WHERE customer_id = p_customer;
     GET DIAGNOSTICS v_identities = ROW_COUNT;
     DELETE FROM customer_unverified_identities WHERE customer_id = p_customer;
