@@ -43,6 +43,9 @@ public struct HubConfig: Sendable {
     /// Messages libzmq queues for one worker connection (its SNDHWM); beyond them the hub keeps
     /// the worker's messages itself until it reads, for up to `heartbeat_timeout_ms` without progress.
     public var workerSendQueue: Int = 1000
+    /// On SIGTERM: how long the hub waits for workers to answer the tasks they hold (and for
+    /// messages in flight to commit) before it stops; new messages are refused meanwhile.
+    public var drainTimeoutMs: Int64 = 20_000
     /// How many days back a TASK's `recent` list reaches; nil (the default) for all of the
     /// customer's history. With it, a context read skips the monthly partitions before those days.
     public var contextRecentDays: Int?
@@ -125,6 +128,10 @@ public struct HubConfig: Sendable {
             config.transitionWaitMs = Int64(value)
         }
         if let value = file.workerSendQueue { config.workerSendQueue = try positive(value, "worker_send_queue") }
+        if let value = file.drainTimeoutMs {
+            guard value >= 0 else { throw ConfigError(reason: "drain_timeout_ms must be 0 or more, got \(value)") }
+            config.drainTimeoutMs = Int64(value)
+        }
         if let value = file.contextRecentDays { config.contextRecentDays = try positive(value, "context_recent_days") }
         if let value = file.retentionBodyDays { config.retentionBodyDays = try positive(value, "retention_body_days") }
         if let value = file.retentionMonths { config.retentionMonths = try positive(value, "retention_months") }
@@ -191,6 +198,7 @@ struct ConfigFile: Decodable {
     var rescanMs: Int?
     var transitionWaitMs: Int?
     var workerSendQueue: Int?
+    var drainTimeoutMs: Int?
     var contextRecentDays: Int?
     var retentionBodyDays: Int?
     var retentionMonths: Int?
@@ -230,6 +238,7 @@ struct ConfigFile: Decodable {
         case rescanMs = "rescan_ms"
         case transitionWaitMs = "transition_wait_ms"
         case workerSendQueue = "worker_send_queue"
+        case drainTimeoutMs = "drain_timeout_ms"
         case contextRecentDays = "context_recent_days"
         case retentionBodyDays = "retention_body_days"
         case retentionMonths = "retention_months"
@@ -283,6 +292,7 @@ struct ConfigFile: Decodable {
         rescanMs = try container.decodeIfPresent(Int.self, forKey: .rescanMs)
         transitionWaitMs = try container.decodeIfPresent(Int.self, forKey: .transitionWaitMs)
         workerSendQueue = try container.decodeIfPresent(Int.self, forKey: .workerSendQueue)
+        drainTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .drainTimeoutMs)
         contextRecentDays = try container.decodeIfPresent(Int.self, forKey: .contextRecentDays)
         retentionBodyDays = try container.decodeIfPresent(Int.self, forKey: .retentionBodyDays)
         retentionMonths = try container.decodeIfPresent(Int.self, forKey: .retentionMonths)

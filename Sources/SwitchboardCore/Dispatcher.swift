@@ -48,6 +48,8 @@ public struct Dispatcher {
     public var readyCount: Int { waiting.count + scheduled.count }
     public var offeredCount: Int { offered.count }
     public var workerCount: Int { workers.count }
+    /// Deliveries offered to workers and not answered yet.
+    public var heldCount: Int { offered.count }
     /// Workers that could take one more task now.
     public var workersWithFreeCapacity: Int { workers.values.count { $0.freeCapacity > 0 } }
     public func readyCount(queue: String) -> Int { readyEntries[queue] ?? 0 }
@@ -139,6 +141,11 @@ public struct Dispatcher {
     /// so that each returning worker reclaims what it holds (READY's `holding`) before another is given it.
     public mutating func holdOffersForReclaim(now: Int64) {
         offersHeldUntil = now + config.heartbeatTimeoutMs
+    }
+
+    /// The hub is draining: nothing more is offered; what workers hold they may still answer.
+    public mutating func stopOffering() {
+        offersHeldUntil = .max
     }
 
     func isKnown(_ id: Int64) -> Bool {

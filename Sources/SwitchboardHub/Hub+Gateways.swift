@@ -42,6 +42,15 @@ extension Hub {
 
     /// Validates identity and routes; the message waits for the next batch.
     private func accept(_ publish: Publish, from peer: PeerID, name: String?, frames: [[UInt8]]) {
+        // Stopping: nothing new is taken; the gateway keeps the message and sends it again (to
+        // this hub once it is back, or to another).
+        if draining {
+            stats.nacked += 1
+            let reason = "the hub is stopping; send it again after retry_after_ms"
+            sendGateway(
+                .nack(Nack(messageID: publish.messageID, code: .unavailable, detail: .hubDraining, reason: reason, retryAfterMs: 1000)), to: peer)
+            return
+        }
         // With CURVE the key names the gateway, and a routing id naming another gateway is refused:
         // with ROUTER_HANDOVER it would take that gateway's connection and its ACKs over.
         if let name, let routingName = Self.gatewayName(peer), routingName != name {

@@ -83,6 +83,8 @@ public final class Hub {
     /// When the merge pass runs next, and whether one is on its way (one at a time).
     var nextMergePass: Int64 = 0
     var mergePassInFlight = false
+    /// SIGTERM was received: new messages are refused while held tasks are answered.
+    var draining = false
 
     public init(config: HubConfig, logger: Logger) {
         self.config = config
@@ -135,7 +137,7 @@ public final class Hub {
             }
         }
         publishHealth(serving: false)
-        systemd.notify("STOPPING=1\nSTATUS=draining")
+        try waitForHeldTasks(systemd: systemd)
         try drain()
         logger.info("hub stopped: \(stats.summary)")
     }
@@ -344,12 +346,12 @@ public final class Hub {
                     metadata: [LogKey.peer: .string(leftOut.peer)])
             }
         }
-        if now >= nextMergePass && !mergePassInFlight {
+        if now >= nextMergePass && !mergePassInFlight && !draining {
             mergePassInFlight = true
             submit(.processMerges(config.merges))
             nextMergePass = now + Int64(config.merges.everyMs)
         }
-        if now >= nextMaintenance {
+        if now >= nextMaintenance && !draining {
             if nextMaintenance > 0 {
                 submit(
                     .maintain(
@@ -381,6 +383,28 @@ public final class Hub {
         health.update(
             HealthSnapshot(
                 loopBeatMs: Clock.nowMs(), serving: serving, databaseUp: databaseUp, stats: stats, uncommittedBytes: ingest.uncommittedBytes))
+    }
+
+    /// SIGTERM: new PUBLISHes are answered NACK unavailable (`hub_draining`), nothing more is
+    /// offered, and the loop goes on serving until the workers have answered every task they hold
+    /// and every message taken is committed and ACKed, or `drain_timeout_ms` has passed. A task
+    /// still held then stays offered in PostgreSQL: the next hub takes it back from its worker
+    /// (READY `holding`) or offers it again when its lease runs out.
+    private func waitForHeldTasks(systemd: SystemdNotifier) throws {
+        draining = true
+        dispatcher.stopOffering()
+        let deadline = Clock.nowMs() + config.drainTimeoutMs
+        systemd.notify(
+            "STOPPING=1\nSTATUS=draining: \(dispatcher.heldCount) tasks held by workers, \(ingest.waitingCount + ingest.inFlightCount) messages not committed"
+        )
+        logger.notice("draining: new messages refused; waiting up to \(config.drainTimeoutMs) ms for \(dispatcher.heldCount) held tasks")
+        while (dispatcher.heldCount > 0 || ingest.waitingCount + ingest.inFlightCount > 0 || !transitionWriter.isIdle) && Clock.nowMs() < deadline {
+            guard !lanes.contains(where: \.thread.hasFinished) else { throw HubError(reason: "a store lane's thread stopped; see the log above") }
+            try serveOnce(timeoutMs: min(loopTimeoutMs(now: Clock.nowMs()), 50))
+        }
+        if dispatcher.heldCount > 0 {
+            logger.warning("drain timeout: \(dispatcher.heldCount) tasks still held by workers stay offered for the next start")
+        }
     }
 
     /// Stops taking input, lets the batches in flight finish (up to 5 s), stops the store lanes.

@@ -21,6 +21,7 @@ public enum RefusalDetail: String, Sendable, CaseIterable {
     case gatewayWindow = "gateway_window"
     case hubIngestLimit = "hub_ingest_limit"
     case databaseUnavailable = "database_unavailable"
+    case hubDraining = "hub_draining"
     case queryLimit = "query_limit"
     // Workers'.
     case unknownQueue = "unknown_queue"

@@ -30,6 +30,7 @@ final class BenchHub: @unchecked Sendable {
         hub_name: bench
         default_country_code: "98"
         max_uncommitted: 50000
+        drain_timeout_ms: 0
         """.write(to: config, atomically: true, encoding: .utf8)
         // One log per scenario, so that an early scenario's log is still there after a full run.
         log = runDirectory.appendingPathComponent("bench-hub-\(scenario).log")

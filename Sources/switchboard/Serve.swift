@@ -13,8 +13,10 @@ struct Serve: ParsableCommand {
         abstract: "Run the hub until SIGTERM or SIGINT (systemd: Type=notify); SIGHUP reloads the key allow-lists.",
         discussion: """
             Checks that the database schema is current (run 'switchboard migrate' first), recovers \
-            pending and in-flight deliveries, then serves gateways and workers. On SIGTERM it stops \
-            taking input, lets committed batches finish and exits 0.
+            pending and in-flight deliveries, then serves gateways and workers. On SIGTERM it drains: \
+            new messages are answered NACK unavailable (hub_draining), nothing more is offered, and \
+            it serves on until workers have answered the tasks they hold and every message taken is \
+            committed, for up to drain_timeout_ms; then it writes what is decided and exits 0.
             """)
 
     @OptionGroup var options: CommonOptions

@@ -22,6 +22,8 @@ final class HubProcess {
         var configYAML = (configYAML?.contains("security:") ?? false) ? configYAML! : "security: off\n" + (configYAML ?? "")
         if !configYAML.contains("http_endpoint:") { configYAML += "http_endpoint: \"127.0.0.1:0\"\n" }
         if !configYAML.contains("events_endpoint:") { configYAML += "events_endpoint: \"tcp://127.0.0.1:*\"\n" }
+        // These hubs test other promises: they stop at once, as before draining (DrainTests test it).
+        if !configYAML.contains("drain_timeout_ms:") { configYAML += "drain_timeout_ms: 0\n" }
         do {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-\(UUID().uuidString).yaml")
             try configYAML.write(to: file, atomically: true, encoding: .utf8)
