@@ -4,7 +4,7 @@ BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
 export SWITCHBOARD_PG_PORT ?= 54329
 
-.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz chaos bench bench-clean microbench
+.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz chaos bench bench-clean microbench install uninstall
 
 # The demo runs the optimized build, as an operator would; the tests use the debug build.
 run: deps release db
@@ -39,6 +39,17 @@ stop-db:
 
 migrate: build db
 	SWITCHBOARD_DATABASE="$$(bash scripts/pg.sh conninfo switchboard)" "$(BIN_DIR)/switchboard" migrate
+
+# Installation under DESTDIR/PREFIX (default /usr/local): binaries, unit, sysusers, tmpfiles,
+# example configuration, docs and a man page (deploy/README.md). INSTALL_FROM: a folder with the
+# built binaries, instead of a release build made here.
+PREFIX ?= /usr/local
+INSTALL_FROM ?=
+install: $(if $(INSTALL_FROM),,release)
+	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" bash scripts/install.sh install "$(if $(INSTALL_FROM),$(INSTALL_FROM),$(RELEASE_BIN_DIR))"
+
+uninstall:
+	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" bash scripts/install.sh uninstall -
 
 format:
 	$(SWIFT) format -i -r Sources Tests

@@ -3,6 +3,8 @@
 set -euo pipefail
 packages=(libzmq3-dev libpq-dev postgresql-15 pkg-config)
 command -v systemd-analyze >/dev/null || packages+=(systemd)
+# man, to read (and test) the page `make install` installs.
+command -v man >/dev/null || packages+=(man-db)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
