@@ -85,6 +85,8 @@ public final class Hub {
     var mergePassInFlight = false
     /// SIGTERM was received: new messages are refused while held tasks are answered.
     var draining = false
+    /// systemd's notify socket (a no-op outside systemd): READY, STATUS every 10 s, WATCHDOG, RELOADING, STOPPING.
+    let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
 
     public init(config: HubConfig, logger: Logger) {
         self.config = config
@@ -112,7 +114,6 @@ public final class Hub {
         defer { health?.shutdown() }
         try prepareDatabase()
         try bindSockets(serverKey: serverKey)
-        let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         ingestLane = try StoreLane(name: "ingest", context: context, config: config, logger: logger)
         dispatchLane = try StoreLane(name: "dispatch", context: context, config: config, logger: logger)
         contextLane = try StoreLane(name: "context", context: context, config: config, logger: logger)
@@ -130,14 +131,21 @@ public final class Hub {
             // Without any one of its store lanes the hub cannot keep its promises: exit, and let systemd restart it.
             guard !lanes.contains(where: \.thread.hasFinished) else { throw HubError(reason: "a store lane's thread stopped; see the log above") }
             try serveOnce(timeoutMs: loopTimeoutMs(now: Clock.nowMs()))
-            if reload.consume() { reloadAllowLists() }
+            if reload.consume() {
+                // sd_notify's reload protocol: RELOADING=1 with the monotonic time, then READY=1.
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)\nSTATUS=reloading")
+                reloadAllowLists()
+                systemd.notify("READY=1\nSTATUS=\(statusLine)")
+            }
             if let interval = systemd.watchdogIntervalMs, Clock.nowMs() >= nextWatchdog {
                 systemd.notify("WATCHDOG=1")
                 nextWatchdog = Clock.nowMs() + interval
             }
         }
         publishHealth(serving: false)
-        try waitForHeldTasks(systemd: systemd)
+        try waitForHeldTasks()
         try drain()
         logger.info("hub stopped: \(stats.summary)")
     }
@@ -338,7 +346,10 @@ public final class Hub {
         }
         if now >= nextStatsLog {
             refreshGauges()
-            if nextStatsLog > 0 { logger.info("stats \(stats.summary)") }
+            if nextStatsLog > 0 {
+                logger.info("stats \(stats.summary)")
+                if !draining { systemd.notify("STATUS=\(statusLine)") }
+            }
             nextStatsLog = now + 10_000
             for leftOut in refusalLog.expire(now: now) {
                 logger.warning(
@@ -360,6 +371,12 @@ public final class Hub {
             }
             nextMaintenance = now + 3_600_000
         }
+    }
+
+    /// What `systemctl status` shows beside the unit: the figures an operator looks at first.
+    var statusLine: String {
+        "serving: \(stats.received) received, \(stats.acked) ACKed, \(stats.nacked) refused; \(stats.workers) workers, "
+            + "\(stats.deliveriesReady) tasks waiting, \(stats.inFlight) held; database \(databaseUp ? "up" : "DOWN")"
     }
 
     /// Copies the dispatcher's worker and task counts into the stats the log line and /metrics show.
@@ -390,7 +407,7 @@ public final class Hub {
     /// and every message taken is committed and ACKed, or `drain_timeout_ms` has passed. A task
     /// still held then stays offered in PostgreSQL: the next hub takes it back from its worker
     /// (READY `holding`) or offers it again when its lease runs out.
-    private func waitForHeldTasks(systemd: SystemdNotifier) throws {
+    private func waitForHeldTasks() throws {
         draining = true
         dispatcher.stopOffering()
         let deadline = Clock.nowMs() + config.drainTimeoutMs

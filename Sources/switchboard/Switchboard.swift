@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Logging
 import SwitchboardConfig
@@ -34,7 +35,13 @@ struct CommonOptions: ParsableArguments {
 
     func makeLogger(label: String) -> Logger {
         let level = logLevel
+        let journal = JournalLogHandler.standardErrorIsJournal(ProcessInfo.processInfo.environment)
         LoggingSystem.bootstrap { name in
+            if journal {
+                var handler = JournalLogHandler(label: name)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: name)
             handler.logLevel = level
             return handler

@@ -10,14 +10,18 @@ final class HubProcess {
     let log: URL
 
     /// Starts `switchboard serve`; `configYAML`, if given, is written to a file and passed as `--config`.
-    init(database: TestDatabase, gateway: String, worker: String, configYAML: String? = nil, name: String = "killable") throws {
+    /// `environment` is added to the child's (NOTIFY_SOCKET is removed unless given there).
+    init(
+        database: TestDatabase, gateway: String, worker: String, configYAML: String? = nil, name: String = "killable", logLevel: String = "warning",
+        environment extra: [String: String] = [:], log logFile: URL? = nil
+    ) throws {
         guard let binary = ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"] else {
             throw TestSetupError("SWITCHBOARD_BIN is not set: run the tests with 'make test'")
         }
-        log = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-hub-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        log = logFile ?? FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-hub-\(UUID().uuidString).log")
+        if logFile == nil { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--log-level", "warning"]
+        process.arguments = ["serve", "--log-level", logLevel]
         // Security is on unless configured off; these hubs test other promises.
         var configYAML = (configYAML?.contains("security:") ?? false) ? configYAML! : "security: off\n" + (configYAML ?? "")
         if !configYAML.contains("http_endpoint:") { configYAML += "http_endpoint: \"127.0.0.1:0\"\n" }
@@ -35,6 +39,7 @@ final class HubProcess {
         environment["SWITCHBOARD_WORKER_ENDPOINT"] = worker
         environment["SWITCHBOARD_HUB_NAME"] = name
         environment.removeValue(forKey: "NOTIFY_SOCKET")
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
