@@ -37,7 +37,8 @@ struct JournalLogHandler: LogHandler {
         let fields = merged.isEmpty ? "" : merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + " "
         let prefix = "<\(Self.priority(event.level))>"
         // Every line of a message is a record of its own to journald: each gets the priority.
-        let text = "\(event.level) \(label): \(fields)[\(event.source)] \(event.message)"
+        let text =
+            "\(event.level) \(label): \(fields)[\(event.source)] \(event.message)"
             .split(separator: "\n", omittingEmptySubsequences: false).map { prefix + $0 }.joined(separator: "\n") + "\n"
         Self.output.withLock { _ in
             let bytes = Array(text.utf8)
