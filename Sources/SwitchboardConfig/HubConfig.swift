@@ -91,7 +91,11 @@ public struct HubConfig: Sendable {
         var config = HubConfig()
         if let path {
             let text = try String(contentsOfFile: path, encoding: .utf8)
-            config = try parse(yaml: text)
+            do {
+                config = try RulesFile.configuration(yaml: text)
+            } catch {
+                throw ConfigError(reason: "\(path):\(error.line):\(error.column): \(error.message)")
+            }
         }
         if let value = environment["SWITCHBOARD_DATABASE"] { config.database = value }
         if let value = environment["SWITCHBOARD_GATEWAY_ENDPOINT"] { config.gatewayEndpoint = value }

@@ -1,3 +1,4 @@
+import Foundation
 import SwitchboardCore
 import Yams
 
@@ -42,6 +43,49 @@ public enum RulesFile {
         }
     }
 
+    /// A whole hub configuration (`switchboard config check`, `serve`, a reload), every problem
+    /// placed on its line: YAML syntax, a value of the wrong type or range, an unknown key.
+    public static func configuration(yaml: String) throws(Problem) -> HubConfig {
+        let root: Node
+        do {
+            guard let composed = try Yams.compose(yaml: yaml) else { return try parse(yaml) }
+            root = composed
+        } catch let problem as Problem {
+            throw problem
+        } catch let error as YamlError {
+            throw problem(of: error)
+        } catch {
+            throw Problem(line: 1, column: 1, message: "\(error)")
+        }
+        do {
+            do {
+                return try HubConfig.parse(yaml: yaml)
+            } catch DecodingError.dataCorrupted(let context) where context.underlyingError is ConfigError {
+                // The file's shape refused a key as it was decoded: its own error.
+                throw context.underlyingError!
+            }
+        } catch let error as DecodingError {
+            throw problem(of: error, in: root, prefix: [])
+        } catch let error as ConfigError {
+            // Such an error names its key first ("max_body_bytes must be positive, got 0",
+            // "unknown key 'x'"): placed on that key's line.
+            let marks: [(key: String, mark: Mark?)] =
+                root.mapping.map { mapping in mapping.map { ($0.key.string ?? "", $0.key.mark) } } ?? []
+            let named = marks.first { error.reason.hasPrefix($0.key + " ") || error.reason.contains("'\($0.key)'") }
+            throw Problem(line: named?.mark?.line ?? 1, column: named?.mark?.column ?? 1, message: error.reason)
+        } catch {
+            throw Problem(line: 1, column: 1, message: "\(error)")
+        }
+    }
+
+    private static func parse(_ yaml: String) throws(Problem) -> HubConfig {
+        do {
+            return try HubConfig.parse(yaml: yaml)
+        } catch {
+            throw Problem(line: 1, column: 1, message: "\(error)")
+        }
+    }
+
     private static func problem(of error: YamlError) -> Problem {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
@@ -76,7 +120,7 @@ public enum RulesFile {
             keys.append(key.intValue.map { "[\($0)]" } ?? key.stringValue)
         }
         let mark = node.mark
-        let place = keys.isEmpty ? "" : "\(keys.joined(separator: ".")): "
+        let place = keys.isEmpty ? "" : "\(keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")): "
         return Problem(line: mark?.line ?? 1, column: mark?.column ?? 1, message: place + message)
     }
 }

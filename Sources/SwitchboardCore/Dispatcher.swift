@@ -11,7 +11,8 @@ import SwitchboardProtocol
 /// a later batch. Until that write is committed (`written`), what the store says of the delivery
 /// is older than what memory knows, so nothing the store reads back may revive it.
 public struct Dispatcher {
-    public let config: DispatchConfig
+    /// Replaced whole by a configuration reload, except the heartbeat the workers were told at WELCOME.
+    public var config: DispatchConfig
     /// Ready deliveries by lane (queue and what they need of a worker), most urgent first.
     var ready: [Lane: Heap<ReadyEntry>] = [:]
     /// How many heap entries each queue's lanes hold: the window's fill.

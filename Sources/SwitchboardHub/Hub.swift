@@ -20,10 +20,11 @@ public struct HubEndpoints: Sendable, Equatable {
 /// store runs on three lanes of its own (docs/architecture.md). A gateway gets ACK only after its message is committed; a
 /// worker gets a task only after it is committed.
 public final class Hub {
-    let config: HubConfig
+    /// The running configuration; a reload (SIGHUP) replaces what can change without a restart.
+    var config: HubConfig
     var logger: Logger
     let context = Context()
-    let intake: PublishIntake
+    var intake: PublishIntake
     var dispatcher: Dispatcher
     public internal(set) var stats = HubStats()
 
@@ -48,7 +49,7 @@ public final class Hub {
     /// Every queue whose backlog the hub reads: the configured ones and the stray ones.
     var backlogQueues: [String] { config.routing.queueNames + strayQueues }
     static let maxQueriesInFlight = 256
-    let identityNormalizer: IdentityNormalizer
+    var identityNormalizer: IdentityNormalizer
     var accessControl: AccessControl?
     var health: HealthServer?
     /// False from a store reply that lost the connection until one that reached PostgreSQL.
@@ -106,8 +107,12 @@ public final class Hub {
 
     /// Prepares the database, binds, recovers and serves until `stop` is raised; then drains.
     /// `onReady` is called once the sockets are bound and recovery has been requested.
-    /// Raising `reload` (SIGHUP) makes the hub read its allow-lists again.
-    public func run(stop: StopSignal, reload: StopSignal = StopSignal(), onReady: (HubEndpoints) -> Void = { _ in }) throws {
+    /// Raising `reload` (SIGHUP) makes the hub read its allow-lists again and, with `loadConfig`,
+    /// its whole configuration (`reloadConfiguration`).
+    public func run(
+        stop: StopSignal, reload: StopSignal = StopSignal(), loadConfig: (() throws -> HubConfig)? = nil,
+        onReady: (HubEndpoints) -> Void = { _ in }
+    ) throws {
         let serverKey = try prepareSecurity()
         // Bound first, so a taken port fails the start before anything else is set up; /readyz says 503 until serving.
         if let endpoint = config.httpEndpoint { health = try HealthServer(endpoint: endpoint, logger: logger) }
@@ -136,6 +141,7 @@ public final class Hub {
                 var now = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &now)
                 systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)\nSTATUS=reloading")
+                if let loadConfig { reloadConfiguration(loadConfig) }
                 reloadAllowLists()
                 systemd.notify("READY=1\nSTATUS=\(statusLine)")
             }
@@ -201,6 +207,71 @@ public final class Hub {
         accessControl = access
         logger.info("security: CURVE; \(access.gateways.names.count) gateway keys, \(access.workers.names.count) worker keys allowed")
         return keyFile.secretKey
+    }
+
+    /// SIGHUP: the configuration file is read again. A file with a problem is refused whole, with
+    /// its line, and the running configuration stays. Otherwise routing (rules, processes, queues,
+    /// service levels, escalation; recorded as a new routing version), limits, dispatch settings,
+    /// retention, value tiers, signals and merges take effect at once, for what comes next; a
+    /// task offered or a message taken keeps what it was given. What a running hub cannot change
+    /// (its database, endpoints, name, security and key file paths, heartbeat) keeps its running
+    /// value, and the log says it needs a restart.
+    func reloadConfiguration(_ load: () throws -> HubConfig) {
+        let loaded: HubConfig
+        do {
+            loaded = try load()
+        } catch {
+            logger.error("configuration NOT reloaded, the running one stays: \(error)")
+            return
+        }
+        var next = loaded
+        var restart: [String] = []
+        func keep<Value: Equatable>(_ path: WritableKeyPath<HubConfig, Value>, _ name: String) {
+            if next[keyPath: path] != config[keyPath: path] {
+                restart.append(name)
+                next[keyPath: path] = config[keyPath: path]
+            }
+        }
+        keep(\.database, "database")
+        keep(\.gatewayEndpoint, "gateway_endpoint")
+        keep(\.workerEndpoint, "worker_endpoint")
+        keep(\.eventsEndpoint, "events_endpoint")
+        keep(\.httpEndpoint, "http_endpoint")
+        keep(\.hubName, "hub_name")
+        keep(\.security, "security")
+        keep(\.serverKeyFile, "server_key_file")
+        keep(\.gatewayKeysFile, "gateway_keys_file")
+        keep(\.workerKeysFile, "worker_keys_file")
+        keep(\.subscriberKeysFile, "subscriber_keys_file")
+        keep(\.workerSendQueue, "worker_send_queue")
+        keep(\.dispatch.heartbeatMs, "heartbeat_ms")
+        keep(\.dispatch.heartbeatTimeoutMs, "heartbeat_timeout_ms")
+        // The transport cuts messages at the body limit the gateway socket was bound with: lower is fine, higher waits.
+        if next.maxBodyBytes > config.maxBodyBytes {
+            restart.append("max_body_bytes raised")
+            next.maxBodyBytes = config.maxBodyBytes
+        }
+        if next.routing != config.routing || next.defaultCountryCode != config.defaultCountryCode {
+            let fresh = PublishIntake(config: next)
+            do {
+                try fresh.register(in: try Store(conninfo: config.database, owner: config.hubName))
+            } catch {
+                logger.error("configuration NOT reloaded, the running one stays: its routing rules could not be recorded: \(error)")
+                return
+            }
+            intake = fresh
+            identityNormalizer = IdentityNormalizer(defaultCountryCode: next.defaultCountryCode)
+            dispatcher.escalationSteps = next.routing.escalationSteps
+        }
+        dispatcher.config = next.dispatch
+        ingest.batchMax = next.batchMax
+        ingest.gatewayWindow = next.gatewayWindow
+        ingest.maxUncommitted = next.maxUncommitted
+        ingest.maxUncommittedBytes = next.maxUncommittedBytes
+        transitionWriter.waitMs = next.transitionWaitMs
+        config = next
+        let kept = restart.isEmpty ? "" : "; needs a restart to change: \(restart.joined(separator: ", ")) (running values kept)"
+        logger.notice("configuration reloaded: routing version \(intake.routingVersion)\(kept)")
     }
 
     /// SIGHUP: the allow-lists are read again; a broken file leaves the old lists in force.

@@ -38,10 +38,11 @@ struct IngestPipeline {
         var detail: RefusalDetail { if case .gatewayWindow = self { .gatewayWindow } else { .hubIngestLimit } }
     }
 
-    let batchMax: Int
-    let gatewayWindow: Int
-    let maxUncommitted: Int
-    let maxUncommittedBytes: Int
+    // Changed by a configuration reload: they bound what is taken from then on.
+    var batchMax: Int
+    var gatewayWindow: Int
+    var maxUncommitted: Int
+    var maxUncommittedBytes: Int
 
     /// Routed messages waiting for a batch, in batches of at most `batchMax` already, so that
     /// sending one moves it rather than copying each message (and its strings) out of a queue.

@@ -23,7 +23,7 @@ struct TransitionWriter {
     }
 
     /// How long the oldest waiting transition may wait for company (`transition_wait_ms`).
-    let waitMs: Int64
+    var waitMs: Int64
     /// Transitions that go at once, however short a time the oldest has waited.
     static let batchTrigger = 512
     /// The most transitions, and the most checks, in one request.

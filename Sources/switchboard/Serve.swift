@@ -10,7 +10,7 @@ let reloadSignal = StopSignal()
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the hub until SIGTERM or SIGINT (systemd: Type=notify); SIGHUP reloads the key allow-lists.",
+        abstract: "Run the hub until SIGTERM or SIGINT (systemd: Type=notify); SIGHUP reloads the configuration and key allow-lists.",
         discussion: """
             Checks that the database schema is current (run 'switchboard migrate' first), recovers \
             pending and in-flight deliveries, then serves gateways and workers. On SIGTERM it drains: \
@@ -27,7 +27,7 @@ struct Serve: ParsableCommand {
         installShutdownHandlers()
         let hub = Hub(config: config, logger: logger)
         do {
-            try hub.run(stop: shutdownSignal, reload: reloadSignal)
+            try hub.run(stop: shutdownSignal, reload: reloadSignal, loadConfig: { try options.loadConfig() })
         } catch {
             logger.critical("hub failed: \(error)")
             throw ExitCode(1)

@@ -13,7 +13,7 @@ final class HubProcess {
     /// `environment` is added to the child's (NOTIFY_SOCKET is removed unless given there).
     init(
         database: TestDatabase, gateway: String, worker: String, configYAML: String? = nil, name: String = "killable", logLevel: String = "warning",
-        environment extra: [String: String] = [:], log logFile: URL? = nil
+        environment extra: [String: String] = [:], log logFile: URL? = nil, configFile: String? = nil
     ) throws {
         guard let binary = ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"] else {
             throw TestSetupError("SWITCHBOARD_BIN is not set: run the tests with 'make test'")
@@ -28,7 +28,10 @@ final class HubProcess {
         if !configYAML.contains("events_endpoint:") { configYAML += "events_endpoint: \"tcp://127.0.0.1:*\"\n" }
         // These hubs test other promises: they stop at once, as before draining (DrainTests test it).
         if !configYAML.contains("drain_timeout_ms:") { configYAML += "drain_timeout_ms: 0\n" }
-        do {
+        if let configFile {
+            // The test's own file, which it rewrites (reload).
+            process.arguments! += ["--config", configFile]
+        } else {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-\(UUID().uuidString).yaml")
             try configYAML.write(to: file, atomically: true, encoding: .utf8)
             process.arguments! += ["--config", file.path]

@@ -86,7 +86,7 @@ final class RunningHub: Sendable {
             var logger = Logger(label: "test.hub")
             logger.logLevel = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_LOG"] == "debug" ? .debug : .warning
             do {
-                try Hub(config: config, logger: logger).run(stop: stop) { endpoints in ready.withLock { $0 = .success(endpoints) } }
+                try Hub(config: config, logger: logger).run(stop: stop, onReady: { endpoints in ready.withLock { $0 = .success(endpoints) } })
             } catch {
                 ready.withLock { $0 = .failure(TestSetupError("hub failed: \(error)")) }
             }
