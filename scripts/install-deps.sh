@@ -16,6 +16,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# prometheus_client, whose parser the metrics test reads /metrics with.
+if command -v python3 >/dev/null && ! python3 -c 'import prometheus_client' 2>/dev/null; then
+    echo "installing: prometheus_client"
+    python3 -m pip install -q prometheus_client || apt-get install -y -qq python3-prometheus-client >/dev/null
+fi
 # pyzmq, for the protocol's Python example clients (exercised by `make test`).
 if command -v python3 >/dev/null && ! python3 -c 'import zmq' 2>/dev/null; then
     echo "installing: pyzmq"

@@ -30,6 +30,7 @@ extension Hub {
         }
         switch command {
         case .publish(let publish):
+            stats.receivedByChannel[publish.channel, default: 0] += 1
             accept(publish, from: peer, name: name, frames: frames)
         case .ping:
             sendGateway(.pong, to: peer)
@@ -80,7 +81,8 @@ extension Hub {
             return
         }
         let record = intake.record(publish, gateway: gateway, now: Clock.nowMs())
-        ingest.take(record, PendingPublish(peer: peer, messageID: publish.messageID, bytes: size, frames: frames))
+        ingest.take(
+            record, PendingPublish(peer: peer, messageID: publish.messageID, bytes: size, frames: frames, takenNs: Clock.monotonicNs()))
     }
 
     /// The gateway's name is its routing id, which it must set; libzmq's generated ids start with a zero byte.
@@ -176,12 +178,14 @@ extension Hub {
             switch results[index] {
             case .success(.stored(let ack, let task)):
                 stats.acked += 1
+                metrics.ackLatency.recordNanoseconds(Int64(Clock.monotonicNs() &- batch[index].takenNs))
                 stats.routed[ack.queue, default: 0] += 1
                 tasks.append(task)
                 sendGateway(.ack(ack), to: peer)
                 if subscribed(to: ReceivedEvent.topic) { publish(topic: ReceivedEvent.topic, Self.receivedEvent(ack, task)) }
             case .success(.duplicate(let ack)):
                 stats.acked += 1
+                metrics.ackLatency.recordNanoseconds(Int64(Clock.monotonicNs() &- batch[index].takenNs))
                 stats.duplicates += 1
                 sendGateway(.ack(ack), to: peer)
             case .success(.conflict(_, let original)):
@@ -250,6 +254,7 @@ extension Hub {
     }
 
     func sendGateway(_ command: Command, to peer: PeerID) {
+        if case .nack(let nack) = command { stats.nackedByCode["\(nack.code.rawValue)/\(nack.detail)", default: 0] += 1 }
         do {
             try gateways.send(to: peer.bytes, Codec.encode(command), dontWait: true)
         } catch {

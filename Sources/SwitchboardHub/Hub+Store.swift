@@ -54,6 +54,12 @@ extension Hub {
                 )
             case .maintained:
                 break
+            case .queueFigures(let result):
+                queueFiguresInFlight = false
+                switch result {
+                case .success(let figures): queueFigures = figures
+                case .failure(let failure): logger.warning("could not read the queues' figures: \(failure.reason)")
+                }
             case .merged(let result):
                 mergePassInFlight = false
                 switch result {
@@ -102,7 +108,7 @@ extension Hub {
         switch result {
         case .success(let contexts):
             for (peer, task, customer) in contextReader.read(contexts) where dispatcher.holds(task, peer: peer) {
-                send(task.taskFrames(customer: customer), named: "TASK", toWorker: peer)
+                sendTask(task, customer: customer, to: peer)
             }
         case .failure(let failure):
             // The worker holds these; it gets them once the database answers (or they go back at lease expiry).
@@ -150,10 +156,10 @@ struct StoreLane {
     let thread: StoreThread
     let wake: Socket
 
-    init(name: String, context: Context, config: HubConfig, logger: Logger) throws {
+    init(name: String, context: Context, config: HubConfig, logger: Logger, metrics: HubMetrics? = nil) throws {
         thread = StoreThread(
             name: name, context: context, conninfo: config.database, owner: config.hubName, contextRecentDays: config.contextRecentDays,
-            logger: logger)
+            logger: logger, recorders: metrics?.laneRecorders(name))
         wake = try context.socket(.pair)
         try wake.bind(thread.endpoint)
         thread.start()

@@ -214,6 +214,12 @@ extension Hub {
         }
     }
 
+    /// A TASK on its way; a first offer's time since its message was received is PUBLISH → TASK.
+    func sendTask(_ task: DispatchTask, customer: [UInt8], to peer: PeerID) {
+        if task.attempts == 1 { metrics.publishToTask.recordMilliseconds(max(0, Clock.nowMs() - task.payload.interaction.receivedAt)) }
+        send(task.taskFrames(customer: customer), named: "TASK", toWorker: peer)
+    }
+
     /// Carries out what the dispatcher decided. An offer whose interaction is in `contextsRead` (read
     /// with the batch that stored it) is sent at once; the others wait for the context lane.
     func perform(_ actions: [DispatchAction], contextsRead: [Int64: [UInt8]] = [:]) {
@@ -222,7 +228,7 @@ extension Hub {
             case .offer(let peer, let task):
                 stats.offered += 1
                 if let customer = contextsRead[task.payload.interaction.id] {
-                    send(task.taskFrames(customer: customer), named: "TASK", toWorker: peer)
+                    sendTask(task, customer: customer, to: peer)
                 } else {
                     contextReader.add(task, for: peer)
                 }

@@ -51,7 +51,9 @@ public final class Hub {
     static let maxQueriesInFlight = 256
     var identityNormalizer: IdentityNormalizer
     var accessControl: AccessControl?
-    var health: HealthServer?
+    var health: HTTPServer?
+    /// What /metrics exposes (HubMetrics); latencies are recorded into it as they happen.
+    let metrics = HubMetrics()
     /// False from a store reply that lost the connection until one that reached PostgreSQL.
     var databaseUp = true
     /// Three store threads, each with its own connection, so ACKs never wait behind dispatch
@@ -84,6 +86,10 @@ public final class Hub {
     /// When the merge pass runs next, and whether one is on its way (one at a time).
     var nextMergePass: Int64 = 0
     var mergePassInFlight = false
+    /// Each queue's figures from the database, read every few seconds for /metrics and the dashboard.
+    var queueFigures: [QueueSummary] = []
+    var nextQueueFigures: Int64 = 0
+    var queueFiguresInFlight = false
     /// SIGTERM was received: new messages are refused while held tasks are answered.
     var draining = false
     /// systemd's notify socket (a no-op outside systemd): READY, STATUS every 10 s, WATCHDOG, RELOADING, STOPPING.
@@ -115,13 +121,13 @@ public final class Hub {
     ) throws {
         let serverKey = try prepareSecurity()
         // Bound first, so a taken port fails the start before anything else is set up; /readyz says 503 until serving.
-        if let endpoint = config.httpEndpoint { health = try HealthServer(endpoint: endpoint, logger: logger) }
+        if let endpoint = config.httpEndpoint { health = try HTTPServer(endpoint: endpoint, metrics: metrics, logger: logger) }
         defer { health?.shutdown() }
         try prepareDatabase()
         try bindSockets(serverKey: serverKey)
-        ingestLane = try StoreLane(name: "ingest", context: context, config: config, logger: logger)
-        dispatchLane = try StoreLane(name: "dispatch", context: context, config: config, logger: logger)
-        contextLane = try StoreLane(name: "context", context: context, config: config, logger: logger)
+        ingestLane = try StoreLane(name: "ingest", context: context, config: config, logger: logger, metrics: metrics)
+        dispatchLane = try StoreLane(name: "dispatch", context: context, config: config, logger: logger, metrics: metrics)
+        contextLane = try StoreLane(name: "context", context: context, config: config, logger: logger, metrics: metrics)
         recover()
         let endpoints = HubEndpoints(
             gateway: gateways.lastEndpoint, worker: workers.lastEndpoint, http: health.map { "127.0.0.1:\($0.port)" }, events: events?.lastEndpoint)
@@ -138,9 +144,7 @@ public final class Hub {
             try serveOnce(timeoutMs: loopTimeoutMs(now: Clock.nowMs()))
             if reload.consume() {
                 // sd_notify's reload protocol: RELOADING=1 with the monotonic time, then READY=1.
-                var now = timespec()
-                clock_gettime(CLOCK_MONOTONIC, &now)
-                systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)\nSTATUS=reloading")
+                systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Clock.monotonicNs() / 1000)\nSTATUS=reloading")
                 if let loadConfig { reloadConfiguration(loadConfig) }
                 reloadAllowLists()
                 systemd.notify("READY=1\nSTATUS=\(statusLine)")
@@ -344,7 +348,7 @@ public final class Hub {
     func submit(_ request: StoreRequest) {
         switch request {
         case .ingest, .quarantine: ingestLane.submit(request, logger: logger)
-        case .apply, .loadPending, .loadHeld, .maintain, .processMerges, .eventsOf: dispatchLane.submit(request, logger: logger)
+        case .apply, .loadPending, .loadHeld, .maintain, .processMerges, .queueFigures, .eventsOf: dispatchLane.submit(request, logger: logger)
         case .contexts, .customerRecord: contextLane.submit(request, logger: logger)
         case .stop: lanes.forEach { $0.submit(request, logger: logger) }
         }
@@ -433,6 +437,11 @@ public final class Hub {
             submit(.processMerges(config.merges))
             nextMergePass = now + Int64(config.merges.everyMs)
         }
+        if now >= nextQueueFigures && !queueFiguresInFlight && !draining && health != nil {
+            queueFiguresInFlight = true
+            submit(.queueFigures(queues: config.routing.queueNames.sorted(), nowMs: now))
+            nextQueueFigures = now + 5000
+        }
         if now >= nextMaintenance && !draining {
             if nextMaintenance > 0 {
                 submit(
@@ -470,7 +479,8 @@ public final class Hub {
         refreshGauges()
         health.update(
             HealthSnapshot(
-                loopBeatMs: Clock.nowMs(), serving: serving, databaseUp: databaseUp, stats: stats, uncommittedBytes: ingest.uncommittedBytes))
+                loopBeatMs: Clock.nowMs(), serving: serving, databaseUp: databaseUp, stats: stats, uncommittedBytes: ingest.uncommittedBytes,
+                queues: queueFigures))
     }
 
     /// SIGTERM: new PUBLISHes are answered NACK unavailable (`hub_draining`), nothing more is

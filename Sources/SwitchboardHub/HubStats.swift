@@ -1,6 +1,10 @@
 /// Counters of the hub loop since start, logged periodically and readable in tests.
 public struct HubStats: Sendable, Equatable {
     public var received = 0
+    /// PUBLISHes decoded, by channel.
+    public var receivedByChannel: [String: Int] = [:]
+    /// NACKs sent, by "code/detail".
+    public var nackedByCode: [String: Int] = [:]
     public var acked = 0
     public var duplicates = 0
     public var nacked = 0

@@ -10,6 +10,8 @@ struct PendingPublish {
     var bytes: Int
     /// Kept for the quarantine, should the store refuse it.
     var frames: [[UInt8]]
+    /// When it was taken (monotonic nanoseconds): its ACK's latency is measured from here.
+    var takenNs: UInt64 = 0
 }
 
 /// A batch sent to the store: how to answer each message, and how many of its tasks' contexts

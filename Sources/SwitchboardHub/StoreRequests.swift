@@ -28,6 +28,8 @@ enum StoreRequest: Sendable {
     case maintain(nowMs: Int64, retention: Retention, valueTiers: ValueTierPlan?, signals: SignalSettings)
     /// Decides the customers new messages linked: merges them, or puts them in review.
     case processMerges(MergeSettings)
+    /// Each queue's depth, oldest wait, at risk, breached and dead, for /metrics and the dashboard.
+    case queueFigures(queues: [String], nowMs: Int64)
     case stop
 }
 
@@ -66,6 +68,7 @@ enum StoreReply: Sendable {
     case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?, retention: RetentionResult? = nil)
     case merged(Result<[CustomerMerge], StoreFailure>)
+    case queueFigures(Result<[QueueSummary], StoreFailure>)
 }
 
 extension StoreReply {
@@ -83,8 +86,8 @@ extension StoreReply {
         case .applied(_, .failure(let error)), .pending(_, _, .failure(let error)), .contexts(.failure(let error)), .held(_, .failure(let error)),
             .events(.failure(let error)):
             failure = error
-        case .customerRecord(_, _, .failure(let error)), .merged(.failure(let error)): failure = error
-        case .applied, .pending, .contexts, .held, .events, .customerRecord, .merged: failure = nil
+        case .customerRecord(_, _, .failure(let error)), .merged(.failure(let error)), .queueFigures(.failure(let error)): failure = error
+        case .applied, .pending, .contexts, .held, .events, .customerRecord, .merged, .queueFigures: failure = nil
         case .quarantined(_, _, let error), .maintained(let error, _): failure = error
         }
         return !(failure?.unavailable ?? false)

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import Postgres
@@ -22,8 +23,14 @@ final class StoreThread: Sendable {
     private let finished = StopSignal()
     /// What this lane's requests cost, read by the hub for /metrics.
     let timing = LaneTiming()
+    /// Each request's items and time, as histograms (`switchboard_store_batch_size`, `switchboard_store_request_seconds`).
+    private let recorders: (batchSize: CoreMetrics.Recorder, duration: CoreMetrics.Timer)?
 
-    init(name: String, context: Context, conninfo: String, owner: String, contextRecentDays: Int?, logger: Logger) {
+    init(
+        name: String, context: Context, conninfo: String, owner: String, contextRecentDays: Int?, logger: Logger,
+        recorders: (batchSize: CoreMetrics.Recorder, duration: CoreMetrics.Timer)? = nil
+    ) {
+        self.recorders = recorders
         self.name = name
         self.context = context
         self.conninfo = conninfo
@@ -155,8 +162,13 @@ final class StoreThread: Sendable {
     }
 
     private func reply(_ reply: StoreReply, to request: StoreRequest, started: UInt64, wake: Socket) throws {
-        let microseconds = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
+        let nanoseconds = DispatchTime.now().uptimeNanoseconds - started
+        let microseconds = Int(nanoseconds / 1000)
         timing.record(items: request.itemCount, microseconds: microseconds)
+        if let recorders {
+            recorders.batchSize.record(request.itemCount)
+            recorders.duration.recordNanoseconds(Int64(nanoseconds))
+        }
         logger.debug("\(name) store request \(request.kind): \(request.itemCount) items in \(microseconds) µs")
         replies.post(reply)
         try wake.send([[1]])
@@ -250,6 +262,8 @@ final class StoreThread: Sendable {
             return .maintained(nil, retention: removed)
         case .processMerges(let settings):
             return .merged(.success(try store.processMergeCandidates(settings)))
+        case .queueFigures(let queues, let nowMs):
+            return .queueFigures(.success(try store.queueSummaries(queues: queues, nowMs: nowMs)))
         case .stop:
             fatalError("stop is handled by the loop")
         }
@@ -267,6 +281,7 @@ final class StoreThread: Sendable {
         case .customerRecord(let peer, let queryID, _, _): .customerRecord(peer, queryID: queryID, .failure(failure))
         case .maintain, .stop: .maintained(failure)
         case .processMerges: .merged(.failure(failure))
+        case .queueFigures: .queueFigures(.failure(failure))
         }
     }
 
@@ -309,6 +324,7 @@ extension StoreRequest {
         case .eventsOf: "events_of"
         case .customerRecord: "customer_record"
         case .processMerges: "process_merges"
+        case .queueFigures: "queue_figures"
         case .stop: "stop"
         }
     }
@@ -325,6 +341,7 @@ extension StoreRequest {
         case .eventsOf(let deliveries, _): deliveries.count
         case .customerRecord: 1
         case .maintain, .processMerges, .stop: 0
+        case .queueFigures(let queues, _): queues.count
         }
     }
 }
