@@ -4,7 +4,7 @@ BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
 export SWITCHBOARD_PG_PORT ?= 54329
 
-.PHONY: run test build release deps db db-fast stop-db migrate format lint clean fuzz chaos bench bench-clean microbench install uninstall
+.PHONY: run test build release deps test-deps db db-fast stop-db migrate format lint clean fuzz chaos bench bench-clean microbench install uninstall
 
 # The demo runs the optimized build, as an operator would; the tests use the debug build.
 run: deps release db
@@ -12,7 +12,7 @@ run: deps release db
 
 # make test builds our own targets with every warning an error (Package.swift: only then).
 test: export SWITCHBOARD_WARNINGS_AS_ERRORS = 1
-test: deps db-fast build lint
+test: test-deps db-fast build lint
 	@bash scripts/pg.sh drop-test-databases
 	SWITCHBOARD_TEST_DATABASE="$$(bash scripts/pg.sh conninfo switchboard_test)" \
 	SWITCHBOARD_BIN="$(BIN_DIR)/switchboard" \
@@ -27,6 +27,9 @@ release:
 
 deps:
 	@bash scripts/install-deps.sh
+
+test-deps:
+	@bash scripts/install-deps.sh --for-tests
 
 db:
 	@bash scripts/pg.sh start

@@ -42,6 +42,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 echo "hub running (log: .run/hub.log); gateways on tcp://127.0.0.1:5570, workers on tcp://127.0.0.1:5571"
+echo "dashboard: http://127.0.0.1:9570/ (live), metrics: http://127.0.0.1:9570/metrics"
 "$bin" demo --gateway-endpoint tcp://127.0.0.1:5570 --worker-endpoint tcp://127.0.0.1:5571 --keys "$keys" ${DEMO_ARGS:-} || true
 # What the run left, as an analyst sees it: value tiers and feedback signals computed now (a hub
 # does it on its schedule), and the report of the week as a page to open.

@@ -301,3 +301,13 @@ public struct RetryBackoff: Sendable, Equatable {
         return full - jitter
     }
 }
+
+/// A connected worker's load, as the dashboard shows it.
+public struct WorkerLoad: Sendable, Equatable {
+    public var workerID: String
+    public var queues: [String]
+    public var capacity: Int
+    public var held: Int
+    /// It sent BYE: it finishes what it holds and gets nothing new.
+    public var draining: Bool
+}

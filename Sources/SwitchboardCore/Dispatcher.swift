@@ -51,6 +51,18 @@ public struct Dispatcher {
     public var workerCount: Int { workers.count }
     /// Deliveries offered to workers and not answered yet.
     public var heldCount: Int { offered.count }
+
+    /// Each connected worker's load, for the dashboard: its queues, capacity and what it holds.
+    public var workerLoads: [WorkerLoad] {
+        workers.values.map {
+            WorkerLoad(
+                workerID: $0.registration.workerID, queues: $0.registration.queues, capacity: $0.registration.capacity, held: $0.held.count,
+                draining: $0.draining)
+        }.sorted { $0.workerID < $1.workerID }
+    }
+
+    /// The task a worker holds under this delivery id, if any.
+    public func heldTask(_ deliveryID: Int64) -> DispatchTask? { offered[deliveryID]?.task }
     /// Workers that could take one more task now.
     public var workersWithFreeCapacity: Int { workers.values.count { $0.freeCapacity > 0 } }
     public func readyCount(queue: String) -> Int { readyEntries[queue] ?? 0 }

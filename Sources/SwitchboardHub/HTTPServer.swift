@@ -19,8 +19,9 @@ struct HealthSnapshot: Sendable {
     var queues: [QueueSummary] = []
 }
 
-/// The hub's HTTP endpoints, on Hummingbird: `GET /healthz` (the loop is turning), `GET /readyz`
-/// (serving and PostgreSQL reachable) and `GET /metrics` (Prometheus text, `HubMetrics`). It runs
+/// The hub's HTTP endpoints, on Hummingbird: the dashboard (`GET /`, its data at `/api/overview`
+/// and live at `/api/stream`), `GET /healthz` (the loop is turning), `GET /readyz` (serving and
+/// PostgreSQL reachable) and `GET /metrics` (Prometheus text, `HubMetrics`). It runs
 /// on Hummingbird's own threads; the hub loop only hands it a snapshot now and then.
 final class HTTPServer: Sendable {
     let port: Int
@@ -31,6 +32,8 @@ final class HTTPServer: Sendable {
 
     final class SnapshotBox: Sendable {
         let value = Mutex(HealthSnapshot())
+        /// The dashboard's overview JSON, made by the hub loop once a second.
+        let overview = Mutex<[UInt8]>(Array("{}".utf8))
     }
 
     /// The port the server bound, or why it could not: set once, by the server's task.
@@ -66,6 +69,25 @@ final class HTTPServer: Sendable {
             if !serving { return reply(.serviceUnavailable, "not serving (starting or draining)\n") }
             if !databaseUp { return reply(.serviceUnavailable, "PostgreSQL unreachable: messages are NACKed unavailable\n") }
             return reply(.ok, "ready\n")
+        }
+        router.get("/") { _, _ in reply(.ok, Dashboard.page, type: "text/html; charset=utf-8") }
+        router.get("api/overview") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: snapshot.overview.withLock { $0 })))
+        }
+        // Server-sent events: the overview once a second, until the page goes away.
+        router.get("api/stream") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+                body: ResponseBody { writer in
+                    while !Task.isCancelled {
+                        let overview = snapshot.overview.withLock { $0 }
+                        try await writer.write(ByteBuffer(bytes: Array("data: ".utf8) + overview + Array("\n\n".utf8)))
+                        try await Task.sleep(for: .seconds(1))
+                    }
+                    try await writer.finish(nil)
+                })
         }
         router.get("metrics") { _, _ in
             metrics.sync(snapshot.value.withLock { $0 })
@@ -106,10 +128,12 @@ final class HTTPServer: Sendable {
             executor.stop()
             throw HubError(reason: "http_endpoint \(endpoint): the server did not start within 10 s")
         }
-        logger.info("HTTP on \(host):\(self.port): /healthz /readyz /metrics")
+        logger.info("HTTP on \(host):\(self.port): the dashboard at /, /healthz /readyz /metrics")
     }
 
     func update(_ snapshot: HealthSnapshot) { self.snapshot.value.withLock { $0 = snapshot } }
+
+    func updateOverview(_ overview: [UInt8]) { snapshot.overview.withLock { $0 = overview } }
 
     /// Stops the server (graceful: requests in progress finish) and waits up to two seconds for it.
     func shutdown() {

@@ -165,6 +165,13 @@ extension Hub {
         }
     }
 
+    /// A message's time from being taken to its ACK: into /metrics and the dashboard.
+    private func recordAckLatency(since takenNs: UInt64) {
+        let nanoseconds = Clock.monotonicNs() &- takenNs
+        metrics.ackLatency.recordNanoseconds(Int64(nanoseconds))
+        dashboard.ackLatency(ms: Double(nanoseconds) / 1_000_000)
+    }
+
     /// The oldest batch is committed (or failed): answer each gateway, hand new deliveries to the dispatcher.
     func ingested(_ results: [Result<IngestOutcome, StoreFailure>], contexts: [Int64: [UInt8]]) {
         guard let batch = ingest.answered() else { return }
@@ -178,14 +185,14 @@ extension Hub {
             switch results[index] {
             case .success(.stored(let ack, let task)):
                 stats.acked += 1
-                metrics.ackLatency.recordNanoseconds(Int64(Clock.monotonicNs() &- batch[index].takenNs))
+                recordAckLatency(since: batch[index].takenNs)
                 stats.routed[ack.queue, default: 0] += 1
                 tasks.append(task)
                 sendGateway(.ack(ack), to: peer)
                 if subscribed(to: ReceivedEvent.topic) { publish(topic: ReceivedEvent.topic, Self.receivedEvent(ack, task)) }
             case .success(.duplicate(let ack)):
                 stats.acked += 1
-                metrics.ackLatency.recordNanoseconds(Int64(Clock.monotonicNs() &- batch[index].takenNs))
+                recordAckLatency(since: batch[index].takenNs)
                 stats.duplicates += 1
                 sendGateway(.ack(ack), to: peer)
             case .success(.conflict(_, let original)):

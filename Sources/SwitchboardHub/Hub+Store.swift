@@ -57,7 +57,10 @@ extension Hub {
             case .queueFigures(let result):
                 queueFiguresInFlight = false
                 switch result {
-                case .success(let figures): queueFigures = figures
+                case .success(let figures):
+                    queueFigures = figures.queues
+                    recentQuarantine = figures.quarantine
+                    recentDead = figures.dead
                 case .failure(let failure): logger.warning("could not read the queues' figures: \(failure.reason)")
                 }
             case .merged(let result):

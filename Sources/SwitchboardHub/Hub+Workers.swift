@@ -58,7 +58,10 @@ extension Hub {
                         needs: TaskNeeds(language: task.needs.language, skills: rules.skills, optionalSkills: rules.optionalSkills))
                 }, refusingWith: frames)
         case .done(let done):
+            let task = dispatcher.heldTask(done.deliveryID)
             perform(dispatcher.done(peer, done, now: now), refusingWith: frames)
+            // Taken (no longer held): it counts in its queue's service level today.
+            if let task, dispatcher.heldTask(done.deliveryID) == nil { dashboard.done(queue: task.queue, deadline: task.deadline, now: now) }
         case .fail(let fail):
             perform(dispatcher.fail(peer, fail, now: now), refusingWith: frames)
         case .query(let query):

@@ -88,6 +88,10 @@ public final class Hub {
     var mergePassInFlight = false
     /// Each queue's figures from the database, read every few seconds for /metrics and the dashboard.
     var queueFigures: [QueueSummary] = []
+    /// The dashboard's series and service level today; the latest refusals and dead letters.
+    var dashboard = DashboardFeed()
+    var recentQuarantine: [RecentProblem] = []
+    var recentDead: [RecentProblem] = []
     var nextQueueFigures: Int64 = 0
     var queueFiguresInFlight = false
     /// SIGTERM was received: new messages are refused while held tasks are answered.
@@ -406,6 +410,15 @@ public final class Hub {
             perform(dispatcher.tick(now: now))
             nextTick = now + 100
             publishHealth(serving: true)
+            if let health, dashboard.tick(now: now, stats: stats) {
+                health.updateOverview(
+                    dashboard.overview(
+                        now: now, hubName: config.hubName,
+                        processes: CRMProcess.allCases.map(\.rawValue).filter { config.routing.processes[$0] != nil },
+                        queueNames: config.routing.queueNames,
+                        queues: queueFigures, workers: dispatcher.workerLoads, recentQuarantine: recentQuarantine, recentDead: recentDead,
+                        databaseUp: databaseUp, serving: !draining))
+            }
         }
         if now >= nextHeartbeat {
             for peer in dispatcher.workerPeers { send(.heartbeat, toWorker: peer) }

@@ -68,7 +68,14 @@ enum StoreReply: Sendable {
     case quarantined(count: Int, bytes: Int, StoreFailure?)
     case maintained(StoreFailure?, retention: RetentionResult? = nil)
     case merged(Result<[CustomerMerge], StoreFailure>)
-    case queueFigures(Result<[QueueSummary], StoreFailure>)
+    case queueFigures(Result<QueueFigures, StoreFailure>)
+}
+
+/// Each queue's figures, and the latest refusals and dead letters, read together for /metrics and the dashboard.
+struct QueueFigures: Sendable {
+    var queues: [QueueSummary]
+    var quarantine: [RecentProblem]
+    var dead: [RecentProblem]
 }
 
 extension StoreReply {

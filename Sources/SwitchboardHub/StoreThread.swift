@@ -263,7 +263,11 @@ final class StoreThread: Sendable {
         case .processMerges(let settings):
             return .merged(.success(try store.processMergeCandidates(settings)))
         case .queueFigures(let queues, let nowMs):
-            return .queueFigures(.success(try store.queueSummaries(queues: queues, nowMs: nowMs)))
+            return .queueFigures(
+                .success(
+                    QueueFigures(
+                        queues: try store.queueSummaries(queues: queues, nowMs: nowMs), quarantine: try store.recentQuarantine(limit: 10),
+                        dead: try store.recentDead(limit: 10))))
         case .stop:
             fatalError("stop is handled by the loop")
         }

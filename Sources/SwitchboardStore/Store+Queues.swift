@@ -76,3 +76,40 @@ extension Store {
         ).rows.compactMap { $0.first ?? nil }
     }
 }
+
+/// A recent refusal or dead letter, as the dashboard lists them.
+public struct RecentProblem: Sendable, Equatable {
+    public var id: Int64
+    public var atMs: Int64
+    /// The peer (quarantine) or the queue (dead letter).
+    public var place: String
+    /// The refusal's code, or the dead letter's last error.
+    public var what: String
+
+    public init(id: Int64, atMs: Int64, place: String, what: String) {
+        self.id = id
+        self.atMs = atMs
+        self.place = place
+        self.what = what
+    }
+}
+
+extension Store {
+    /// The latest refused inputs (quarantine), newest first.
+    public func recentQuarantine(limit: Int) throws -> [RecentProblem] {
+        try connection.query(
+            "SELECT id, \(Store.ms("received_at")), role || ' ' || peer, code FROM quarantine ORDER BY received_at DESC LIMIT $1::integer",
+            [.init(limit)]
+        ).rows.map { RecentProblem(id: Int64($0[0] ?? "") ?? 0, atMs: Int64($0[1] ?? "") ?? 0, place: $0[2] ?? "", what: $0[3] ?? "") }
+    }
+
+    /// The latest dead letters, newest first (through the dead deliveries' partial index).
+    public func recentDead(limit: Int) throws -> [RecentProblem] {
+        try connection.query(
+            """
+            SELECT id, \(Store.ms("coalesce(completed_at, created_at)")), queue, coalesce(last_error, '')
+              FROM deliveries WHERE state = 'dead' ORDER BY coalesce(completed_at, created_at) DESC LIMIT $1::integer
+            """, [.init(limit)]
+        ).rows.map { RecentProblem(id: Int64($0[0] ?? "") ?? 0, atMs: Int64($0[1] ?? "") ?? 0, place: $0[2] ?? "", what: $0[3] ?? "") }
+    }
+}
