@@ -80,7 +80,9 @@ struct LiveQueues {
     init(metrics: String) {
         for line in metrics.split(separator: "\n") where !line.hasPrefix("#") {
             let parts = line.split(separator: " ")
-            guard parts.count == 2, let value = Int(parts[1]), let open = parts[0].firstIndex(of: "{") else { continue }
+            // Prometheus writes gauges as floats ("2.0").
+            guard parts.count == 2, let number = Double(parts[1]), let open = parts[0].firstIndex(of: "{") else { continue }
+            let value = Int(number)
             let name = parts[0][..<open]
             let labels = parts[0][open...]
             guard let start = labels.range(of: "queue=\""), let end = labels[start.upperBound...].firstIndex(of: "\"") else { continue }

@@ -10,7 +10,8 @@ struct Switchboard: ParsableCommand {
         commandName: "switchboard",
         abstract: "The contact-center hub: gateways publish customer contacts, workers of the four CRM processes handle them.",
         subcommands: [
-            Serve.self, Migrate.self, Status.self, Queues.self, Events.self, Explain.self, Rules.self, Replay.self, Quarantine.self, Keygen.self,
+            Serve.self, Migrate.self, Status.self, Queues.self, Workers.self, Events.self, Explain.self, Rules.self, Replay.self, Quarantine.self,
+            Keygen.self,
             Customer.self, Complaints.self, Import.self, ReportCommand.self, ConfigCommand.self, Demo.self,
         ])
 }
