@@ -16,28 +16,24 @@ public enum RulesFile {
 
     /// The rules of `yaml`, or the problem that keeps it from being used.
     public static func load(yaml: String) throws(Problem) -> RoutingRules {
-        let root: Node
+        guard let root = try compose(yaml) else { throw Problem(line: 1, column: 1, message: "the file is empty") }
+        // A whole configuration's other keys are checked too.
+        if root["routing"] != nil { return try configuration(yaml: yaml).routing }
         do {
-            guard let composed = try Yams.compose(yaml: yaml) else { throw Problem(line: 1, column: 1, message: "the file is empty") }
-            root = composed
-        } catch let problem as Problem {
-            throw problem
-        } catch let error as YamlError {
-            throw problem(of: error)
+            return try YAMLDecoder().decode(RoutingRules.self, from: yaml)
+        } catch let error as DecodingError {
+            throw problem(of: error, in: root, prefix: [])
         } catch {
             throw Problem(line: 1, column: 1, message: "\(error)")
         }
-        let whole = root["routing"] != nil
+    }
+
+    /// The YAML's node tree, or its syntax problem on its line; nil for an empty file.
+    private static func compose(_ yaml: String) throws(Problem) -> Node? {
         do {
-            if whole {
-                return try HubConfig.parse(yaml: yaml).routing
-            }
-            return try YAMLDecoder().decode(RoutingRules.self, from: yaml)
-        } catch let error as DecodingError {
-            throw problem(of: error, in: root, prefix: whole ? ["routing"] : [])
-        } catch let error as ConfigError {
-            // A whole configuration's other keys are checked too; their errors name the key.
-            throw Problem(line: root.mark?.line ?? 1, column: 1, message: error.reason)
+            return try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw problem(of: error)
         } catch {
             throw Problem(line: 1, column: 1, message: "\(error)")
         }
@@ -46,17 +42,7 @@ public enum RulesFile {
     /// A whole hub configuration (`switchboard config check`, `serve`, a reload), every problem
     /// placed on its line: YAML syntax, a value of the wrong type or range, an unknown key.
     public static func configuration(yaml: String) throws(Problem) -> HubConfig {
-        let root: Node
-        do {
-            guard let composed = try Yams.compose(yaml: yaml) else { return try parse(yaml) }
-            root = composed
-        } catch let problem as Problem {
-            throw problem
-        } catch let error as YamlError {
-            throw problem(of: error)
-        } catch {
-            throw Problem(line: 1, column: 1, message: "\(error)")
-        }
+        guard let root = try compose(yaml) else { return try parse(yaml) }
         do {
             do {
                 return try HubConfig.parse(yaml: yaml)
