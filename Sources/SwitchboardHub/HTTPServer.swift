@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import SwitchboardStore
 import Synchronization
 
@@ -27,7 +28,10 @@ final class HTTPServer: Sendable {
     let port: Int
     private let snapshot: SnapshotBox
     private let task: Task<Void, any Error>
+    private let group: ServiceGroup
     private let finished = StopSignal()
+    /// Raised at shutdown: open event streams end, so the graceful shutdown need not wait for them.
+    private let stopping = StopSignal()
     private let executor = ThreadExecutor(name: "switchboard-http")
 
     final class SnapshotBox: Sendable {
@@ -54,6 +58,7 @@ final class HTTPServer: Sendable {
         }
         let snapshot = SnapshotBox()
         self.snapshot = snapshot
+        let stopping = self.stopping
         let router = Router()
         let text = "text/plain; charset=utf-8"
         @Sendable func reply(_ status: HTTPResponse.Status, _ body: String, type: String = text) -> Response {
@@ -81,7 +86,7 @@ final class HTTPServer: Sendable {
             Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
                 body: ResponseBody { writer in
-                    while !Task.isCancelled {
+                    while !Task.isCancelled && !stopping.isRaised {
                         let overview = snapshot.overview.withLock { $0 }
                         try await writer.write(ByteBuffer(bytes: Array("data: ".utf8) + overview + Array("\n\n".utf8)))
                         try await Task.sleep(for: .seconds(1))
@@ -96,16 +101,22 @@ final class HTTPServer: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
         let bound = Binding()
+        // Hummingbird's own log says "error" for a keep-alive connection closed at shutdown; what
+        // matters (the bind) is reported by this class, and the probes show the rest.
         var quiet = logger
-        quiet.logLevel = .warning
+        quiet.logLevel = .critical
         let app = Application(
             router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in bound.value.withLock { $0 = .success(channel.localAddress?.port ?? 0) } }, logger: quiet)
         let finished = self.finished
+        // Its own service group, without signal handlers (the hub handles SIGTERM), so that a
+        // shutdown is graceful: the listener closes, requests in progress finish.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [app], logger: quiet))
+        self.group = group
         task = Task(executorPreference: executor) {
             defer { finished.raise() }
             do {
-                try await app.run()
+                try await group.run()
             } catch {
                 bound.value.withLock { if $0 == nil { $0 = .failure(HubError(reason: "cannot listen on http_endpoint \(endpoint): \(error)")) } }
                 throw error
@@ -135,10 +146,17 @@ final class HTTPServer: Sendable {
 
     func updateOverview(_ overview: [UInt8]) { snapshot.overview.withLock { $0 = overview } }
 
-    /// Stops the server (graceful: requests in progress finish) and waits up to two seconds for it.
+    /// Stops the server (graceful: requests in progress finish) and waits up to two seconds for it;
+    /// then it is cancelled.
     func shutdown() {
-        task.cancel()
+        stopping.raise()
+        let group = self.group
+        Task(executorPreference: executor) { await group.triggerGracefulShutdown() }
         for _ in 0..<200 where !finished.isRaised { usleep(10_000) }
+        if !finished.isRaised {
+            task.cancel()
+            for _ in 0..<100 where !finished.isRaised { usleep(10_000) }
+        }
         executor.stop()
     }
 }
