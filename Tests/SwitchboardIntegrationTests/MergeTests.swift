@@ -152,7 +152,11 @@ struct MergeTests {
     func mergeThenUnmerge() throws {
         let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
         let database = try TestDatabase()
-        let hub = try RunningHub(RunningHub.config(database))
+        var config = RunningHub.config(database)
+        // The worker sends no heartbeat while the commands run, and asks a QUERY after them.
+        config.dispatch.heartbeatMs = 5000
+        config.dispatch.heartbeatTimeoutMs = 60_000
+        let hub = try RunningHub(config)
         defer { hub.shutdown() }
         let gateway = try GatewayClient(name: "mail", endpoint: hub.endpoints.gateway)
         let sara = IdentityHints(phone: "call me", email: "sara@example.com", name: "Sara Ahmadi")
