@@ -12,6 +12,9 @@ public final class GatewayClient {
     private let socket: Socket
     /// Answers that arrived for other messages while `publish` waited for its own.
     private var early: [String: Result<Ack, Nack>] = [:]
+    /// Commands for the gateway itself (DELIVER, OPEN_CONTACTS) that arrived while it waited for
+    /// something else: `receive` returns them first.
+    private var kept: [Command] = []
 
     /// Connects as gateway `name` (its routing id, which the hub uses as the gateway's name when
     /// security is off; with `security`, the hub names the gateway after its key's allow-list entry,
@@ -57,14 +60,69 @@ public final class GatewayClient {
         try socket.send(frames, timeoutMs: timeoutMs, what: "room to send a PUBLISH")
     }
 
+    /// Closes the connection; the client cannot be used after.
+    public func close() { socket.close() }
+
     /// Sends raw frames (for tests of the hub's input checks).
     public func sendRaw(_ frames: [[UInt8]]) throws {
         try socket.send(frames)
     }
 
-    /// The next command from the hub (ACK, NACK, PONG), or nil after `timeoutMs`.
+    /// The next command from the hub (ACK, NACK, PONG, DELIVER, ...), or nil after `timeoutMs`.
     public func receive(timeoutMs: Int) throws -> Command? {
-        try socket.receiveCommand(timeoutMs: timeoutMs)
+        if !kept.isEmpty { return kept.removeFirst() }
+        return try socket.receiveCommand(timeoutMs: timeoutMs)
+    }
+
+    /// HELLO: this gateway sends on `channels`; the hub DELIVERs their outbound messages to it from
+    /// now on. Answers the heartbeat the hub expects (PING at least that often).
+    @discardableResult
+    public func hello(channels: [String], timeoutMs: Int = 10_000) throws -> Int {
+        try socket.send(Codec.encode(.hello(Hello(channels: channels))), timeoutMs: timeoutMs, what: "HELLO")
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        while monotonicMs() < deadline {
+            guard let command = try socket.receiveCommand(timeoutMs: Int(max(1, deadline - monotonicMs()))) else { break }
+            switch command {
+            case .hello(let answer): return answer.heartbeatMs ?? 1000
+            case .nack(let nack) where nack.messageID == nil: throw ClientError.refused(nack)
+            default: keep(command)
+            }
+        }
+        throw ClientError.timedOut("HELLO")
+    }
+
+    /// SENT: the outbound message went out (`reference`: the provider's id for it).
+    public func sent(_ outboundID: Int64, reference: String? = nil, timeoutMs: Int = 10_000) throws {
+        try socket.send(Codec.encode(.sent(Sent(outboundID: outboundID, reference: reference))), timeoutMs: timeoutMs, what: "SENT")
+    }
+
+    /// UNDELIVERABLE: for good, or to be tried again after `retryAfterMs`.
+    public func undeliverable(_ outboundID: Int64, reason: String, retryAfterMs: Int? = nil, timeoutMs: Int = 10_000) throws {
+        try socket.send(
+            Codec.encode(.undeliverable(Undeliverable(outboundID: outboundID, reason: reason, retryAfterMs: retryAfterMs))), timeoutMs: timeoutMs,
+            what: "UNDELIVERABLE")
+    }
+
+    /// STATUS and wait for OPEN_CONTACTS: "where is my request?".
+    public func status(_ query: StatusQuery, timeoutMs: Int = 10_000) throws -> OpenContacts {
+        try socket.send(Codec.encode(.status(query)), timeoutMs: timeoutMs, what: "STATUS")
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        while monotonicMs() < deadline {
+            guard let command = try socket.receiveCommand(timeoutMs: Int(max(1, deadline - monotonicMs()))) else { break }
+            switch command {
+            case .openContacts(let answer) where answer.queryID == query.queryID: return answer
+            case .nack(let nack) where nack.messageID == nil: throw ClientError.refused(nack)
+            default: keep(command)
+            }
+        }
+        throw ClientError.timedOut("OPEN_CONTACTS of \(query.queryID)")
+    }
+
+    private func keep(_ command: Command) {
+        switch command {
+        case .ack, .nack: stash(command)
+        default: kept.append(command)
+        }
     }
 
     /// The next command that has arrived already, or nil at once: for reading a burst of answers
@@ -105,7 +163,8 @@ public final class GatewayClient {
     private func stash(_ command: Command) {
         switch command {
         case .ack(let ack): early[ack.messageID] = .success(ack)
-        case .nack(let nack): if let id = nack.messageID { early[id] = .failure(nack) }
+        case .nack(let nack): if let id = nack.messageID { early[id] = .failure(nack) } else { kept.append(command) }
+        case .deliver, .openContacts, .hello: kept.append(command)
         default: break
         }
     }

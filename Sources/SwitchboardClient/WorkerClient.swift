@@ -26,7 +26,12 @@ public final class WorkerClient {
         case refused(WorkerError)
         /// The answer to a QUERY sent with `send(query:)`.
         case result(QueryResult)
+        /// A REPLY was stored: it is on its way to the customer.
+        case replied(Replied)
     }
+
+    /// REPLYs sent and not answered by REPLIED yet: sent again after the hub asks for READY.
+    private var unansweredReplies: [String: Command] = [:]
 
     /// Events `query` received while it waited for its RESULT: `next` returns them first.
     private var waitingEvents: [Event] = []
@@ -88,11 +93,17 @@ public final class WorkerClient {
                     for (_, command) in unconfirmed.sorted(by: { $0.key < $1.key }) {
                         try send(command, timeoutMs: Int(heartbeatMs), what: "room to send an answer again")
                     }
+                    for (_, command) in unansweredReplies.sorted(by: { $0.key < $1.key }) {
+                        try send(command, timeoutMs: Int(heartbeatMs), what: "room to send a REPLY again")
+                    }
                 case .error(let error):
                     if let id = error.deliveryID { unconfirmed[id] = nil }
                     return .refused(error)
                 case .result(let result):
                     return .result(result)
+                case .replied(let replied):
+                    unansweredReplies["\(replied.deliveryID)/\(replied.replyID)"] = nil
+                    return .replied(replied)
                 default: break
                 }
             }
@@ -121,6 +132,14 @@ public final class WorkerClient {
 
     public func reject(_ deliveryID: Int64, reason: String, timeoutMs: Int = 10_000) throws {
         try settle(deliveryID, .fail(Fail(deliveryID: deliveryID, disposition: .reject(reason: reason))), timeoutMs: timeoutMs)
+    }
+
+    /// REPLY: an answer to the customer on a task this worker holds (before its DONE); REPLIED
+    /// comes from `next`. Sent again, under the same reply id, if the hub restarts before answering.
+    public func reply(_ reply: Reply, timeoutMs: Int = 10_000) throws {
+        let command = Command.reply(reply)
+        unansweredReplies["\(reply.deliveryID)/\(reply.replyID)"] = command
+        try send(command, timeoutMs: timeoutMs, what: "room to send REPLY")
     }
 
     /// QUERY: asks the hub for a customer's whole record; its RESULT comes from `next`.

@@ -61,6 +61,8 @@ public struct HubConfig: Sendable {
     public var signals = SignalSettings()
     /// When customers one message linked merge at once; otherwise they wait for review.
     public var merges = MergeSettings()
+    /// Replies and campaign messages through gateways, conversations, campaign rules (`outbound`).
+    public var outbound = OutboundSettings()
     /// `curve` (the default) requires every peer to authenticate with an allowed key; `off` must be
     /// set explicitly and is logged loudly at start.
     public var security: SecurityMode = .curve
@@ -142,6 +144,7 @@ public struct HubConfig: Sendable {
         if let value = file.valueTiers { config.valueTiers = value }
         if let value = file.signals { config.signals = value }
         if let value = file.merges { config.merges = value }
+        if let value = file.outbound { config.outbound = value }
         if let value = file.maxAttempts { config.dispatch.maxAttempts = try positive(value, "max_attempts") }
         if let value = file.heartbeatMs { config.dispatch.heartbeatMs = Int64(try positive(value, "heartbeat_ms")) }
         if let value = file.heartbeatTimeoutMs { config.dispatch.heartbeatTimeoutMs = Int64(try positive(value, "heartbeat_timeout_ms")) }
@@ -209,6 +212,7 @@ struct ConfigFile: Decodable {
     var valueTiers: ValueTierSettings?
     var signals: SignalSettings?
     var merges: MergeSettings?
+    var outbound: OutboundSettings?
     var maxAttempts: Int?
     var heartbeatMs: Int?
     var heartbeatTimeoutMs: Int?
@@ -249,6 +253,7 @@ struct ConfigFile: Decodable {
         case valueTiers = "value_tiers"
         case signals
         case merges
+        case outbound
         case maxAttempts = "max_attempts"
         case heartbeatMs = "heartbeat_ms"
         case heartbeatTimeoutMs = "heartbeat_timeout_ms"
@@ -303,6 +308,7 @@ struct ConfigFile: Decodable {
         valueTiers = try container.decodeIfPresent(ValueTierSettings.self, forKey: .valueTiers)
         signals = try container.decodeIfPresent(SignalSettings.self, forKey: .signals)
         merges = try container.decodeIfPresent(MergeSettings.self, forKey: .merges)
+        outbound = try container.decodeIfPresent(OutboundSettings.self, forKey: .outbound)
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
         heartbeatMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatMs)
         heartbeatTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .heartbeatTimeoutMs)

@@ -20,17 +20,21 @@ public final class TaskPayload: Sendable, Equatable {
     public let body: [UInt8]
     /// What the worker it is offered to must have, and what ranks the eligible ones.
     public let needs: TaskNeeds
+    /// The worker who owns the open conversation the interaction belongs to: offered to first.
+    public let conversationOwner: String?
 
-    public init(interaction: InteractionSummary, customerID: Int64, body: [UInt8], needs: TaskNeeds = .none) {
+    public init(interaction: InteractionSummary, customerID: Int64, body: [UInt8], needs: TaskNeeds = .none, conversationOwner: String? = nil) {
         self.interaction = interaction
         self.customerID = customerID
         self.body = body
         self.needs = needs
+        self.conversationOwner = conversationOwner
     }
 
     public static func == (lhs: TaskPayload, rhs: TaskPayload) -> Bool {
         lhs === rhs
-            || (lhs.interaction == rhs.interaction && lhs.customerID == rhs.customerID && lhs.body == rhs.body && lhs.needs == rhs.needs)
+            || (lhs.interaction == rhs.interaction && lhs.customerID == rhs.customerID && lhs.body == rhs.body && lhs.needs == rhs.needs
+                && lhs.conversationOwner == rhs.conversationOwner)
     }
 }
 

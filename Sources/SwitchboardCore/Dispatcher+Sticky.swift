@@ -1,8 +1,9 @@
 import SwitchboardProtocol
 
-/// Sticky routing: a returning customer's contact goes first to the worker who last completed
-/// one of theirs, if that worker qualifies and is free; while it is busy the contact waits for it
-/// up to `stickyWaitMs` (kept aside, not holding back its lane), then goes to anyone.
+/// Sticky routing: a returning customer's contact goes first to the worker who owns its open
+/// conversation, else to the one who last completed one of theirs, if that worker qualifies and
+/// is free; while it is busy the contact waits for it up to `stickyWaitMs` (kept aside, not
+/// holding back its lane), then goes to anyone.
 extension Dispatcher {
     /// The most customers whose last worker is remembered; past it the oldest half is forgotten.
     public static let stickyMemory = 100_000
@@ -24,7 +25,7 @@ extension Dispatcher {
     /// that one qualifies and is free (returned), kept aside for it while it is busy (nil, the task
     /// is scheduled), or to `peer` as chosen.
     mutating func stickyChoice(for task: DispatchTask, lane: Lane, chosen peer: PeerID, now: Int64) -> PeerID? {
-        guard !task.stickyTried, let workerID = lastWorker[task.payload.customerID],
+        guard !task.stickyTried, let workerID = task.payload.conversationOwner ?? lastWorker[task.payload.customerID],
             workerID != workers[peer]?.registration.workerID,
             let preferred = peerOf[workerID], let worker = workers[preferred],
             worker.qualifies(for: lane), !task.declinedBy.contains(workerID)

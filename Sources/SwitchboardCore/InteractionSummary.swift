@@ -13,10 +13,13 @@ public struct InteractionSummary: Sendable, Equatable {
     public var contentType: String
     public var attributes: [String: String]
     public var routeReason: String
+    /// The conversation it belongs to, if any (conversations (id)).
+    public var conversationID: Int64?
 
     public init(
         id: Int64, gateway: String, messageID: String, channel: String, occurredAt: Int64, receivedAt: Int64, intent: String? = nil,
-        language: String? = nil, contentType: String, attributes: [String: String] = [:], routeReason: String
+        language: String? = nil, contentType: String, attributes: [String: String] = [:], routeReason: String,
+        conversationID: Int64? = nil
     ) {
         self.id = id
         self.gateway = gateway
@@ -29,6 +32,7 @@ public struct InteractionSummary: Sendable, Equatable {
         self.contentType = contentType
         self.attributes = attributes
         self.routeReason = routeReason
+        self.conversationID = conversationID
     }
 
     /// TASK's `interaction` object, written when the task is offered (not kept while it waits).
@@ -37,6 +41,7 @@ public struct InteractionSummary: Sendable, Equatable {
         object.field("attributes", attributes)
         object.field("channel", channel)
         object.field("content_type", contentType)
+        object.field("conversation_id", conversationID)
         object.field("gateway", gateway)
         object.field("id", id)
         object.field("intent", intent)

@@ -28,16 +28,20 @@ extension Hub {
             refuseGateway(peer, frames, messageID: error.messageID, code: .invalid, detail: RefusalDetail(error.code), reason: error.reason)
             return
         }
+        let gateway = name ?? Self.gatewayName(peer)
+        if let gateway { gatewayRegistry.seen(gateway, now: Clock.nowMs()) }
         switch command {
         case .publish(let publish):
             stats.receivedByChannel[publish.channel, default: 0] += 1
             accept(publish, from: peer, name: name, frames: frames)
         case .ping:
             sendGateway(.pong, to: peer)
+        case .hello, .sent, .undeliverable, .status:
+            handleTwoWay(command, from: peer, gateway: gateway, frames: frames)
         default:
             refuseGateway(
                 peer, frames, messageID: nil, code: .invalid, detail: .unknownCommand,
-                reason: "\(command.name) is not a gateway command; gateways send PUBLISH and PING")
+                reason: "\(command.name) is not a gateway command; gateways send PUBLISH, PING, HELLO, SENT, UNDELIVERABLE and STATUS")
         }
     }
 

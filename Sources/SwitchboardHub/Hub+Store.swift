@@ -63,6 +63,8 @@ extension Hub {
                     recentDead = figures.dead
                 case .failure(let failure): logger.warning("could not read the queues' figures: \(failure.reason)")
                 }
+            case .replied, .outboundClaimed, .outboundRecorded, .contactStatus, .campaignPassed:
+                handleTwoWayReply(reply)
             case .merged(let result):
                 mergePassInFlight = false
                 switch result {

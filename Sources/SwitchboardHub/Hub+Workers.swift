@@ -66,6 +66,8 @@ extension Hub {
             perform(dispatcher.fail(peer, fail, now: now), refusingWith: frames)
         case .query(let query):
             self.query(query, from: peer, frames: frames)
+        case .reply(let reply):
+            self.reply(reply, from: peer)
         case .heartbeat:
             if !dispatcher.isRegistered(peer) {
                 // After a hub restart the worker's connection survives; tell it to announce itself again.
@@ -79,7 +81,7 @@ extension Hub {
                 WorkerError(
                     code: .invalid, detail: .unknownCommand,
                     reason:
-                        "\(command.name) is not a worker command; workers send READY, ACCEPT, REJECT, TRANSFER, DONE, FAIL, QUERY, HEARTBEAT and BYE"
+                        "\(command.name) is not a worker command; workers send READY, ACCEPT, REJECT, TRANSFER, DONE, FAIL, REPLY, QUERY, HEARTBEAT and BYE"
                 ))
         }
     }

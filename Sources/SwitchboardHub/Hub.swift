@@ -94,6 +94,16 @@ public final class Hub {
     var recentDead: [RecentProblem] = []
     var nextQueueFigures: Int64 = 0
     var queueFiguresInFlight = false
+    /// Two-way: the gateways that said HELLO, DELIVERs waiting for their answer, answers on their
+    /// way to the store, and the timers of the outbound and campaign passes.
+    var gatewayRegistry = GatewayRegistry()
+    var outboundInFlight: [Int64: OutboundInFlight] = [:]
+    var outboundResults: [OutboundResult] = []
+    var outboundClaimInFlight = false
+    var nextOutboundClaim: Int64 = 0
+    var campaignPassInFlight = false
+    var nextCampaignPass: Int64 = 0
+    var statusQueriesInFlight = 0
     /// SIGTERM was received: new messages are refused while held tasks are answered.
     var draining = false
     /// systemd's notify socket (a no-op outside systemd): READY, STATUS every 10 s, WATCHDOG, RELOADING, STOPPING.
@@ -177,6 +187,8 @@ public final class Hub {
         }
         try setup.ensurePartitions(nowMs: Clock.nowMs())
         // Deliveries workers held at the last stop are restored before any worker can answer for them.
+        let released = try setup.releaseOutbound(owner: config.hubName)
+        if released > 0 { logger.notice("\(released) outbound messages this hub was sending at its last stop are queued again") }
         let held = try setup.loadOffered()
         for entry in held { dispatcher.restoreOffered(entry.task, workerID: entry.worker, now: Clock.nowMs()) }
         // Sticky routing remembers, across restarts, who last completed each recent customer's contact.
@@ -352,8 +364,10 @@ public final class Hub {
     func submit(_ request: StoreRequest) {
         switch request {
         case .ingest, .quarantine: ingestLane.submit(request, logger: logger)
-        case .apply, .loadPending, .loadHeld, .maintain, .processMerges, .queueFigures, .eventsOf: dispatchLane.submit(request, logger: logger)
-        case .contexts, .customerRecord: contextLane.submit(request, logger: logger)
+        case .apply, .loadPending, .loadHeld, .maintain, .processMerges, .queueFigures, .eventsOf, .reply, .claimOutbound, .outboundResults,
+            .campaignPass:
+            dispatchLane.submit(request, logger: logger)
+        case .contexts, .customerRecord, .contactStatus: contextLane.submit(request, logger: logger)
         case .stop: lanes.forEach { $0.submit(request, logger: logger) }
         }
     }
@@ -450,6 +464,7 @@ public final class Hub {
             submit(.processMerges(config.merges))
             nextMergePass = now + Int64(config.merges.everyMs)
         }
+        runOutboundTimers(now: now)
         if now >= nextQueueFigures && !queueFiguresInFlight && !draining && health != nil {
             queueFiguresInFlight = true
             submit(.queueFigures(queues: config.routing.queueNames.sorted(), nowMs: now))

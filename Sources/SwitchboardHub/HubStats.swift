@@ -22,6 +22,12 @@ public struct HubStats: Sendable, Equatable {
     public var failed = 0
     public var dead = 0
     public var requeued = 0
+    /// Two-way: REPLYs stored, DELIVERs sent, SENT and UNDELIVERABLE received, campaign contacts made.
+    public var replies = 0
+    public var outboundDelivered = 0
+    public var outboundSent = 0
+    public var outboundUndeliverable = 0
+    public var campaignContacts = 0
     /// Escalation steps applied to waiting deliveries.
     public var escalated = 0
     public var routed: [String: Int] = [:]
@@ -53,7 +59,7 @@ public struct HubStats: Sendable, Equatable {
     public init() {}
 
     var summary: String {
-        "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) quarantine_dropped=\(quarantineDropped) refusals_not_logged=\(refusalsNotLogged) overloaded=\(overloaded) auth_refused=\(authRefused) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) workers_free=\(workersWithFreeCapacity) deliveries_ready=\(deliveriesReady) in_flight=\(inFlight) repeated_answers=\(repeatedAnswersConfirmed) workers_not_reading=\(workersNotReading)"
+        "received=\(received) acked=\(acked) duplicates=\(duplicates) nacked=\(nacked) quarantined=\(quarantined) quarantine_dropped=\(quarantineDropped) refusals_not_logged=\(refusalsNotLogged) overloaded=\(overloaded) auth_refused=\(authRefused) offered=\(offered) completed=\(completed) failed=\(failed) dead=\(dead) requeued=\(requeued) batches=\(batches) workers=\(workers) workers_free=\(workersWithFreeCapacity) deliveries_ready=\(deliveriesReady) in_flight=\(inFlight) repeated_answers=\(repeatedAnswersConfirmed) workers_not_reading=\(workersNotReading) replies=\(replies) delivered=\(outboundDelivered) sent=\(outboundSent) undeliverable=\(outboundUndeliverable)"
     }
 }
 

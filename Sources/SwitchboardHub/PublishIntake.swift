@@ -33,10 +33,12 @@ final class PublishIntake {
     func record(_ publish: Publish, gateway: String, now: Int64) -> IngestRecord {
         var publish = publish
         if publish.intent == nil, let feedback = publish.feedback { publish.intent = feedback.kind.rawValue }
+        let optOut = OptOut.requested(by: publish)
+        if optOut, publish.intent == nil { publish.intent = OptOut.intent }
         let (identities, unverified) = normalizer.normalize(publish.hints)
         return IngestRecord(
             gateway: gateway, publish: publish, identities: identities, unverified: unverified, route: router.route(publish, now: now),
-            routingVersion: routingVersion)
+            routingVersion: routingVersion, optOut: optOut)
     }
 
     /// The refusal of a message id stored before with other content.

@@ -30,6 +30,16 @@ enum StoreRequest: Sendable {
     case processMerges(MergeSettings)
     /// Each queue's depth, oldest wait, at risk, breached and dead, for /metrics and the dashboard.
     case queueFigures(queues: [String], nowMs: Int64)
+    /// A worker's REPLY to store and queue for its gateway.
+    case reply(PeerID, Reply, worker: String, expireAfterMs: Int64)
+    /// Leases the next outbound messages of these channels to this hub (none: only expires).
+    case claimOutbound(channels: [String], limit: Int, settings: OutboundSettings)
+    /// What gateways answered to DELIVERs, and DELIVERs that got no answer.
+    case outboundResults([OutboundResult], settings: OutboundSettings)
+    /// A gateway's STATUS: the customer's open contacts.
+    case contactStatus(PeerID, queryID: String, id: Int64?, identity: NormalizedIdentity?)
+    /// Running campaigns' next contacts and attribution; idle conversations closed.
+    case campaignPass(nowMs: Int64, settings: OutboundSettings)
     case stop
 }
 
@@ -69,6 +79,11 @@ enum StoreReply: Sendable {
     case maintained(StoreFailure?, retention: RetentionResult? = nil)
     case merged(Result<[CustomerMerge], StoreFailure>)
     case queueFigures(Result<QueueFigures, StoreFailure>)
+    case replied(PeerID, Reply, Result<StoredReply, StoreFailure>)
+    case outboundClaimed(Result<[OutboundMessage], StoreFailure>)
+    case outboundRecorded([OutboundResult], Result<[Int64: String], StoreFailure>)
+    case contactStatus(PeerID, queryID: String, Result<OpenContacts, StoreFailure>)
+    case campaignPassed(Result<JSONValue, StoreFailure>)
 }
 
 /// Each queue's figures, and the latest refusals and dead letters, read together for /metrics and the dashboard.
@@ -94,7 +109,12 @@ extension StoreReply {
             .events(.failure(let error)):
             failure = error
         case .customerRecord(_, _, .failure(let error)), .merged(.failure(let error)), .queueFigures(.failure(let error)): failure = error
-        case .applied, .pending, .contexts, .held, .events, .customerRecord, .merged, .queueFigures: failure = nil
+        case .replied(_, _, .failure(let error)), .outboundClaimed(.failure(let error)), .outboundRecorded(_, .failure(let error)),
+            .contactStatus(_, _, .failure(let error)), .campaignPassed(.failure(let error)):
+            failure = error
+        case .applied, .pending, .contexts, .held, .events, .customerRecord, .merged, .queueFigures, .replied, .outboundClaimed,
+            .outboundRecorded, .contactStatus, .campaignPassed:
+            failure = nil
         case .quarantined(_, _, let error), .maintained(let error, _): failure = error
         }
         return !(failure?.unavailable ?? false)

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Postgres
 import SwitchboardCore
+import SwitchboardProtocol
 import SwitchboardStore
 import Synchronization
 import ZeroMQ
@@ -268,6 +269,22 @@ final class StoreThread: Sendable {
                     QueueFigures(
                         queues: try store.queueSummaries(queues: queues, nowMs: nowMs), quarantine: try store.recentQuarantine(limit: 10),
                         dead: try store.recentDead(limit: 10))))
+        case .reply(let peer, let reply, let worker, let expireAfterMs):
+            return .replied(peer, reply, .success(try store.storeReply(reply, worker: worker, expireAfterMs: expireAfterMs)))
+        case .claimOutbound(let channels, let limit, let settings):
+            return .outboundClaimed(
+                .success(
+                    try store.claimOutbound(
+                        owner: store.owner, channels: channels, limit: limit, leaseMs: settings.deliverTimeoutMs, maxAttempts: settings.maxAttempts)))
+        case .outboundResults(let results, let settings):
+            return .outboundRecorded(results, .success(try store.recordOutboundResults(results, owner: store.owner, settings: settings)))
+        case .contactStatus(let peer, let queryID, let id, let identity):
+            let found = try store.contactStatus(customerID: id, identity: identity)
+            return .contactStatus(
+                peer, queryID: queryID, .success(OpenContacts(queryID: queryID, customerID: found?.customerID, contacts: found?.contacts ?? [])))
+        case .campaignPass(let nowMs, let settings):
+            try store.closeIdleConversations(minutes: settings.conversationIdleMinutes)
+            return .campaignPassed(.success(try store.runCampaigns(nowMs: nowMs, settings: settings)))
         case .stop:
             fatalError("stop is handled by the loop")
         }
@@ -286,6 +303,11 @@ final class StoreThread: Sendable {
         case .maintain, .stop: .maintained(failure)
         case .processMerges: .merged(.failure(failure))
         case .queueFigures: .queueFigures(.failure(failure))
+        case .reply(let peer, let reply, _, _): .replied(peer, reply, .failure(failure))
+        case .claimOutbound: .outboundClaimed(.failure(failure))
+        case .outboundResults(let results, _): .outboundRecorded(results, .failure(failure))
+        case .contactStatus(let peer, let queryID, _, _): .contactStatus(peer, queryID: queryID, .failure(failure))
+        case .campaignPass: .campaignPassed(.failure(failure))
         }
     }
 
@@ -329,6 +351,11 @@ extension StoreRequest {
         case .customerRecord: "customer_record"
         case .processMerges: "process_merges"
         case .queueFigures: "queue_figures"
+        case .reply: "reply"
+        case .claimOutbound: "claim_outbound"
+        case .outboundResults: "outbound_results"
+        case .contactStatus: "contact_status"
+        case .campaignPass: "campaign_pass"
         case .stop: "stop"
         }
     }
@@ -346,6 +373,10 @@ extension StoreRequest {
         case .customerRecord: 1
         case .maintain, .processMerges, .stop: 0
         case .queueFigures(let queues, _): queues.count
+        case .reply, .contactStatus: 1
+        case .claimOutbound(_, let limit, _): limit
+        case .outboundResults(let results, _): results.count
+        case .campaignPass: 0
         }
     }
 }

@@ -18,6 +18,8 @@ public enum Codec {
         switch command {
         case .publish(let publish): frames.append(publish.body)
         case .task(let task): frames.append(task.body)
+        case .reply(let reply): frames.append(reply.body)
+        case .deliver(let deliver): frames.append(deliver.body)
         default: break
         }
         return frames
@@ -53,8 +55,10 @@ public enum Codec {
     }
 
     /// Commands a gateway sends to the hub, and commands a worker sends to the hub.
-    public static let gatewayCommands: Set<String> = ["PUBLISH", "PING"]
-    public static let workerCommands: Set<String> = ["READY", "ACCEPT", "REJECT", "TRANSFER", "DONE", "FAIL", "QUERY", "HEARTBEAT", "BYE"]
+    public static let gatewayCommands: Set<String> = ["PUBLISH", "PING", "HELLO", "SENT", "UNDELIVERABLE", "STATUS"]
+    public static let workerCommands: Set<String> = [
+        "READY", "ACCEPT", "REJECT", "TRANSFER", "DONE", "FAIL", "QUERY", "HEARTBEAT", "BYE", "REPLY",
+    ]
 
     /// Decodes and validates frames; every refusal is a `ProtocolError` whose reason names the fault.
     /// With `accepting`, any other command is `unknown_command` before its header is read.
@@ -122,6 +126,52 @@ public enum Codec {
                 Transfer(
                     deliveryID: try header.integer("delivery_id", in: 1...Int64.max), queue: try header.identifier("queue"),
                     reason: try header.string("reason", maxBytes: 4096)))
+        case "REPLY": return .reply(try decodeReply(header, body: frames[3], limits: limits))
+        case "REPLIED":
+            return .replied(
+                Replied(
+                    deliveryID: try header.integer("delivery_id", in: 1...Int64.max), replyID: try header.identifier("reply_id", maxBytes: 128),
+                    outboundID: try header.integer("outbound_id", in: 1...Int64.max),
+                    conversationID: try header.integer("conversation_id", in: 1...Int64.max), repeated: try header.bool("repeat", default: false)))
+        case "HELLO":
+            let channels = try header.stringArray("channels", maxCount: 64, required: true)
+            for channel in channels {
+                guard !channel.isEmpty, channel.utf8.count <= 32 else { throw header.failure(.invalidField, "a HELLO channel has 1 to 32 bytes") }
+                try header.checkIdentifier(channel, field: "channels")
+            }
+            return .hello(Hello(channels: channels, heartbeatMs: try header.optionalInteger("heartbeat_ms", in: 1...3_600_000).map(Int.init)))
+        case "DELIVER": return .deliver(try decodeDeliver(header, body: frames[3]))
+        case "SENT":
+            return .sent(
+                Sent(
+                    outboundID: try header.integer("outbound_id", in: 1...Int64.max), reference: try header.optionalString("reference", maxBytes: 256)
+                ))
+        case "UNDELIVERABLE":
+            return .undeliverable(
+                Undeliverable(
+                    outboundID: try header.integer("outbound_id", in: 1...Int64.max), reason: try header.string("reason", maxBytes: 4096),
+                    retryAfterMs: try header.optionalInteger("retry_after_ms", in: 0...86_400_000).map(Int.init)))
+        case "STATUS":
+            let queryID = try header.identifier("query_id", maxBytes: 64)
+            switch (try header.optionalInteger("customer_id", in: 1...Int64.max), header.members["identity"]) {
+            case (let id?, nil): return .status(StatusQuery(queryID: queryID, customerID: id))
+            case (nil, .object(let members)?):
+                let reader = HeaderReader(command: "STATUS identity", members: members, messageID: nil)
+                return .status(
+                    StatusQuery(
+                        queryID: queryID, identityKind: try reader.identifier("kind", maxBytes: 16),
+                        identityValue: try reader.string("value", maxBytes: 254)))
+            default:
+                throw header.failure(.invalidField, "STATUS needs customer_id or identity {kind, value}, one of them")
+            }
+        case "OPEN_CONTACTS":
+            let found = try header.bool("found", default: false)
+            var contacts: [JSONValue] = []
+            if case .array(let elements)? = header.members["contacts"] { contacts = elements }
+            return .openContacts(
+                OpenContacts(
+                    queryID: try header.identifier("query_id", maxBytes: 64),
+                    customerID: found ? try header.integer("customer_id", in: 1...Int64.max) : nil, contacts: contacts))
         case "QUERY":
             let queryID = try header.identifier("query_id", maxBytes: 64)
             let customerID = try header.optionalInteger("customer_id", in: 1...Int64.max)
@@ -174,6 +224,8 @@ public enum Codec {
         "TASK": true, "ACCEPT": false, "REJECT": false, "TRANSFER": false, "DONE": false, "FAIL": false, "CONFIRM": false, "ERROR": false,
         "QUERY": false, "RESULT": false,
         "HEARTBEAT": false, "BYE": false,
+        "REPLY": true, "REPLIED": false, "HELLO": false, "DELIVER": true, "SENT": false, "UNDELIVERABLE": false, "STATUS": false,
+        "OPEN_CONTACTS": false,
     ]
 
     private static func decodePublish(_ header: HeaderReader, body: [UInt8], limits: DecodingLimits) throws(ProtocolError) -> Publish {
@@ -224,7 +276,8 @@ public enum Codec {
             hints: hints, intent: try header.optionalString("intent", maxBytes: 64), process: process,
             priority: Int(try header.optionalInteger("priority", in: 0...9) ?? 0), language: try header.optionalString("language", maxBytes: 16),
             contentType: try header.optionalString("content_type", maxBytes: 128) ?? Publish.defaultContentType, body: body,
-            attributes: try header.stringMap("attributes", maxCount: 64), feedback: try feedback(header))
+            attributes: try header.stringMap("attributes", maxCount: 64), feedback: try feedback(header),
+            thread: try header.optionalString("thread", maxBytes: 512))
         if publish.isText {
             guard UTF8Validation.isValid(body) else {
                 throw header.failure(.invalidText, "body is declared '\(publish.contentType)' but is not valid UTF-8")
@@ -255,7 +308,36 @@ public enum Codec {
         return Done(
             deliveryID: try header.integer("delivery_id", in: 1...Int64.max), outcome: try header.identifier("outcome", maxBytes: 64),
             notes: try header.optionalString("notes", maxBytes: 4096, allowEmpty: true), resolution: resolution, complaintID: complaintID,
-            feedback: feedback, customer: customer)
+            feedback: feedback, customer: customer, closeConversation: try header.bool("close_conversation", default: false))
+    }
+
+    private static func decodeReply(_ header: HeaderReader, body: [UInt8], limits: DecodingLimits) throws(ProtocolError) -> Reply {
+        guard body.count <= limits.maxBodyBytes else {
+            throw header.failure(.bodyTooLarge, "REPLY body is \(body.count) bytes, the limit is \(limits.maxBodyBytes)")
+        }
+        let reply = Reply(
+            deliveryID: try header.integer("delivery_id", in: 1...Int64.max), replyID: try header.identifier("reply_id", maxBytes: 128),
+            contentType: try header.optionalString("content_type", maxBytes: 128) ?? Publish.defaultContentType, body: body,
+            close: try header.bool("close", default: false))
+        let probe = Publish(messageID: "-", channel: "-", occurredAt: 0, contentType: reply.contentType, body: [])
+        if probe.isText {
+            guard UTF8Validation.isValid(body), !body.contains(0) else {
+                throw header.failure(.invalidText, "REPLY body is declared '\(reply.contentType)' but is not valid UTF-8 without NUL bytes")
+            }
+        }
+        return reply
+    }
+
+    private static func decodeDeliver(_ header: HeaderReader, body: [UInt8]) throws(ProtocolError) -> Deliver {
+        Deliver(
+            outboundID: try header.integer("outbound_id", in: 1...Int64.max), idempotencyKey: try header.string("idempotency_key", maxBytes: 64),
+            channel: try header.identifier("channel", maxBytes: 32), to: try header.stringMap("to", maxCount: 16),
+            conversationID: try header.optionalInteger("conversation_id", in: 1...Int64.max),
+            thread: try header.optionalString("thread", maxBytes: 512),
+            inReplyTo: try header.optionalString("in_reply_to", maxBytes: 256), language: try header.optionalString("language", maxBytes: 16),
+            contentType: try header.optionalString("content_type", maxBytes: 128) ?? Publish.defaultContentType,
+            attempt: Int(try header.integer("attempt", in: 1...1_000_000)), expiresAt: try header.integer("expires_at", in: 0...Int64.max),
+            campaignID: try header.optionalInteger("campaign_id", in: 1...Int64.max), body: body)
     }
 
     private static func decodeReady(_ header: HeaderReader) throws(ProtocolError) -> Ready {
@@ -316,6 +398,7 @@ public enum Codec {
             header.field("occurred_at", publish.occurredAt)
             if publish.priority != 0 { header.field("priority", publish.priority) }
             header.field("process", publish.process?.rawValue)
+            header.field("thread", publish.thread)
         case .ack(let ack):
             header.field("customer_id", ack.customerID)
             header.field("duplicate", ack.duplicate)
@@ -344,6 +427,7 @@ public enum Codec {
                 deliveryID: task.deliveryID, attempt: task.attempt, deadline: task.deadline, queue: task.queue, priority: task.priority,
                 interaction: JSONWriter.bytes(task.interaction), customer: JSONWriter.bytes(task.customer))
         case .done(let done):
+            if done.closeConversation { header.field("close_conversation", true) }
             header.field("complaint_id", done.complaintID)
             if let customer = done.customer, !customer.isEmpty { header.field("customer", encoded: JSONWriter.bytes(customer.json)) }
             header.field("delivery_id", done.deliveryID)
@@ -389,6 +473,54 @@ public enum Codec {
             header.field("delivery_id", error.deliveryID)
             header.field("detail", error.detail)
             header.field("reason", error.reason)
+        case .reply(let reply):
+            if reply.close { header.field("close", true) }
+            if reply.contentType != Publish.defaultContentType { header.field("content_type", reply.contentType) }
+            header.field("delivery_id", reply.deliveryID)
+            header.field("reply_id", reply.replyID)
+        case .replied(let replied):
+            header.field("conversation_id", replied.conversationID)
+            header.field("delivery_id", replied.deliveryID)
+            header.field("outbound_id", replied.outboundID)
+            header.field("repeat", replied.repeated)
+            header.field("reply_id", replied.replyID)
+        case .hello(let hello):
+            header.field("channels", hello.channels)
+            header.field("heartbeat_ms", hello.heartbeatMs)
+        case .deliver(let deliver):
+            header.field("attempt", deliver.attempt)
+            header.field("campaign_id", deliver.campaignID)
+            header.field("channel", deliver.channel)
+            if deliver.contentType != Publish.defaultContentType { header.field("content_type", deliver.contentType) }
+            header.field("conversation_id", deliver.conversationID)
+            header.field("expires_at", deliver.expiresAt)
+            header.field("idempotency_key", deliver.idempotencyKey)
+            header.field("in_reply_to", deliver.inReplyTo)
+            header.field("language", deliver.language)
+            header.field("outbound_id", deliver.outboundID)
+            header.field("thread", deliver.thread)
+            header.field("to", deliver.to)
+        case .sent(let sent):
+            header.field("outbound_id", sent.outboundID)
+            header.field("reference", sent.reference)
+        case .undeliverable(let undeliverable):
+            header.field("outbound_id", undeliverable.outboundID)
+            header.field("reason", undeliverable.reason)
+            header.field("retry_after_ms", undeliverable.retryAfterMs)
+        case .status(let status):
+            header.field("customer_id", status.customerID)
+            if let kind = status.identityKind, let value = status.identityValue {
+                var members = JSONObjectWriter()
+                members.field("kind", kind)
+                members.field("value", value)
+                header.field("identity", encoded: members.finish())
+            }
+            header.field("query_id", status.queryID)
+        case .openContacts(let open):
+            header.field("contacts", encoded: JSONWriter.bytes(.array(open.contacts)))
+            header.field("customer_id", open.customerID)
+            header.field("found", open.found)
+            header.field("query_id", open.queryID)
         case .ping, .pong, .heartbeat, .bye:
             break
         }

@@ -72,11 +72,15 @@ public struct Publish: Sendable, Equatable {
     /// Explicit feedback the message carries (a score, a survey, a return, a complaint); the body
     /// is its comment.
     public var feedback: Feedback?
+    /// The channel's thread hint (an e-mail's thread root Message-ID, a chat session id): the
+    /// message joins that thread's open conversation, or opens one.
+    public var thread: String?
 
     public init(
         messageID: String, channel: String, occurredAt: Int64, hints: IdentityHints = IdentityHints(),
         intent: String? = nil, process: CRMProcess? = nil, priority: Int = 0, language: String? = nil,
-        contentType: String = Publish.defaultContentType, body: [UInt8], attributes: [String: String] = [:], feedback: Feedback? = nil
+        contentType: String = Publish.defaultContentType, body: [UInt8], attributes: [String: String] = [:], feedback: Feedback? = nil,
+        thread: String? = nil
     ) {
         self.messageID = messageID
         self.channel = channel
@@ -90,6 +94,7 @@ public struct Publish: Sendable, Equatable {
         self.body = body
         self.attributes = attributes
         self.feedback = feedback
+        self.thread = thread
     }
 
     public static let defaultContentType = "text/plain; charset=utf-8"
@@ -311,10 +316,12 @@ public struct Done: Sendable, Equatable {
     public var feedback: Feedback?
     /// What the worker learned of the customer.
     public var customer: CustomerUpdate?
+    /// Closes the task's conversation (a resolution closes it too).
+    public var closeConversation: Bool
 
     public init(
         deliveryID: Int64, outcome: String, notes: String? = nil, resolution: String? = nil, complaintID: Int64? = nil,
-        feedback: Feedback? = nil, customer: CustomerUpdate? = nil
+        feedback: Feedback? = nil, customer: CustomerUpdate? = nil, closeConversation: Bool = false
     ) {
         self.deliveryID = deliveryID
         self.outcome = outcome
@@ -323,6 +330,7 @@ public struct Done: Sendable, Equatable {
         self.complaintID = complaintID
         self.feedback = feedback
         self.customer = customer
+        self.closeConversation = closeConversation
     }
 
     /// The DONE's report beyond its outcome and notes, as the store writes it; nil when it has none
@@ -333,6 +341,7 @@ public struct Done: Sendable, Equatable {
         if let complaintID { members["complaint_id"] = .integer(complaintID) }
         if let feedback { members["feedback"] = feedback.json }
         if let customer, !customer.isEmpty { members["customer"] = customer.json }
+        if closeConversation { members["close_conversation"] = .bool(true) }
         return members.isEmpty ? nil : .object(members)
     }
 }
@@ -417,6 +426,14 @@ public enum Command: Sendable, Equatable {
     case error(WorkerError)
     case heartbeat
     case bye
+    case reply(Reply)
+    case replied(Replied)
+    case hello(Hello)
+    case deliver(Deliver)
+    case sent(Sent)
+    case undeliverable(Undeliverable)
+    case status(StatusQuery)
+    case openContacts(OpenContacts)
 
     /// The command's name in the command frame.
     public var name: String {
@@ -440,6 +457,14 @@ public enum Command: Sendable, Equatable {
         case .error: "ERROR"
         case .heartbeat: "HEARTBEAT"
         case .bye: "BYE"
+        case .reply: "REPLY"
+        case .replied: "REPLIED"
+        case .hello: "HELLO"
+        case .deliver: "DELIVER"
+        case .sent: "SENT"
+        case .undeliverable: "UNDELIVERABLE"
+        case .status: "STATUS"
+        case .openContacts: "OPEN_CONTACTS"
         }
     }
 }

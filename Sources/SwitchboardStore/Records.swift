@@ -15,10 +15,12 @@ public final class IngestRecord: Sendable {
     public let unverified: [UnverifiedIdentity]
     public let route: RouteDecision
     public let routingVersion: Int
+    /// The message asks for no more marketing contact (an inbound STOP): stored with it.
+    public let optOut: Bool
 
     public init(
         gateway: String, publish: Publish, identities: [NormalizedIdentity], unverified: [UnverifiedIdentity] = [], route: RouteDecision,
-        routingVersion: Int
+        routingVersion: Int, optOut: Bool = false
     ) {
         self.gateway = gateway
         self.publish = publish
@@ -26,6 +28,7 @@ public final class IngestRecord: Sendable {
         self.unverified = unverified
         self.route = route
         self.routingVersion = routingVersion
+        self.optOut = optOut
     }
 }
 

@@ -93,14 +93,15 @@ extension Store {
             let summary = InteractionSummary(
                 id: int(8), gateway: row[9] ?? "", messageID: row[10] ?? "", channel: row[11] ?? "", occurredAt: int(12), receivedAt: int(13),
                 intent: row[14], language: row[15], contentType: row[16] ?? Publish.defaultContentType, attributes: attributes,
-                routeReason: row[18] ?? "")
+                routeReason: row[18] ?? "", conversationID: row[26].flatMap { Int64($0) })
             let body = row[19].map { Array($0.utf8) } ?? Hex.decode(row[20] ?? "")
             var task = DispatchTask(
                 deliveryID: int(0), queue: row[1] ?? "", priority: Int(int(2)), deadline: int(3), attempts: Int(int(4)),
                 notBefore: row[5].flatMap { Int64($0) },
                 payload: TaskPayload(
                     interaction: summary, customerID: int(21), body: body,
-                    needs: TaskNeeds(language: row[22], skills: try Self.strings(json: row[23]), optionalSkills: try Self.strings(json: row[24]))))
+                    needs: TaskNeeds(language: row[22], skills: try Self.strings(json: row[23]), optionalSkills: try Self.strings(json: row[24])),
+                    conversationOwner: row[27]))
             task.escalations = Int(int(25))
             return (task, row[6], row[7].flatMap { Int64($0) })
         }

@@ -166,13 +166,13 @@ public final class Store {
         // Each record's row in the answer, -1 until one answers it.
         var rowOf = [Int](repeating: -1, count: records.count)
         var contexts: [Int64: [UInt8]] = [:]
-        let readsContexts = answer.columnCount > 7
+        let readsContexts = answer.columnCount > 9
         for row in 0..<answer.rowCount {
             guard let position = answer.int64(row, 0).map(Int.init), statement.order.indices.contains(position - 1) else {
                 throw PostgresError(code: .unexpectedResult, message: "the ingest statement answered an unknown position")
             }
             rowOf[statement.order[position - 1]] = row
-            if readsContexts, let context = answer.bytes(row, 7), let interaction = answer.int64(row, 2) { contexts[interaction] = context }
+            if readsContexts, let context = answer.bytes(row, 9), let interaction = answer.int64(row, 2) { contexts[interaction] = context }
         }
         let outcomes = try records.indices.map { index in
             guard rowOf[index] >= 0 else {
@@ -223,7 +223,7 @@ public final class Store {
     /// answers unnested here into a row per message (one function call fewer than
     /// `swb_ingest_rounds`, which does the same).
     static let ingestSQL = """
-        SELECT a.position, a.outcome, a.interaction_id, a.customer_id, a.queue, a.delivery_id, a.alternative
+        SELECT a.position, a.outcome, a.interaction_id, a.customer_id, a.queue, a.delivery_id, a.alternative, a.conversation_id, a.owner
           FROM swb_ingest_rounds_arrays($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
                                         $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[],
                                         $15::bigint[], $16::text[], $17::integer[], $18::text[], $19::text[], $20::text[], $21::text[],
@@ -231,13 +231,14 @@ public final class Store {
                                         $28::text[], $29::text[], $30::text[], $31::jsonb[], $32::text[], $33::jsonb[],
                                         to_timestamp($34::bigint / 1000.0)) r
          CROSS JOIN LATERAL unnest(r.o_position, r.o_outcome, r.o_interaction_id, r.o_customer_id, r.o_queue, r.o_delivery_id,
-                                   r.o_alternative)
-               AS a (position, outcome, interaction_id, customer_id, queue, delivery_id, alternative)
+                                   r.o_alternative, r.o_conversation_id, r.o_owner)
+               AS a (position, outcome, interaction_id, customer_id, queue, delivery_id, alternative, conversation_id, owner)
         """
 
     /// The same, with the customers' contexts of the messages marked in $1 (`swb_ingest_rounds_with_contexts`).
     static let ingestWithContextsSQL = """
-        SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_alternative, o_context
+        SELECT o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_alternative, o_conversation_id, o_owner,
+               o_context
           FROM swb_ingest_rounds_with_contexts(
                    $1::boolean[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
                    $10::text[], $11::smallint[], $12::text[], $13::text[], $14::bytea[], $15::jsonb[], $16::bigint[], $17::text[],
@@ -270,7 +271,7 @@ public final class Store {
         var ruleID = PostgresArray<String>(), alternatives = PostgresArray<PostgresJSONB>()
         var fax = PostgresArray<String>(), chat = PostgresArray<String>(), social = PostgresArray<String>()
         var unverified = PostgresArray<PostgresJSONB>(), customerKind = PostgresArray<String>()
-        var feedback = PostgresArray<PostgresJSONB>()
+        var extra = PostgresArray<PostgresJSONB>()
         /// The last skill list written as a literal, and the literal: a batch's tasks share a few lists.
         var lastSkills: (skills: [String], literal: String)?
 
@@ -320,7 +321,7 @@ public final class Store {
                         JSONWriter.bytes(
                             .object(Dictionary(record.unverified.map { ($0.kind.rawValue, JSONValue.string($0.value)) }) { first, _ in first }))))
             customerKind.append(record.publish.hints.kind?.rawValue)
-            feedback.append(record.publish.feedback.map { PostgresJSONB(JSONWriter.bytes($0.json)) })
+            extra.append(Self.extra(record).map { PostgresJSONB(JSONWriter.bytes($0)) })
             let needs = record.route.needs
             taskLanguage.append(needs.language)
             // Each task's skills as one array literal, cast in the statement: PostgreSQL's arrays
@@ -358,8 +359,20 @@ public final class Store {
                 fingerprint.parameter(), phone.parameter(), email.parameter(), external.parameter(), device.parameter(),
                 taskLanguage.parameter(), requiredSkills.parameter(), optionalSkills.parameter(), ruleID.parameter(), alternatives.parameter(),
                 fax.parameter(), chat.parameter(), social.parameter(), unverified.parameter(), customerKind.parameter(),
-                feedback.parameter(),
+                extra.parameter(),
             ]
+        }
+
+        /// What a message carries beyond the common columns, as the ingest statement's p_extra
+        /// reads it: its feedback, its thread hint, an opt-out; nil (NULL) for most messages.
+        static func extra(_ record: IngestRecord) -> JSONValue? {
+            let publish = record.publish
+            guard publish.feedback != nil || publish.thread != nil || record.optOut else { return nil }
+            var members: [String: JSONValue] = [:]
+            if let feedback = publish.feedback { members["feedback"] = feedback.json }
+            if let thread = publish.thread { members["thread"] = .string(thread) }
+            if record.optOut { members["opt_out"] = .bool(true) }
+            return .object(members)
         }
     }
 
@@ -388,10 +401,12 @@ public final class Store {
                 id: interactionID, gateway: record.gateway, messageID: messageID, channel: record.publish.channel,
                 occurredAt: record.publish.occurredAt, receivedAt: receivedAtMs, intent: record.publish.intent,
                 language: record.publish.language, contentType: record.publish.contentType, attributes: record.publish.attributes,
-                routeReason: route.reason)
+                routeReason: route.reason, conversationID: answer.int64(row, 7))
             let task = DispatchTask(
                 deliveryID: deliveryID, queue: queue, priority: route.priority, deadline: route.deadline,
-                payload: TaskPayload(interaction: summary, customerID: customerID, body: record.publish.body, needs: route.needs))
+                payload: TaskPayload(
+                    interaction: summary, customerID: customerID, body: record.publish.body, needs: route.needs,
+                    conversationOwner: answer.string(row, 8)))
             return .stored(Ack(messageID: messageID, interactionID: interactionID, customerID: customerID, queue: queue, duplicate: false), task)
         }
     }

@@ -63,7 +63,7 @@ struct ChaosTests {
                     confirmed.insert(confirm.deliveryID)
                     if confirm.repeated { repeats += 1 }
                 case .refused(let error): refusals[error.detail, default: 0] += 1
-                case .result, nil: break
+                case .result, .replied, nil: break
                 }
             }
         }

@@ -71,7 +71,7 @@ func work(_ worker: WorkerClient, until messages: Int, timeoutSeconds: Double) t
             ledger.confirm(confirm)
             confirmed += 1
         case .refused(let error): refused.append(error.detail)
-        case .result, nil: break
+        case .result, .replied, nil: break
         }
     }
     return (ledger, confirmed, refused)

@@ -130,6 +130,7 @@ struct RecoveryTests {
             case .task(let task): holding.append(task.deliveryID)  // capacity freed: new offers arrive
             case .refused(let error): Issue.record("refused: \(error)")
             case .result(let result): Issue.record("unasked RESULT: \(result)")
+            case .replied(let replied): Issue.record("unasked REPLIED: \(replied)")
             }
         }
         #expect(confirmed == 3)
@@ -162,7 +163,7 @@ struct RecoveryTests {
                 #expect(!completed.contains(task.deliveryID), "delivery \(task.deliveryID) offered again after its DONE was confirmed")
                 try worker.done(task.deliveryID, outcome: "ok")
                 completed.append(task.deliveryID)
-            case .confirmed, .refused, .result:
+            case .confirmed, .refused, .result, .replied:
                 continue
             }
         }

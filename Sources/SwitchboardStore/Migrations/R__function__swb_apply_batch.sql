@@ -147,6 +147,12 @@ BEGIN
                AND k.id IN (SELECT o.id FROM complaints o WHERE o.interaction_id = r.interaction_id AND o.status = 'open'
                             UNION ALL
                             SELECT (r.report ->> 'complaint_id')::bigint)
+        ), closed_conversations AS (
+            -- A resolution (or close_conversation) closes the conversation of the task's interaction.
+            UPDATE conversations v SET state = 'closed', closed_at = r.done_at, closed_reason = 'resolved'
+              FROM reported r
+             WHERE (r.report ? 'resolution' OR coalesce((r.report ->> 'close_conversation')::boolean, false)) AND v.state = 'open'
+               AND v.id = (SELECT i.conversation_id FROM interactions i WHERE i.id = r.interaction_id AND i.received_at = r.interaction_received_at)
         ), customer_updates AS (
             UPDATE customers u
                SET display_name = coalesce(r.report -> 'customer' ->> 'name', u.display_name),

@@ -9,7 +9,7 @@ RETURNS TABLE (o_id bigint, o_queue text, o_priority integer, o_deadline bigint,
                o_worker text, o_lease_until bigint, o_interaction_id bigint, o_gateway text, o_message_id text, o_channel text,
                o_occurred_at bigint, o_received_at bigint, o_intent text, o_language text, o_content_type text, o_attributes jsonb,
                o_route_reason text, o_body_text text, o_body_hex text, o_customer_id bigint, o_task_language text,
-               o_required_skills json, o_optional_skills json, o_escalations integer)
+               o_required_skills json, o_optional_skills json, o_escalations integer, o_conversation_id bigint, o_owner text)
 LANGUAGE sql STABLE
 SET enable_seqscan = off
 SET enable_bitmapscan = off
@@ -23,9 +23,11 @@ AS $$
            i.id, i.gateway, i.message_id, i.channel, (extract(epoch FROM i.occurred_at) * 1000)::bigint,
            (extract(epoch FROM i.received_at) * 1000)::bigint, i.intent, i.language, i.content_type, i.attributes,
            d.route_reason, i.body_text, encode(i.body_bytes, 'hex'), d.customer_id, d.language,
-           to_json(d.required_skills), to_json(d.optional_skills), d.escalations::integer
+           to_json(d.required_skills), to_json(d.optional_skills), d.escalations::integer, i.conversation_id, c.owner_worker
       FROM (SELECT * FROM deliveries WHERE id = ANY (p_ids) OFFSET 0) d
       JOIN interactions i ON i.id = d.interaction_id AND i.received_at = d.interaction_received_at
+      -- The owner of the interaction's conversation while it is open: the task is offered to that worker first.
+      LEFT JOIN conversations c ON c.id = i.conversation_id AND c.state = 'open'
      WHERE d.state = ANY (p_states)
      ORDER BY d.deadline, d.priority DESC, d.id
 $$;

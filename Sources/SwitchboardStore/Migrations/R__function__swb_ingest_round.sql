@@ -21,10 +21,10 @@ CREATE FUNCTION swb_ingest_round(
     p_attributes jsonb[], p_deadline bigint[], p_route_reason text[], p_routing_version integer[],
     p_fingerprint text[], p_phone text[], p_email text[], p_external text[], p_device text[],
     p_task_language text[], p_required_skills text[], p_optional_skills text[], p_rule_id text[], p_alternatives jsonb[],
-    p_fax text[], p_chat text[], p_social text[], p_unverified jsonb[], p_customer_kind text[], p_feedback jsonb[],
+    p_fax text[], p_chat text[], p_social text[], p_unverified jsonb[], p_customer_kind text[], p_extra jsonb[],
     p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
     OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[],
-    OUT o_alternative integer[])
+    OUT o_alternative integer[], OUT o_conversation_id bigint[], OUT o_owner text[])
 RETURNS record
 LANGUAGE plpgsql
 SET enable_seqscan TO 'off'
@@ -42,7 +42,8 @@ BEGIN
         SELECT b.position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent,
                b.language, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
                b.routing_version, b.fingerprint, b.phone, b.email, b.external, b.device, b.fax, b.chat, b.social,
-               b.unverified, b.customer_kind, b.feedback, b.task_language, b.pick,
+               b.unverified, b.customer_kind, b.extra -> 'feedback' AS feedback, b.extra ->> 'thread' AS thread,
+               coalesce((b.extra ->> 'opt_out')::boolean, false) AS opt_out, b.task_language, b.pick,
                -- The route: the hub's, or the alternative the customer meets.
                CASE WHEN b.pick IS NULL THEN b.queue ELSE b.alternatives -> b.pick ->> 'queue' END AS queue,
                CASE WHEN b.pick IS NULL THEN b.priority ELSE (b.alternatives -> b.pick ->> 'priority')::smallint END AS priority,
@@ -97,7 +98,7 @@ BEGIN
                      p_required_skills[i]::text[] AS required_skills, p_optional_skills[i]::text[] AS optional_skills,
                      p_rule_id[i] AS rule_id, p_alternatives[i] AS alternatives, p_fax[i] AS fax, p_chat[i] AS chat,
                      p_social[i] AS social, p_unverified[i] AS unverified, p_customer_kind[i] AS customer_kind,
-                     p_feedback[i] AS feedback,
+                     p_extra[i] AS extra,
                      CASE WHEN p_phone[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
                                                               WHERE c.value = p_phone[i] AND c.kind COLLATE "C" = 'phone' LIMIT 1) END AS phone_customer,
                      CASE WHEN p_email[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
@@ -116,6 +117,46 @@ BEGIN
                 FROM generate_series(p_lo, p_hi) AS i
               OFFSET 0) b0) b
           LEFT JOIN LATERAL (SELECT * FROM ingest_keys k WHERE p_probe AND k.gateway = b.gateway AND k.message_id = b.message_id LIMIT 1) k ON true
+    ), conversation_probe AS MATERIALIZED (
+        -- Each fresh message's open conversation: of its thread hint, else its customer's on the
+        -- channel (a new customer has none). One row per message of the round, so that the
+        -- answers below are read by subscript, position - p_lo + 1, not joined.
+        SELECT s.position, s.customer_id, s.channel, CASE WHEN s.fresh THEN s.thread END AS thread, s.gateway, s.interaction_id,
+               CASE WHEN NOT s.fresh THEN NULL
+                    WHEN s.thread IS NOT NULL
+                    THEN (SELECT c.id FROM conversations c WHERE c.channel = s.channel AND c.thread = s.thread AND c.state = 'open' LIMIT 1)
+                    WHEN NOT s.new_customer
+                    THEN (SELECT c.id FROM conversations c WHERE c.customer_id = s.customer_id AND c.channel = s.channel AND c.state = 'open'
+                           ORDER BY c.last_activity_at DESC LIMIT 1) END AS existing_id
+          FROM batch s
+    ), conversation_opened AS MATERIALIZED (
+        -- A thread no open conversation has opens one, once however many of the round's messages carry it.
+        SELECT q.*, max(q.new_id) OVER (PARTITION BY q.channel, q.thread) AS opened_id,
+               (SELECT c.owner_worker FROM conversations c WHERE c.id = q.existing_id) AS owner
+          FROM (SELECT p.*, CASE WHEN p.thread IS NOT NULL AND p.existing_id IS NULL
+                                      AND p.position = min(p.position) OVER (PARTITION BY p.channel, p.thread)
+                                 THEN nextval('conversations_id_seq') END AS new_id
+                  FROM conversation_probe p) q
+    ), conversation_of AS MATERIALIZED (
+        SELECT array_agg(coalesce(o.existing_id, CASE WHEN o.thread IS NOT NULL THEN o.opened_id END) ORDER BY o.position) AS ids,
+               array_agg(o.owner ORDER BY o.position) AS owners
+          FROM conversation_opened o
+    ), new_conversations AS (
+        INSERT INTO conversations (id, customer_id, channel, thread, gateway, first_interaction_id, opened_at, last_activity_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT o.new_id, o.customer_id, o.channel, o.thread, o.gateway, o.interaction_id, p_received_at, p_received_at
+          FROM conversation_opened o WHERE o.new_id IS NOT NULL
+    ), active_conversations AS (
+        UPDATE conversations c SET last_activity_at = p_received_at
+         WHERE c.id IN (SELECT o.existing_id FROM conversation_opened o WHERE o.existing_id IS NOT NULL)
+    ), opt_outs AS (
+        -- An inbound STOP (or unsubscribe) withdraws marketing consent at once, whatever its channel.
+        UPDATE customers c SET consent = c.consent || '{"marketing": false}', updated_at = now()
+         WHERE c.id IN (SELECT s.customer_id FROM batch s WHERE s.fresh AND s.opt_out)
+    ), opt_out_records AS (
+        INSERT INTO consent_changes (customer_id, purpose, granted, source, channel, interaction_id, changed_at)
+        SELECT s.customer_id, 'marketing', false, 'message', s.channel, s.interaction_id, p_received_at
+          FROM batch s WHERE s.fresh AND s.opt_out
     ), new_customers AS (
         INSERT INTO customers (id, display_name, anonymous, kind) OVERRIDING SYSTEM VALUE
         SELECT s.customer_id, s.name, NOT s.strong, coalesce(s.customer_kind, 'consumer') FROM batch s WHERE s.new_customer
@@ -179,11 +220,11 @@ BEGIN
         SELECT f.customer_id, f.id, f.interaction_id, f.process, f.category, p_received_at FROM new_feedback f WHERE f.type = 'complaint'
     ), new_interactions AS (
         INSERT INTO interactions (id, received_at, customer_id, gateway, message_id, channel, occurred_at, intent, process,
-                                  language, priority, content_type, body_text, body_bytes, attributes, routing_version)
+                                  language, priority, content_type, body_text, body_bytes, attributes, routing_version, conversation_id)
         SELECT s.interaction_id, p_received_at, s.customer_id, s.gateway, s.message_id, s.channel, to_timestamp(s.occurred_at::float8 / 1000),
                s.intent, split_part(s.queue, '.', 1), s.language, s.priority, s.content_type, s.body_text, s.body_bytes, s.attributes,
-               s.routing_version
-          FROM batch s WHERE s.fresh
+               s.routing_version, v.ids[s.position - p_lo + 1]
+          FROM batch s CROSS JOIN conversation_of v WHERE s.fresh
     ), new_deliveries AS (
         INSERT INTO deliveries (id, interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason,
                                 routing_version, language, required_skills, optional_skills, rule_id) OVERRIDING SYSTEM VALUE
@@ -196,7 +237,8 @@ BEGIN
     )
     -- Every answer from the one materialized row of its message, placed by position by the hub.
     SELECT array_agg(s.position), array_agg(s.outcome), array_agg(s.interaction_id), array_agg(s.customer_id),
-           array_agg(s.answer_queue), array_agg(s.delivery_id), array_agg(s.pick)
-      INTO o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_alternative
-      FROM batch s;
+           array_agg(s.answer_queue), array_agg(s.delivery_id), array_agg(s.pick),
+           array_agg(v.ids[s.position - p_lo + 1]), array_agg(v.owners[s.position - p_lo + 1])
+      INTO o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_alternative, o_conversation_id, o_owner
+      FROM batch s CROSS JOIN conversation_of v;
 END $$;

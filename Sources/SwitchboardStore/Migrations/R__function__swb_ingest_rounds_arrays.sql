@@ -8,10 +8,10 @@ CREATE FUNCTION swb_ingest_rounds_arrays(
     p_body_text text[], p_body_bytes bytea[], p_attributes jsonb[], p_deadline bigint[], p_route_reason text[],
     p_routing_version integer[], p_fingerprint text[], p_phone text[], p_email text[], p_external text[],
     p_device text[], p_task_language text[], p_required_skills text[], p_optional_skills text[], p_rule_id text[],
-    p_alternatives jsonb[], p_fax text[], p_chat text[], p_social text[], p_unverified jsonb[], p_customer_kind text[], p_feedback jsonb[],
+    p_alternatives jsonb[], p_fax text[], p_chat text[], p_social text[], p_unverified jsonb[], p_customer_kind text[], p_extra jsonb[],
     p_received_at timestamp with time zone, OUT o_position integer[], OUT o_outcome text[],
     OUT o_interaction_id bigint[], OUT o_customer_id bigint[], OUT o_queue text[], OUT o_delivery_id bigint[],
-    OUT o_alternative integer[])
+    OUT o_alternative integer[], OUT o_conversation_id bigint[], OUT o_owner text[])
 RETURNS record
 LANGUAGE plpgsql
 SET plan_cache_mode TO 'force_generic_plan'
@@ -36,7 +36,7 @@ BEGIN
                                         p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
                                         p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_task_language,
                                         p_required_skills, p_optional_skills, p_rule_id, p_alternatives, p_fax, p_chat, p_social, p_unverified,
-                                    p_customer_kind, p_feedback, p_received_at);
+                                    p_customer_kind, p_extra, p_received_at);
             EXCEPTION WHEN unique_violation THEN
                 v_probe := true;
             END;
@@ -48,7 +48,7 @@ BEGIN
                                     p_priority, p_content_type, p_body_text, p_body_bytes, p_attributes, p_deadline, p_route_reason,
                                     p_routing_version, p_fingerprint, p_phone, p_email, p_external, p_device, p_task_language,
                                         p_required_skills, p_optional_skills, p_rule_id, p_alternatives, p_fax, p_chat, p_social, p_unverified,
-                                    p_customer_kind, p_feedback, p_received_at);
+                                    p_customer_kind, p_extra, p_received_at);
         END IF;
         -- Nearly every batch is one round: its arrays are the answer as they are.
         IF v_index = 1 THEN
@@ -59,6 +59,8 @@ BEGIN
             o_queue := v_round.o_queue;
             o_delivery_id := v_round.o_delivery_id;
             o_alternative := v_round.o_alternative;
+            o_conversation_id := v_round.o_conversation_id;
+            o_owner := v_round.o_owner;
         ELSE
             o_position := o_position || v_round.o_position;
             o_outcome := o_outcome || v_round.o_outcome;
@@ -67,6 +69,8 @@ BEGIN
             o_queue := o_queue || v_round.o_queue;
             o_delivery_id := o_delivery_id || v_round.o_delivery_id;
             o_alternative := o_alternative || v_round.o_alternative;
+            o_conversation_id := o_conversation_id || v_round.o_conversation_id;
+            o_owner := o_owner || v_round.o_owner;
         END IF;
         v_lo := v_hi + 1;
     END LOOP;

@@ -1,0 +1,231 @@
+import Foundation
+import SwitchboardClient
+import SwitchboardConfig
+import SwitchboardProtocol
+import SwitchboardStore
+import Testing
+import ZeroMQ
+
+/// Replies through the channel, conversations and "where is my request?", over real sockets and PostgreSQL.
+@Suite("Two-way: replies, conversations, status")
+struct TwoWayTests {
+    static func config(_ database: TestDatabase) -> HubConfig {
+        var config = RunningHub.config(database)
+        // Long enough that a worker idle while the test runs is not taken for gone.
+        config.dispatch.heartbeatMs = 200
+        config.dispatch.heartbeatTimeoutMs = 60_000
+        config.outbound.deliverTimeoutMs = 400
+        config.outbound.retryBaseMs = 50
+        config.outbound.retryMaxMs = 200
+        return config
+    }
+
+    /// Every DELIVER a gateway receives within `timeoutMs`, answering none.
+    static func delivers(_ gateway: GatewayClient, timeoutMs: Int, until enough: ([Deliver]) -> Bool = { _ in false }) throws -> [Deliver] {
+        var received: [Deliver] = []
+        let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
+        while Date() < deadline && !enough(received) {
+            if case .deliver(let deliver) = try gateway.receive(timeoutMs: 50) { received.append(deliver) }
+        }
+        return received
+    }
+
+    @Test("a REPLY is stored as an outbound interaction of the conversation, DELIVERed to the customer's gateway, and SENT recorded")
+    func replyReachesGateway() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(Self.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "mail-gw", endpoint: hub.endpoints.gateway)
+        #expect(try gateway.hello(channels: ["email"]) == 200)
+        var message = Messages.publish("m-1", "Where is my parcel?", hints: IdentityHints(email: "Sara@Example.com"))
+        message.thread = "<root-1@example.com>"
+        let ack = try gateway.publish(message)
+        let worker = try WorkerClient(registration: Ready(workerID: "agent-7", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        let task = try #require(try worker.nextTask())
+        guard case .object(let interaction) = task.interaction, case .integer(let conversationID)? = interaction["conversation_id"] else {
+            Issue.record("the TASK's interaction names no conversation: \(task.interaction)")
+            return
+        }
+        try worker.reply(Reply(deliveryID: task.deliveryID, replyID: "r1", body: Array("It left the depot this morning.".utf8)))
+        guard case .replied(let replied)? = try worker.nextAnswer() else {
+            Issue.record("no REPLIED")
+            return
+        }
+        #expect(replied.conversationID == conversationID)
+        #expect(!replied.repeated)
+        let delivered = try Self.delivers(gateway, timeoutMs: 5000) { !$0.isEmpty }
+        let deliver = try #require(delivered.first)
+        #expect(deliver.outboundID == replied.outboundID)
+        #expect(deliver.channel == "email")
+        #expect(deliver.to["email"] == "sara@example.com")
+        #expect(deliver.inReplyTo == "m-1")
+        #expect(deliver.thread == "<root-1@example.com>")
+        #expect(deliver.conversationID == conversationID)
+        #expect(deliver.attempt == 1)
+        #expect(String(decoding: deliver.body, as: UTF8.self) == "It left the depot this morning.")
+        try gateway.sent(deliver.outboundID, reference: "smtp-250-abc")
+        #expect(
+            try eventually {
+                try database.value(
+                    "SELECT state || '/' || gateway || '/' || gateway_reference FROM outbound_messages WHERE id = $1", [.init(deliver.outboundID)])
+                    == "sent/mail-gw/smtp-250-abc"
+            })
+        // The same REPLY again (a worker re-sending after a restart): stored once, answered as a repeat.
+        try worker.reply(Reply(deliveryID: task.deliveryID, replyID: "r1", body: Array("It left the depot this morning.".utf8)))
+        guard case .replied(let again)? = try worker.nextAnswer() else {
+            Issue.record("no REPLIED for the repeat")
+            return
+        }
+        #expect(again.repeated && again.outboundID == replied.outboundID)
+        #expect(try Self.delivers(gateway, timeoutMs: 600).isEmpty, "a message SENT was delivered again")
+        // Both directions in one conversation, the reply as an outbound interaction of the customer.
+        #expect(
+            try database.value(
+                "SELECT string_agg(direction || ':' || coalesce(intent, '-'), ',' ORDER BY id) FROM interactions WHERE conversation_id = $1",
+                [.init(conversationID)]) == "inbound:-,outbound:reply")
+        #expect(
+            try database.count(
+                "SELECT count(*) FROM interactions WHERE direction = 'outbound' AND customer_id = $1 AND body_text = 'It left the depot this morning.'",
+                [.init(ack.customerID)]) == 1)
+        #expect(try database.value("SELECT owner_worker || '/' || state FROM conversations WHERE id = $1", [.init(conversationID)]) == "agent-7/open")
+        // A follow-up in the same thread joins the conversation and goes to its owner first.
+        try worker.done(task.deliveryID, outcome: "answered")
+        let other = try WorkerClient(registration: Ready(workerID: "agent-2", queues: ["support"], capacity: 5), endpoint: hub.endpoints.worker)
+        try other.ready()
+        var followUp = Messages.publish("m-2", "And when will it arrive?", hints: IdentityHints(email: "sara@example.com"))
+        followUp.thread = "<root-1@example.com>"
+        _ = try gateway.publish(followUp)
+        let next = try #require(try worker.nextTask(), "the follow-up did not go to the conversation's owner")
+        guard case .object(let nextInteraction) = next.interaction else { return }
+        #expect(nextInteraction["conversation_id"] == .integer(conversationID))
+        // A resolution closes it; a new message in the thread then opens another.
+        try worker.done(Done(deliveryID: next.deliveryID, outcome: "answered", resolution: "delivery date given"))
+        #expect(
+            try eventually {
+                try database.value("SELECT state || '/' || closed_reason FROM conversations WHERE id = $1", [.init(conversationID)])
+                    == "closed/resolved"
+            })
+        var third = Messages.publish("m-3", "Thanks!", hints: IdentityHints(email: "sara@example.com"))
+        third.thread = "<root-1@example.com>"
+        _ = try gateway.publish(third)
+        #expect(
+            try eventually {
+                try database.count(
+                    "SELECT count(*) FROM conversations WHERE thread = '<root-1@example.com>' AND state = 'open' AND id <> $1",
+                    [.init(conversationID)])
+                    == 1
+            })
+    }
+
+    @Test("with its gateway gone a reply is retried with backoff and delivered once a gateway of the channel says HELLO")
+    func gatewayDownThenBack() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(Self.config(database))
+        defer { hub.shutdown() }
+        let context = Context()
+        let gateway = try GatewayClient(name: "sms-gw", endpoint: hub.endpoints.gateway, context: context)
+        try gateway.hello(channels: ["sms"])
+        _ = try gateway.publish(Messages.publish("s-1", "Is my line fixed?", channel: "sms", hints: IdentityHints(phone: "09121234567")))
+        let worker = try WorkerClient(registration: Ready(workerID: "agent-1", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        let task = try #require(try worker.nextTask())
+        // The gateway takes DELIVERs and never answers: each times out and is tried again.
+        try worker.reply(Reply(deliveryID: task.deliveryID, replyID: "r1", body: Array("Yes, since noon.".utf8)))
+        let unanswered = try Self.delivers(gateway, timeoutMs: 5000) { $0.count >= 2 }
+        try #require(unanswered.count >= 2, "the unanswered DELIVER was not tried again")
+        #expect(Set(unanswered.map(\.idempotencyKey)).count == 1, "one message, one idempotency key")
+        #expect(unanswered.map(\.attempt) == Array(1...unanswered.count))
+        gateway.close()
+        // Gone: nothing is delivered; the message waits, pending, and its attempts show the retries.
+        usleep(800_000)
+        let outboundID = try #require(unanswered.first?.outboundID)
+        #expect(try database.value("SELECT state FROM outbound_messages WHERE id = $1", [.init(outboundID)]) != "sent")
+        // Back under another name on the same channel: it is delivered there.
+        let back = try GatewayClient(name: "sms-gw-2", endpoint: hub.endpoints.gateway, context: context)
+        try back.hello(channels: ["sms"])
+        let delivered = try Self.delivers(back, timeoutMs: 5000) { !$0.isEmpty }
+        let deliver = try #require(delivered.first)
+        #expect(deliver.outboundID == outboundID && deliver.to["phone"] == "+989121234567")
+        #expect(deliver.idempotencyKey == unanswered[0].idempotencyKey)
+        try back.sent(deliver.outboundID)
+        #expect(
+            try eventually {
+                try database.value("SELECT state || '/' || gateway FROM outbound_messages WHERE id = $1", [.init(outboundID)]) == "sent/sms-gw-2"
+            })
+        #expect(try Self.delivers(back, timeoutMs: 700).isEmpty, "delivered again after SENT")
+        // UNDELIVERABLE for good dead-letters a message: not sent again.
+        try worker.reply(Reply(deliveryID: task.deliveryID, replyID: "r2", body: Array("Anything else?".utf8)))
+        let second = try #require(try Self.delivers(back, timeoutMs: 5000) { !$0.isEmpty }.first)
+        try back.undeliverable(second.outboundID, reason: "number no longer in service")
+        #expect(
+            try eventually {
+                try database.value("SELECT state || '/' || last_error FROM outbound_messages WHERE id = $1", [.init(second.outboundID)])
+                    == "dead/sms-gw-2: number no longer in service"
+            })
+        // An answer for a message this gateway was not given is refused, typed.
+        try back.undeliverable(second.outboundID, reason: "again")
+        guard case .nack(let nack)? = try back.receive(timeoutMs: 2000) else {
+            Issue.record("no NACK for an UNDELIVERABLE of a message not being delivered")
+            return
+        }
+        #expect(nack.code == .invalid && nack.detail == "not_delivering")
+    }
+
+    @Test("STATUS answers each open contact's place in the dispatch order, and a worker is then offered them in that order")
+    func statusPositionIsFollowed() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(Self.config(database))
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "ivr", endpoint: hub.endpoints.gateway)
+        // Six callers; the fifth is urgent (priority 9 shortens no deadline here, but ranks it first among equal deadlines).
+        var customerOf: [String: Int64] = [:]
+        for index in 0..<6 {
+            let message = Messages.publish(
+                "c-\(index)", "my internet is down", channel: "phone", hints: IdentityHints(phone: "0912000000\(index)"),
+                priority: index == 4 ? 9 : 0,
+                process: .support)
+            customerOf["c-\(index)"] = try gateway.publish(message).customerID
+        }
+        let answer = try gateway.status(StatusQuery(queryID: "q1", identityKind: "phone", identityValue: "+98 912 000 0003"))
+        #expect(answer.customerID == customerOf["c-3"])
+        let contact = try #require(answer.contacts.first)
+        guard case .object(let fields) = contact, case .integer(let position)? = fields["position"],
+            case .integer(let deliveryID)? = fields["delivery_id"]
+        else {
+            Issue.record("unexpected contact \(contact)")
+            return
+        }
+        #expect(fields["state"] == .string("waiting"))
+        #expect(fields["queue"] == .string("support"))
+        // No DONE in the last 15 minutes: no rate, so no estimate.
+        #expect(fields["estimated_wait_ms"] == .null)
+        // Unknown customers are not found; a malformed identity neither.
+        #expect(try !gateway.status(StatusQuery(queryID: "q2", identityKind: "phone", identityValue: "+98 912 999 9999")).found)
+        #expect(try !gateway.status(StatusQuery(queryID: "q3", identityKind: "email", identityValue: "not an address")).found)
+        // One worker taking one task at a time is offered them in dispatch order.
+        let worker = try WorkerClient(registration: Ready(workerID: "agent-1", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        var order: [Int64] = []
+        for _ in 0..<6 {
+            let task = try #require(try worker.nextTask())
+            order.append(task.deliveryID)
+            try worker.done(task.deliveryID, outcome: "fixed")
+        }
+        #expect(
+            order.firstIndex(of: deliveryID).map { $0 + 1 } == Int(position),
+            "STATUS said \(position), the worker got it as #\(order.firstIndex(of: deliveryID).map { $0 + 1 } ?? -1)")
+        // With DONEs in the last minutes the next caller's wait is estimated from them (once they are written).
+        #expect(try eventually { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 6 })
+        _ = try gateway.publish(
+            Messages.publish("c-9", "down again", channel: "phone", hints: IdentityHints(phone: "09120000009"), process: .support))
+        worker.close()
+        let later = try gateway.status(StatusQuery(queryID: "q4", identityKind: "phone", identityValue: "09120000009"))
+        guard case .object(let laterFields)? = later.contacts.first, case .integer(let wait)? = laterFields["estimated_wait_ms"] else {
+            Issue.record("no estimate with a service rate: \(later)")
+            return
+        }
+        // 6 DONEs in 15 minutes: 0.4 a minute, so 1 contact ahead of none waits 2.5 minutes.
+        #expect(wait == 150_000)
+    }
+}
