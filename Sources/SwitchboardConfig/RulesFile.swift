@@ -110,3 +110,42 @@ public enum RulesFile {
         return Problem(line: mark?.line ?? 1, column: mark?.column ?? 1, message: place + message)
     }
 }
+
+extension RulesFile {
+    /// A campaign file (`switchboard campaign create`), its problems placed on their lines.
+    public static func campaign(yaml: String) throws(Problem) -> CampaignDefinition {
+        guard let root = try compose(yaml) else { throw Problem(line: 1, column: 1, message: "the file is empty") }
+        // A misspelt rule must not widen the target to everyone: unknown keys are refused.
+        let known: [String: Set<String>] = [
+            "": [
+                "name", "mode", "channel", "queue", "target", "templates", "default_language", "time_zone", "window", "response_days",
+                "conversion_outcomes", "batch_size",
+            ],
+            "target": ["kind", "value_tier", "segment", "attributes", "last_contact_days", "lifecycle"],
+            "window": ["days", "from", "to"],
+            "last_contact_days": ["min", "max"],
+        ]
+        func check(_ node: Node, _ section: String) throws(Problem) {
+            guard let mapping = node.mapping, let keys = known[section] else { return }
+            for (key, value) in mapping {
+                let name = key.string ?? ""
+                guard keys.contains(name) else {
+                    throw Problem(
+                        line: key.mark?.line ?? 1, column: key.mark?.column ?? 1,
+                        message:
+                            "unknown key '\(name)'\(section.isEmpty ? "" : " in \(section)"); expected one of \(keys.sorted().joined(separator: ", "))"
+                    )
+                }
+                try check(value, name)
+            }
+        }
+        try check(root, "")
+        do {
+            return try YAMLDecoder().decode(CampaignDefinition.self, from: yaml)
+        } catch let error as DecodingError {
+            throw problem(of: error, in: root, prefix: [])
+        } catch {
+            throw Problem(line: 1, column: 1, message: "\(error)")
+        }
+    }
+}

@@ -82,6 +82,7 @@ public enum Migrator {
         .view("analytics_complaint_trends", PackageResources.R__view__analytics_complaint_trends_sql),
         .view("analytics_dissatisfaction_by_process", PackageResources.R__view__analytics_dissatisfaction_by_process_sql),
         .view("analytics_value_at_risk", PackageResources.R__view__analytics_value_at_risk_sql),
+        .view("analytics_campaign_responses", PackageResources.R__view__analytics_campaign_responses_sql),
         .view("analytics_volume_daily", PackageResources.R__view__analytics_volume_daily_sql),
         .view("analytics_worker_load", PackageResources.R__view__analytics_worker_load_sql),
     ]

@@ -162,3 +162,46 @@ extension Store {
         return try parseJSON(text)
     }
 }
+
+/// An outbound message as `switchboard outbound` lists it.
+public struct OutboundRecord: Sendable, Equatable {
+    public var id: Int64
+    public var customerID: Int64
+    public var channel: String
+    public var state: String
+    public var attempts: Int
+    public var author: String
+    public var gateway: String?
+    public var lastError: String?
+    public var createdAt: String
+}
+
+extension Store {
+    /// Outbound messages, newest first; `state` picks one state (dead: the dead letters).
+    public func outboundMessages(state: String?, limit: Int) throws -> [OutboundRecord] {
+        try connection.query(
+            """
+            SELECT id, customer_id, channel, state, attempts, author, gateway, last_error, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+              FROM outbound_messages WHERE $1::text IS NULL OR state = $1 ORDER BY id DESC LIMIT $2
+            """, [.init(state), .init(limit)]
+        ).rows.map { row in
+            OutboundRecord(
+                id: row[0].flatMap { Int64($0) } ?? 0, customerID: row[1].flatMap { Int64($0) } ?? 0, channel: row[2] ?? "", state: row[3] ?? "",
+                attempts: row[4].flatMap { Int($0) } ?? 0, author: row[5] ?? "", gateway: row[6], lastError: row[7], createdAt: row[8] ?? "")
+        }
+    }
+
+    /// Dead outbound messages back to pending, their attempts from zero and their expiry
+    /// `expireAfterMs` from now: the given ids, or every dead one. Answers how many.
+    public func replayOutbound(ids: [Int64]?, expireAfterMs: Int64) throws -> Int {
+        try connection.query(
+            """
+            UPDATE outbound_messages
+               SET state = 'pending', attempts = 0, not_before = NULL, dead_at = NULL, owner = NULL, lease_until = NULL,
+                   expires_at = now() + $2::bigint * interval '1 millisecond',
+                   last_error = coalesce(last_error || '; ', '') || 'replayed'
+             WHERE state = 'dead' AND ($1::bigint[] IS NULL OR id = ANY ($1::bigint[]))
+            """, [ids.map { .text("{" + $0.map(String.init).joined(separator: ",") + "}") } ?? .null, .init(expireAfterMs)]
+        ).affected
+    }
+}

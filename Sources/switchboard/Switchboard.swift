@@ -12,7 +12,7 @@ struct Switchboard: ParsableCommand {
         subcommands: [
             Serve.self, Migrate.self, Status.self, Queues.self, Workers.self, Events.self, Explain.self, Rules.self, Replay.self, Quarantine.self,
             Keygen.self,
-            Customer.self, Complaints.self, Import.self, ReportCommand.self, ConfigCommand.self, Demo.self,
+            Customer.self, Complaints.self, Campaign.self, Outbound.self, Import.self, ReportCommand.self, ConfigCommand.self, Demo.self,
         ])
 }
 

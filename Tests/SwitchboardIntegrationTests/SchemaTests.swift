@@ -32,7 +32,8 @@ struct SchemaTests {
                 "R__view__analytics_customer_activity", "R__view__analytics_delivery_timeline", "R__view__analytics_contact_history",
                 "R__view__analytics_service_level", "R__view__analytics_service_level_by_worker", "R__view__analytics_touchpoint_journeys",
                 "R__view__analytics_value_distribution", "R__view__analytics_feedback_daily", "R__view__analytics_complaint_trends",
-                "R__view__analytics_dissatisfaction_by_process", "R__view__analytics_value_at_risk", "R__view__analytics_volume_daily",
+                "R__view__analytics_dissatisfaction_by_process", "R__view__analytics_value_at_risk", "R__view__analytics_campaign_responses",
+                "R__view__analytics_volume_daily",
                 "R__view__analytics_worker_load",
             ])
     }

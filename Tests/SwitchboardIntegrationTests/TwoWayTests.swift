@@ -228,4 +228,68 @@ struct TwoWayTests {
         // 6 DONEs in 15 minutes: 0.4 a minute, so 1 contact ahead of none waits 2.5 minutes.
         #expect(wait == 150_000)
     }
+
+    @Test("a hub killed between REPLY and DELIVER delivers after its restart, once; one killed before SENT delivers again under the same key")
+    func killedHubDeliversOnce() throws {
+        let database = try TestDatabase()
+        let gatewayEndpoint = try freeEndpoint()
+        let workerEndpoint = try freeEndpoint()
+        let yaml = """
+            heartbeat_ms: 200
+            heartbeat_timeout_ms: 2000
+            outbound:
+              deliver_timeout_ms: 60000
+              retry_base_ms: 50
+              retry_max_ms: 200
+
+            """
+        var hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint, configYAML: yaml)
+        defer { hub.terminate() }
+        let gateway = try GatewayClient(name: "sms-gw", endpoint: gatewayEndpoint)
+        #expect(try eventually(timeoutMs: 15_000) { try gateway.ping(timeoutMs: 200) }, "hub did not start: \(hub.output)")
+        _ = try gateway.publish(Messages.publish("k-1", "Is my line fixed?", channel: "sms", hints: IdentityHints(phone: "09121234567")))
+        let worker = try WorkerClient(
+            registration: Ready(workerID: "agent-1", queues: ["support"], capacity: 1), endpoint: workerEndpoint)
+        try worker.ready()
+        let task = try #require(try worker.nextTask())
+        // No gateway has said HELLO: the reply is stored and waits.
+        try worker.reply(Reply(deliveryID: task.deliveryID, replyID: "r1", body: Array("Yes, since noon.".utf8)))
+        guard case .replied(let first)? = try worker.nextAnswer() else {
+            Issue.record("no REPLIED")
+            return
+        }
+        hub.kill9()
+        hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint, configYAML: yaml)
+        #expect(try eventually(timeoutMs: 15_000) { try gateway.ping(timeoutMs: 200) }, "hub did not restart: \(hub.output)")
+        try gateway.hello(channels: ["sms"])
+        let afterRestart = try Self.delivers(gateway, timeoutMs: 5000) { !$0.isEmpty }
+        let deliver = try #require(afterRestart.first, "the stored reply was not delivered after the restart")
+        #expect(deliver.outboundID == first.outboundID && deliver.attempt == 1)
+        try gateway.sent(deliver.outboundID)
+        #expect(try Self.delivers(gateway, timeoutMs: 1500).isEmpty, "the reply was delivered twice")
+        #expect(
+            try eventually {
+                try database.value("SELECT state || '/' || attempts FROM outbound_messages WHERE id = $1", [.init(first.outboundID)]) == "sent/1"
+            })
+
+        // Killed after the DELIVER went out and before the gateway's SENT came back: the next hub
+        // delivers it again under the same idempotency key, which the gateway sends once.
+        _ = try worker.nextTask(timeoutMs: 3000)  // the worker's connection survived; its task is its own again
+        try worker.reply(Reply(deliveryID: task.deliveryID, replyID: "r2", body: Array("Anything else?".utf8)))
+        let before = try #require(try Self.delivers(gateway, timeoutMs: 5000) { !$0.isEmpty }.first, "the second reply was not delivered")
+        hub.kill9()
+        hub = try HubProcess(database: database, gateway: gatewayEndpoint, worker: workerEndpoint, configYAML: yaml)
+        #expect(try eventually(timeoutMs: 15_000) { try gateway.ping(timeoutMs: 200) }, "hub did not restart: \(hub.output)")
+        try gateway.hello(channels: ["sms"])
+        let again = try #require(try Self.delivers(gateway, timeoutMs: 5000) { !$0.isEmpty }.first, "not delivered again after the restart")
+        #expect(again.outboundID == before.outboundID && again.idempotencyKey == before.idempotencyKey && again.attempt == 2)
+        try gateway.sent(again.outboundID)
+        #expect(try Self.delivers(gateway, timeoutMs: 1500).isEmpty)
+        #expect(
+            try eventually {
+                try database.value("SELECT state FROM outbound_messages WHERE id = $1", [.init(before.outboundID)]) == "sent"
+            })
+        #expect(try database.count("SELECT count(*) FROM outbound_messages") == 2)
+        #expect(try database.count("SELECT count(*) FROM interactions WHERE direction = 'outbound'") == 2)
+    }
 }

@@ -57,7 +57,7 @@ BEGIN
                AND (NOT v_campaign.target ? 'kind' OR c.kind = v_campaign.target ->> 'kind')
                AND (NOT v_campaign.target ? 'value_tier' OR c.value_tier IN (SELECT jsonb_array_elements_text(v_campaign.target -> 'value_tier')))
                AND (NOT v_campaign.target ? 'segment' OR c.segment IN (SELECT jsonb_array_elements_text(v_campaign.target -> 'segment')))
-               AND (NOT v_campaign.target ? 'attributes' OR c.attributes @> v_campaign.target -> 'attributes')
+               AND (NOT v_campaign.target ? 'attributes' OR c.attributes @> (v_campaign.target -> 'attributes'))
                AND (NOT v_campaign.target ? 'last_contact_days'
                     OR (h.last_at <= p_now - coalesce((v_campaign.target -> 'last_contact_days' ->> 'min')::integer, 0) * interval '1 day'
                         AND h.last_at >= p_now - coalesce((v_campaign.target -> 'last_contact_days' ->> 'max')::integer, 36500) * interval '1 day'))
