@@ -4,8 +4,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$1"
 export SWITCHBOARD_DATABASE="$(bash "$root/scripts/pg.sh" conninfo switchboard)"
-config="$root/deploy/switchboard.yaml"
 log="$root/.run/hub.log"
+# The packaged config, with quiet hours off and a campaign pass every 2 s: the demo's campaign runs
+# at any hour, and soon.
+mkdir -p "$root/.run"
+config="$root/.run/switchboard.yaml"
+cat "$root/deploy/switchboard.yaml" >"$config"
+printf '\noutbound:\n  quiet_hours: null\n  campaign_every_ms: 2000\n' >>"$config"
 
 # The packaged config runs with CURVE: the demo makes its own keys once, as an operator would.
 keys="$root/.run/keys"
@@ -25,6 +30,9 @@ if ! "$bin" migrate --config "$config"; then
     bash "$root/scripts/pg.sh" recreate-database switchboard
     "$bin" migrate --config "$config"
 fi
+# One small campaign (made once, started each run): its SMS go out through the demo gateways.
+"$bin" campaign create "$root/scripts/demo-campaign.yaml" --config "$config" >/dev/null 2>&1 || true
+"$bin" campaign start demo-welcome --config "$config" >/dev/null 2>&1 || true
 "$bin" serve --config "$config" >"$log" 2>&1 &
 hub=$!
 stop() {
@@ -49,4 +57,5 @@ echo "dashboard: http://127.0.0.1:9570/ (live), metrics: http://127.0.0.1:9570/m
 "$bin" customer tiers --config "$config"
 "$bin" customer signals --config "$config"
 "$bin" report --config "$config" --html "$root/.run/report.html" >/dev/null && echo "report: .run/report.html"
+"$bin" campaign report demo-welcome --config "$config"
 "$bin" status --config "$config"

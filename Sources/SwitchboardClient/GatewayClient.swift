@@ -91,6 +91,11 @@ public final class GatewayClient {
         throw ClientError.timedOut("HELLO")
     }
 
+    /// HELLO without waiting for its answer: a sending gateway's heartbeat (the answer comes from `receive`).
+    public func sendHello(channels: [String], timeoutMs: Int = 10_000) throws {
+        try socket.send(Codec.encode(.hello(Hello(channels: channels))), timeoutMs: timeoutMs, what: "HELLO")
+    }
+
     /// SENT: the outbound message went out (`reference`: the provider's id for it).
     public func sent(_ outboundID: Int64, reference: String? = nil, timeoutMs: Int = 10_000) throws {
         try socket.send(Codec.encode(.sent(Sent(outboundID: outboundID, reference: reference))), timeoutMs: timeoutMs, what: "SENT")

@@ -33,8 +33,6 @@ public enum RefusalDetail: String, Sendable, CaseIterable {
     // Two-way.
     /// SENT or UNDELIVERABLE for an outbound message this gateway was not given (or answered already).
     case notDelivering = "not_delivering"
-    /// SENT, UNDELIVERABLE or STATUS before HELLO, or from a gateway without a name.
-    case notIntroduced = "not_introduced"
 
     /// The detail of a decoder's refusal.
     public init(_ code: ProtocolError.Code) { self = RefusalDetail(rawValue: code.rawValue)! }

@@ -16,6 +16,10 @@ struct DemoFigures {
     var completed = 0
     var transferred = 0
     var rejected = 0
+    /// Workers' REPLYs, and outbound messages the gateways sent (replies and campaign messages).
+    var replies = 0
+    var sentOut = 0
+    var campaignSent = 0
     var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
 }
 
@@ -73,8 +77,9 @@ struct Demo: ParsableCommand {
             let p99 = Double(now.latency.valueAtPercentile(99)) / 1000
             let line = String(
                 format:
-                    "sent %6d  acked %6d (+%4d/s)  nacked %3d  completed %6d  transferred %4d  rejected %4d  ack p50 %6.2f ms  p99 %6.2f ms  routed: ",
-                now.sent, now.acked, now.acked - previous.acked, now.nacked, now.completed, now.transferred, now.rejected, p50, p99)
+                    "sent %6d  acked %6d (+%4d/s)  nacked %3d  completed %6d  transferred %4d  rejected %4d  replies %5d  out %5d  campaign %3d  ack p50 %6.2f ms  p99 %6.2f ms  routed: ",
+                now.sent, now.acked, now.acked - previous.acked, now.nacked, now.completed, now.transferred, now.rejected, now.replies, now.sentOut,
+                now.campaignSent, p50, p99)
             FileHandle.standardOutput.write(Data((line + queues + "\n").utf8))
             previous = now
             if seconds > 0, Date().timeIntervalSince(started) >= Double(seconds) { shutdownSignal.raise() }
@@ -88,12 +93,21 @@ struct Demo: ParsableCommand {
         let thread = Thread {
             do {
                 let client = try GatewayClient(name: name, endpoint: endpoint, security: try security.get())
+                // Every demo gateway also sends on its channels: replies and campaign messages come back through it.
+                let channels = ["phone", "email", "web", "chat", "sms", "mail", "fax", "in_person"]
+                try client.hello(channels: channels)
+                var helloAt = DispatchTime.now().uptimeNanoseconds
+                var sentKeys: Set<String> = []
                 var traffic = DemoTraffic(gateway: name, seed: seed, run: Int64(Date().timeIntervalSince1970))
                 var sentAt: [String: UInt64] = [:]
                 let interval = 1_000_000_000 / UInt64(rate)
                 var nextSend = DispatchTime.now().uptimeNanoseconds
                 while !shutdownSignal.isRaised {
                     let now = DispatchTime.now().uptimeNanoseconds
+                    if now - helloAt >= 1_000_000_000 {
+                        try client.sendHello(channels: channels)
+                        helloAt = now
+                    }
                     if now >= nextSend && sentAt.count < 500 {
                         // Behind schedule (the hub is the bottleneck): do not try to catch up in a burst.
                         nextSend = max(nextSend, now)
@@ -107,6 +121,17 @@ struct Demo: ParsableCommand {
                     let windowFull = sentAt.count >= 500
                     let waitMs = windowFull ? 100 : nextSend > now ? Int((nextSend - now) / 1_000_000) : 0
                     guard let answer = try client.receive(timeoutMs: min(waitMs, 100)) else { continue }
+                    if case .deliver(let deliver) = answer {
+                        // "Sent" once per idempotency key (gateway.md §5), answered SENT every time.
+                        if sentKeys.insert(deliver.idempotencyKey).inserted {
+                            figures.state.withLock {
+                                $0.sentOut += 1
+                                if deliver.campaignID != nil { $0.campaignSent += 1 }
+                            }
+                        }
+                        try client.sent(deliver.outboundID, reference: "demo-\(deliver.outboundID)")
+                        continue
+                    }
                     let received = DispatchTime.now().uptimeNanoseconds
                     figures.state.withLock { figures in
                         switch answer {
@@ -189,6 +214,14 @@ struct Demo: ParsableCommand {
                         if task.transfer {
                             try client.transfer(task.id, to: CRMProcess.fieldService.rawValue, reason: "needs a site visit")
                         } else {
+                            // One customer in three gets an answer back through their channel.
+                            if random.next() % 3 == 0 {
+                                try client.reply(
+                                    Reply(
+                                        deliveryID: task.id, replyID: "r1",
+                                        body: Array("Thank you for contacting us: it is taken care of (case \(task.id)).".utf8)))
+                                figures.state.withLock { $0.replies += 1 }
+                            }
                             try client.done(Self.report(on: task.id, complaint: task.complaint, by: id, random: &random))
                         }
                     }

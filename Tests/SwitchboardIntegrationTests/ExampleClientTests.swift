@@ -24,6 +24,26 @@ func runProgram(_ path: String, _ arguments: [String]) throws -> (status: Int32,
 
 @Suite("The Python example clients speak SWB/1 from the spec alone")
 struct ExampleClientTests {
+    @Test("examples/worker.py replies to each customer, examples/gateway.py sends the replies once each and asks STATUS")
+    func pythonTwoWay() throws {
+        let database = try TestDatabase()
+        let hub = try RunningHub(RunningHub.config(database))
+        defer { hub.shutdown() }
+        let published = try runExample(
+            "gateway.py", ["--endpoint", hub.endpoints.gateway, "--name", "py-gw", "--count", "3", "--status-phone", "09123456789"])
+        #expect(published.status == 0, "\(published.output)")
+        #expect(published.output.contains("STATUS 09123456789: contact 1 waiting in support, position 1, wait unknown"), "\(published.output)")
+        let worker = try runExample("worker.py", ["--endpoint", hub.endpoints.worker, "--tasks", "3", "--idle", "10", "--reply"])
+        #expect(worker.status == 0, "\(worker.output)")
+        #expect(worker.output.components(separatedBy: "REPLIED").count - 1 == 3, "\(worker.output)")
+        let sender = try runExample(
+            "gateway.py", ["--endpoint", hub.endpoints.gateway, "--name", "py-gw", "--count", "0", "--send", "--deliveries", "3", "--timeout", "15"])
+        #expect(sender.status == 0, "\(sender.output)")
+        #expect(sender.output.contains("on sms to +989123456789: Thank you, we are on it (case 1)."), "\(sender.output)")
+        #expect(sender.output.contains("3 outbound messages sent"), "\(sender.output)")
+        #expect(try eventually { try database.count("SELECT count(*) FROM outbound_messages WHERE state = 'sent' AND gateway = 'py-gw'") == 3 })
+    }
+
     @Test("examples/gateway.py publishes and is ACKed; examples/worker.py completes the tasks")
     func pythonExamples() throws {
         let database = try TestDatabase()

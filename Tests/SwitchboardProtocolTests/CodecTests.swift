@@ -46,6 +46,26 @@ struct CodecTests {
         .result(QueryResult(queryID: "q-1", customer: ["id": 17, "identities": [["kind": "email", "value": "sara@example.com"]]])),
         .result(QueryResult(queryID: "q-2", customer: nil)),
         .error(WorkerError(code: .notHeld, detail: "not_held", reason: "no", deliveryID: 9)),
+        .done(Done(deliveryID: 9, outcome: "resolved", closeConversation: true)),
+        .publish(Publish(messageID: "m-t", channel: "email", occurredAt: 1, body: Array("re: parcel".utf8), thread: "<root@example.com>")),
+        .reply(Reply(deliveryID: 9, replyID: "r-1", body: Array("سلام، پیگیری شد".utf8))),
+        .reply(Reply(deliveryID: 9, replyID: "r-2", contentType: "application/pdf", body: [0, 1, 2], close: true)),
+        .replied(Replied(deliveryID: 9, replyID: "r-1", outboundID: 4, conversationID: 88, repeated: true)),
+        .hello(Hello(channels: ["sms", "email"])),
+        .hello(Hello(channels: ["sms"], heartbeatMs: 1000)),
+        .deliver(
+            Deliver(
+                outboundID: 4, idempotencyKey: "3f1c9a2e-5b7d-4e0a-9c61-2d8f0b7a4e13", channel: "sms", to: ["phone": "+989123456789"],
+                conversationID: 88, thread: "t-1", inReplyTo: "m-1", language: "fa", attempt: 2, expiresAt: 1_795_516_800_000, campaignID: 3,
+                body: Array("پاسخ".utf8))),
+        .sent(Sent(outboundID: 4, reference: "provider-991")),
+        .sent(Sent(outboundID: 4)),
+        .undeliverable(Undeliverable(outboundID: 4, reason: "number not in service")),
+        .undeliverable(Undeliverable(outboundID: 4, reason: "throttled", retryAfterMs: 5000)),
+        .status(StatusQuery(queryID: "s-1", customerID: 17)),
+        .status(StatusQuery(queryID: "s-2", identityKind: "phone", identityValue: "09123456789")),
+        .openContacts(OpenContacts(queryID: "s-1", customerID: 17, contacts: [["delivery_id": 5, "position": 2, "state": "waiting"]])),
+        .openContacts(OpenContacts(queryID: "s-2", customerID: nil, contacts: [])),
     ]
 
     @Test("every command decodes to itself and re-encodes to the same frames", arguments: commands)
@@ -87,6 +107,18 @@ struct CodecTests {
             .headerTooLarge
         ),
         ("unknown channel", frames("PUBLISH", #"{"message_id":"m1","channel":"pager","occurred_at":1}"#, body: []), .unknownChannel),
+        ("REPLY without its body frame", frames("REPLY", #"{"delivery_id":1,"reply_id":"r"}"#), .malformedFrames),
+        ("REPLY text that is not UTF-8", frames("REPLY", #"{"delivery_id":1,"reply_id":"r"}"#, body: [0xC3, 0x28]), .invalidText),
+        ("REPLY without a reply id", frames("REPLY", #"{"delivery_id":1}"#, body: []), .missingField),
+        ("HELLO without channels", frames("HELLO", "{}"), .missingField),
+        ("HELLO with a channel with a space", frames("HELLO", #"{"channels":["s ms"]}"#), .invalidField),
+        ("UNDELIVERABLE without a reason", frames("UNDELIVERABLE", #"{"outbound_id":1}"#), .missingField),
+        ("SENT for outbound id 0", frames("SENT", #"{"outbound_id":0}"#), .invalidField),
+        ("STATUS with neither id nor identity", frames("STATUS", #"{"query_id":"q"}"#), .invalidField),
+        (
+            "STATUS with both id and identity", frames("STATUS", #"{"query_id":"q","customer_id":1,"identity":{"kind":"phone","value":"1"}}"#),
+            .invalidField
+        ),
         ("occurred_at as string", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":"now"}"#, body: []), .invalidField),
         ("priority out of range", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"priority":12}"#, body: []), .invalidField),
         ("unknown process", frames("PUBLISH", #"{"message_id":"m1","channel":"sms","occurred_at":1,"process":"hr"}"#, body: []), .invalidField),

@@ -3,9 +3,13 @@
 
 Publishes a few customer messages and waits for each ACK, re-sending on timeout or on
 NACK overloaded/unavailable, as the spec says. Exits 0 when every message is ACKed.
+With --send it then says HELLO for --channels and "sends" (prints) each DELIVER once per
+idempotency key, answering SENT, until --deliveries messages are sent. With --status-phone it
+asks STATUS ("where is my request?") for that phone number and prints the open contacts.
 
     pip install pyzmq
     python3 gateway.py --endpoint tcp://127.0.0.1:5570 --name example-gw --count 5
+    python3 gateway.py ... --count 0 --send --channels sms,email --deliveries 3
     python3 gateway.py ... --server-key keys/hub.pub --key keys/example-gw.key   # security: curve
 """
 import argparse
@@ -40,12 +44,65 @@ def publish_frames(message_id, channel, hints, language, text):
     return [VERSION, b"PUBLISH", json.dumps(header, ensure_ascii=False).encode("utf-8"), text.encode("utf-8")]
 
 
+def send_outbound(socket, args):
+    """gateway.md §4.2: HELLO (again every heartbeat), DELIVER -> send once per key -> SENT."""
+    socket.send_multipart([VERSION, b"HELLO", json.dumps({"channels": args.channels.split(",")}).encode()])
+    heartbeat_s, hello_at = 1.0, time.time()
+    sent_keys = set()
+    deadline = time.time() + args.timeout
+    while len(sent_keys) < args.deliveries and time.time() < deadline:
+        if time.time() - hello_at >= heartbeat_s:
+            socket.send_multipart([VERSION, b"HELLO", json.dumps({"channels": args.channels.split(",")}).encode()])
+            hello_at = time.time()
+        if not socket.poll(200):
+            continue
+        frames = socket.recv_multipart()
+        command, header = frames[1].decode("ascii"), json.loads(frames[2] or b"{}")
+        if command == "HELLO":
+            heartbeat_s = header.get("heartbeat_ms", 1000) / 1000
+        elif command == "DELIVER":
+            key = header["idempotency_key"]
+            if key not in sent_keys:  # a key already sent is answered SENT again, not sent twice
+                if header["expires_at"] < time.time() * 1000:
+                    socket.send_multipart([VERSION, b"UNDELIVERABLE",
+                                           json.dumps({"outbound_id": header["outbound_id"], "reason": "expired"}).encode()])
+                    continue
+                address = header["to"].get("phone") or header["to"].get("email") or next(iter(header["to"].values()), "?")
+                print(f"DELIVER {header['outbound_id']} on {header['channel']} to {address}: {frames[3].decode('utf-8', 'replace')}")
+                sent_keys.add(key)
+            socket.send_multipart([VERSION, b"SENT", json.dumps({"outbound_id": header["outbound_id"]}).encode()])
+    print(f"{len(sent_keys)} outbound messages sent")
+    return len(sent_keys) >= args.deliveries
+
+
+def ask_status(socket, phone):
+    """gateway.md §4.3: STATUS by phone -> OPEN_CONTACTS."""
+    query = {"query_id": "status-1", "identity": {"kind": "phone", "value": phone}}
+    socket.send_multipart([VERSION, b"STATUS", json.dumps(query, ensure_ascii=False).encode("utf-8")])
+    while socket.poll(5000):
+        frames = socket.recv_multipart()
+        header = json.loads(frames[2] or b"{}")
+        if frames[1] == b"OPEN_CONTACTS" and header.get("query_id") == "status-1":
+            if not header["found"]:
+                print(f"STATUS {phone}: no such customer")
+            for contact in header.get("contacts", []):
+                wait = contact.get("estimated_wait_ms")
+                print(f"STATUS {phone}: contact {contact['interaction_id']} {contact['state']} in {contact['queue']}, "
+                      f"position {contact['position']}, wait {'unknown' if wait is None else f'{wait / 1000:.0f} s'}")
+            return True
+    return False
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", default="tcp://127.0.0.1:5570")
     parser.add_argument("--name", default="example-gw", help="gateway name = ZeroMQ routing id")
     parser.add_argument("--count", type=int, default=5)
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for all ACKs")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for all ACKs (and deliveries)")
+    parser.add_argument("--send", action="store_true", help="then send outbound messages (HELLO, DELIVER, SENT)")
+    parser.add_argument("--channels", default="sms,email,phone,web,chat", help="channels to send on, with --send")
+    parser.add_argument("--deliveries", type=int, default=1, help="with --send: stop after this many sent")
+    parser.add_argument("--status-phone", help="ask STATUS for this phone number after publishing")
     swb_curve.add_arguments(parser)
     args = parser.parse_args()
 
@@ -92,6 +149,10 @@ def main():
                 print(f"NACK {message_id}: {header['code']}/{header['detail']}: {header['reason']}", file=sys.stderr)
                 del pending[message_id]
     print(f"{acked} of {args.count} messages acknowledged")
+    if args.status_phone and not ask_status(socket, args.status_phone):
+        return 1
+    if args.send and not send_outbound(socket, args):
+        return 1
     return 0 if acked == args.count else 1
 
 

@@ -2,7 +2,8 @@
 """A Switchboard worker written from protocols/worker.md alone (SWB/1), with pyzmq.
 
 Serves the given queues: announces itself with READY, heartbeats, handles each TASK by printing
-it and answering DONE, and re-announces itself (with the tasks it holds) when the hub restarted.
+it and answering DONE (with --reply, first a REPLY to the customer through their channel), and
+re-announces itself (with the tasks it holds) when the hub restarted.
 Exits after --tasks confirmed tasks, or after --idle seconds without work.
 
     pip install pyzmq
@@ -33,6 +34,7 @@ def main():
     parser.add_argument("--capacity", type=int, default=2)
     parser.add_argument("--tasks", type=int, default=0, help="stop after this many confirmed tasks (0: never)")
     parser.add_argument("--idle", type=float, default=0, help="stop after this many seconds without a task (0: never)")
+    parser.add_argument("--reply", action="store_true", help="answer each customer with a REPLY before DONE")
     swb_curve.add_arguments(parser)
     args = parser.parse_args()
 
@@ -79,11 +81,16 @@ def main():
             text = message[3].decode("utf-8", errors="replace")
             print(f"TASK {delivery} attempt {header['attempt']} queue {header['queue']} "
                   f"customer {customer['id']} ({customer.get('display_name') or 'anonymous'}): {text}")
+            if args.reply:  # worker.md REPLY: before the DONE, on the task it holds
+                body = f"Thank you, we are on it (case {delivery}).".encode("utf-8")
+                socket.send_multipart(frames("REPLY", {"delivery_id": delivery, "reply_id": "r1"}) + [body])
             done = frames("DONE", {"delivery_id": delivery, "outcome": "handled", "notes": "examples/worker.py"})
             holding.discard(delivery)
             unconfirmed[delivery] = done
             socket.send_multipart(done)
             last_sent = time.time()
+        elif command == "REPLIED":
+            print(f"REPLIED {header['delivery_id']}: outbound {header['outbound_id']} in conversation {header['conversation_id']}")
         elif command == "CONFIRM":
             unconfirmed.pop(header["delivery_id"], None)
             confirmed += 1
