@@ -45,6 +45,8 @@ struct ErasureTests {
         ]
         for said in feedback {
             guard let task = try worker.nextTask(timeoutMs: 2000) else { break }
+            // A reply waiting for a gateway (none said HELLO) is hers too.
+            try worker.reply(Reply(deliveryID: task.deliveryID, replyID: "r", body: Array("Dear customer, about your router".utf8)))
             try worker.done(
                 Done(
                     deliveryID: task.deliveryID, outcome: "resolved", notes: "called Sara at home",
@@ -57,6 +59,13 @@ struct ErasureTests {
         let run = try runProgram(binary, ["customer", "erase", "--database", database.conninfo, "--actor", "dpo", "email:Sara@Example.COM"])
         #expect(run.status == 0, "\(run.output)")
         #expect(run.output.contains("customer \(first.customerID) erased"), "\(run.output)")
+        #expect(try database.count("SELECT count(*) FROM outbound_messages WHERE customer_id = $1", [.init(first.customerID)]) == 2)
+        #expect(
+            try database.count(
+                "SELECT count(*) FROM outbound_messages WHERE customer_id = $1 AND (state <> 'cancelled' OR body_text IS NOT NULL)",
+                [.init(first.customerID)]) == 0, "an erased customer's reply kept its body or would still be sent")
+        #expect(
+            try database.count("SELECT count(*) FROM outbound_messages WHERE customer_id = $1 AND state = 'pending'", [.init(other.customerID)]) == 1)
         #expect(run.output.contains(#""identities": 2"#) && run.output.contains(#""open_deliveries_closed": 1"#), "\(run.output)")
 
         let id = PostgresValue(first.customerID)
@@ -70,7 +79,7 @@ struct ErasureTests {
         #expect(
             try database.count("SELECT count(*) FROM interactions WHERE customer_id = $1 AND (body_text IS NOT NULL OR body_bytes IS NOT NULL)", [id])
                 == 0)
-        #expect(try database.count("SELECT count(*) FROM interactions WHERE customer_id = $1", [id]) == 3)
+        #expect(try database.count("SELECT count(*) FROM interactions WHERE customer_id = $1", [id]) == 5)  // three messages, two replies
         #expect(try database.count("SELECT count(*) FROM deliveries WHERE customer_id = $1 AND notes IS NOT NULL", [id]) == 0)
         #expect(try database.count("SELECT count(*) FROM feedback WHERE customer_id = $1", [id]) == 2)
         #expect(try database.count("SELECT count(*) FROM feedback WHERE customer_id = $1 AND answers IS NOT NULL", [id]) == 0)

@@ -52,6 +52,18 @@ BEGIN
     UPDATE complaints SET resolution = NULL WHERE customer_id = p_customer AND resolution IS NOT NULL;
     DELETE FROM customer_experience WHERE customer_id = p_customer;
     DELETE FROM customer_attribute_sources WHERE customer_id = p_customer;
+    -- Outbound messages lose their bodies, and those not sent yet are never sent; conversations
+    -- lose their thread hints (an e-mail's Message-ID can name the person) and close.
+    UPDATE outbound_messages
+       SET body_text = NULL, body_bytes = NULL, in_reply_to = NULL, thread = NULL,
+           state = CASE WHEN state IN ('pending', 'sending') THEN 'cancelled' ELSE state END,
+           last_error = CASE WHEN state IN ('pending', 'sending') THEN 'customer erased' ELSE last_error END,
+           owner = NULL, lease_until = NULL
+     WHERE customer_id = p_customer;
+    UPDATE conversations
+       SET thread = NULL, state = 'closed', closed_at = coalesce(closed_at, now()),
+           closed_reason = CASE WHEN state = 'open' THEN 'erased' ELSE closed_reason END
+     WHERE customer_id = p_customer;
     WITH closed AS (
         UPDATE deliveries d
            SET state = CASE WHEN d.state IN ('pending', 'offered', 'in_progress') THEN 'failed' ELSE d.state END,
