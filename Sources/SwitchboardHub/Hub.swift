@@ -498,6 +498,8 @@ public final class Hub {
         }
         stats.inFlight = dispatcher.offeredCount
         stats.outboxWaiting = outbox.messageCount
+        stats.outboundInFlight = outboundInFlight.count
+        stats.sendingGateways = gatewayRegistry.entries.count
         for lane in lanes { stats.lanes[lane.thread.name] = lane.thread.timing.snapshot }
     }
 

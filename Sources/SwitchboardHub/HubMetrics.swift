@@ -96,6 +96,13 @@ final class HubMetrics: Sendable {
         count("switchboard_repeated_answers_confirmed_total", [], stats.repeatedAnswersConfirmed)
         count("switchboard_workers_not_reading_total", [], stats.workersNotReading)
         count("switchboard_events_not_published_total", [], stats.eventsNotPublished)
+        count("switchboard_replies_total", [], stats.replies)
+        count("switchboard_outbound_delivered_total", [], stats.outboundDelivered)
+        count("switchboard_outbound_sent_total", [], stats.outboundSent)
+        count("switchboard_outbound_undeliverable_total", [], stats.outboundUndeliverable)
+        count("switchboard_campaign_contacts_total", [], stats.campaignContacts)
+        gauge("switchboard_outbound_in_flight", [], Double(stats.outboundInFlight))
+        gauge("switchboard_gateways_sending", [], Double(stats.sendingGateways))
         for (detail, total) in stats.workerRefusals { count("switchboard_worker_refusals_total", [("detail", detail)], total) }
         for (queue, total) in stats.routed { count("switchboard_routed_total", [("queue", queue)], total) }
         for (lane, figures) in stats.lanes {

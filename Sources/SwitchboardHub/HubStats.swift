@@ -28,6 +28,9 @@ public struct HubStats: Sendable, Equatable {
     public var outboundSent = 0
     public var outboundUndeliverable = 0
     public var campaignContacts = 0
+    /// DELIVERs waiting for their answer, and gateways that said HELLO and are heard from.
+    public var outboundInFlight = 0
+    public var sendingGateways = 0
     /// Escalation steps applied to waiting deliveries.
     public var escalated = 0
     public var routed: [String: Int] = [:]

@@ -71,6 +71,13 @@ struct TwoWayTests {
                     "SELECT state || '/' || gateway || '/' || gateway_reference FROM outbound_messages WHERE id = $1", [.init(deliver.outboundID)])
                     == "sent/mail-gw/smtp-250-abc"
             })
+        let http = try #require(hub.endpoints.http)
+        #expect(
+            eventually {
+                let body = httpGet(http, "/metrics")?.body ?? ""
+                return body.contains("switchboard_replies_total 1") && body.contains("switchboard_outbound_sent_total 1")
+                    && body.contains("switchboard_gateways_sending 1")
+            })
         // The same REPLY again (a worker re-sending after a restart): stored once, answered as a repeat.
         try worker.reply(Reply(deliveryID: task.deliveryID, replyID: "r1", body: Array("It left the depot this morning.".utf8)))
         guard case .replied(let again)? = try worker.nextAnswer() else {
@@ -291,5 +298,55 @@ struct TwoWayTests {
             })
         #expect(try database.count("SELECT count(*) FROM outbound_messages") == 2)
         #expect(try database.count("SELECT count(*) FROM interactions WHERE direction = 'outbound'") == 2)
+    }
+
+    @Test("a reply no gateway takes in time is dead, listed and replayed by the CLI, then delivered; idle conversations close")
+    func expiredThenReplayed() throws {
+        let binary = try #require(ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"], "run with 'make test'")
+        let database = try TestDatabase()
+        var config = Self.config(database)
+        config.outbound.expireAfterMs = 1000
+        let hub = try RunningHub(config)
+        defer { hub.shutdown() }
+        let gateway = try GatewayClient(name: "chat-gw", endpoint: hub.endpoints.gateway)
+        var message = Messages.publish("c-1", "hello?", channel: "chat", hints: IdentityHints(chat: "visitor-9"))
+        message.thread = "session-9"
+        _ = try gateway.publish(message)
+        let worker = try WorkerClient(registration: Ready(workerID: "agent-1", queues: ["support"], capacity: 1), endpoint: hub.endpoints.worker)
+        try worker.ready()
+        let task = try #require(try worker.nextTask())
+        try worker.reply(Reply(deliveryID: task.deliveryID, replyID: "r1", body: Array("Hi! How can I help?".utf8)))
+        guard case .replied(let replied)? = try worker.nextAnswer() else {
+            Issue.record("no REPLIED")
+            return
+        }
+        try worker.done(task.deliveryID, outcome: "answered")
+        // No gateway sends chat: past its expiry the reply is dead, with the reason.
+        #expect(
+            try eventually(timeoutMs: 12_000) {
+                try database.value("SELECT state || '/' || last_error FROM outbound_messages WHERE id = $1", [.init(replied.outboundID)])
+                    == "dead/expired before it was sent"
+            })
+        func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            try runProgram(binary, arguments + ["--database", database.conninfo])
+        }
+        let listed = try run(["outbound", "list", "--state", "dead"])
+        #expect(listed.status == 0 && listed.output.contains("\(replied.outboundID)\t"), "\(listed.output)")
+        #expect(listed.output.contains("expired before it was sent"), "\(listed.output)")
+        let replayed = try run(["outbound", "replay", "\(replied.outboundID)"])
+        #expect(replayed.status == 0 && replayed.output.contains("1 outbound messages queued again"), "\(replayed.output)")
+        #expect(try database.value("SELECT state FROM outbound_messages WHERE id = $1", [.init(replied.outboundID)]) == "pending")
+        // The replay's fresh expiry is the configured one: the gateway must say HELLO within it.
+        try gateway.hello(channels: ["chat"])
+        let deliver = try #require(try Self.delivers(gateway, timeoutMs: 5000) { !$0.isEmpty }.first, "the replayed reply was not delivered")
+        #expect(deliver.outboundID == replied.outboundID && deliver.to["chat"] == "visitor-9" && deliver.thread == "session-9")
+        try gateway.sent(deliver.outboundID)
+        #expect(try eventually { try database.value("SELECT state FROM outbound_messages WHERE id = $1", [.init(replied.outboundID)]) == "sent" })
+        // A conversation idle past conversation_idle_minutes closes (the campaign pass closes them).
+        let store = try Store(conninfo: database.conninfo, owner: "test")
+        #expect(try store.closeIdleConversations(minutes: 1) == 0)
+        try database.connect().query("UPDATE conversations SET last_activity_at = now() - interval '2 minutes'")
+        #expect(try store.closeIdleConversations(minutes: 1) == 1)
+        #expect(try database.value("SELECT state || '/' || closed_reason FROM conversations WHERE thread = 'session-9'") == "closed/inactive")
     }
 }

@@ -37,118 +37,112 @@ SET jit TO 'off'
 AS $$
 BEGIN
     WITH batch AS MATERIALIZED (
-        -- The round's messages once each, with everything the writes below need, and which of
-        -- their hints no customer has yet.
-        SELECT b.position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent,
-               b.language, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
-               b.routing_version, b.fingerprint, b.phone, b.email, b.external, b.device, b.fax, b.chat, b.social,
-               b.unverified, b.customer_kind, b.extra -> 'feedback' AS feedback, b.extra ->> 'thread' AS thread,
-               coalesce((b.extra ->> 'opt_out')::boolean, false) AS opt_out, b.task_language, b.pick,
-               -- The route: the hub's, or the alternative the customer meets.
-               CASE WHEN b.pick IS NULL THEN b.queue ELSE b.alternatives -> b.pick ->> 'queue' END AS queue,
-               CASE WHEN b.pick IS NULL THEN b.priority ELSE (b.alternatives -> b.pick ->> 'priority')::smallint END AS priority,
-               CASE WHEN b.pick IS NULL THEN b.deadline ELSE (b.alternatives -> b.pick ->> 'deadline')::bigint END AS deadline,
-               CASE WHEN b.pick IS NULL THEN b.route_reason ELSE b.alternatives -> b.pick ->> 'reason' END AS route_reason,
-               CASE WHEN b.pick IS NULL THEN b.rule_id ELSE b.alternatives -> b.pick ->> 'rule' END AS rule_id,
-               CASE WHEN b.pick IS NULL THEN b.required_skills ELSE (b.alternatives -> b.pick ->> 'skills')::text[] END AS required_skills,
-               CASE WHEN b.pick IS NULL THEN b.optional_skills ELSE (b.alternatives -> b.pick ->> 'optional_skills')::text[] END AS optional_skills,
-               b.phone_customer IS NULL AS new_phone, b.email_customer IS NULL AS new_email,
-               b.external_customer IS NULL AS new_external, b.device_customer IS NULL AS new_device,
-               b.fax_customer IS NULL AS new_fax, b.chat_customer IS NULL AS new_chat, b.social_customer IS NULL AS new_social,
-               -- Hints naming more than one customer link them (greatest and least skip NULLs).
-               CASE WHEN greatest(b.phone_customer, b.email_customer, b.external_customer, b.device_customer, b.fax_customer,
-                                  b.chat_customer, b.social_customer)
-                         <> least(b.phone_customer, b.email_customer, b.external_customer, b.device_customer, b.fax_customer,
-                                  b.chat_customer, b.social_customer)
-                    THEN ARRAY[b.phone_customer, b.email_customer, b.external_customer, b.device_customer, b.fax_customer,
-                               b.chat_customer, b.social_customer] END AS linked,
-               k.interaction_id IS NULL AS fresh,
-               CASE WHEN k.interaction_id IS NULL THEN 'stored' WHEN k.fingerprint = b.fingerprint THEN 'duplicate' ELSE 'conflict' END AS outcome,
-               CASE WHEN k.interaction_id IS NULL
-                    THEN coalesce(swb_identity_winner(b.phone_customer, b.email_customer, b.external_customer, b.device_customer,
-                                                      b.fax_customer, b.chat_customer, b.social_customer), nextval(p_customers))
-                    ELSE k.customer_id END AS customer_id,
-               k.interaction_id IS NULL AND coalesce(b.phone_customer, b.email_customer, b.external_customer, b.device_customer,
-                                                     b.fax_customer, b.chat_customer, b.social_customer) IS NULL AS new_customer,
-               -- A device or chat handle leaves a customer anonymous; the other kinds name a person.
-               (b.phone IS NOT NULL OR b.email IS NOT NULL OR b.external IS NOT NULL OR b.fax IS NOT NULL OR b.social IS NOT NULL) AS strong,
-               ((b.phone IS NOT NULL AND b.phone_customer IS NULL) OR (b.email IS NOT NULL AND b.email_customer IS NULL)
-                 OR (b.external IS NOT NULL AND b.external_customer IS NULL) OR (b.fax IS NOT NULL AND b.fax_customer IS NULL)
-                 OR (b.social IS NOT NULL AND b.social_customer IS NULL)) AS new_strong,
-               coalesce(k.queue, CASE WHEN b.pick IS NULL THEN b.queue ELSE b.alternatives -> b.pick ->> 'queue' END) AS answer_queue,
-               coalesce(k.interaction_id, nextval('interactions_id_seq')) AS interaction_id,
-               CASE WHEN k.interaction_id IS NULL THEN nextval(p_deliveries) END AS delivery_id
+        -- Each message with its open conversation: of its thread hint (on its channel), else its
+        -- customer's on the channel (a new customer has none); one probe, by index, at most.
+        SELECT x.*, coalesce(th.id, cu.id) AS conversation_id, coalesce(th.owner_worker, cu.owner_worker) AS owner
           FROM (
-          -- Which alternative route, if any, the message's customer meets: the customer the
-          -- hints resolve to, as below (a new customer is a consumer of tier standard).
-          SELECT b0.*, CASE WHEN b0.alternatives IS NOT NULL
-                            THEN swb_route_pick(swb_identity_winner(b0.phone_customer, b0.email_customer, b0.external_customer,
-                                                                    b0.device_customer, b0.fax_customer, b0.chat_customer,
-                                                                    b0.social_customer), b0.alternatives, b0.customer_kind) END AS pick
-            FROM (
-              -- Each message's columns by subscript and its hints' customers, once each (OFFSET 0
-              -- keeps the planner from copying a probe into every expression that reads it).
-              SELECT i AS position, p_gateway[i] AS gateway, p_message_id[i] AS message_id, p_channel[i] AS channel,
-                     p_occurred_at[i] AS occurred_at, p_name[i] AS name, p_intent[i] AS intent, p_queue[i] AS queue,
-                     p_language[i] AS language, p_priority[i] AS priority, p_content_type[i] AS content_type,
-                     p_body_text[i] AS body_text, p_body_bytes[i] AS body_bytes, p_attributes[i] AS attributes,
-                     p_deadline[i] AS deadline, p_route_reason[i] AS route_reason, p_routing_version[i] AS routing_version,
-                     p_fingerprint[i] AS fingerprint, p_phone[i] AS phone, p_email[i] AS email, p_external[i] AS external,
-                     p_device[i] AS device, p_task_language[i] AS task_language,
-                     p_required_skills[i]::text[] AS required_skills, p_optional_skills[i]::text[] AS optional_skills,
-                     p_rule_id[i] AS rule_id, p_alternatives[i] AS alternatives, p_fax[i] AS fax, p_chat[i] AS chat,
-                     p_social[i] AS social, p_unverified[i] AS unverified, p_customer_kind[i] AS customer_kind,
-                     p_extra[i] AS extra,
-                     CASE WHEN p_phone[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
-                                                              WHERE c.value = p_phone[i] AND c.kind COLLATE "C" = 'phone' LIMIT 1) END AS phone_customer,
-                     CASE WHEN p_email[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
-                                                              WHERE c.value = p_email[i] AND c.kind COLLATE "C" = 'email' LIMIT 1) END AS email_customer,
-                     CASE WHEN p_external[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
-                                                                 WHERE c.value = p_external[i] AND c.kind COLLATE "C" = 'external' LIMIT 1)
-                          END AS external_customer,
-                     CASE WHEN p_device[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
-                                                               WHERE c.value = p_device[i] AND c.kind COLLATE "C" = 'device' LIMIT 1) END AS device_customer,
-                     CASE WHEN p_fax[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
-                                                            WHERE c.value = p_fax[i] AND c.kind COLLATE "C" = 'fax' LIMIT 1) END AS fax_customer,
-                     CASE WHEN p_chat[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
-                                                             WHERE c.value = p_chat[i] AND c.kind COLLATE "C" = 'chat' LIMIT 1) END AS chat_customer,
-                     CASE WHEN p_social[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
-                                                               WHERE c.value = p_social[i] AND c.kind COLLATE "C" = 'social' LIMIT 1) END AS social_customer
-                FROM generate_series(p_lo, p_hi) AS i
-              OFFSET 0) b0) b
-          LEFT JOIN LATERAL (SELECT * FROM ingest_keys k WHERE p_probe AND k.gateway = b.gateway AND k.message_id = b.message_id LIMIT 1) k ON true
-    ), conversation_probe AS MATERIALIZED (
-        -- Each fresh message's open conversation: of its thread hint, else its customer's on the
-        -- channel (a new customer has none). One row per message of the round, so that the
-        -- answers below are read by subscript, position - p_lo + 1, not joined.
-        SELECT s.position, s.customer_id, s.channel, CASE WHEN s.fresh THEN s.thread END AS thread, s.gateway, s.interaction_id,
-               CASE WHEN NOT s.fresh THEN NULL
-                    WHEN s.thread IS NOT NULL
-                    THEN (SELECT c.id FROM conversations c WHERE c.channel = s.channel AND c.thread = s.thread AND c.state = 'open' LIMIT 1)
-                    WHEN NOT s.new_customer
-                    THEN (SELECT c.id FROM conversations c WHERE c.customer_id = s.customer_id AND c.channel = s.channel AND c.state = 'open'
-                           ORDER BY c.last_activity_at DESC LIMIT 1) END AS existing_id
-          FROM batch s
-    ), conversation_opened AS MATERIALIZED (
-        -- A thread no open conversation has opens one, once however many of the round's messages carry it.
-        SELECT q.*, max(q.new_id) OVER (PARTITION BY q.channel, q.thread) AS opened_id,
-               (SELECT c.owner_worker FROM conversations c WHERE c.id = q.existing_id) AS owner
-          FROM (SELECT p.*, CASE WHEN p.thread IS NOT NULL AND p.existing_id IS NULL
-                                      AND p.position = min(p.position) OVER (PARTITION BY p.channel, p.thread)
-                                 THEN nextval('conversations_id_seq') END AS new_id
-                  FROM conversation_probe p) q
-    ), conversation_of AS MATERIALIZED (
-        SELECT array_agg(coalesce(o.existing_id, CASE WHEN o.thread IS NOT NULL THEN o.opened_id END) ORDER BY o.position) AS ids,
-               array_agg(o.owner ORDER BY o.position) AS owners
-          FROM conversation_opened o
+            -- The round's messages once each, with everything the writes below need, and which of
+            -- their hints no customer has yet.
+            SELECT b.position, b.gateway, b.message_id, b.channel, b.occurred_at, b.name, b.intent,
+                   b.language, b.content_type, b.body_text, b.body_bytes, coalesce(b.attributes, '{}') AS attributes,
+                   b.routing_version, b.fingerprint, b.phone, b.email, b.external, b.device, b.fax, b.chat, b.social,
+                   b.unverified, b.customer_kind, b.extra -> 'feedback' AS feedback, b.extra ->> 'thread' AS thread,
+                   coalesce((b.extra ->> 'opt_out')::boolean, false) AS opt_out, b.task_language, b.pick,
+                   -- The route: the hub's, or the alternative the customer meets.
+                   CASE WHEN b.pick IS NULL THEN b.queue ELSE b.alternatives -> b.pick ->> 'queue' END AS queue,
+                   CASE WHEN b.pick IS NULL THEN b.priority ELSE (b.alternatives -> b.pick ->> 'priority')::smallint END AS priority,
+                   CASE WHEN b.pick IS NULL THEN b.deadline ELSE (b.alternatives -> b.pick ->> 'deadline')::bigint END AS deadline,
+                   CASE WHEN b.pick IS NULL THEN b.route_reason ELSE b.alternatives -> b.pick ->> 'reason' END AS route_reason,
+                   CASE WHEN b.pick IS NULL THEN b.rule_id ELSE b.alternatives -> b.pick ->> 'rule' END AS rule_id,
+                   CASE WHEN b.pick IS NULL THEN b.required_skills ELSE (b.alternatives -> b.pick ->> 'skills')::text[] END AS required_skills,
+                   CASE WHEN b.pick IS NULL THEN b.optional_skills ELSE (b.alternatives -> b.pick ->> 'optional_skills')::text[] END AS optional_skills,
+                   b.phone_customer IS NULL AS new_phone, b.email_customer IS NULL AS new_email,
+                   b.external_customer IS NULL AS new_external, b.device_customer IS NULL AS new_device,
+                   b.fax_customer IS NULL AS new_fax, b.chat_customer IS NULL AS new_chat, b.social_customer IS NULL AS new_social,
+                   -- Hints naming more than one customer link them (greatest and least skip NULLs).
+                   CASE WHEN greatest(b.phone_customer, b.email_customer, b.external_customer, b.device_customer, b.fax_customer,
+                                      b.chat_customer, b.social_customer)
+                             <> least(b.phone_customer, b.email_customer, b.external_customer, b.device_customer, b.fax_customer,
+                                      b.chat_customer, b.social_customer)
+                        THEN ARRAY[b.phone_customer, b.email_customer, b.external_customer, b.device_customer, b.fax_customer,
+                                   b.chat_customer, b.social_customer] END AS linked,
+                   k.interaction_id IS NULL AS fresh,
+                   CASE WHEN k.interaction_id IS NULL THEN 'stored' WHEN k.fingerprint = b.fingerprint THEN 'duplicate' ELSE 'conflict' END AS outcome,
+                   CASE WHEN k.interaction_id IS NULL
+                        THEN coalesce(swb_identity_winner(b.phone_customer, b.email_customer, b.external_customer, b.device_customer,
+                                                          b.fax_customer, b.chat_customer, b.social_customer), nextval(p_customers))
+                        ELSE k.customer_id END AS customer_id,
+                   k.interaction_id IS NULL AND coalesce(b.phone_customer, b.email_customer, b.external_customer, b.device_customer,
+                                                         b.fax_customer, b.chat_customer, b.social_customer) IS NULL AS new_customer,
+                   -- A device or chat handle leaves a customer anonymous; the other kinds name a person.
+                   (b.phone IS NOT NULL OR b.email IS NOT NULL OR b.external IS NOT NULL OR b.fax IS NOT NULL OR b.social IS NOT NULL) AS strong,
+                   ((b.phone IS NOT NULL AND b.phone_customer IS NULL) OR (b.email IS NOT NULL AND b.email_customer IS NULL)
+                     OR (b.external IS NOT NULL AND b.external_customer IS NULL) OR (b.fax IS NOT NULL AND b.fax_customer IS NULL)
+                     OR (b.social IS NOT NULL AND b.social_customer IS NULL)) AS new_strong,
+                   coalesce(k.queue, CASE WHEN b.pick IS NULL THEN b.queue ELSE b.alternatives -> b.pick ->> 'queue' END) AS answer_queue,
+                   coalesce(k.interaction_id, nextval('interactions_id_seq')) AS interaction_id,
+                   CASE WHEN k.interaction_id IS NULL THEN nextval(p_deliveries) END AS delivery_id
+              FROM (
+              -- Which alternative route, if any, the message's customer meets: the customer the
+              -- hints resolve to, as below (a new customer is a consumer of tier standard).
+              SELECT b0.*, CASE WHEN b0.alternatives IS NOT NULL
+                                THEN swb_route_pick(swb_identity_winner(b0.phone_customer, b0.email_customer, b0.external_customer,
+                                                                        b0.device_customer, b0.fax_customer, b0.chat_customer,
+                                                                        b0.social_customer), b0.alternatives, b0.customer_kind) END AS pick
+                FROM (
+                  -- Each message's columns by subscript and its hints' customers, once each (OFFSET 0
+                  -- keeps the planner from copying a probe into every expression that reads it).
+                  SELECT i AS position, p_gateway[i] AS gateway, p_message_id[i] AS message_id, p_channel[i] AS channel,
+                         p_occurred_at[i] AS occurred_at, p_name[i] AS name, p_intent[i] AS intent, p_queue[i] AS queue,
+                         p_language[i] AS language, p_priority[i] AS priority, p_content_type[i] AS content_type,
+                         p_body_text[i] AS body_text, p_body_bytes[i] AS body_bytes, p_attributes[i] AS attributes,
+                         p_deadline[i] AS deadline, p_route_reason[i] AS route_reason, p_routing_version[i] AS routing_version,
+                         p_fingerprint[i] AS fingerprint, p_phone[i] AS phone, p_email[i] AS email, p_external[i] AS external,
+                         p_device[i] AS device, p_task_language[i] AS task_language,
+                         p_required_skills[i]::text[] AS required_skills, p_optional_skills[i]::text[] AS optional_skills,
+                         p_rule_id[i] AS rule_id, p_alternatives[i] AS alternatives, p_fax[i] AS fax, p_chat[i] AS chat,
+                         p_social[i] AS social, p_unverified[i] AS unverified, p_customer_kind[i] AS customer_kind,
+                         p_extra[i] AS extra,
+                         CASE WHEN p_phone[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
+                                                                  WHERE c.value = p_phone[i] AND c.kind COLLATE "C" = 'phone' LIMIT 1) END AS phone_customer,
+                         CASE WHEN p_email[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
+                                                                  WHERE c.value = p_email[i] AND c.kind COLLATE "C" = 'email' LIMIT 1) END AS email_customer,
+                         CASE WHEN p_external[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
+                                                                     WHERE c.value = p_external[i] AND c.kind COLLATE "C" = 'external' LIMIT 1)
+                              END AS external_customer,
+                         CASE WHEN p_device[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
+                                                                   WHERE c.value = p_device[i] AND c.kind COLLATE "C" = 'device' LIMIT 1) END AS device_customer,
+                         CASE WHEN p_fax[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
+                                                                WHERE c.value = p_fax[i] AND c.kind COLLATE "C" = 'fax' LIMIT 1) END AS fax_customer,
+                         CASE WHEN p_chat[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
+                                                                 WHERE c.value = p_chat[i] AND c.kind COLLATE "C" = 'chat' LIMIT 1) END AS chat_customer,
+                         CASE WHEN p_social[i] IS NOT NULL THEN (SELECT c.customer_id FROM customer_identities c
+                                                                   WHERE c.value = p_social[i] AND c.kind COLLATE "C" = 'social' LIMIT 1) END AS social_customer
+                    FROM generate_series(p_lo, p_hi) AS i
+                  OFFSET 0) b0) b
+              LEFT JOIN LATERAL (SELECT * FROM ingest_keys k WHERE p_probe AND k.gateway = b.gateway AND k.message_id = b.message_id LIMIT 1) k ON true
+          OFFSET 0) x
+          LEFT JOIN LATERAL (SELECT c.id, c.owner_worker FROM conversations c
+                              WHERE x.fresh AND x.thread IS NOT NULL AND c.channel = x.channel AND c.thread = x.thread AND c.state = 'open'
+                              LIMIT 1) th ON true
+          LEFT JOIN LATERAL (SELECT c.id, c.owner_worker FROM conversations c
+                              WHERE x.fresh AND x.thread IS NULL AND NOT x.new_customer
+                                AND c.customer_id = x.customer_id AND c.channel = x.channel AND c.state = 'open'
+                              ORDER BY c.last_activity_at DESC LIMIT 1) cu ON true
+    ), opened_threads AS MATERIALIZED (
+        -- A thread no open conversation has opens one, once however many of the round's messages
+        -- carry it (few rows: only such messages).
+        SELECT s.channel, s.thread, nextval('conversations_id_seq') AS id, (array_agg(s.customer_id ORDER BY s.position))[1] AS customer_id,
+               (array_agg(s.gateway ORDER BY s.position))[1] AS gateway, (array_agg(s.interaction_id ORDER BY s.position))[1] AS interaction_id
+          FROM batch s WHERE s.fresh AND s.thread IS NOT NULL AND s.conversation_id IS NULL
+         GROUP BY s.channel, s.thread
     ), new_conversations AS (
         INSERT INTO conversations (id, customer_id, channel, thread, gateway, first_interaction_id, opened_at, last_activity_at)
         OVERRIDING SYSTEM VALUE
-        SELECT o.new_id, o.customer_id, o.channel, o.thread, o.gateway, o.interaction_id, p_received_at, p_received_at
-          FROM conversation_opened o WHERE o.new_id IS NOT NULL
+        SELECT t.id, t.customer_id, t.channel, t.thread, t.gateway, t.interaction_id, p_received_at, p_received_at FROM opened_threads t
     ), active_conversations AS (
         UPDATE conversations c SET last_activity_at = p_received_at
-         WHERE c.id IN (SELECT o.existing_id FROM conversation_opened o WHERE o.existing_id IS NOT NULL)
+         WHERE c.id IN (SELECT s.conversation_id FROM batch s WHERE s.conversation_id IS NOT NULL)
     ), opt_outs AS (
         -- An inbound STOP (or unsubscribe) withdraws marketing consent at once, whatever its channel.
         UPDATE customers c SET consent = c.consent || '{"marketing": false}', updated_at = now()
@@ -223,8 +217,10 @@ BEGIN
                                   language, priority, content_type, body_text, body_bytes, attributes, routing_version, conversation_id)
         SELECT s.interaction_id, p_received_at, s.customer_id, s.gateway, s.message_id, s.channel, to_timestamp(s.occurred_at::float8 / 1000),
                s.intent, split_part(s.queue, '.', 1), s.language, s.priority, s.content_type, s.body_text, s.body_bytes, s.attributes,
-               s.routing_version, v.ids[s.position - p_lo + 1]
-          FROM batch s CROSS JOIN conversation_of v WHERE s.fresh
+               s.routing_version,
+               CASE WHEN s.conversation_id IS NOT NULL THEN s.conversation_id
+                    WHEN s.thread IS NOT NULL THEN (SELECT t.id FROM opened_threads t WHERE t.channel = s.channel AND t.thread = s.thread) END
+          FROM batch s WHERE s.fresh
     ), new_deliveries AS (
         INSERT INTO deliveries (id, interaction_id, interaction_received_at, customer_id, queue, priority, deadline, route_reason,
                                 routing_version, language, required_skills, optional_skills, rule_id) OVERRIDING SYSTEM VALUE
@@ -238,7 +234,10 @@ BEGIN
     -- Every answer from the one materialized row of its message, placed by position by the hub.
     SELECT array_agg(s.position), array_agg(s.outcome), array_agg(s.interaction_id), array_agg(s.customer_id),
            array_agg(s.answer_queue), array_agg(s.delivery_id), array_agg(s.pick),
-           array_agg(v.ids[s.position - p_lo + 1]), array_agg(v.owners[s.position - p_lo + 1])
+           array_agg(CASE WHEN s.conversation_id IS NOT NULL THEN s.conversation_id
+                          WHEN s.fresh AND s.thread IS NOT NULL
+                          THEN (SELECT t.id FROM opened_threads t WHERE t.channel = s.channel AND t.thread = s.thread) END),
+           array_agg(s.owner)
       INTO o_position, o_outcome, o_interaction_id, o_customer_id, o_queue, o_delivery_id, o_alternative, o_conversation_id, o_owner
-      FROM batch s CROSS JOIN conversation_of v;
+      FROM batch s;
 END $$;

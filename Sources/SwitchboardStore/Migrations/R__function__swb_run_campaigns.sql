@@ -35,7 +35,10 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('swb_run_campaigns')) THEN
         RETURN json_build_object('ran', false);
     END IF;
-    SELECT array_agg(name) INTO v_zones FROM pg_timezone_names;
+    -- Read once a pass, and only with a campaign running: the view reads the time zone files.
+    IF EXISTS (SELECT 1 FROM campaigns WHERE state = 'running') THEN
+        SELECT array_agg(name) INTO v_zones FROM pg_timezone_names;
+    END IF;
     FOR v_campaign IN SELECT * FROM campaigns WHERE state = 'running' ORDER BY id LOOP
         WITH candidates AS MATERIALIZED (
             SELECT c.id, c.display_name, c.consent, c.erased_at,
