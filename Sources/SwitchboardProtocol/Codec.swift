@@ -151,19 +151,7 @@ public enum Codec {
                 Undeliverable(
                     outboundID: try header.integer("outbound_id", in: 1...Int64.max), reason: try header.string("reason", maxBytes: 4096),
                     retryAfterMs: try header.optionalInteger("retry_after_ms", in: 0...86_400_000).map(Int.init)))
-        case "STATUS":
-            let queryID = try header.identifier("query_id", maxBytes: 64)
-            switch (try header.optionalInteger("customer_id", in: 1...Int64.max), header.members["identity"]) {
-            case (let id?, nil): return .status(StatusQuery(queryID: queryID, customerID: id))
-            case (nil, .object(let members)?):
-                let reader = HeaderReader(command: "STATUS identity", members: members, messageID: nil)
-                return .status(
-                    StatusQuery(
-                        queryID: queryID, identityKind: try reader.identifier("kind", maxBytes: 16),
-                        identityValue: try reader.string("value", maxBytes: 254)))
-            default:
-                throw header.failure(.invalidField, "STATUS needs customer_id or identity {kind, value}, one of them")
-            }
+        case "STATUS": return .status(try customerQuery(header, command: name))
         case "OPEN_CONTACTS":
             let found = try header.bool("found", default: false)
             var contacts: [JSONValue] = []
@@ -172,21 +160,7 @@ public enum Codec {
                 OpenContacts(
                     queryID: try header.identifier("query_id", maxBytes: 64),
                     customerID: found ? try header.integer("customer_id", in: 1...Int64.max) : nil, contacts: contacts))
-        case "QUERY":
-            let queryID = try header.identifier("query_id", maxBytes: 64)
-            let customerID = try header.optionalInteger("customer_id", in: 1...Int64.max)
-            let identity = header.members["identity"]
-            switch (customerID, identity) {
-            case (let id?, nil): return .query(CustomerQuery(queryID: queryID, customerID: id))
-            case (nil, .object(let members)?):
-                let reader = HeaderReader(command: "QUERY identity", members: members, messageID: nil)
-                return .query(
-                    CustomerQuery(
-                        queryID: queryID, identityKind: try reader.identifier("kind", maxBytes: 16),
-                        identityValue: try reader.string("value", maxBytes: 254)))
-            default:
-                throw header.failure(.invalidField, "QUERY needs customer_id or identity {kind, value}, one of them")
-            }
+        case "QUERY": return .query(try customerQuery(header, command: name))
         case "RESULT":
             let found = try header.bool("found", default: false)
             return .result(QueryResult(queryID: try header.identifier("query_id", maxBytes: 64), customer: found ? header.members["customer"] : nil))
@@ -309,6 +283,20 @@ public enum Codec {
             deliveryID: try header.integer("delivery_id", in: 1...Int64.max), outcome: try header.identifier("outcome", maxBytes: 64),
             notes: try header.optionalString("notes", maxBytes: 4096, allowEmpty: true), resolution: resolution, complaintID: complaintID,
             feedback: feedback, customer: customer, closeConversation: try header.bool("close_conversation", default: false))
+    }
+
+    /// QUERY's and STATUS's header: a query id and a customer, by id or by identity {kind, value}.
+    private static func customerQuery(_ header: HeaderReader, command: String) throws(ProtocolError) -> CustomerQuery {
+        let queryID = try header.identifier("query_id", maxBytes: 64)
+        switch (try header.optionalInteger("customer_id", in: 1...Int64.max), header.members["identity"]) {
+        case (let id?, nil): return CustomerQuery(queryID: queryID, customerID: id)
+        case (nil, .object(let members)?):
+            let reader = HeaderReader(command: "\(command) identity", members: members, messageID: nil)
+            return CustomerQuery(
+                queryID: queryID, identityKind: try reader.identifier("kind", maxBytes: 16), identityValue: try reader.string("value", maxBytes: 254))
+        default:
+            throw header.failure(.invalidField, "\(command) needs customer_id or identity {kind, value}, one of them")
+        }
     }
 
     private static func decodeReply(_ header: HeaderReader, body: [UInt8], limits: DecodingLimits) throws(ProtocolError) -> Reply {
@@ -451,7 +439,7 @@ public enum Codec {
             case .retryAfter(let milliseconds): header.field("retry_after_ms", milliseconds)
             case .retryWithBackoff: break
             }
-        case .query(let query):
+        case .query(let query), .status(let query):
             header.field("customer_id", query.customerID)
             if let kind = query.identityKind, let value = query.identityValue {
                 var members = JSONObjectWriter()
@@ -507,15 +495,6 @@ public enum Codec {
             header.field("outbound_id", undeliverable.outboundID)
             header.field("reason", undeliverable.reason)
             header.field("retry_after_ms", undeliverable.retryAfterMs)
-        case .status(let status):
-            header.field("customer_id", status.customerID)
-            if let kind = status.identityKind, let value = status.identityValue {
-                var members = JSONObjectWriter()
-                members.field("kind", kind)
-                members.field("value", value)
-                header.field("identity", encoded: members.finish())
-            }
-            header.field("query_id", status.queryID)
         case .openContacts(let open):
             header.field("contacts", encoded: JSONWriter.bytes(.array(open.contacts)))
             header.field("customer_id", open.customerID)

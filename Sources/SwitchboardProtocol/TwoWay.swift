@@ -122,24 +122,8 @@ public struct Undeliverable: Sendable, Equatable {
 }
 
 /// "Where is my request?" (gateway → hub): a customer's open contacts, by id or by an identity as
-/// a PUBLISH hint gives it (`kind` one of phone, email, external, device, fax, chat, social).
-public struct StatusQuery: Sendable, Equatable {
-    public var queryID: String
-    public var customerID: Int64?
-    public var identityKind: String?
-    public var identityValue: String?
-
-    public init(queryID: String, customerID: Int64) {
-        self.queryID = queryID
-        self.customerID = customerID
-    }
-
-    public init(queryID: String, identityKind: String, identityValue: String) {
-        self.queryID = queryID
-        self.identityKind = identityKind
-        self.identityValue = identityValue
-    }
-}
+/// a PUBLISH hint gives it; the same selector as a worker's QUERY.
+public typealias StatusQuery = CustomerQuery
 
 /// The answer to STATUS (hub → gateway): `contacts`, each with its state, queue position and
 /// estimated wait; `found` false when no customer has that identity.
