@@ -110,6 +110,8 @@ extension Hub {
     /// The outbound pass: DELIVERs unanswered past their time are retried, answers are written,
     /// and the next messages are leased when a gateway can take them; the campaign pass on its own timer.
     func runOutboundTimers(now: Int64) {
+        guard now >= nextOutboundScan else { return }
+        nextOutboundScan = now + 100
         for (id, flight) in outboundInFlight where flight.deadlineMs <= now {
             outboundInFlight[id] = nil
             outboundResults.append(
@@ -121,7 +123,7 @@ extension Hub {
             logger.notice(
                 "gateway silent for too long: nothing more is delivered to it until it says HELLO again", metadata: [LogKey.gateway: .string(name)])
         }
-        if !outboundResults.isEmpty {
+        if !outboundResults.isEmpty && now >= outboundResultsRetryAt {
             submit(.outboundResults(outboundResults, settings: config.outbound))
             outboundResults.removeAll()
         }
@@ -174,8 +176,9 @@ extension Hub {
             if dead > 0 { logger.warning("\(dead) outbound messages are dead (undeliverable or out of attempts); see switchboard outbound") }
         case .outboundRecorded(let results, .failure(let failure)):
             // Kept for the next pass: a SENT lost here would send the message again.
-            logger.error("could not record \(results.count) gateway answers, trying again: \(failure.reason)")
+            logger.error("could not record \(results.count) gateway answers, trying again in a second: \(failure.reason)")
             outboundResults.append(contentsOf: results)
+            outboundResultsRetryAt = Clock.nowMs() + 1000
         case .contactStatus(let peer, _, .success(let answer)):
             statusQueriesInFlight -= 1
             sendGateway(.openContacts(answer), to: peer)
@@ -216,6 +219,9 @@ extension Hub {
                 try gateways.send(to: peer.bytes, Codec.encode(.deliver(message.deliver)), dontWait: true)
                 outboundInFlight[message.id] = OutboundInFlight(gateway: name, deadlineMs: now + Int64(config.outbound.deliverTimeoutMs))
                 stats.outboundDelivered += 1
+            } catch let error as ZeroMQError where error.wouldBlock {
+                // Its connection's queue is full: this one waits its backoff, the gateway stays known.
+                outboundResults.append(OutboundResult(id: message.id, outcome: .retry, gateway: name, error: "gateway '\(name)' is not reading"))
             } catch {
                 gatewayRegistry.forget(name)
                 logger.notice("gateway unreachable, forgotten until its next HELLO: \(error)", metadata: [LogKey.gateway: .string(name)])

@@ -103,6 +103,9 @@ public final class Hub {
     var nextOutboundClaim: Int64 = 0
     var campaignPassInFlight = false
     var nextCampaignPass: Int64 = 0
+    /// The outbound pass's own cadence (every 100 ms), and when answers that could not be written go again.
+    var nextOutboundScan: Int64 = 0
+    var outboundResultsRetryAt: Int64 = 0
     var statusQueriesInFlight = 0
     /// SIGTERM was received: new messages are refused while held tasks are answered.
     var draining = false
