@@ -38,6 +38,10 @@ struct CustomerImportCommandTests {
                 [.init(known.customerID)]) == #"Sara Ahmadi|gold|consumer|{"sms": true}|{"region": "north", "credit_rating": "A"}"#)
         #expect(
             try database.value(
+                "SELECT string_agg(purpose || '=' || granted || '@' || source, ', ') FROM consent_changes WHERE customer_id = $1",
+                [.init(known.customerID)]) == "sms=true@import:credit-bureau")
+        #expect(
+            try database.value(
                 "SELECT string_agg(kind || '=' || value, ' ' ORDER BY kind) FROM customer_identities WHERE customer_id = $1",
                 [.init(known.customerID)])
                 == "email=sara@example.com phone=+989123456789")

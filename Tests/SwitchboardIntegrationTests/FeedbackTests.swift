@@ -94,6 +94,11 @@ struct FeedbackTests {
                 [.init(first.customerID)])
                 == "consent.marketing=false@worker:agent-2, contract=fiber-100@worker:agent-2, name=Sara Karimi@worker:agent-2, segment=smb@worker:agent-2"
         )
+        #expect(
+            try database.value(
+                "SELECT string_agg(purpose || '=' || granted || '@' || source, ', ') FROM consent_changes WHERE customer_id = $1",
+                [.init(first.customerID)])
+                == "marketing=false@worker:agent-2")
 
         // A later contact's DONE names the open complaint and resolves it.
         let third = try gateway.publish(Messages.publish("m-3", "Is anyone coming?"))

@@ -162,6 +162,13 @@ BEGIN
                    updated_at = now()
               FROM reported r
              WHERE u.id = r.customer_id AND r.report ? 'customer' AND u.erased_at IS NULL
+        ), consent_records AS (
+            -- Consent a worker recorded is a consent change like an inbound STOP (campaign opt-outs count it).
+            INSERT INTO consent_changes (customer_id, purpose, granted, source, interaction_id, changed_at)
+            SELECT r.customer_id, c.key, c.value::boolean, 'worker:' || r.worker, r.interaction_id, r.done_at
+              FROM reported r CROSS JOIN LATERAL jsonb_each_text(r.report -> 'customer' -> 'consent') c
+             WHERE r.report -> 'customer' ? 'consent'
+               AND EXISTS (SELECT 1 FROM customers u WHERE u.id = r.customer_id AND u.erased_at IS NULL)
         ), update_sources AS (
             -- One row per customer and key, the batch's last: ON CONFLICT may touch a row once.
             INSERT INTO customer_attribute_sources (customer_id, key, value, source, imported_at)

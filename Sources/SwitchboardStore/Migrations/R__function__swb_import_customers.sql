@@ -69,6 +69,8 @@ BEGIN
                 WHEN v_field.key LIKE 'consent.%' THEN
                     UPDATE customers SET consent = consent || jsonb_build_object(substr(v_field.key, 9), v_field.value::boolean)
                      WHERE id = v_customer;
+                    INSERT INTO consent_changes (customer_id, purpose, granted, source)
+                    VALUES (v_customer, substr(v_field.key, 9), v_field.value::boolean, 'import:' || p_source);
                 ELSE
                     UPDATE customers SET attributes = attributes || jsonb_build_object(v_field.key, v_field.value) WHERE id = v_customer;
             END CASE;
