@@ -27,6 +27,9 @@ struct MergeTests {
             "SELECT string_agg(to_jsonb(x)::text, E'\\n' ORDER BY customer_id, key) FROM customer_attribute_sources x WHERE customer_id = ANY($1::bigint[])",
             "SELECT string_agg(to_jsonb(v)::text, E'\\n' ORDER BY customer_id) FROM customer_value v WHERE customer_id = ANY($1::bigint[])",
             "SELECT string_agg(to_jsonb(e)::text, E'\\n' ORDER BY customer_id) FROM customer_experience e WHERE customer_id = ANY($1::bigint[])",
+            "SELECT string_agg(to_jsonb(v)::text, E'\\n' ORDER BY id) FROM conversations v WHERE customer_id = ANY($1::bigint[])",
+            "SELECT string_agg(to_jsonb(o)::text, E'\\n' ORDER BY id) FROM outbound_messages o WHERE customer_id = ANY($1::bigint[])",
+            "SELECT string_agg(to_jsonb(x)::text, E'\\n' ORDER BY id) FROM consent_changes x WHERE customer_id = ANY($1::bigint[])",
         ] {
             parts.append(try database.value(sql, ids) ?? "-")
         }
@@ -175,6 +178,8 @@ struct MergeTests {
         while handled < 3, Date() < deadline {
             guard case .task(let task) = try worker.next(timeoutMs: 50) else { continue }
             let isOther = task.interaction["id"] == .integer(o1.interactionID)
+            // A reply (and so a conversation) of each customer's moves with the merge and back.
+            try worker.reply(Reply(deliveryID: task.deliveryID, replyID: "r", body: Array("noted".utf8)))
             try worker.done(
                 Done(
                     deliveryID: task.deliveryID, outcome: "handled", feedback: isOther ? Feedback(kind: .csat, score: 4) : nil,
@@ -205,9 +210,12 @@ struct MergeTests {
             try database.value(
                 "SELECT concat_ws(' | ', display_name, segment, attributes::text, consent::text) FROM customers WHERE id = $1", [.init(a)])
                 == #"Sara Ahmadi | household | {"region": "north"} | {"sms": false}"#)
-        #expect(try database.count("SELECT count(*) FROM interactions WHERE customer_id = $1", [.init(a)]) == 3)
+        #expect(try database.count("SELECT count(*) FROM interactions WHERE customer_id = $1 AND direction = 'inbound'", [.init(a)]) == 3)
         #expect(try database.count("SELECT count(*) FROM ingest_keys WHERE customer_id = $1", [.init(b)]) == 0)
         #expect(try database.count("SELECT count(*) FROM feedback WHERE customer_id = $1", [.init(a)]) == 2)
+        #expect(try database.count("SELECT count(*) FROM outbound_messages WHERE customer_id = $1", [.init(a)]) == 3)
+        #expect(try database.count("SELECT count(*) FROM conversations WHERE customer_id = $1", [.init(b)]) == 0)
+        #expect(try database.count("SELECT count(*) FROM consent_changes WHERE customer_id = $1", [.init(a)]) == 3)
         #expect(
             try database.value("SELECT source FROM customer_attribute_sources WHERE customer_id = $1 AND key = 'region'", [.init(a)])
                 == "worker:agent")

@@ -1,6 +1,6 @@
 -- Moves every row the absorbed customer of merge p_merge still owns to its survivor: identities
--- (verified or not), interactions, their deliveries and ingest keys, feedback, complaints and
--- signals, and appends what moved to the merge's record (customer_merges.moved), which an
+-- (verified or not), interactions, their deliveries and ingest keys, feedback, complaints,
+-- signals, conversations, outbound messages and consent changes, and appends what moved to the merge's record (customer_merges.moved), which an
 -- unmerge moves back. A merge calls it once; the hub's merge pass calls it again for recent
 -- merges, for a message stored under the absorbed customer by an ingest that read its identities
 -- just before the merge committed. Returns how many rows of each kind moved.
@@ -39,6 +39,12 @@ BEGIN
         UPDATE complaints SET customer_id = v_survivor WHERE customer_id = v_absorbed RETURNING id
     ), moved_signals AS (
         UPDATE customer_signals SET customer_id = v_survivor WHERE customer_id = v_absorbed RETURNING id
+    ), moved_conversations AS (
+        UPDATE conversations SET customer_id = v_survivor WHERE customer_id = v_absorbed RETURNING id
+    ), moved_outbound AS (
+        UPDATE outbound_messages SET customer_id = v_survivor WHERE customer_id = v_absorbed RETURNING id
+    ), moved_consent AS (
+        UPDATE consent_changes SET customer_id = v_survivor WHERE customer_id = v_absorbed RETURNING id
     )
     SELECT jsonb_build_object(
                'identities', (SELECT coalesce(jsonb_agg(jsonb_build_array(x.kind, x.value)), '[]') FROM identities x),
@@ -48,7 +54,10 @@ BEGIN
                'ingest_keys', (SELECT coalesce(jsonb_agg(jsonb_build_array(x.gateway, x.message_id)), '[]') FROM moved_keys x),
                'feedback', (SELECT coalesce(jsonb_agg(x.id), '[]') FROM moved_feedback x),
                'complaints', (SELECT coalesce(jsonb_agg(x.id), '[]') FROM moved_complaints x),
-               'signals', (SELECT coalesce(jsonb_agg(x.id), '[]') FROM moved_signals x))
+               'signals', (SELECT coalesce(jsonb_agg(x.id), '[]') FROM moved_signals x),
+               'conversations', (SELECT coalesce(jsonb_agg(x.id), '[]') FROM moved_conversations x),
+               'outbound', (SELECT coalesce(jsonb_agg(x.id), '[]') FROM moved_outbound x),
+               'consent_changes', (SELECT coalesce(jsonb_agg(x.id), '[]') FROM moved_consent x))
       INTO v_moved;
     IF EXISTS (SELECT 1 FROM jsonb_each(v_moved) e WHERE jsonb_array_length(e.value) > 0) THEN
         UPDATE customer_merges m

@@ -1,5 +1,6 @@
 -- Undoes merge p_merge exactly: every row its record says moved (identities, interactions, their
--- deliveries and ingest keys, feedback, complaints, signals) goes back to the absorbed customer,
+-- deliveries and ingest keys, feedback, complaints, signals, conversations, outbound messages and
+-- consent changes) goes back to the absorbed customer,
 -- both customers' rows, attribute sources, value and experience are as they were before the
 -- merge, and the pair is declared distinct (a dismissed candidate), so no later message merges
 -- it again by itself. Contacts stored under the survivor after the merge stay with it. Refused
@@ -68,11 +69,25 @@ BEGIN
         UPDATE customer_signals SET customer_id = m.absorbed_id
          WHERE id IN (SELECT x::bigint FROM jsonb_array_elements_text(m.moved -> 'signals') x) AND customer_id = m.survivor_id
         RETURNING 1
+    ), back_conversations AS (
+        UPDATE conversations SET customer_id = m.absorbed_id
+         WHERE id IN (SELECT x::bigint FROM jsonb_array_elements_text(m.moved -> 'conversations') x) AND customer_id = m.survivor_id
+        RETURNING 1
+    ), back_outbound AS (
+        UPDATE outbound_messages SET customer_id = m.absorbed_id
+         WHERE id IN (SELECT x::bigint FROM jsonb_array_elements_text(m.moved -> 'outbound') x) AND customer_id = m.survivor_id
+        RETURNING 1
+    ), back_consent AS (
+        UPDATE consent_changes SET customer_id = m.absorbed_id
+         WHERE id IN (SELECT x::bigint FROM jsonb_array_elements_text(m.moved -> 'consent_changes') x) AND customer_id = m.survivor_id
+        RETURNING 1
     )
     SELECT jsonb_build_object('identities', (SELECT count(*) FROM identities), 'unverified', (SELECT count(*) FROM unverified),
                               'interactions', (SELECT count(*) FROM back_interactions), 'deliveries', (SELECT count(*) FROM back_deliveries),
                               'ingest_keys', (SELECT count(*) FROM back_keys), 'feedback', (SELECT count(*) FROM back_feedback),
-                              'complaints', (SELECT count(*) FROM back_complaints), 'signals', (SELECT count(*) FROM back_signals))
+                              'complaints', (SELECT count(*) FROM back_complaints), 'signals', (SELECT count(*) FROM back_signals),
+                              'conversations', (SELECT count(*) FROM back_conversations), 'outbound', (SELECT count(*) FROM back_outbound),
+                              'consent_changes', (SELECT count(*) FROM back_consent))
       INTO v_back;
 
     UPDATE customers c
