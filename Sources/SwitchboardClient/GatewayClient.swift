@@ -19,13 +19,20 @@ public final class GatewayClient {
     /// Connects as gateway `name` (its routing id, which the hub uses as the gateway's name when
     /// security is off; with `security`, the hub names the gateway after its key's allow-list entry,
     /// which must then be `name` too).
-    public init(name: String, endpoint: String, security: ClientSecurity? = nil, context: Context = Context()) throws {
+    public convenience init(name: String, endpoint: String, security: ClientSecurity? = nil, context: Context = Context()) throws {
+        try self.init(name: name, endpoints: [endpoint], security: security, context: context)
+    }
+
+    /// Connects to several hubs sharing one database: each message goes to one of them in turn
+    /// (a re-sent one perhaps to another), and any may answer; a message id is stored once
+    /// whichever hubs it reaches.
+    public init(name: String, endpoints: [String], security: ClientSecurity? = nil, context: Context = Context()) throws {
         self.name = name
         self.context = context
         socket = try context.socket(.dealer)
         try security?.apply(to: socket)
         try socket.setRoutingID(Array(name.utf8))
-        try socket.connect(endpoint)
+        for endpoint in endpoints { try socket.connect(endpoint) }
     }
 
     /// Publishes and waits for ACK; retries `overloaded` and `unavailable` after the hub's retry-after,

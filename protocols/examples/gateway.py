@@ -95,7 +95,7 @@ def ask_status(socket, phone):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoint", default="tcp://127.0.0.1:5570")
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:5570", help="a hub's gateway endpoint, or several, comma-separated")
     parser.add_argument("--name", default="example-gw", help="gateway name = ZeroMQ routing id")
     parser.add_argument("--count", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for all ACKs (and deliveries)")
@@ -111,7 +111,8 @@ def main():
     swb_curve.apply_arguments(socket, args)  # security.md: before connect
     socket.setsockopt(zmq.ROUTING_ID, args.name.encode("ascii"))  # gateway.md §2: required
     socket.setsockopt(zmq.LINGER, 0)
-    socket.connect(args.endpoint)
+    for endpoint in args.endpoint.split(","):  # gateway.md §2: several hubs of one database
+        socket.connect(endpoint)
 
     run = int(time.time())
     pending = {}
