@@ -108,6 +108,17 @@ struct CampaignTests {
         #expect(try Self.targets(database, "night") == nil)
         try store.runCampaigns(nowMs: Self.yesterday(at: 10), settings: settings)
         #expect(try Self.targets(database, "night") == "Emma:contacted")
+        // Ali, merged since into the customer his new e-mail address names, opts out from there:
+        // the opt-out is his campaign's all the same.
+        let aliMail = try gateway.publish(Messages.publish("a-2", "hi", channel: "email", hints: IdentityHints(email: "ali@example.com")))
+        let ali = try #require(Int64(try database.value("SELECT id FROM customers WHERE display_name = 'Ali'") ?? ""))
+        _ = try store.mergeCustomers(survivor: aliMail.customerID, absorbed: ali, actor: "test")
+        _ = try gateway.publish(Messages.publish("a-3", "STOP", channel: "email", hints: IdentityHints(email: "ali@example.com")))
+        try store.runCampaigns(nowMs: Self.yesterday(at: 10), settings: settings)
+        #expect(
+            try database.value(
+                "SELECT t.opted_out_at IS NOT NULL FROM campaign_targets t JOIN campaigns k ON k.id = t.campaign_id WHERE k.name = 'spring' AND t.customer_id = $1",
+                [.init(ali)]) == "t")
         // A paused campaign contacts nobody new.
         try store.setCampaignState(name: "spring-d", to: "paused")
         #expect(throws: CampaignError.self) { try store.setCampaignState(name: "spring-d", to: "paused") }

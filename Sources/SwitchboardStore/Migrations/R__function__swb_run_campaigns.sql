@@ -140,23 +140,25 @@ BEGIN
 
     -- Attribution, for every campaign's targets still inside their response window.
     WITH open_targets AS MATERIALIZED (
-        SELECT t.campaign_id, t.customer_id, t.contacted_at, t.delivery_id, t.responded_at, t.converted_at, t.opted_out_at,
-               t.contacted_at + c.response_days * interval '1 day' AS window_end, c.conversion_outcomes
-          FROM campaigns c JOIN campaign_targets t ON t.campaign_id = c.id
+        -- A target merged into another customer since is that customer now (its contacts are stored there).
+        SELECT t.campaign_id, t.customer_id, coalesce(u.merged_into, t.customer_id) AS person, t.contacted_at, t.delivery_id,
+               t.responded_at, t.converted_at, t.opted_out_at, t.contacted_at + c.response_days * interval '1 day' AS window_end,
+               c.conversion_outcomes
+          FROM campaigns c JOIN campaign_targets t ON t.campaign_id = c.id JOIN customers u ON u.id = t.customer_id
          WHERE t.state = 'contacted' AND t.contacted_at > p_now - c.response_days * interval '1 day' - interval '1 hour'
     ), found AS MATERIALIZED (
         SELECT o.campaign_id, o.customer_id,
                r.id AS response_id, r.received_at AS responded_at,
                (SELECT min(d.completed_at)
                   FROM interactions i JOIN deliveries d ON d.interaction_id = i.id AND d.interaction_received_at = i.received_at
-                 WHERE i.customer_id = o.customer_id AND i.received_at >= o.contacted_at AND i.received_at <= o.window_end
+                 WHERE i.customer_id = o.person AND i.received_at >= o.contacted_at AND i.received_at <= o.window_end
                    AND d.state = 'done' AND d.outcome = ANY (o.conversion_outcomes)) AS converted_at,
                (SELECT min(x.changed_at) FROM consent_changes x
-                 WHERE x.customer_id = o.customer_id AND x.purpose = 'marketing' AND NOT x.granted
+                 WHERE x.customer_id = o.person AND x.purpose = 'marketing' AND NOT x.granted
                    AND x.changed_at >= o.contacted_at AND x.changed_at <= o.window_end) AS opted_out_at
           FROM open_targets o
           LEFT JOIN LATERAL (SELECT i.id, i.received_at FROM interactions i
-                              WHERE i.customer_id = o.customer_id AND i.direction = 'inbound'
+                              WHERE i.customer_id = o.person AND i.direction = 'inbound'
                                 AND i.received_at > o.contacted_at AND i.received_at <= o.window_end
                               ORDER BY i.received_at LIMIT 1) r ON true
     ), updated AS (
