@@ -387,7 +387,7 @@ public struct ValueTierSettings: Sendable, Equatable, Codable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case windowDays = "window_days"
         case monetaryAttribute = "monetary_attribute"
         case everyHours = "every_hours"
@@ -395,6 +395,7 @@ public struct ValueTierSettings: Sendable, Equatable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = ValueTierSettings()
         windowDays = try container.decodeIfPresent(Int.self, forKey: .windowDays) ?? defaults.windowDays

@@ -11,13 +11,14 @@ public struct MergeSettings: Sendable, Equatable, Codable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case sameName = "same_name"
         case gateways
         case everyMs = "every_ms"
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         sameName = try container.decodeIfPresent(Bool.self, forKey: .sameName) ?? false
         gateways = try container.decodeIfPresent([String].self, forKey: .gateways) ?? []

@@ -29,7 +29,7 @@ public struct OutboundSettings: Sendable, Equatable, Codable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case deliverTimeoutMs = "deliver_timeout_ms"
         case expireAfterMs = "expire_after_ms"
         case maxAttempts = "max_attempts"
@@ -49,6 +49,7 @@ public struct OutboundSettings: Sendable, Equatable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func value<T: Decodable & Comparable>(_ key: CodingKeys, _ fallback: T, atLeast minimum: T) throws -> T {
             let given = try container.decodeIfPresent(T.self, forKey: key) ?? fallback

@@ -293,3 +293,17 @@ struct AnyKey: CodingKey {
     init?(stringValue: String) { self.stringValue = stringValue }
     init?(intValue: Int) { self.init(intValue) }
 }
+
+extension Decoder {
+    /// Refuses the keys a section of the configuration does not have: a misspelt one would
+    /// otherwise be ignored, and its setting silently left at its default.
+    public func refuseUnknownKeys<Key: CodingKey & CaseIterable>(_ known: Key.Type) throws {
+        let names = known.allCases.map(\.stringValue)
+        let container = try container(keyedBy: AnyKey.self)
+        if let unknown = container.allKeys.first(where: { !names.contains($0.stringValue) }) {
+            throw DecodingError.dataCorruptedError(
+                forKey: unknown, in: container,
+                debugDescription: "unknown key '\(unknown.stringValue)'; expected one of \(names.sorted().joined(separator: ", "))")
+        }
+    }
+}

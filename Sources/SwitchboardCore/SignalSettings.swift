@@ -13,7 +13,7 @@ public struct SignalSettings: Sendable, Equatable, Codable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case repeatDays = "repeat_days"
         case silenceDays = "silence_days"
         case churnThreshold = "churn_threshold"
@@ -21,6 +21,7 @@ public struct SignalSettings: Sendable, Equatable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = SignalSettings()
         repeatDays = try container.decodeIfPresent(Int.self, forKey: .repeatDays) ?? defaults.repeatDays

@@ -118,5 +118,19 @@ struct DeployTests {
         }
         // 0 is allowed: each batch of transitions goes as soon as the one before it has committed.
         #expect(try HubConfig.parse(yaml: "transition_wait_ms: 0\n").transitionWaitMs == 0)
+        // A misspelt key inside a section is refused on its line too, not left at its default.
+        for (yaml, line, key) in [
+            ("hub_name: h\noutbound:\n  quiet_hour: null\n", 3, "quiet_hour"), ("merges:\n  same_nam: true\n", 2, "same_nam"),
+            ("signals:\n  repeat_day: 3\n", 2, "repeat_day"), ("value_tiers:\n  every_hour: 3\n", 2, "every_hour"),
+        ] {
+            do {
+                _ = try RulesFile.configuration(yaml: yaml)
+                Issue.record("\(key) accepted")
+            } catch {
+                #expect(error.line == line && error.message.contains("unknown key '\(key)'"), "\(error)")
+            }
+        }
+        #expect(
+            try RulesFile.configuration(yaml: "outbound:\n  quiet_hours: null\n  frequency_cap: {count: 3, days: 7}\n").outbound.quietHours == nil)
     }
 }
