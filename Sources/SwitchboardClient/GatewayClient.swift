@@ -92,7 +92,7 @@ public final class GatewayClient {
             switch command {
             case .hello(let answer): return answer.heartbeatMs ?? 1000
             case .nack(let nack) where nack.messageID == nil: throw ClientError.refused(nack)
-            default: keep(command)
+            default: stash(command)
             }
         }
         throw ClientError.timedOut("HELLO")
@@ -124,17 +124,10 @@ public final class GatewayClient {
             switch command {
             case .openContacts(let answer) where answer.queryID == query.queryID: return answer
             case .nack(let nack) where nack.messageID == nil: throw ClientError.refused(nack)
-            default: keep(command)
+            default: stash(command)
             }
         }
         throw ClientError.timedOut("OPEN_CONTACTS of \(query.queryID)")
-    }
-
-    private func keep(_ command: Command) {
-        switch command {
-        case .ack, .nack: stash(command)
-        default: kept.append(command)
-        }
     }
 
     /// The next command that has arrived already, or nil at once: for reading a burst of answers

@@ -18,9 +18,7 @@ struct GatewayRegistry {
         entries[name] = Entry(peer: peer, channels: Set(channels), lastSeenMs: now)
     }
 
-    /// Every gateway command passes here: with no sending gateway (most hubs) it costs nothing.
     mutating func seen(_ name: String, now: Int64) {
-        guard !entries.isEmpty else { return }
         entries[name]?.lastSeenMs = now
     }
 

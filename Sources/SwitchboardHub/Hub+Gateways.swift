@@ -28,8 +28,8 @@ extension Hub {
             refuseGateway(peer, frames, messageID: error.messageID, code: .invalid, detail: RefusalDetail(error.code), reason: error.reason)
             return
         }
-        let gateway = name ?? Self.gatewayName(peer)
-        if let gateway { gatewayRegistry.seen(gateway, now: Clock.nowMs()) }
+        // A sending gateway stays known while it sends anything; with none (most hubs) no name is made per message.
+        if !gatewayRegistry.entries.isEmpty, let gateway = name ?? Self.gatewayName(peer) { gatewayRegistry.seen(gateway, now: Clock.nowMs()) }
         switch command {
         case .publish(let publish):
             stats.receivedByChannel[publish.channel, default: 0] += 1
@@ -37,7 +37,7 @@ extension Hub {
         case .ping:
             sendGateway(.pong, to: peer)
         case .hello, .sent, .undeliverable, .status:
-            handleTwoWay(command, from: peer, gateway: gateway, frames: frames)
+            handleTwoWay(command, from: peer, gateway: name ?? Self.gatewayName(peer), frames: frames)
         default:
             refuseGateway(
                 peer, frames, messageID: nil, code: .invalid, detail: .unknownCommand,

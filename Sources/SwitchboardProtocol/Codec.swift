@@ -307,8 +307,7 @@ public enum Codec {
             deliveryID: try header.integer("delivery_id", in: 1...Int64.max), replyID: try header.identifier("reply_id", maxBytes: 128),
             contentType: try header.optionalString("content_type", maxBytes: 128) ?? Publish.defaultContentType, body: body,
             close: try header.bool("close", default: false))
-        let probe = Publish(messageID: "-", channel: "-", occurredAt: 0, contentType: reply.contentType, body: [])
-        if probe.isText {
+        if Publish.isText(reply.contentType) {
             guard UTF8Validation.isValid(body), !body.contains(0) else {
                 throw header.failure(.invalidText, "REPLY body is declared '\(reply.contentType)' but is not valid UTF-8 without NUL bytes")
             }

@@ -102,7 +102,10 @@ public struct Publish: Sendable, Equatable {
     /// True when the body must be UTF-8 text (any `text/*` type, in any case). Compared byte by
     /// byte: this runs several times per message, and a lower-cased copy of a content type longer
     /// than 15 bytes is an allocation each time.
-    public var isText: Bool {
+    public var isText: Bool { Self.isText(contentType) }
+
+    /// Whether a body of `contentType` must be UTF-8 text: PUBLISH's, REPLY's and DELIVER's alike.
+    public static func isText(_ contentType: String) -> Bool {
         var type = contentType.utf8.makeIterator()
         for expected in "text/".utf8 {
             guard let byte = type.next() else { return false }

@@ -45,8 +45,7 @@ public struct OutboundResult: Sendable, Equatable {
 extension Store {
     /// Stores a worker's REPLY on a delivery (`swb_store_reply`).
     public func storeReply(_ reply: Reply, worker: String, expireAfterMs: Int64) throws -> StoredReply {
-        let probe = Publish(messageID: "-", channel: "-", occurredAt: 0, contentType: reply.contentType, body: reply.body)
-        let text = probe.isText ? String(decoding: reply.body, as: UTF8.self) : nil
+        let text = Publish.isText(reply.contentType) ? String(decoding: reply.body, as: UTF8.self) : nil
         let rows = try connection.query(
             """
             SELECT o_outbound_id, o_conversation_id, o_interaction_id, o_repeated
