@@ -34,6 +34,12 @@ extension Hub {
             sendGateway(.hello(Hello(channels: hello.channels, heartbeatMs: Int(config.dispatch.heartbeatMs))), to: peer)
             nextOutboundClaim = 0
         case .sent(let sent):
+            // Answers wait in memory only while the database cannot take them: past the bound one is
+            // left unrecorded, and its message, delivered again under the same key, is answered again.
+            guard outboundResults.count < Self.maxAnswersWaiting else {
+                stats.outboundAnswersDropped += 1
+                return
+            }
             // SENT is recorded whoever's DELIVER it answers: the message went out, so it never goes again.
             outboundInFlight[sent.outboundID] = nil
             stats.outboundSent += 1
@@ -58,6 +64,9 @@ extension Hub {
             break
         }
     }
+
+    /// Gateway answers (and unanswered DELIVERs) waiting to be written at most.
+    static let maxAnswersWaiting = 4096
 
     /// A gateway's STATUS, read on the context lane. An identity that does not normalize belongs to
     /// no customer: found false at once.

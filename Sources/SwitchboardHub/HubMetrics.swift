@@ -101,6 +101,7 @@ final class HubMetrics: Sendable {
         count("switchboard_outbound_sent_total", [], stats.outboundSent)
         count("switchboard_outbound_undeliverable_total", [], stats.outboundUndeliverable)
         count("switchboard_campaign_contacts_total", [], stats.campaignContacts)
+        count("switchboard_outbound_answers_dropped_total", [], stats.outboundAnswersDropped)
         gauge("switchboard_outbound_in_flight", [], Double(stats.outboundInFlight))
         gauge("switchboard_gateways_sending", [], Double(stats.sendingGateways))
         for (detail, total) in stats.workerRefusals { count("switchboard_worker_refusals_total", [("detail", detail)], total) }

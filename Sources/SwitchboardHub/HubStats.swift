@@ -28,6 +28,8 @@ public struct HubStats: Sendable, Equatable {
     public var outboundSent = 0
     public var outboundUndeliverable = 0
     public var campaignContacts = 0
+    /// SENTs not recorded because 4096 answers already waited for the database (each is answered again).
+    public var outboundAnswersDropped = 0
     /// DELIVERs waiting for their answer, and gateways that said HELLO and are heard from.
     public var outboundInFlight = 0
     public var sendingGateways = 0
