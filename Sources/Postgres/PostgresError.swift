@@ -34,7 +34,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         if code == .connectionFailed { return true }
         guard let sqlState else { return false }
         // Class 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown, cannot connect now.
-        return sqlState.hasPrefix("08") || sqlState.hasPrefix("57P")
+        // 25006: a write on a server that is (no longer) the primary, as a failover leaves an old
+        // connection: like a lost connection, it is dropped and made again, to the new primary.
+        return sqlState.hasPrefix("08") || sqlState.hasPrefix("57P") || sqlState == "25006"
     }
 
     public var description: String {

@@ -37,6 +37,10 @@ public struct HubConfig: Sendable {
     public var maxUncommittedBytes: Int = 64 << 20
     /// How often each queue's pending backlog is read again from PostgreSQL (replays, other writers).
     public var rescanMs: Int64 = 5000
+    /// How long this hub's lease in the database lasts unrenewed (`hub_lease_ms`; renewed every
+    /// third of it): past it, another hub sharing the database adopts its unfinished work, and
+    /// this hub offers nothing more until it has renewed.
+    public var hubLeaseMs: Int64 = 3000
     /// How long delivery transitions (offers, DONE, FAIL, retries) may wait to share one commit
     /// with those that follow; 0 writes each batch as soon as the one before it has committed.
     public var transitionWaitMs: Int64 = 10
@@ -129,6 +133,10 @@ public struct HubConfig: Sendable {
         if let value = file.maxUncommitted { config.maxUncommitted = try positive(value, "max_uncommitted") }
         if let value = file.maxUncommittedBytes { config.maxUncommittedBytes = try positive(value, "max_uncommitted_bytes") }
         if let value = file.rescanMs { config.rescanMs = Int64(try positive(value, "rescan_ms")) }
+        if let value = file.hubLeaseMs {
+            guard value >= 300 else { throw ConfigError(reason: "hub_lease_ms must be 300 or more, got \(value)") }
+            config.hubLeaseMs = Int64(value)
+        }
         if let value = file.transitionWaitMs {
             guard value >= 0 else { throw ConfigError(reason: "transition_wait_ms must be 0 or more, got \(value)") }
             config.transitionWaitMs = Int64(value)
@@ -203,6 +211,7 @@ struct ConfigFile: Decodable {
     var maxUncommitted: Int?
     var maxUncommittedBytes: Int?
     var rescanMs: Int?
+    var hubLeaseMs: Int?
     var transitionWaitMs: Int?
     var workerSendQueue: Int?
     var drainTimeoutMs: Int?
@@ -244,6 +253,7 @@ struct ConfigFile: Decodable {
         case maxUncommitted = "max_uncommitted"
         case maxUncommittedBytes = "max_uncommitted_bytes"
         case rescanMs = "rescan_ms"
+        case hubLeaseMs = "hub_lease_ms"
         case transitionWaitMs = "transition_wait_ms"
         case workerSendQueue = "worker_send_queue"
         case drainTimeoutMs = "drain_timeout_ms"
@@ -299,6 +309,7 @@ struct ConfigFile: Decodable {
         maxUncommitted = try container.decodeIfPresent(Int.self, forKey: .maxUncommitted)
         maxUncommittedBytes = try container.decodeIfPresent(Int.self, forKey: .maxUncommittedBytes)
         rescanMs = try container.decodeIfPresent(Int.self, forKey: .rescanMs)
+        hubLeaseMs = try container.decodeIfPresent(Int.self, forKey: .hubLeaseMs)
         transitionWaitMs = try container.decodeIfPresent(Int.self, forKey: .transitionWaitMs)
         workerSendQueue = try container.decodeIfPresent(Int.self, forKey: .workerSendQueue)
         drainTimeoutMs = try container.decodeIfPresent(Int.self, forKey: .drainTimeoutMs)

@@ -64,7 +64,13 @@ extension Dispatcher {
             return refusal.actions
         case .success(let held):
             var task = held.task
-            task.declinedBy.append(held.workerID)
+            if reject.busy {
+                // Full with another hub's tasks: the offer did not count, and the worker is left alone until heard from again.
+                task.attempts = max(0, task.attempts - 1)
+                workers[peer]?.busy = true
+            } else {
+                task.declinedBy.append(held.workerID)
+            }
             let why = reject.reason.map { ": \($0)" } ?? ""
             return requeue(
                 task, error: "rejected by worker '\(held.workerID)'\(why)", event: .rejected, worker: held.workerID, now: now, confirmTo: peer)

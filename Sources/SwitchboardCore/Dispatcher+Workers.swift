@@ -9,6 +9,9 @@ extension Dispatcher {
     /// have. It is welcomed once that is known, so the DONEs it re-sends after WELCOME find their
     /// deliveries held.
     public mutating func workerReady(_ peer: PeerID, _ registration: Ready, now: Int64) -> [DispatchAction] {
+        if let known = workers[peer], known.registration.workerID == registration.workerID, !registration.holding.isEmpty {
+            return claim(registration.holding, by: peer, now: now)
+        }
         if workers[peer] != nil {
             return [
                 .refuse(
@@ -42,6 +45,30 @@ extension Dispatcher {
         return actions + pump(now: now)
     }
 
+    /// READY again on a registered connection, same worker id, listing tasks: the worker holds
+    /// them from another hub that went away (several hubs share the database). Those this hub has
+    /// (it adopted that hub) stay with the worker, as at a READY after a restart; the others are
+    /// looked up in the store, where this hub claims those pending that no live hub owns.
+    mutating func claim(_ ids: [Int64], by peer: PeerID, now: Int64) -> [DispatchAction] {
+        var actions: [DispatchAction] = []
+        var unknown: [Int64] = []
+        let claimed = Set(ids)
+        for id in claimed.sorted() where !adopt(id, by: peer, now: now, into: &actions) {
+            if !isKnown(id) && unwritten[id] == nil { unknown.append(id) }
+        }
+        // What the adopted hub had given this worker id and the worker does not list, it does not hold.
+        let workerID = workers[peer]!.registration.workerID
+        for (id, held) in offered where held.peer == nil && held.workerID == workerID && !claimed.contains(id) {
+            offered[id] = nil
+            actions += requeue(held.task, error: "worker '\(workerID)' does not hold it after its hub went away", worker: workerID, now: now)
+        }
+        guard let worker = workers[peer], !unknown.isEmpty, !worker.lookingUpHeld else {
+            return actions + [.welcome(peer, Welcome(workerID: workerID, heartbeatMs: Int(config.heartbeatMs)))] + pump(now: now)
+        }
+        workers[peer]?.lookingUpHeld = true
+        return actions + [.lookUpHeld(peer, unknown)] + pump(now: now)
+    }
+
     /// The store's answer to `.lookUpHeld`: those of the worker's deliveries that are pending there.
     /// Each is kept with the worker unless memory learnt otherwise meanwhile; then it is welcomed.
     public mutating func heldLookedUp(_ peer: PeerID, pending tasks: [DispatchTask], now: Int64) -> [DispatchAction] {
@@ -63,7 +90,9 @@ extension Dispatcher {
     private mutating func adopt(_ id: Int64, by peer: PeerID, now: Int64, into actions: inout [DispatchAction]) -> Bool {
         let workerID = workers[peer]!.registration.workerID
         if let held = offered[id] {
-            guard held.peer == nil, held.workerID == workerID else { return false }
+            // Restored for this worker, or kept with it already when it was adopted.
+            guard held.peer == nil || held.peer == peer, held.workerID == workerID else { return false }
+            if held.peer == peer { return true }
             offered[id]?.peer = peer
             offered[id]?.leaseUntil = now + config.leaseMs
             workers[peer]?.held.insert(id)
@@ -79,9 +108,10 @@ extension Dispatcher {
         return true
     }
 
-    /// Anything arrived from this peer: it is alive.
+    /// Anything arrived from this peer: it is alive, and no longer taken for busy with another hub's tasks.
     public mutating func workerSeen(_ peer: PeerID, now: Int64) {
         workers[peer]?.lastSeen = now
+        workers[peer]?.busy = false
     }
 
     /// BYE: the worker finishes what it holds and gets nothing new.

@@ -29,6 +29,9 @@ public struct Dispatcher {
     var unwritten: [Int64: Int] = [:]
     /// Nothing is offered before this time: after a crash, workers first reclaim what they hold.
     var offersHeldUntil: Int64 = 0
+    /// Nothing is offered from this time on: the hub's lease in the database runs out then unless
+    /// renewed, and past it another hub may adopt what memory holds (`leaseRenewed`).
+    public private(set) var leaseValidUntil: Int64 = .max
     /// Sticky routing: who last completed a contact of each customer, and the customers oldest first.
     var lastWorker: [Int64: String] = [:]
     var lastWorkerOrder: [Int64] = []
@@ -144,17 +147,29 @@ public struct Dispatcher {
 
     /// A delivery a worker held when the hub stopped. It waits one heartbeat timeout for that worker
     /// to announce itself again listing it in READY's `holding`; otherwise it goes back to the queue.
-    public mutating func restoreOffered(_ task: DispatchTask, workerID: String, now: Int64) {
+    /// `extraMs` longer after adopting a hub that died: its workers first notice it is gone.
+    public mutating func restoreOffered(_ task: DispatchTask, workerID: String, now: Int64, extraMs: Int64 = 0) {
         guard !isKnown(task.deliveryID) else { return }
-        offered[task.deliveryID] = OfferedTask(task: task, peer: nil, workerID: workerID, leaseUntil: now + config.heartbeatTimeoutMs)
+        offered[task.deliveryID] = OfferedTask(task: task, peer: nil, workerID: workerID, leaseUntil: now + config.heartbeatTimeoutMs + extraMs)
     }
 
     /// The hub crashed last time: offers it made may never have been written, so the store lists
     /// them as pending although a worker holds them. For one heartbeat timeout nothing is offered,
     /// so that each returning worker reclaims what it holds (READY's `holding`) before another is given it.
-    public mutating func holdOffersForReclaim(now: Int64) {
-        offersHeldUntil = now + config.heartbeatTimeoutMs
+    /// After adopting a hub that died, `extraMs` longer: its workers first notice it is gone.
+    public mutating func holdOffersForReclaim(now: Int64, extraMs: Int64 = 0) {
+        offersHeldUntil = max(offersHeldUntil, now + config.heartbeatTimeoutMs + extraMs)
     }
+
+    /// The hub renewed its lease in the database, valid until `until`: offers go on (or resume).
+    public mutating func leaseRenewed(until: Int64, now: Int64) -> [DispatchAction] {
+        let resumed = now >= leaseValidUntil
+        leaseValidUntil = until
+        return resumed ? pump(now: now) : []
+    }
+
+    /// Whether the hub's lease is valid now: offers are made, heartbeats sent.
+    public func holdsLease(now: Int64) -> Bool { now < leaseValidUntil }
 
     /// The hub is draining: nothing more is offered; what workers hold they may still answer.
     public mutating func stopOffering() {
@@ -240,6 +255,7 @@ public struct Dispatcher {
     /// Offers the most urgent ready deliveries to the best eligible workers until one side runs out.
     mutating func pump(now: Int64) -> [DispatchAction] {
         var actions: [DispatchAction] = []
+        guard now < leaseValidUntil else { return [] }
         if now >= offersHeldUntil { actions += offerReserved(now: now) }
         while now >= offersHeldUntil, let (lane, match) = nextMatch() {
             guard let entry = ready[lane]?.popMin() else { continue }

@@ -14,6 +14,8 @@ struct WorkerState {
     var draining = false
     /// Until the store has said which of its `holding` it still holds, it gets nothing new.
     var lookingUpHeld = false
+    /// It declined an offer as full with another hub's tasks: nothing new until it is heard from again.
+    var busy = false
     /// It sends ACCEPT (READY's `accepts`, or it sent one): its offers time out.
     var sendsAccept: Bool
     /// READY's skills and languages (lower case), as sets to test tasks' needs against.
@@ -30,7 +32,7 @@ struct WorkerState {
         languages = Set(registration.languages.map { $0.lowercased() })
     }
 
-    var freeCapacity: Int { draining || lookingUpHeld ? 0 : registration.capacity - held.count }
+    var freeCapacity: Int { draining || lookingUpHeld || busy ? 0 : registration.capacity - held.count }
 
     func serves(_ queue: String) -> Bool { registration.queues.contains(queue) }
 

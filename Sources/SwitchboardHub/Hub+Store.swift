@@ -65,6 +65,8 @@ extension Hub {
                 }
             case .replied, .outboundClaimed, .outboundRecorded, .contactStatus, .campaignPassed:
                 handleTwoWayReply(reply)
+            case .leaseRenewed, .adopted:
+                try handleLeaseReply(reply)
             case .merged(let result):
                 mergePassInFlight = false
                 switch result {

@@ -39,8 +39,14 @@ extension Hub {
                 refuseWorker(peer, frames, unknownQueues(unknown))
                 return
             }
-            logger.info(
-                "worker ready", metadata: [LogKey.worker: .string(ready.workerID), LogKey.queue: .string(ready.queues.joined(separator: ","))])
+            if dispatcher.isRegistered(peer) && !ready.holding.isEmpty {
+                logger.info(
+                    "worker claims \(ready.holding.count) tasks of a hub that went away: \(ready.holding.prefix(20).map(String.init).joined(separator: ","))",
+                    metadata: [LogKey.worker: .string(ready.workerID)])
+            } else {
+                logger.info(
+                    "worker ready", metadata: [LogKey.worker: .string(ready.workerID), LogKey.queue: .string(ready.queues.joined(separator: ","))])
+            }
             perform(dispatcher.workerReady(peer, ready, now: now), refusingWith: frames)
         case .accept(let accept):
             perform(dispatcher.accept(peer, accept, now: now), refusingWith: frames)
@@ -221,6 +227,11 @@ extension Hub {
 
     /// A TASK on its way; a first offer's time since its message was received is PUBLISH → TASK.
     func sendTask(_ task: DispatchTask, customer: [UInt8], to peer: PeerID) {
+        // An offer decided before the hub lost its lease waits for the renewal (Hub+Lease).
+        guard dispatcher.holdsLease(now: Clock.nowMs()) else {
+            tasksAwaitingLease.append((peer, task, customer))
+            return
+        }
         if task.attempts == 1 { metrics.publishToTask.recordMilliseconds(max(0, Clock.nowMs() - task.payload.interaction.receivedAt)) }
         send(task.taskFrames(customer: customer), named: "TASK", toWorker: peer)
     }

@@ -61,8 +61,16 @@ public final class Hub {
     var ingestLane: StoreLane!
     var dispatchLane: StoreLane!
     var contextLane: StoreLane!
+    /// Renews this hub's lease and adopts dead hubs' work (Hub+Lease).
+    var leaseLane: StoreLane!
+    var nextLeaseRenew: Int64 = 0
+    var leaseRenewInFlight = false
+    var nextAdoption: Int64 = 0
+    var adoptionInFlight = false
+    /// TASKs of offers decided before the lease ran out, sent once it is renewed.
+    var tasksAwaitingLease: [(peer: PeerID, task: DispatchTask, customer: [UInt8])] = []
     /// The lanes started so far (all three once `run` has set them up).
-    var lanes: [StoreLane] { [ingestLane, dispatchLane, contextLane].compactMap { $0 } }
+    var lanes: [StoreLane] { [ingestLane, dispatchLane, contextLane, leaseLane].compactMap { $0 } }
 
     /// PUBLISHes on their way to the ingest lane: flow control, batches, what is not committed yet.
     var ingest: IngestPipeline
@@ -145,6 +153,7 @@ public final class Hub {
         ingestLane = try StoreLane(name: "ingest", context: context, config: config, logger: logger, metrics: metrics)
         dispatchLane = try StoreLane(name: "dispatch", context: context, config: config, logger: logger, metrics: metrics)
         contextLane = try StoreLane(name: "context", context: context, config: config, logger: logger, metrics: metrics)
+        leaseLane = try StoreLane(name: "lease", context: context, config: config, logger: logger, metrics: metrics)
         recover()
         let endpoints = HubEndpoints(
             gateway: gateways.lastEndpoint, worker: workers.lastEndpoint, http: health.map { "127.0.0.1:\($0.port)" }, events: events?.lastEndpoint)
@@ -182,7 +191,14 @@ public final class Hub {
         let setup = try Store(conninfo: config.database, owner: config.hubName)
         try setup.checkSchema()
         try intake.register(in: setup)
-        if try setup.recordStart() {
+        let started = Clock.nowMs()
+        let previous = try setup.recordStart(leaseMs: config.hubLeaseMs)
+        // The start is the first renewal.
+        _ = dispatcher.leaseRenewed(until: started + config.hubLeaseMs - leaseRenewEveryMs / 2, now: started)
+        nextLeaseRenew = started + leaseRenewEveryMs
+        if let adopter = previous.adoptedBy {
+            logger.notice("hub '\(adopter)' adopted the deliveries of this hub's previous run; this run starts with none of them")
+        } else if previous.crashed {
             dispatcher.holdOffersForReclaim(now: Clock.nowMs())
             logger.notice(
                 "the previous run of this hub did not stop cleanly: nothing is offered for \(config.dispatch.heartbeatTimeoutMs) ms, while workers reclaim what they hold"
@@ -370,6 +386,7 @@ public final class Hub {
         case .apply, .loadPending, .loadHeld, .maintain, .processMerges, .queueFigures, .eventsOf, .reply, .claimOutbound, .outboundResults,
             .campaignPass:
             dispatchLane.submit(request, logger: logger)
+        case .renewLease, .adoptHubs: leaseLane.submit(request, logger: logger)
         case .contexts, .customerRecord, .contactStatus: contextLane.submit(request, logger: logger)
         case .stop: lanes.forEach { $0.submit(request, logger: logger) }
         }
@@ -389,6 +406,7 @@ public final class Hub {
             case .ingestLane: poller.add(ingestLane.wake)
             case .dispatchLane: poller.add(dispatchLane.wake)
             case .contextLane: poller.add(contextLane.wake)
+            case .leaseLane: poller.add(leaseLane.wake)
             case .events:
                 guard let events else { continue }
                 poller.add(events)
@@ -405,6 +423,7 @@ public final class Hub {
         if ready(.ingestLane) { try handleStoreReplies(ingestLane) }
         if ready(.dispatchLane) { try handleStoreReplies(dispatchLane) }
         if ready(.contextLane) { try handleStoreReplies(contextLane) }
+        if ready(.leaseLane) { try handleStoreReplies(leaseLane) }
         if ready(.workerMonitor) { try handleMonitorEvents() }
         if ready(.gatewayMonitor) { try handleGatewayMonitorEvents() }
         if ready(.workers) { try receiveWorkers() }
@@ -419,10 +438,11 @@ public final class Hub {
 
     /// What the loop polls, in the poller's order; the events socket and the ZAP handler only when on.
     enum PollSlot: Int, CaseIterable {
-        case gateways, workers, workerMonitor, gatewayMonitor, ingestLane, dispatchLane, contextLane, events, zap
+        case gateways, workers, workerMonitor, gatewayMonitor, ingestLane, dispatchLane, contextLane, leaseLane, events, zap
     }
 
     private func runTimers(now: Int64) {
+        runLeaseTimers(now: now)
         if now >= nextTick {
             perform(dispatcher.tick(now: now))
             nextTick = now + 100
@@ -438,7 +458,8 @@ public final class Hub {
             }
         }
         if now >= nextHeartbeat {
-            for peer in dispatcher.workerPeers { send(.heartbeat, toWorker: peer) }
+            // Without its lease this hub goes quiet to workers: they take it for gone (Hub+Lease).
+            if dispatcher.holdsLease(now: now) { for peer in dispatcher.workerPeers { send(.heartbeat, toWorker: peer) } }
             nextHeartbeat = now + config.dispatch.heartbeatMs
             for queue in failedRefills { perform(dispatcher.markBacklog(queue: queue)) }
             failedRefills.removeAll()
@@ -500,6 +521,7 @@ public final class Hub {
             (stats.queueWorkers[queue], stats.queueFreeCapacity[queue]) = dispatcher.workers(serving: queue)
         }
         stats.inFlight = dispatcher.offeredCount
+        stats.leaseHeld = dispatcher.holdsLease(now: Clock.nowMs())
         stats.outboxWaiting = outbox.messageCount
         stats.outboundInFlight = outboundInFlight.count
         stats.sendingGateways = gatewayRegistry.entries.count

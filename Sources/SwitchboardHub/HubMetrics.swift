@@ -103,6 +103,9 @@ final class HubMetrics: Sendable {
         count("switchboard_campaign_contacts_total", [], stats.campaignContacts)
         count("switchboard_outbound_answers_dropped_total", [], stats.outboundAnswersDropped)
         gauge("switchboard_outbound_in_flight", [], Double(stats.outboundInFlight))
+        count("switchboard_hubs_adopted_total", [], stats.hubsAdopted)
+        count("switchboard_deliveries_adopted_total", [], stats.deliveriesAdopted)
+        gauge("switchboard_hub_lease_held", [], stats.leaseHeld ? 1 : 0)
         gauge("switchboard_gateways_sending", [], Double(stats.sendingGateways))
         for (detail, total) in stats.workerRefusals { count("switchboard_worker_refusals_total", [("detail", detail)], total) }
         for (queue, total) in stats.routed { count("switchboard_routed_total", [("queue", queue)], total) }

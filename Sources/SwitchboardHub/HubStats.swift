@@ -25,6 +25,11 @@ public struct HubStats: Sendable, Equatable {
     /// Two-way: REPLYs stored, DELIVERs sent, SENT and UNDELIVERABLE received, campaign contacts made.
     public var replies = 0
     public var outboundDelivered = 0
+    /// Hubs this hub adopted (their lease ran out, or they stopped), and deliveries it took over.
+    public var hubsAdopted = 0
+    public var deliveriesAdopted = 0
+    /// 1 while this hub holds its lease in the database (it may offer), 0 while it does not.
+    public var leaseHeld = true
     public var outboundSent = 0
     public var outboundUndeliverable = 0
     public var campaignContacts = 0

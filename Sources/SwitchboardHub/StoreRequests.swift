@@ -40,6 +40,10 @@ enum StoreRequest: Sendable {
     case contactStatus(PeerID, queryID: String, id: Int64?, identity: NormalizedIdentity?)
     /// Running campaigns' next contacts and attribution; idle conversations closed.
     case campaignPass(nowMs: Int64, settings: OutboundSettings)
+    /// Renews this hub's lease for `leaseMs` (sent at `sentAt`, hub clock).
+    case renewLease(leaseMs: Int64, sentAt: Int64)
+    /// Adopts hubs that stopped or whose lease ran out, and loads the tasks their workers hold.
+    case adoptHubs
     case stop
 }
 
@@ -84,6 +88,15 @@ enum StoreReply: Sendable {
     case outboundRecorded([OutboundResult], Result<[Int64: String], StoreFailure>)
     case contactStatus(PeerID, queryID: String, Result<OpenContacts, StoreFailure>)
     case campaignPassed(Result<JSONValue, StoreFailure>)
+    /// Renewed (true), or found adopted by another hub (false).
+    case leaseRenewed(sentAt: Int64, Result<Bool, StoreFailure>)
+    case adopted(Result<Adopted, StoreFailure>)
+}
+
+/// Hubs this hub adopted, and the tasks their workers hold, now this hub's.
+struct Adopted: Sendable {
+    var hubs: [Store.Adoption]
+    var offered: [(task: DispatchTask, worker: String, leaseUntil: Int64)]
 }
 
 /// Each queue's figures, and the latest refusals and dead letters, read together for /metrics and the dashboard.
@@ -110,10 +123,11 @@ extension StoreReply {
             failure = error
         case .customerRecord(_, _, .failure(let error)), .merged(.failure(let error)), .queueFigures(.failure(let error)): failure = error
         case .replied(_, _, .failure(let error)), .outboundClaimed(.failure(let error)), .outboundRecorded(_, .failure(let error)),
-            .contactStatus(_, _, .failure(let error)), .campaignPassed(.failure(let error)):
+            .contactStatus(_, _, .failure(let error)), .campaignPassed(.failure(let error)), .leaseRenewed(_, .failure(let error)),
+            .adopted(.failure(let error)):
             failure = error
         case .applied, .pending, .contexts, .held, .events, .customerRecord, .merged, .queueFigures, .replied, .outboundClaimed,
-            .outboundRecorded, .contactStatus, .campaignPassed:
+            .outboundRecorded, .contactStatus, .campaignPassed, .leaseRenewed, .adopted:
             failure = nil
         case .quarantined(_, _, let error), .maintained(let error, _): failure = error
         }

@@ -184,7 +184,7 @@ final class StoreThread: Sendable {
     private func guardedConnection(_ store: inout Store?) throws -> Store {
         if let live = store, live.connection.isConnected { return live }
         store = nil
-        let live = try Store(conninfo: conninfo, owner: owner, contextRecentDays: contextRecentDays)
+        let live = try Store(conninfo: conninfo, owner: owner, contextRecentDays: contextRecentDays, holdsWork: true)
         logger.info("store connected to PostgreSQL")
         store = live
         return live
@@ -285,6 +285,11 @@ final class StoreThread: Sendable {
         case .campaignPass(let nowMs, let settings):
             try store.closeIdleConversations(minutes: settings.conversationIdleMinutes)
             return .campaignPassed(.success(try store.runCampaigns(nowMs: nowMs, settings: settings)))
+        case .renewLease(let leaseMs, let sentAt):
+            return .leaseRenewed(sentAt: sentAt, .success(try store.renewLease(leaseMs: leaseMs)))
+        case .adoptHubs:
+            let hubs = try store.adoptHubs()
+            return .adopted(.success(Adopted(hubs: hubs, offered: hubs.isEmpty ? [] : try store.loadOffered())))
         case .stop:
             fatalError("stop is handled by the loop")
         }
@@ -308,6 +313,8 @@ final class StoreThread: Sendable {
         case .outboundResults(let results, _): .outboundRecorded(results, .failure(failure))
         case .contactStatus(let peer, let queryID, _, _): .contactStatus(peer, queryID: queryID, .failure(failure))
         case .campaignPass: .campaignPassed(.failure(failure))
+        case .renewLease(_, let sentAt): .leaseRenewed(sentAt: sentAt, .failure(failure))
+        case .adoptHubs: .adopted(.failure(failure))
         }
     }
 
@@ -356,6 +363,8 @@ extension StoreRequest {
         case .outboundResults: "outbound_results"
         case .contactStatus: "contact_status"
         case .campaignPass: "campaign_pass"
+        case .renewLease: "renew_lease"
+        case .adoptHubs: "adopt_hubs"
         case .stop: "stop"
         }
     }
@@ -376,7 +385,7 @@ extension StoreRequest {
         case .reply, .contactStatus: 1
         case .claimOutbound(_, let limit, _): limit
         case .outboundResults(let results, _): results.count
-        case .campaignPass: 0
+        case .campaignPass, .renewLease, .adoptHubs: 0
         }
     }
 }

@@ -120,7 +120,9 @@ public enum Codec {
         case "ACCEPT": return .accept(Accept(deliveryID: try header.integer("delivery_id", in: 1...Int64.max)))
         case "REJECT":
             return .reject(
-                Reject(deliveryID: try header.integer("delivery_id", in: 1...Int64.max), reason: try header.optionalString("reason", maxBytes: 4096)))
+                Reject(
+                    deliveryID: try header.integer("delivery_id", in: 1...Int64.max), reason: try header.optionalString("reason", maxBytes: 4096),
+                    busy: try header.bool("busy", default: false)))
         case "TRANSFER":
             return .transfer(
                 Transfer(
@@ -425,6 +427,7 @@ public enum Codec {
         case .accept(let accept):
             header.field("delivery_id", accept.deliveryID)
         case .reject(let reject):
+            if reject.busy { header.field("busy", true) }
             header.field("delivery_id", reject.deliveryID)
             header.field("reason", reject.reason)
         case .transfer(let transfer):

@@ -214,10 +214,14 @@ public struct Accept: Sendable, Equatable {
 public struct Reject: Sendable, Equatable {
     public var deliveryID: Int64
     public var reason: String?
+    /// The worker is full with tasks of another hub (several hubs): the offer does not count as an
+    /// attempt, and this hub offers the worker nothing until it next hears from it.
+    public var busy: Bool
 
-    public init(deliveryID: Int64, reason: String? = nil) {
+    public init(deliveryID: Int64, reason: String? = nil, busy: Bool = false) {
         self.deliveryID = deliveryID
         self.reason = reason
+        self.busy = busy
     }
 }
 

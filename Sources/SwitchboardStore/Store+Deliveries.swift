@@ -20,7 +20,7 @@ extension Store {
     /// the hub to set them aside.
     public func loadPending(queue: String, limit: Int, skipping held: Set<Int64> = []) throws -> PendingPage {
         let ids = try connection.queryPrepared(
-            "swb_pending_ids", "SELECT swb_pending_ids($1, $2)", [.text(queue), .init(limit)]
+            "swb_pending_ids", "SELECT swb_pending_ids($1, $2, $3)", [.text(queue), .init(limit), .text(owner)]
         ).rows.compactMap { $0[0].flatMap { Int64($0) } }
         let missing = ids.filter { !held.contains($0) }
         guard !missing.isEmpty else { return PendingPage(found: ids.count, tasks: []) }
@@ -46,31 +46,90 @@ extension Store {
         }
     }
 
-    /// Records this hub's start; answers whether its previous run ended without a clean stop.
-    public func recordStart() throws -> Bool {
-        let previous = try connection.query("SELECT stopped_at IS NULL FROM hubs WHERE name = $1", [.text(owner)]).rows.first
-        let crashed = previous?.first == "t"
-        try connection.query(
-            "INSERT INTO hubs (name, started_at) VALUES ($1, now()) ON CONFLICT (name) DO UPDATE SET started_at = now(), stopped_at = NULL",
-            [.text(owner)])
-        return crashed
+    /// How this hub's previous run ended, as its start found it.
+    public struct PreviousRun: Sendable, Equatable {
+        /// It ended without a clean stop: offers it made may not have been written.
+        public var crashed: Bool
+        /// The hub that took its unfinished deliveries over, if one did (they are not this run's).
+        public var adoptedBy: String?
     }
 
-    /// Records that this hub stopped cleanly: every transition it decided is written.
+    /// Records this hub's start with its lease (`leaseMs` from now), and how its previous run
+    /// ended. The update takes the hub's row lock: a hub adopting this one's previous run either
+    /// finished first (its adoption is seen here) or sees this start and adopts nothing.
+    public func recordStart(leaseMs: Int64) throws -> PreviousRun {
+        let rows = try connection.query(
+            """
+            WITH previous AS (SELECT stopped_at IS NULL AS crashed, adopted_by FROM hubs WHERE name = $1 FOR UPDATE),
+                 started AS (
+                     INSERT INTO hubs (name, started_at, seen_at, lease_ms) VALUES ($1, now(), clock_timestamp(), $2)
+                     ON CONFLICT (name) DO UPDATE SET started_at = now(), stopped_at = NULL, seen_at = clock_timestamp(), lease_ms = $2,
+                                                      adopted_by = NULL, adopted_at = NULL)
+            SELECT crashed, adopted_by FROM previous
+            """, [.text(owner), .init(leaseMs)]
+        ).rows
+        guard let row = rows.first else { return PreviousRun(crashed: false, adoptedBy: nil) }
+        return PreviousRun(crashed: row[0] == "t", adoptedBy: row[1])
+    }
+
+    /// Renews this hub's lease for `leaseMs`; false if another hub adopted it meanwhile (its lease
+    /// had run out): what it holds in memory is that hub's now.
+    public func renewLease(leaseMs: Int64) throws -> Bool {
+        !(try connection.query(
+            "UPDATE hubs SET seen_at = clock_timestamp(), lease_ms = $2 WHERE name = $1 AND adopted_by IS NULL AND stopped_at IS NULL RETURNING 1",
+            [.text(owner), .init(leaseMs)]
+        ).rows.isEmpty)
+    }
+
+    /// One hub this hub adopted (`swb_adopt_hubs`).
+    public struct Adoption: Sendable, Equatable {
+        public var hub: String
+        /// It had stopped cleanly: every offer it made is written.
+        public var clean: Bool
+        /// How long ago its lease ran out (none when it had stopped cleanly).
+        public var leaseExpiredMs: Int64?
+        /// Its unfinished deliveries, now this hub's.
+        public var deliveries: Int64
+    }
+
+    /// Adopts every hub that stopped or whose lease ran out and that no hub adopted yet.
+    public func adoptHubs() throws -> [Adoption] {
+        try connection.query("SELECT * FROM swb_adopt_hubs($1)", [.text(owner)]).rows.map { row in
+            Adoption(
+                hub: row[0] ?? "", clean: row[1] == "t", leaseExpiredMs: row[2].flatMap { Int64($0) }, deliveries: row[3].flatMap { Int64($0) } ?? 0)
+        }
+    }
+
+    /// Records that this hub stopped cleanly: every transition it decided is written. Another hub
+    /// may adopt what it still owns at once.
     public func recordStop() throws {
         try connection.query("UPDATE hubs SET stopped_at = now() WHERE name = $1", [.text(owner)])
     }
 
-    /// Those of these deliveries that are pending: what a returning worker says it holds, and the
-    /// store still lists as waiting (the hub died before it wrote their offer).
+    /// Those of these deliveries that are pending and this hub's (or no hub's, which it claims):
+    /// what a returning worker says it holds, and the store still lists as waiting (the hub died
+    /// before it wrote their offer). Another live hub's are left to it. Found by primary key,
+    /// whatever the statistics say of pending deliveries: the state test is written `IS TRUE` so
+    /// that it does not match the predicate of the partial index of pending deliveries, which a
+    /// planner with stale statistics would otherwise read whole (as `swb_delivery_tasks` says).
     public func loadPending(ids: [Int64]) throws -> [DispatchTask] {
         guard !ids.isEmpty else { return [] }
-        return try tasks(ids, states: ["pending"]).map(\.task)
+        let owned = try connection.query(
+            """
+            UPDATE deliveries SET owner = $2
+             WHERE id = ANY ($1::bigint[]) AND (state = 'pending') IS TRUE AND (owner IS NULL OR owner = $2)
+            RETURNING id
+            """, [Self.bigintArray(ids), .text(owner)]
+        ).rows.compactMap { $0[0].flatMap { Int64($0) } }
+        return try tasks(owned, states: ["pending"]).map(\.task)
     }
 
-    /// Deliveries that were held by workers when the hub stopped, with who held them and until when.
+    /// This hub's deliveries held by workers: at start, those of its last run; after adopting a
+    /// hub, that hub's too. With who held them and until when.
     public func loadOffered() throws -> [(task: DispatchTask, worker: String, leaseUntil: Int64)] {
-        let ids = try connection.query("SELECT id FROM deliveries WHERE state IN ('offered', 'in_progress') ORDER BY id").rows.compactMap {
+        let ids = try connection.query(
+            "SELECT id FROM deliveries WHERE state IN ('offered', 'in_progress') AND owner = $1 ORDER BY id", [.text(owner)]
+        ).rows.compactMap {
             $0[0].flatMap { Int64($0) }
         }
         return try tasks(ids, states: ["offered", "in_progress"]).map { ($0.task, $0.worker ?? "", $0.leaseUntil ?? 0) }

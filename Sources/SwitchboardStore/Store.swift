@@ -12,21 +12,27 @@ public final class Store {
     public let owner: String
     /// The days a TASK's `recent` list reaches back (`context_recent_days`); nil for all history.
     private let contextRecentDays: Int?
+    /// Whether deliveries this connection writes belong to the hub `owner` (a hub's own lanes),
+    /// rather than to no hub (a tool's, which any hub may claim).
+    private let holdsWork: Bool
 
-    public init(conninfo: String, owner: String, contextRecentDays: Int? = nil) throws {
+    public init(conninfo: String, owner: String, contextRecentDays: Int? = nil, holdsWork: Bool = false) throws {
         connection = try Connection(conninfo)
         self.owner = owner
         self.contextRecentDays = contextRecentDays
+        self.holdsWork = holdsWork
         try configureSession()
     }
 
     /// Session settings of every connection: the context functions read the bound of `recent`
-    /// (`swb_task_contexts`) from `switchboard.context_recent_days`.
+    /// (`swb_task_contexts`) from `switchboard.context_recent_days`; a hub's deliveries take their
+    /// owner from `switchboard.hub` (the column's default, V0007).
     private func configureSession() throws {
         try connection.execute(script: "SET TIME ZONE 'UTC'; SET application_name = 'switchboard-hub'")
         if let days = contextRecentDays {
             _ = try connection.query("SELECT set_config('switchboard.context_recent_days', $1, false)", [.text(String(days))])
         }
+        if holdsWork { _ = try connection.query("SELECT set_config('switchboard.hub', $1, false)", [.text(owner)]) }
     }
 
     /// Reconnects after a lost connection.
@@ -56,19 +62,21 @@ public final class Store {
     }
 
     /// Records the routing rules in force and returns their version id (same rules, same id).
+    /// Two hubs starting together may insert the same rules at once: the one that waited finds
+    /// nothing inserted and, in its statement's snapshot, nothing there; it reads again.
     public func registerRouting(_ rules: JSONValue) throws -> Int {
         let text = JSONWriter.string(rules)
-        let rows = try connection.query(
-            """
-            WITH inserted AS (
-                INSERT INTO routing_versions (digest, rules) VALUES (md5($1), $1::jsonb)
-                ON CONFLICT (digest) DO NOTHING RETURNING id)
-            SELECT id FROM inserted UNION ALL SELECT id FROM routing_versions WHERE digest = md5($1)
-            """, [.text(text)])
-        guard let id = rows.rows.first?[0].flatMap({ Int($0) }) else {
-            throw PostgresError(code: .unexpectedResult, message: "routing version was not recorded")
+        for _ in 0..<3 {
+            let rows = try connection.query(
+                """
+                WITH inserted AS (
+                    INSERT INTO routing_versions (digest, rules) VALUES (md5($1), $1::jsonb)
+                    ON CONFLICT (digest) DO NOTHING RETURNING id)
+                SELECT id FROM inserted UNION ALL SELECT id FROM routing_versions WHERE digest = md5($1)
+                """, [.text(text)])
+            if let id = rows.rows.first?[0].flatMap({ Int($0) }) { return id }
         }
-        return id
+        throw PostgresError(code: .unexpectedResult, message: "routing version was not recorded")
     }
 
     // MARK: Ingest

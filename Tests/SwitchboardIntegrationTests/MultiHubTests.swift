@@ -1,11 +1,229 @@
 import Foundation
 import SwitchboardClient
 import SwitchboardProtocol
+import Synchronization
 import Testing
 
-/// Several hubs on one database: what holds today (docs/architecture.md).
+/// Workers on threads of their own, each connected to every hub, doing each task for `workMs`:
+/// what they received, as they saw it.
+final class WorkerCrew: @unchecked Sendable {
+    /// (delivery, attempt, worker) of every task a worker was handed.
+    let received = Mutex<[(delivery: Int64, attempt: Int, worker: String)]>([])
+    let confirmed = Mutex<Set<Int64>>([])
+    let refusals = Mutex<[String]>([])
+    private let stop = Atomic<Bool>(false)
+    private var threads: [Thread] = []
+
+    init(count: Int, endpoints: [String], capacity: Int, workMs: Int) throws {
+        let welcomed = Atomic<Int>(0)
+        for index in 0..<count {
+            let thread = Thread { [self] in
+                let client: WorkerClient
+                do {
+                    client = try WorkerClient(
+                        registration: Ready(workerID: "crew-\(index)", queues: ["support"], capacity: capacity), endpoints: endpoints)
+                    try client.ready()
+                    welcomed.add(1, ordering: .relaxed)
+                } catch {
+                    refusals.withLock { $0.append("crew-\(index) could not start: \(error)") }
+                    return
+                }
+                var working: [(id: Int64, until: Date)] = []
+                while !stop.load(ordering: .relaxed) {
+                    do {
+                        switch try client.next(timeoutMs: 5) {
+                        case .task(let task):
+                            received.withLock { $0.append((task.deliveryID, task.attempt, "crew-\(index)")) }
+                            working.append((task.deliveryID, Date().addingTimeInterval(Double(workMs) / 1000)))
+                        case .confirmed(let confirm): _ = confirmed.withLock { $0.insert(confirm.deliveryID) }
+                        case .refused(let error): refusals.withLock { $0.append("\(error.detail) \(error.reason)") }
+                        default: break
+                        }
+                        let now = Date()
+                        for job in working where job.until <= now { try client.done(job.id, outcome: "ok") }
+                        working.removeAll { $0.until <= now }
+                    } catch {
+                        refusals.withLock { $0.append("client error: \(error)") }
+                    }
+                }
+                client.close()
+            }
+            threads.append(thread)
+            thread.start()
+        }
+        guard eventually(timeoutMs: 10_000, { welcomed.load(ordering: .relaxed) == count }) else {
+            finish()
+            throw TestSetupError("the crew was not welcomed: \(refusals.withLock { $0 })")
+        }
+    }
+
+    /// Deliveries handed to workers more than once (across all of them).
+    var handedTwice: [Int64] {
+        let counts = received.withLock { Dictionary($0.map { ($0.delivery, 1) }, uniquingKeysWith: +) }
+        return counts.filter { $0.value > 1 }.map(\.key).sorted()
+    }
+
+    /// What each worker was handed of the deliveries handed twice, and their history, for a failure's message.
+    func twiceReport(_ database: TestDatabase) -> String {
+        let twice = Set(handedTwice.prefix(5))
+        let handed = received.withLock { $0.filter { twice.contains($0.delivery) }.map { "\($0.delivery)#\($0.attempt)→\($0.worker)" } }
+        let history = twice.sorted().map { id in
+            let rows =
+                (try? database.connect().query(
+                    "SELECT kind || ':' || coalesce(worker, '') || '@' || coalesce(hub, '') || '#' || attempt FROM delivery_events WHERE delivery_id = $1 ORDER BY id",
+                    [.init(id)]
+                ).rows.compactMap { $0[0] }) ?? []
+            return "\(id): \(rows.joined(separator: " "))"
+        }
+        return "handed: \(handed.joined(separator: ", ")); history: \(history.joined(separator: "; "))"
+    }
+
+    func finish() { stop.store(true, ordering: .relaxed) }
+    deinit { finish() }
+}
+
+/// Deliveries done, and the history of a few that are not, for messages.
+private func done(_ database: TestDatabase) -> String {
+    let count = (try? database.count("SELECT count(*) FROM deliveries WHERE state = 'done'")) ?? -1
+    let open =
+        (try? database.connect().query(
+            """
+            SELECT d.id || ' ' || d.state || ' owner ' || coalesce(d.owner, '-') || ': '
+                   || coalesce(string_agg(e.kind || ':' || coalesce(e.worker, '') || '@' || coalesce(e.hub, '') || '#' || e.attempt, ' ' ORDER BY e.id), '')
+              FROM deliveries d LEFT JOIN delivery_events e ON e.delivery_id = d.id
+             WHERE d.state <> 'done' GROUP BY d.id ORDER BY d.id LIMIT 5
+            """
+        ).rows.compactMap { $0[0] }) ?? []
+    return "\(count) (not done: \(open.joined(separator: "; ")))"
+}
+
+/// Several hubs on one database (docs/scaling.md).
 @Suite("Two hubs on one database")
 struct MultiHubTests {
+    /// A hub process of a pair: quick heartbeats and a short lease, so that adoption is seen in seconds.
+    static let pairYAML = "heartbeat_ms: 100\nheartbeat_timeout_ms: 1500\nhub_lease_ms: 1500\n"
+
+    @Test("two hubs share the work without offering a delivery twice, and a worker connected to both is never over capacity")
+    func shareWithoutDuplicates() throws {
+        let database = try TestDatabase()
+        var first = RunningHub.config(database)
+        first.hubName = "hub-a"
+        var second = RunningHub.config(database)
+        second.hubName = "hub-b"
+        let hubA = try RunningHub(first)
+        defer { hubA.shutdown() }
+        let hubB = try RunningHub(second)
+        defer { hubB.shutdown() }
+        let crew = try WorkerCrew(count: 4, endpoints: [hubA.endpoints.worker, hubB.endpoints.worker], capacity: 2, workMs: 3)
+        defer { crew.finish() }
+        let gateway = try GatewayClient(name: "gw", endpoints: [hubA.endpoints.gateway, hubB.endpoints.gateway])
+        #expect(try eventually { try gateway.ping(timeoutMs: 200) && gateway.ping(timeoutMs: 200) })
+        try publishAll(gateway, count: 400, prefix: "shared")
+        #expect(
+            try eventually(timeoutMs: 60_000) { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 400 },
+            "\(done(database)) of 400 done")
+        crew.finish()
+        #expect(crew.handedTwice.isEmpty, "handed twice: \(crew.twiceReport(database))")
+        #expect(crew.received.withLock { $0.count } == 400)
+        #expect(try database.count("SELECT count(*) FROM delivery_events WHERE kind = 'done'") == 400)
+        // Each hub offered what it had stored: both took part.
+        for hub in ["hub-a", "hub-b"] {
+            #expect(try database.count("SELECT count(*) FROM delivery_events WHERE kind = 'offered' AND hub = $1", [.text(hub)]) > 0, "\(hub)")
+        }
+        // A delivery was offered by one hub only.
+        #expect(
+            try database.count(
+                "SELECT count(*) FROM (SELECT delivery_id FROM delivery_events WHERE kind = 'offered' GROUP BY 1 HAVING count(DISTINCT hub) > 1) x")
+                == 0)
+    }
+
+    @Test(
+        "a hub killed under load: the other adopts its work within 2 s of its lease running out, nothing is lost or done twice, and the killed hub rejoins clean"
+    )
+    func killedHubAdopted() throws {
+        let database = try TestDatabase()
+        let endpointsA = (gateway: try freeEndpoint(), worker: try freeEndpoint())
+        let endpointsB = (gateway: try freeEndpoint(), worker: try freeEndpoint())
+        var hubA = try HubProcess(
+            database: database, gateway: endpointsA.gateway, worker: endpointsA.worker, configYAML: Self.pairYAML, name: "hub-a", logLevel: "info")
+        defer { hubA.terminate() }
+        let hubB = try HubProcess(
+            database: database, gateway: endpointsB.gateway, worker: endpointsB.worker, configYAML: Self.pairYAML, name: "hub-b", logLevel: "info")
+        defer { hubB.terminate() }
+        let gateway = try GatewayClient(name: "gw", endpoints: [endpointsA.gateway, endpointsB.gateway])
+        #expect(
+            try eventually(timeoutMs: 15_000) { try gateway.ping(timeoutMs: 200) && gateway.ping(timeoutMs: 200) }, "\(hubA.output)\n\(hubB.output)")
+        try publishAll(gateway, count: 600, prefix: "before")
+        #expect(try database.count("SELECT count(*) FROM deliveries WHERE owner = 'hub-a' AND state = 'pending'") > 100)
+
+        let crew = try WorkerCrew(count: 3, endpoints: [endpointsA.worker, endpointsB.worker], capacity: 3, workMs: 15)
+        defer { crew.finish() }
+        #expect(try eventually(timeoutMs: 30_000) { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") >= 150 })
+        hubA.kill9()
+        let killedAt = Date()
+        #expect(
+            try eventually(timeoutMs: 60_000) { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 600 },
+            "\(done(database)) of 600 done; hub-b: \(hubB.output.suffix(3000))")
+        let adoption = try #require(
+            hubB.output.split(separator: "\n").first { $0.contains("adopted hub 'hub-a'") }, "hub-b adopted nothing: \(hubB.output.suffix(3000))")
+        print("killed hub adopted \(Date().timeIntervalSince(killedAt)) s after kill (or earlier): \(adoption)")
+        let lateMs = adoption.split(separator: "having run out ").last.flatMap { Int($0.split(separator: " ").first ?? "") }
+        #expect(lateMs.map { $0 < 2000 } ?? false, "\(adoption)")
+        #expect(crew.handedTwice.isEmpty, "handed twice: \(crew.twiceReport(database)) \(crew.refusals.withLock { $0.prefix(5) })")
+        #expect(try database.count("SELECT count(*) FROM delivery_events WHERE kind = 'done'") == 600)
+        #expect(try database.count("SELECT count(*) FROM interactions") == 600)
+
+        // hub-a comes back: it owns nothing of its old run, and takes new work without a duplicate.
+        hubA = try HubProcess(
+            database: database, gateway: endpointsA.gateway, worker: endpointsA.worker, configYAML: Self.pairYAML, name: "hub-a", logLevel: "info")
+        #expect(
+            eventually(timeoutMs: 15_000) { hubA.output.contains("hub 'hub-b' adopted the deliveries of this hub's previous run") },
+            "\(hubA.output)")
+        try publishAll(gateway, count: 100, prefix: "after")
+        #expect(
+            try eventually(timeoutMs: 60_000) { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 700 },
+            "\(done(database)) of 700 done")
+        crew.finish()
+        #expect(crew.handedTwice.isEmpty, "handed twice: \(crew.twiceReport(database))")
+        #expect(try database.count("SELECT count(*) FROM delivery_events WHERE kind = 'done'") == 700)
+    }
+
+    @Test(
+        "a hub cut off from the database past its lease stops offering; adopted meanwhile, it exits when it can renew again, and no task is done twice"
+    )
+    func frozenHubFenced() throws {
+        let database = try TestDatabase()
+        let endpointsA = (gateway: try freeEndpoint(), worker: try freeEndpoint())
+        let endpointsB = (gateway: try freeEndpoint(), worker: try freeEndpoint())
+        let hubA = try HubProcess(
+            database: database, gateway: endpointsA.gateway, worker: endpointsA.worker, configYAML: Self.pairYAML, name: "hub-a", logLevel: "info")
+        defer { hubA.terminate() }
+        let hubB = try HubProcess(
+            database: database, gateway: endpointsB.gateway, worker: endpointsB.worker, configYAML: Self.pairYAML, name: "hub-b", logLevel: "info")
+        defer { hubB.terminate() }
+        let gateway = try GatewayClient(name: "gw", endpoints: [endpointsA.gateway, endpointsB.gateway])
+        #expect(
+            try eventually(timeoutMs: 15_000) { try gateway.ping(timeoutMs: 200) && gateway.ping(timeoutMs: 200) },
+            "\(hubA.output.suffix(1500))\n\(hubB.output.suffix(1500))")
+        try publishAll(gateway, count: 400, prefix: "frozen")
+        let crew = try WorkerCrew(count: 3, endpoints: [endpointsA.worker, endpointsB.worker], capacity: 3, workMs: 15)
+        defer { crew.finish() }
+        #expect(try eventually(timeoutMs: 30_000) { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") >= 100 })
+        // Frozen for three leases: to the database and to its workers it is gone; then it wakes with its memory intact.
+        kill(hubA.process.processIdentifier, SIGSTOP)
+        #expect(eventually(timeoutMs: 10_000) { hubB.output.contains("adopted hub 'hub-a'") }, "\(hubB.output.suffix(2000))")
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(hubA.process.processIdentifier, SIGCONT)
+        #expect(eventually(timeoutMs: 10_000) { !hubA.process.isRunning }, "hub-a kept running after it was adopted: \(hubA.output.suffix(2000))")
+        #expect(hubA.output.contains("another hub adopted its work"), "\(hubA.output.suffix(2000))")
+        #expect(
+            try eventually(timeoutMs: 60_000) { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 400 },
+            "\(done(database)) of 400 done")
+        crew.finish()
+        #expect(crew.handedTwice.isEmpty, "handed twice: \(crew.twiceReport(database))")
+        #expect(try database.count("SELECT count(*) FROM delivery_events WHERE kind = 'done'") == 400)
+    }
+
     @Test("the same gateway message sent to two hubs is stored once, and a gateway connected to both has every message stored once")
     func oneMessageTwoHubs() throws {
         let database = try TestDatabase()
@@ -52,5 +270,11 @@ struct MultiHubTests {
             let count = line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
             #expect(count > 0, "a hub took no message of the gateway connected to both: \(line ?? "none")")
         }
+        // The Python worker connected to both hubs completes the 70 tasks, each once.
+        let worker = try runExample(
+            "worker.py", ["--endpoint", "\(hubA.endpoints.worker),\(hubB.endpoints.worker)", "--tasks", "70", "--idle", "15"])
+        #expect(worker.status == 0 && worker.output.contains("70 tasks confirmed"), "\(worker.output.suffix(2000))")
+        #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 70)
+        #expect(try database.count("SELECT count(*) FROM delivery_events WHERE kind = 'done'") == 70)
     }
 }

@@ -15,6 +15,7 @@ struct SchemaTests {
         #expect(
             try Migrator.appliedVersions(connection) == [
                 "V0001__baseline", "V0002__routing", "V0003__customers", "V0004__feedback", "V0005__merges", "V0006__two_way",
+                "V0007__active_active",
                 "R__function__swb_apply_batch", "R__function__swb_apply_retention", "R__function__swb_compute_signals",
                 "R__function__swb_compute_value_tiers",
                 "R__function__swb_customer_360",
@@ -28,7 +29,7 @@ struct SchemaTests {
                 "R__function__swb_route_pick",
                 "R__function__swb_task_contexts", "R__function__swb_store_reply", "R__function__swb_claim_outbound",
                 "R__function__swb_outbound_results", "R__function__swb_contact_status", "R__function__swb_close_idle_conversations",
-                "R__function__swb_run_campaigns",
+                "R__function__swb_run_campaigns", "R__function__swb_adopt_hubs",
                 "R__view__analytics_customer_activity", "R__view__analytics_delivery_timeline", "R__view__analytics_contact_history",
                 "R__view__analytics_service_level", "R__view__analytics_service_level_by_worker", "R__view__analytics_touchpoint_journeys",
                 "R__view__analytics_value_distribution", "R__view__analytics_feedback_daily", "R__view__analytics_complaint_trends",

@@ -26,6 +26,7 @@ struct CodecTests {
         .accept(Accept(deliveryID: 9)),
         .reject(Reject(deliveryID: 9, reason: "not my language")),
         .reject(Reject(deliveryID: 9)),
+        .reject(Reject(deliveryID: 9, reason: "at capacity", busy: true)),
         .transfer(Transfer(deliveryID: 9, queue: "field_service", reason: "needs a site visit")),
         .welcome(Welcome(workerID: "w1", heartbeatMs: 1000)),
         .task(

@@ -68,8 +68,9 @@ BEGIN
                    escalations = CASE WHEN t.op = 'escalate' THEN (t.leg ->> 'escalations')::smallint ELSE d.escalations END,
                    worker = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.worker WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL
                                  ELSE d.worker END,
-                   owner = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.owner WHEN t.op IN ('retry', 'requeue', 'dead') THEN NULL
-                                ELSE d.owner END,
+                   -- A delivery back in the queue stays with the hub that wrote it: that hub holds it in memory again.
+                   owner = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.owner WHEN t.op IN ('retry', 'requeue') THEN p_hub
+                                WHEN t.op = 'dead' THEN NULL ELSE d.owner END,
                    attempts = CASE WHEN t.op IN ('offer', 'offer_done') THEN t.attempt ELSE d.attempts END,
                    lease_until = CASE WHEN t.op = 'offer' THEN to_timestamp(t.lease_until::float8 / 1000)
                                       WHEN t.op = 'accept' THEN d.lease_until END,
@@ -88,6 +89,9 @@ BEGIN
                    transfer_reason = CASE WHEN t.op = 'transfer' THEN t.error ELSE d.transfer_reason END
               FROM t
              WHERE d.id = t.id
+               -- What only the hub holding a delivery decides applies only while it holds it: a hub
+               -- whose work another adopted (it was cut off past its lease) writes nothing of it.
+               AND (t.op IN ('accept', 'done', 'reject', 'transfer') OR d.owner IS NULL OR d.owner = p_hub)
                AND CASE t.op
                        WHEN 'offer' THEN d.state IN ('pending', 'offered')
                        WHEN 'offer_done' THEN d.state IN ('pending', 'offered')
