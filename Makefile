@@ -4,7 +4,7 @@ BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
 export SWITCHBOARD_PG_PORT ?= 54329
 
-.PHONY: run test build release deps test-deps db db-fast stop-db migrate format lint clean fuzz chaos bench bench-clean microbench install uninstall
+.PHONY: run test build release deps test-deps db db-fast stop-db migrate format lint clean fuzz chaos ha-test bench bench-clean microbench install uninstall
 
 # The demo runs the optimized build, as an operator would; the tests use the debug build.
 run: deps release db
@@ -18,6 +18,13 @@ test: test-deps db-fast build lint
 	SWITCHBOARD_BIN="$(BIN_DIR)/switchboard" \
 	$(SWIFT) test --disable-xctest
 	"$(BIN_DIR)/switchboard-fuzz" Fuzz/corpus
+	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/ha-test.sh --short; \
+	else echo "ha-test skipped: network namespaces need root (sudo make ha-test)"; fi
+
+# Several hosts in network namespaces: two hubs, a Patroni cluster; a hub killed, a hub cut off,
+# the primary killed, under load (root; docs/scaling.md). `make test` runs its short form.
+ha-test:
+	bash scripts/ha-test.sh
 
 build:
 	$(SWIFT) build
