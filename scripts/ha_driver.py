@@ -72,7 +72,7 @@ class Gateway(threading.Thread):
         self.endpoints, self.rate = endpoints, rate
         self.acked = {}          # message id -> interaction id
         self.pending = {}        # message id -> (frames, resend at)
-        self.nacked = 0
+        self.nacked = {}         # NACK code -> count
         self.last_ack = time.time()
         self.longest_gap = 0.0   # the longest time without an ACK while messages waited
         self.gaps = []
@@ -125,7 +125,8 @@ class Gateway(threading.Thread):
                         self.longest_gap = max(self.longest_gap, gap)
                         self.last_ack = time.time()
                     elif message[1] == b"NACK" and message_id in self.pending:
-                        self.nacked += 1
+                        code = f"{header.get('code')}/{header.get('detail')}"
+                        self.nacked[code] = self.nacked.get(code, 0) + 1
                         frames, _ = self.pending[message_id]
                         self.pending[message_id] = (frames, time.time() + header.get("retry_after_ms", 500) / 1000)
             with self.lock:
@@ -306,6 +307,10 @@ def run(args):
         if not drained:
             failures.append("the work did not drain within 120 s after the faults")
         report["nacked"] = gateway.nacked
+        print(f"NACKs while faults lasted (each re-sent): {gateway.nacked or 'none'}")
+        refused = {c: n for c, n in gateway.nacked.items() if not c.startswith(("unavailable/", "overloaded/"))}
+        if refused:
+            failures.append(f"messages refused other than unavailable or overloaded: {refused}")
     finally:
         gateway.stopped = True
         for worker in workers:

@@ -65,10 +65,12 @@ extension Hub {
                 )
             }
             // A hub that died may have offered tasks without writing it: their workers say so first,
-            // a heartbeat after they noticed it gone.
-            let extraMs = adopted.hubs.contains(where: { !$0.clean }) ? config.dispatch.heartbeatMs : 0
-            if extraMs > 0 { dispatcher.holdOffersForReclaim(now: now, extraMs: extraMs) }
-            for entry in adopted.offered { dispatcher.restoreOffered(entry.task, workerID: entry.worker, now: now, extraMs: extraMs) }
+            // a heartbeat after they noticed it gone. Workers take a hub for gone three heartbeats
+            // after its last (one that stopped cleanly may be adopted before that) and claim what
+            // it gave them at the next: its restored tasks wait that long for them.
+            if adopted.hubs.contains(where: { !$0.clean }) { dispatcher.holdOffersForReclaim(now: now, extraMs: config.dispatch.heartbeatMs) }
+            let claimWindowMs = max(0, 4 * config.dispatch.heartbeatMs - config.dispatch.heartbeatTimeoutMs) + config.dispatch.heartbeatMs
+            for entry in adopted.offered { dispatcher.restoreOffered(entry.task, workerID: entry.worker, now: now, extraMs: claimWindowMs) }
             for queue in backlogQueues { perform(dispatcher.markBacklog(queue: queue)) }
         case .adopted(.failure(let failure)):
             adoptionInFlight = false
