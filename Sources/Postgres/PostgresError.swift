@@ -11,6 +11,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         public static let server = Code(name: "server")
         /// A result did not have the shape the caller asked for.
         public static let unexpectedResult = Code(name: "unexpectedResult")
+
         public var description: String { name }
     }
 
@@ -38,6 +39,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         // connection: like a lost connection, it is dropped and made again, to the new primary.
         return sqlState.hasPrefix("08") || sqlState.hasPrefix("57P") || sqlState == "25006"
     }
+
+    /// A deadlock or serialization failure: the statement may succeed if run again.
+    public var isTransient: Bool { sqlState == "40P01" || sqlState == "40001" }
 
     public var description: String {
         var text = "PostgreSQL \(code)"

@@ -218,9 +218,15 @@ final class StoreThread: Sendable {
 
     /// An ingest's reply from its outcomes; when the batch failed on its data, its records stored
     /// one by one instead, so that one bad record does not fail the others.
-    private func ingested(_ statement: Store.IngestStatement, on store: Store, _ answer: () throws -> Store.IngestAnswer) throws -> StoreReply {
+    private func ingested(
+        _ statement: Store.IngestStatement, on store: Store, retried: Bool = false, _ answer: () throws -> Store.IngestAnswer
+    ) throws -> StoreReply {
         do {
             return .ingested(try answer())
+        } catch let error as PostgresError where error.isTransient && !retried && statement.records.count > 1 {
+            // Another hub storing the same customers at that moment: the batch goes whole once more.
+            logger.warning("batch of \(statement.records.count) met another transaction (\(error.sqlState ?? "")); storing it again")
+            return try ingested(statement, on: store, retried: true) { try store.ingest(statement) }
         } catch let error as PostgresError where !error.isConnectionLoss && statement.records.count > 1 {
             logger.warning("batch of \(statement.records.count) failed (\(error)); storing one by one")
             return .ingested(

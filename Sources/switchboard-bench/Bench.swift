@@ -30,6 +30,11 @@ struct Bench: ParsableCommand {
             "Scenarios to run, comma-separated: ceilings (ZeroMQ, commit latency, the hub's statement per call), ingest (with customer counts, alternating with PostgreSQL's ceiling), latency, recovery."
     )
     var sections = "ceilings,ingest,latency,recovery"
+    @Option(
+        help:
+            "With 2 or more: also the end-to-end maximum with 1 hub and with this many hubs on one database, side by side in alternating rounds (section 'hubs'; --sections hubs runs it alone)."
+    )
+    var hubs = 1
     @Option(help: "Paced loads of the latency runs, as fractions of the end-to-end maximum, comma-separated (0.5 is the target's).")
     var loads = "0.1,0.25,0.5,0.9"
     @Option(help: "Log level of the measured hub (one log per scenario, .run/bench-hub-*.log); debug logs each store request's duration.")
@@ -60,6 +65,9 @@ struct Bench: ParsableCommand {
             try latencyRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, meter: meter, step: step)
         }
         if chosen.contains("recovery") { try recoveryRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, step: step) }
+        if hubs > 1 || chosen.contains("hubs") {
+            try hubRuns(&report, base: base, runDirectory: runDirectory, sizes: sizes, meter: meter, step: step)
+        }
 
         print(report.table)
         try report.json.write(toFile: output, atomically: true, encoding: .utf8)
@@ -225,6 +233,63 @@ struct Bench: ParsableCommand {
         }
         step("re-offer after a worker disconnects (\(sizes.reofferRounds) rounds)")
         report.reoffer = LatencyFigures(try BenchReoffer.measure(hub: hub, rounds: sizes.reofferRounds))
+    }
+
+    /// The end-to-end maximum (workers taking every task) with one hub, then with `hubs` hubs on
+    /// one database, each gateway and worker connected to all of them; round by round, alternating,
+    /// so that both meet the same moments of the machine.
+    private func hubRuns(
+        _ report: inout BenchReport, base: String, runDirectory: URL, sizes: BenchSizes, meter: CPUMeter, step: (String) -> Void
+    ) throws {
+        let counts = [1, max(hubs, 2)]
+        var groups: [(count: Int, hubs: [BenchHub], database: Connection)] = []
+        defer { groups.forEach { $0.hubs.forEach { $0.stop() } } }
+        for count in counts {
+            let database = try BenchDatabase(base: base, name: "switchboard_bench_hubs_\(count)")
+            let started = try (1...count).map {
+                try BenchHub(
+                    scenario: "hubs-\(count)-\($0)", database: database.conninfo, runDirectory: runDirectory, logLevel: hubLogLevel,
+                    name: "bench-\($0)")
+            }
+            for hub in started { try hub.waitUntilServing() }
+            groups.append((count, started, try Connection(database.conninfo)))
+        }
+        var figures = counts.map { HubScalingFigure(hubs: $0, rate: 0, messages: 0, commits: 0, deadlocks: 0, cpu: CPUUse()) }
+        var seconds = counts.map { _ in 0.0 }
+        let rounds = sizes.ceilingRounds
+        for round in 0..<rounds {
+            for (index, group) in groups.enumerated() {
+                let share = sizes.ingestMessages / rounds
+                step(
+                    "end to end with \(group.count) hub\(group.count == 1 ? "" : "s"), round \(round + 1) of \(rounds): \(share) messages, with workers"
+                )
+                let workers = try BenchWorkers(
+                    endpoint: group.hubs.map(\.workerEndpoint).joined(separator: ","), perQueue: workersPerQueue, capacity: 64, sendTimes: nil)
+                let driver = LoadDriver(endpoint: group.hubs.map(\.gatewayEndpoint).joined(separator: ","), gateways: gateways, customers: 10_000)
+                let start = DispatchTime.now().uptimeNanoseconds
+                let (commitsBefore, deadlocksBefore) = try Self.commits(group.database)
+                try meter.measure(&figures[index].cpu, hubs: group.hubs.map(\.processIdentifierValue)) {
+                    let result = try driver.run(tag: "h\(group.count)r\(round)", messages: share)
+                    let deadline = Date().addingTimeInterval(120)
+                    while workers.completed < result.acked && Date() < deadline { usleep(1_000) }
+                }
+                seconds[index] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                let (commitsAfter, deadlocksAfter) = try Self.commits(group.database)
+                figures[index].commits += commitsAfter - commitsBefore
+                figures[index].deadlocks += deadlocksAfter - deadlocksBefore
+                figures[index].messages += workers.completed
+                workers.stop()
+            }
+        }
+        for index in figures.indices { figures[index].rate = Double(figures[index].messages) / max(seconds[index], 1e-9) }
+        report.hubScaling = figures
+    }
+
+    /// Transactions committed in the database so far, and deadlocks (its statistics, flushed first).
+    private static func commits(_ connection: Connection) throws -> (commits: Int, deadlocks: Int) {
+        _ = try connection.query("SELECT pg_stat_force_next_flush()")
+        let row = try connection.query("SELECT xact_commit, deadlocks FROM pg_stat_database WHERE datname = current_database()").rows.first
+        return (Int((row?[0] ?? nil) ?? "0") ?? 0, Int((row?[1] ?? nil) ?? "0") ?? 0)
     }
 
     /// Restart with a backlog: time to serve and to the first task; memory with a large backlog.

@@ -21,19 +21,25 @@ final class CPUMeter {
         postmaster = stat.parent
     }
 
-    /// The CPU counters now; `hub` is the measured hub's process, if one runs.
-    func sample(hub: Int32? = nil) -> CPUSample {
-        CPUSample(
+    /// The CPU counters now; `hubs` are the measured hubs' processes (summed), if any run.
+    func sample(hubs: [Int32] = []) -> CPUSample {
+        let hubTimes = hubs.map(ProcessStat.cpuNanoseconds)
+        return CPUSample(
             wallNanoseconds: DispatchTime.now().uptimeNanoseconds, machine: MachineStat.read(),
-            hub: hub.flatMap(ProcessStat.cpuNanoseconds), postgres: postmaster.flatMap(Self.treeNanoseconds),
+            hub: hubs.isEmpty || hubTimes.contains(nil) ? nil : hubTimes.reduce(0) { $0 + $1! }, postgres: postmaster.flatMap(Self.treeNanoseconds),
             loadGenerator: Self.ownNanoseconds())
     }
 
     /// Runs `body` and adds the CPU it took to `use`.
     func measure<T>(_ use: inout CPUUse, hub: Int32? = nil, _ body: () throws -> T) rethrows -> T {
-        let before = sample(hub: hub)
+        try measure(&use, hubs: hub.map { [$0] } ?? [], body)
+    }
+
+    /// Runs `body` and adds the CPU it took to `use`, with every hub's CPU as the hub's.
+    func measure<T>(_ use: inout CPUUse, hubs: [Int32], _ body: () throws -> T) rethrows -> T {
+        let before = sample(hubs: hubs)
         let result = try body()
-        use.add(from: before, to: sample(hub: hub))
+        use.add(from: before, to: sample(hubs: hubs))
         return result
     }
 

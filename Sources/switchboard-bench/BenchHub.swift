@@ -10,10 +10,11 @@ final class BenchHub: @unchecked Sendable {
     let gatewayEndpoint: String
     let workerEndpoint: String
     let startedAt = DispatchTime.now().uptimeNanoseconds
+    var processIdentifierValue: Int32 { process.processIdentifier }
     private let process = Process()
     private let log: URL
 
-    init(scenario: String, database: String, runDirectory: URL, logLevel: String = "warning") throws {
+    init(scenario: String, database: String, runDirectory: URL, logLevel: String = "warning", name: String = "bench") throws {
         gatewayEndpoint = try Self.freeEndpoint()
         workerEndpoint = try Self.freeEndpoint()
         // A file per scenario: hubs of several scenarios start one right after the other, each
@@ -27,7 +28,7 @@ final class BenchHub: @unchecked Sendable {
         gateway_endpoint: "\(gatewayEndpoint)"
         worker_endpoint: "\(workerEndpoint)"
         events_endpoint: "tcp://127.0.0.1:*"
-        hub_name: bench
+        hub_name: \(name)
         default_country_code: "98"
         max_uncommitted: 50000
         drain_timeout_ms: 0

@@ -154,7 +154,7 @@ struct LoadDriver {
         for index in 0..<gateways {
             let share = messages / gateways + (index < messages % gateways ? 1 : 0)
             let interval = rate.map { UInt64(1e9 / ($0 / Double(gateways))) }
-            let (endpoint, window, customers) = (endpoint, window, customers)
+            let (endpoints, window, customers) = (endpoint.split(separator: ",").map(String.init), window, customers)
             ready.enter()
             done.enter()
             Thread {
@@ -163,7 +163,7 @@ struct LoadDriver {
                 // ceiling's rows and the statement alone's records are built before theirs: on two
                 // cores, what the load generator spends is taken from the hub it measures.
                 let gateway = Result {
-                    try BenchGateway(name: "bench-\(tag)-\(index)", endpoint: endpoint, messages: share, customers: customers, context: context)
+                    try BenchGateway(name: "bench-\(tag)-\(index)", endpoints: endpoints, messages: share, customers: customers, context: context)
                 }
                 ready.leave()
                 go.wait()
@@ -197,8 +197,9 @@ struct BenchGateway {
     let prefix: String
     let frames: [[[UInt8]]]
 
-    init(name: String, endpoint: String, messages: Int, customers: Int, context: Context) throws {
-        client = try GatewayClient(name: name, endpoint: endpoint, context: context)
+    /// Several endpoints: one connection to each hub, messages spread over them (several hubs, one database).
+    init(name: String, endpoints: [String], messages: Int, customers: Int, context: Context) throws {
+        client = try GatewayClient(name: name, endpoints: endpoints, context: context)
         prefix = "\(name)-"
         var random = SplitMix(seed: UInt64(abs(name.hashValue)))
         frames = (0..<messages).map { [prefix] number in
@@ -306,7 +307,9 @@ final class BenchWorkers: Sendable {
     let timeline: SharedTimeline?
 
     /// Without `sendTimes` (an unpaced run), tasks are answered and not timed.
+    /// `endpoint` may name several hubs, comma-separated: each worker connects to all of them.
     init(endpoint: String, perQueue: Int, capacity: Int, sendTimes: SendTimes?, timeline: SharedTimeline? = nil) throws {
+        let endpoints = endpoint.split(separator: ",").map(String.init)
         self.timeline = timeline
         for queue in CRMProcess.allCases {
             for index in 0..<perQueue {
@@ -322,7 +325,7 @@ final class BenchWorkers: Sendable {
                     do {
                         let worker = try WorkerClient(
                             registration: Ready(workerID: "bench-\(queue.rawValue)-\(index)", queues: [queue.rawValue], capacity: capacity),
-                            endpoint: endpoint, context: context)
+                            endpoints: endpoints, context: context)
                         try worker.ready()
                         while running.load(ordering: .acquiring) {
                             guard case .task(let task)? = try worker.next(timeoutMs: 50) else { continue }

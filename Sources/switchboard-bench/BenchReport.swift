@@ -169,6 +169,8 @@ struct BenchReport {
     var hubMessages = 0
     /// PUBLISH to DONE confirmed with workers taking every task: what the latency runs are paced from.
     var endToEndRate = 0.0
+    /// The end-to-end maximum with one hub and with several on one database (`--hubs N`).
+    var hubScaling: [HubScalingFigure] = []
     var ackLatencyAtMax = LatencyFigures()
     var latency: [LoadLatency] = []
     var reoffer = LatencyFigures()
@@ -296,6 +298,13 @@ struct BenchReport {
         if endToEndRate > 0 {
             line("hub end to end (PUBLISH → DONE), workers", String(format: "%10.0f msg/s", endToEndRate), "the latency runs' 100 %")
         }
+        for figure in hubScaling {
+            line(
+                "end to end with \(figure.hubs) hub\(figure.hubs == 1 ? "" : "s") on one database", String(format: "%10.0f msg/s", figure.rate),
+                String(format: "%.1f messages a commit, %d deadlocks; ", figure.messagesPerCommit, figure.deadlocks)
+                    + "\(Self.cores(figure.cpu)); \(Self.machine(figure.cpu))")
+        }
+        if let bound = HubScalingFigure.bottleneck(hubScaling) { line("  what bounds it", bound) }
         for run in latency {
             let name = "\(Int(run.load * 100)) % load (\(Int(run.offeredRate)) msg/s)"
             line(name + " PUBLISH → ACK", run.ack.cells)
@@ -404,6 +413,14 @@ struct BenchReport {
             "hub_to_postgres_ratio": .double(postgresRate > 0 ? hubRate / postgresRate : 0), "ack_latency_at_max": ackLatencyAtMax.json,
             "ingest_rounds": .array(ingestRounds.map(\.json)),
             "end_to_end_per_s": .double(endToEndRate),
+            "end_to_end_by_hubs": .array(
+                hubScaling.map {
+                    .object([
+                        "hubs": .integer(Int64($0.hubs)), "per_s": .double($0.rate), "messages_per_commit": .double($0.messagesPerCommit),
+                        "deadlocks": .integer(Int64($0.deadlocks)),
+                        "cpu": $0.cpu.json(items: $0.messages),
+                    ])
+                }),
             "latency": .array(
                 latency.map { run in
                     let tail = TailPlacement.json(run.tail)
@@ -454,5 +471,48 @@ extension Stalls {
             "cpu_some_ms": cpuSome.map { .double($0.total) } ?? .null, "worst_window_cpu_some_ms": cpuSome.map { .double($0.worst) } ?? .null,
             "cpu_some_ms_by_tenth_of_a_second": .array((cpuSome?.byTenth ?? []).map { .double($0) }),
         ])
+    }
+}
+
+/// The end-to-end maximum with `hubs` hubs on one database, over every round.
+struct HubScalingFigure {
+    var hubs: Int
+    var rate: Double
+    var messages: Int
+    /// Transactions the database committed meanwhile: each costs a WAL flush.
+    var commits: Int
+    /// Deadlocks PostgreSQL broke meanwhile: hubs storing the same customers at once.
+    var deadlocks: Int
+    var cpu: CPUUse
+
+    var messagesPerCommit: Double { Double(messages) / Double(max(commits, 1)) }
+
+    /// Where the bound sits with the most hubs: the machine's cores when they were nearly all
+    /// busy, else whichever of the hubs and PostgreSQL used more cores.
+    static func bottleneck(_ figures: [HubScalingFigure]) -> String? {
+        guard let most = figures.max(by: { $0.hubs < $1.hubs }), figures.count > 1 else { return nil }
+        let hubCores = most.cpu.cores(most.cpu.hub) ?? 0
+        let postgresCores = most.cpu.cores(most.cpu.postgres) ?? 0
+        let fewest = figures.min(by: { $0.hubs < $1.hubs })!
+        if most.deadlocks > fewest.deadlocks && most.cpu.machineBusy < 0.9 {
+            return String(
+                format:
+                    "lock waits between the hubs: %d deadlocks as they stored the same customers at once, each broken after PostgreSQL's deadlock_timeout and its batch stored again (machine %.0f %% busy)",
+                most.deadlocks, most.cpu.machineBusy * 100)
+        }
+        if most.rate < fewest.rate * 1.1 && most.cpu.machineBusy < 0.9 && most.messagesPerCommit < fewest.messagesPerCommit * 0.8 {
+            return String(
+                format:
+                    "PostgreSQL's commits: with %d hubs each commits its own smaller batches (%.1f messages a commit against %.1f), and the machine waits on WAL flushes (%.0f %% busy)",
+                most.hubs, most.messagesPerCommit, fewest.messagesPerCommit, most.cpu.machineBusy * 100)
+        }
+        if most.cpu.machineBusy > 0.9 {
+            return String(
+                format: "the machine's cores (%.0f %% busy with %d hubs: hubs %.2f, PostgreSQL %.2f cores)", most.cpu.machineBusy * 100, most.hubs,
+                hubCores, postgresCores)
+        }
+        return postgresCores >= hubCores
+            ? String(format: "PostgreSQL (%.2f cores against the hubs' %.2f): more hubs add little", postgresCores, hubCores)
+            : String(format: "the hubs (%.2f cores against PostgreSQL's %.2f): more hubs add capacity", hubCores, postgresCores)
     }
 }

@@ -22,6 +22,15 @@ DECLARE
     v_probe boolean;
     v_round record;
 BEGIN
+    -- Hubs sharing the database store the same customers at once: each batch first takes a lock
+    -- per bucket of the identities it names (256 buckets), in bucket order, so that two batches
+    -- naming one customer take turns instead of deadlocking on its rows; batches naming none in
+    -- common run side by side. One hub alone never waits on them.
+    PERFORM pg_advisory_xact_lock(2024, b.bucket)
+       FROM (SELECT DISTINCT (hashtext(k) & 255) AS bucket
+               FROM unnest(p_phone || p_email || p_external || p_device || p_fax || p_chat || p_social) AS k
+              WHERE k IS NOT NULL) b
+      ORDER BY b.bucket;
     FOR v_index IN 1..coalesce(cardinality(p_round_ends), 0) LOOP
         v_hi := p_round_ends[v_index];
         -- A first round goes without looking its (gateway, message
