@@ -85,6 +85,7 @@ for n in "${NODES[@]}"; do
         --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token swb-ha --pre-vote=true \
         >"$RUN/etcd$n.log" 2>&1 &
     echo $! >"$RUN/etcd$n.pid"
+    disown
 done
 
 # Patroni, one per node, as postgres; ttl 10 / loop_wait 2 / retry_timeout 3, synchronous mode.
@@ -96,6 +97,7 @@ start_patroni() { # node
     ip netns exec "swb-n$n" setpriv --reuid=postgres --regid=postgres --init-groups \
         env HOME="$RUN/n$n" "$PATRONI" "$RUN/n$n/patroni.yml" >>"$RUN/patroni$n.log" 2>&1 &
     echo $! >"$RUN/patroni$n.pid"
+    disown
 }
 for n in "${NODES[@]}"; do
     ip=$(node_ip "$n")
@@ -173,6 +175,7 @@ EOF
         done
     ) &
     echo $! >"$RUN/hub$h-supervisor.pid"
+    disown
 done
 
 args=(run --run "$RUN" --database "$CONNINFO" --nodes 10.77.0.1,10.77.0.2,10.77.0.3

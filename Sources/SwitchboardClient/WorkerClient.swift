@@ -21,9 +21,6 @@ public final class WorkerClient {
         var lastHeard: Int64
         /// READY was sent again after a hub restart; unconfirmed answers follow its WELCOME.
         var reannouncing = false
-        /// An offer of this hub was declined as busy: it offers nothing until it hears from the worker,
-        /// which it does as soon as the worker has room again.
-        var toldBusy = false
         var reannouncedAt: Int64 = 0
         init(socket: Socket, now: Int64) {
             self.socket = socket
@@ -132,7 +129,6 @@ public final class WorkerClient {
             // A task held already comes again when the hub took it back (its lease or offer ran out).
             if links.count > 1 && !holding.contains(task.deliveryID) && holding.count >= registration.capacity {
                 declinedOffers.insert(task.deliveryID)
-                link.toldBusy = true
                 try send(
                     .reject(Reject(deliveryID: task.deliveryID, reason: "at capacity with another hub's tasks", busy: true)), on: link,
                     timeoutMs: Int(heartbeatMs), what: "room to decline an offer")
@@ -302,11 +298,6 @@ public final class WorkerClient {
         holding.remove(deliveryID)
         unconfirmed[deliveryID] = command
         try send(command, on: link(of: deliveryID), timeoutMs: timeoutMs, what: "room to send the answer for delivery \(deliveryID)")
-        // Room again: the hubs told "busy" hear from this worker now, and offer again.
-        for link in links where link.toldBusy && holding.count < registration.capacity {
-            link.toldBusy = false
-            do { try send(.heartbeat, on: link, timeoutMs: 0, what: "room to send HEARTBEAT") } catch ClientError.timedOut {}
-        }
     }
 
     /// The hub a task's answers go to: the one that offered it (the first when unknown).

@@ -82,6 +82,45 @@ final class WorkerCrew: @unchecked Sendable {
     deinit { finish() }
 }
 
+/// Two hub processes on one database, hub-a and hub-b, with a pair's configuration, and a gateway
+/// connected to both, once both answer.
+struct HubPair {
+    let endpointsA: (gateway: String, worker: String)
+    let endpointsB: (gateway: String, worker: String)
+    var hubA: HubProcess
+    let hubB: HubProcess
+    let gateway: GatewayClient
+    var workerEndpoints: [String] { [endpointsA.worker, endpointsB.worker] }
+
+    init(_ database: TestDatabase) throws {
+        endpointsA = (try freeEndpoint(), try freeEndpoint())
+        endpointsB = (try freeEndpoint(), try freeEndpoint())
+        hubA = try HubProcess(
+            database: database, gateway: endpointsA.gateway, worker: endpointsA.worker, configYAML: MultiHubTests.pairYAML, name: "hub-a",
+            logLevel: "info")
+        hubB = try HubProcess(
+            database: database, gateway: endpointsB.gateway, worker: endpointsB.worker, configYAML: MultiHubTests.pairYAML, name: "hub-b",
+            logLevel: "info")
+        gateway = try GatewayClient(name: "gw", endpoints: [endpointsA.gateway, endpointsB.gateway])
+        let (gateway, hubA, hubB) = (gateway, hubA, hubB)
+        guard try eventually(timeoutMs: 15_000, { try gateway.ping(timeoutMs: 200) && gateway.ping(timeoutMs: 200) }) else {
+            throw TestSetupError("the hubs did not start: \(hubA.output.suffix(1500))\n\(hubB.output.suffix(1500))")
+        }
+    }
+
+    /// hub-a again, under its name and on its endpoints (after it was killed or exited).
+    mutating func restartA(_ database: TestDatabase) throws {
+        hubA = try HubProcess(
+            database: database, gateway: endpointsA.gateway, worker: endpointsA.worker, configYAML: MultiHubTests.pairYAML, name: "hub-a",
+            logLevel: "info")
+    }
+
+    func terminate() {
+        hubA.terminate()
+        hubB.terminate()
+    }
+}
+
 /// Deliveries done, and the history of a few that are not, for messages.
 private func done(_ database: TestDatabase) -> String {
     let count = (try? database.count("SELECT count(*) FROM deliveries WHERE state = 'done'")) ?? -1
@@ -142,24 +181,16 @@ struct MultiHubTests {
     )
     func killedHubAdopted() throws {
         let database = try TestDatabase()
-        let endpointsA = (gateway: try freeEndpoint(), worker: try freeEndpoint())
-        let endpointsB = (gateway: try freeEndpoint(), worker: try freeEndpoint())
-        var hubA = try HubProcess(
-            database: database, gateway: endpointsA.gateway, worker: endpointsA.worker, configYAML: Self.pairYAML, name: "hub-a", logLevel: "info")
-        defer { hubA.terminate() }
-        let hubB = try HubProcess(
-            database: database, gateway: endpointsB.gateway, worker: endpointsB.worker, configYAML: Self.pairYAML, name: "hub-b", logLevel: "info")
-        defer { hubB.terminate() }
-        let gateway = try GatewayClient(name: "gw", endpoints: [endpointsA.gateway, endpointsB.gateway])
-        #expect(
-            try eventually(timeoutMs: 15_000) { try gateway.ping(timeoutMs: 200) && gateway.ping(timeoutMs: 200) }, "\(hubA.output)\n\(hubB.output)")
+        var pair = try HubPair(database)
+        defer { pair.terminate() }
+        let (gateway, hubB) = (pair.gateway, pair.hubB)
         try publishAll(gateway, count: 600, prefix: "before")
         #expect(try database.count("SELECT count(*) FROM deliveries WHERE owner = 'hub-a' AND state = 'pending'") > 100)
 
-        let crew = try WorkerCrew(count: 3, endpoints: [endpointsA.worker, endpointsB.worker], capacity: 3, workMs: 15)
+        let crew = try WorkerCrew(count: 3, endpoints: pair.workerEndpoints, capacity: 3, workMs: 15)
         defer { crew.finish() }
         #expect(try eventually(timeoutMs: 30_000) { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") >= 150 })
-        hubA.kill9()
+        pair.hubA.kill9()
         let killedAt = Date()
         #expect(
             try eventually(timeoutMs: 60_000) { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 600 },
@@ -174,8 +205,8 @@ struct MultiHubTests {
         #expect(try database.count("SELECT count(*) FROM interactions") == 600)
 
         // hub-a comes back: it owns nothing of its old run, and takes new work without a duplicate.
-        hubA = try HubProcess(
-            database: database, gateway: endpointsA.gateway, worker: endpointsA.worker, configYAML: Self.pairYAML, name: "hub-a", logLevel: "info")
+        try pair.restartA(database)
+        let hubA = pair.hubA
         #expect(
             eventually(timeoutMs: 15_000) { hubA.output.contains("hub 'hub-b' adopted the deliveries of this hub's previous run") },
             "\(hubA.output)")
@@ -193,20 +224,11 @@ struct MultiHubTests {
     )
     func frozenHubFenced() throws {
         let database = try TestDatabase()
-        let endpointsA = (gateway: try freeEndpoint(), worker: try freeEndpoint())
-        let endpointsB = (gateway: try freeEndpoint(), worker: try freeEndpoint())
-        let hubA = try HubProcess(
-            database: database, gateway: endpointsA.gateway, worker: endpointsA.worker, configYAML: Self.pairYAML, name: "hub-a", logLevel: "info")
-        defer { hubA.terminate() }
-        let hubB = try HubProcess(
-            database: database, gateway: endpointsB.gateway, worker: endpointsB.worker, configYAML: Self.pairYAML, name: "hub-b", logLevel: "info")
-        defer { hubB.terminate() }
-        let gateway = try GatewayClient(name: "gw", endpoints: [endpointsA.gateway, endpointsB.gateway])
-        #expect(
-            try eventually(timeoutMs: 15_000) { try gateway.ping(timeoutMs: 200) && gateway.ping(timeoutMs: 200) },
-            "\(hubA.output.suffix(1500))\n\(hubB.output.suffix(1500))")
+        let pair = try HubPair(database)
+        defer { pair.terminate() }
+        let (gateway, hubA, hubB) = (pair.gateway, pair.hubA, pair.hubB)
         try publishAll(gateway, count: 400, prefix: "frozen")
-        let crew = try WorkerCrew(count: 3, endpoints: [endpointsA.worker, endpointsB.worker], capacity: 3, workMs: 15)
+        let crew = try WorkerCrew(count: 3, endpoints: pair.workerEndpoints, capacity: 3, workMs: 15)
         defer { crew.finish() }
         #expect(try eventually(timeoutMs: 30_000) { try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") >= 100 })
         // Frozen for three leases: to the database and to its workers it is gone; then it wakes with its memory intact.
