@@ -142,17 +142,29 @@ struct MultiHubTests {
     /// A hub process of a pair: quick heartbeats and a short lease, so that adoption is seen in seconds.
     static let pairYAML = "heartbeat_ms: 100\nheartbeat_timeout_ms: 1500\nhub_lease_ms: 1500\n"
 
-    @Test("two hubs share the work without offering a delivery twice, and a worker connected to both is never over capacity")
-    func shareWithoutDuplicates() throws {
-        let database = try TestDatabase()
+    /// Two in-process hubs on one database, hub-a and hub-b.
+    static func runningPair(_ database: TestDatabase) throws -> (RunningHub, RunningHub) {
         var first = RunningHub.config(database)
         first.hubName = "hub-a"
         var second = RunningHub.config(database)
         second.hubName = "hub-b"
         let hubA = try RunningHub(first)
-        defer { hubA.shutdown() }
-        let hubB = try RunningHub(second)
-        defer { hubB.shutdown() }
+        do {
+            return (hubA, try RunningHub(second))
+        } catch {
+            hubA.shutdown()
+            throw error
+        }
+    }
+
+    @Test("two hubs share the work without offering a delivery twice, and a worker connected to both is never over capacity")
+    func shareWithoutDuplicates() throws {
+        let database = try TestDatabase()
+        let (hubA, hubB) = try Self.runningPair(database)
+        defer {
+            hubA.shutdown()
+            hubB.shutdown()
+        }
         let crew = try WorkerCrew(count: 4, endpoints: [hubA.endpoints.worker, hubB.endpoints.worker], capacity: 2, workMs: 3)
         defer { crew.finish() }
         let gateway = try GatewayClient(name: "gw", endpoints: [hubA.endpoints.gateway, hubB.endpoints.gateway])
@@ -249,14 +261,11 @@ struct MultiHubTests {
     @Test("the same gateway message sent to two hubs is stored once, and a gateway connected to both has every message stored once")
     func oneMessageTwoHubs() throws {
         let database = try TestDatabase()
-        var first = RunningHub.config(database)
-        first.hubName = "hub-a"
-        var second = RunningHub.config(database)
-        second.hubName = "hub-b"
-        let hubA = try RunningHub(first)
-        defer { hubA.shutdown() }
-        let hubB = try RunningHub(second)
-        defer { hubB.shutdown() }
+        let (hubA, hubB) = try Self.runningPair(database)
+        defer {
+            hubA.shutdown()
+            hubB.shutdown()
+        }
         let toA = try GatewayClient(name: "web-gw", endpoint: hubA.endpoints.gateway)
         let toB = try GatewayClient(name: "web-gw", endpoint: hubB.endpoints.gateway)
         for index in 0..<20 {
