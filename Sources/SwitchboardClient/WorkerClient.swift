@@ -138,7 +138,9 @@ public final class WorkerClient {
             origin[task.deliveryID] = index
             return .task(task)
         case .confirm(let confirm):
-            if declinedOffers.remove(confirm.deliveryID) != nil { return nil }
+            // A decline goes back to the queue: its CONFIRM says pending. An answer of the same task
+            // offered again since is the caller's, even if the decline's CONFIRM was lost.
+            if confirm.state == "pending", declinedOffers.remove(confirm.deliveryID) != nil { return nil }
             // An ACCEPT's CONFIRM (in progress) settles nothing: a DONE sent since still waits for its own.
             if confirm.state != "in_progress" {
                 // With several hubs an answer may go to more than one: the first CONFIRM is the caller's.

@@ -4,9 +4,10 @@ extension Dispatcher {
     /// A worker announced itself; a second READY with a known worker id replaces the old connection.
     ///
     /// What it lists in `holding` stays with it, unless another worker holds it or it is settled:
-    /// a delivery restored at start-up for this worker id, one memory has ready or scheduled (the
-    /// hub died before writing its offer), and, looked up in the store first, one memory does not
-    /// have. It is welcomed once that is known, so the DONEs it re-sends after WELCOME find their
+    /// a delivery restored at start-up that no worker has claimed yet (the store names this worker,
+    /// or another whose offer the hub took back before it died), one memory has ready or scheduled
+    /// (the hub died before writing its offer), and, looked up in the store first, one memory does
+    /// not have. It is welcomed once that is known, so the DONEs it re-sends after WELCOME find their
     /// deliveries held.
     public mutating func workerReady(_ peer: PeerID, _ registration: Ready, now: Int64) -> [DispatchAction] {
         if let known = workers[peer], known.registration.workerID == registration.workerID, !registration.holding.isEmpty {
@@ -85,14 +86,23 @@ extension Dispatcher {
         return actions + pump(now: now)
     }
 
-    /// Keeps delivery `id` with the worker on `peer` if memory has it restored for that worker id,
+    /// Keeps delivery `id` with the worker on `peer` if memory has it restored and not claimed yet,
     /// ready or scheduled; false if memory does not have it there (another holds it, or it is unknown).
     private mutating func adopt(_ id: Int64, by peer: PeerID, now: Int64, into actions: inout [DispatchAction]) -> Bool {
         let workerID = workers[peer]!.registration.workerID
         if let held = offered[id] {
-            // Restored for this worker, or kept with it already when it was adopted.
-            guard held.peer == nil || held.peer == peer, held.workerID == workerID else { return false }
             if held.peer == peer { return true }
+            guard held.peer == nil else { return false }
+            guard held.workerID == workerID else {
+                // Restored for another worker that has not claimed it. The hub that stopped may have
+                // offered it again since its last write (the other worker declined it, or its offer
+                // ran out): this worker's claim is the later word, and it holds the task now.
+                offered[id] = nil
+                var task = held.task
+                task.attempts += 1
+                actions.append(hand(task, to: peer, now: now))
+                return true
+            }
             offered[id]?.peer = peer
             offered[id]?.leaseUntil = now + config.leaseMs
             workers[peer]?.held.insert(id)

@@ -3,6 +3,7 @@ import SwitchboardClient
 import SwitchboardProtocol
 import Synchronization
 import Testing
+import ZeroMQ
 
 /// Workers on threads of their own, each connected to every hub, doing each task for `workMs`:
 /// what they received, as they saw it.
@@ -307,5 +308,77 @@ struct MultiHubTests {
         #expect(worker.status == 0 && worker.output.contains("70 tasks confirmed"), "\(worker.output.suffix(2000))")
         #expect(try database.count("SELECT count(*) FROM deliveries WHERE state = 'done'") == 70)
         #expect(try database.count("SELECT count(*) FROM delivery_events WHERE kind = 'done'") == 70)
+    }
+}
+
+/// Hubs played by this test over real ZeroMQ sockets: what the worker library sends each, and
+/// what it makes of what they answer.
+@Suite("A worker connected to several hubs")
+struct SeveralHubsWorkerClientTests {
+    /// A hub's worker socket, which this test answers by hand.
+    final class ScriptedHub: @unchecked Sendable {
+        let socket: Socket
+        private var worker: [UInt8] = []
+
+        init(_ context: Context) throws {
+            socket = try context.socket(.router)
+            try socket.setReceiveTimeout(5000)
+            try socket.bind("tcp://127.0.0.1:*")
+        }
+
+        /// The next command other than a HEARTBEAT.
+        func receive() throws -> Command {
+            while true {
+                guard var message = try socket.receive() else { throw TestSetupError("the worker sent nothing") }
+                worker = message.removeRoutingID() ?? []
+                let command = try Codec.decode(message.frames)
+                if command != .heartbeat { return command }
+            }
+        }
+
+        func send(_ command: Command) throws { try socket.send([worker] + Codec.encode(command)) }
+
+        static func task(_ id: Int64) -> Command {
+            .task(
+                TaskOffer(
+                    deliveryID: id, attempt: 1, deadline: 0, queue: "support", priority: 0, interaction: ["id": .integer(id)],
+                    customer: ["id": 1], body: []))
+        }
+    }
+
+    static func taskID(_ event: WorkerClient.Event?) -> Int64? { if case .task(let task) = event { task.deliveryID } else { nil } }
+
+    @Test("a task offered again after a busy decline whose CONFIRM was lost: its DONE's CONFIRM is the caller's")
+    func doneConfirmAfterLostDeclineConfirm() throws {
+        let context = Context()
+        let hubA = try ScriptedHub(context), hubB = try ScriptedHub(context)
+        let client = try WorkerClient(
+            registration: Ready(workerID: "w", queues: ["support"], capacity: 1), endpoints: [hubA.socket.lastEndpoint, hubB.socket.lastEndpoint],
+            context: context)
+        defer { client.close() }
+        // One thread owns every socket here: the hubs answer READY once `ready` stopped waiting.
+        #expect(throws: ClientError.self) { try client.ready(timeoutMs: 100) }
+        for hub in [hubA, hubB] {
+            #expect(try hub.receive() == .ready(client.registration))
+            try hub.send(.welcome(Welcome(workerID: "w", heartbeatMs: 1000)))
+        }
+        // Full with hub A's task, the worker declines hub B's, unseen by the caller.
+        try hubA.send(ScriptedHub.task(1))
+        #expect(Self.taskID(try client.next(timeoutMs: 2000)) == 1)
+        try hubB.send(ScriptedHub.task(2))
+        #expect(try client.next(timeoutMs: 300) == nil)
+        #expect(try hubB.receive() == .reject(Reject(deliveryID: 2, reason: "at capacity with another hub's tasks", busy: true)))
+        // Hub B never confirms the decline (it stopped before writing it, say), and offers task 2
+        // again once the worker has room.
+        try client.done(1, outcome: "ok")
+        #expect(try hubA.receive() == .done(Done(deliveryID: 1, outcome: "ok")))
+        try hubA.send(.confirm(Confirm(deliveryID: 1, state: "done")))
+        #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: 1, state: "done")))
+        try hubB.send(ScriptedHub.task(2))
+        #expect(Self.taskID(try client.next(timeoutMs: 2000)) == 2)
+        try client.done(2, outcome: "ok")
+        #expect(try hubB.receive() == .done(Done(deliveryID: 2, outcome: "ok")))
+        try hubB.send(.confirm(Confirm(deliveryID: 2, state: "done")))
+        #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: 2, state: "done")))
     }
 }
