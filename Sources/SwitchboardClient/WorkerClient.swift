@@ -80,7 +80,8 @@ public final class WorkerClient {
     }
 
     /// Sends READY to every hub and waits for their WELCOMEs; with several hubs, one is enough
-    /// (the others welcome the worker when they come).
+    /// (the others welcome the worker when they come). What a hub sends after its WELCOME while
+    /// others have not answered yet (its first TASKs) is kept for `next`.
     public func ready(timeoutMs: Int = 10_000) throws {
         for link in links { try send(.ready(registration), on: link, timeoutMs: timeoutMs, what: "room to send READY") }
         let deadline = monotonicMs() + Int64(timeoutMs)
@@ -91,10 +92,10 @@ public final class WorkerClient {
             case .welcome(let welcome):
                 heartbeatMs = Int64(welcome.heartbeatMs)
                 welcomed.insert(index)
-            case .error(let error):
+            case .error(let error) where error.deliveryID == nil:
                 throw ClientError.workerError(error)
             default:
-                continue
+                if let event = try handle(command, from: index) { waitingEvents.append(event) }
             }
         }
         if welcomed.isEmpty { throw ClientError.timedOut("WELCOME") }

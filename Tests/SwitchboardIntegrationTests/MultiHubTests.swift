@@ -346,6 +346,24 @@ struct SeveralHubsWorkerClientTests {
         }
     }
 
+    /// A scripted hub on a thread of its own (a socket stays on the thread that made it), running
+    /// `script`; returns its endpoint, and a semaphore signalled when the script ends.
+    static func hubOnThread(_ script: @escaping @Sendable (ScriptedHub) throws -> Void) throws -> (endpoint: String, ended: DispatchSemaphore) {
+        let endpoint = Mutex<String?>(nil)
+        let bound = DispatchSemaphore(value: 0), ended = DispatchSemaphore(value: 0)
+        Thread {
+            defer { ended.signal() }
+            let hub = try? ScriptedHub(Context())
+            endpoint.withLock { $0 = hub?.socket.lastEndpoint }
+            bound.signal()
+            guard let hub else { return }
+            try? script(hub)
+            Thread.sleep(forTimeInterval: 0.5)  // what it sent is read before its socket closes
+        }.start()
+        bound.wait()
+        return (try #require(endpoint.withLock { $0 }), ended)
+    }
+
     static func taskID(_ event: WorkerClient.Event?) -> Int64? { if case .task(let task) = event { task.deliveryID } else { nil } }
 
     @Test("a task offered again after a busy decline whose CONFIRM was lost: its DONE's CONFIRM is the caller's")
@@ -380,5 +398,27 @@ struct SeveralHubsWorkerClientTests {
         #expect(try hubB.receive() == .done(Done(deliveryID: 2, outcome: "ok")))
         try hubB.send(.confirm(Confirm(deliveryID: 2, state: "done")))
         #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: 2, state: "done")))
+    }
+
+    @Test("a TASK that comes from one hub while `ready` still waits for another's WELCOME is kept for `next`")
+    func taskBeforeEveryWelcome() throws {
+        // Hub B welcomes the worker and offers it a task at once; hub A is slow to answer READY.
+        let hubB = try Self.hubOnThread { hub in
+            guard case .ready = try hub.receive() else { return }
+            try hub.send(.welcome(Welcome(workerID: "w", heartbeatMs: 1000)))
+            try hub.send(ScriptedHub.task(4))
+        }
+        let hubA = try Self.hubOnThread { hub in
+            guard case .ready = try hub.receive() else { return }
+            Thread.sleep(forTimeInterval: 0.3)
+            try hub.send(.welcome(Welcome(workerID: "w", heartbeatMs: 1000)))
+        }
+        let client = try WorkerClient(
+            registration: Ready(workerID: "w", queues: ["support"], capacity: 2), endpoints: [hubA.endpoint, hubB.endpoint])
+        defer { client.close() }
+        try client.ready()
+        #expect(Self.taskID(try client.next(timeoutMs: 1000)) == 4)
+        hubA.ended.wait()
+        hubB.ended.wait()
     }
 }
