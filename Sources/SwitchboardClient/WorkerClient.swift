@@ -35,8 +35,10 @@ public final class WorkerClient {
     private var holding: Set<Int64> = []
     /// The hub (index in `links`) each held or unconfirmed task came from.
     private var origin: [Int64: Int] = [:]
-    /// Offers declined because the worker was full (several hubs): their CONFIRMs are not the caller's.
-    private var declinedOffers: Set<Int64> = []
+    /// Offers declined because the worker was full (several hubs), by delivery, as many as are not
+    /// answered yet: their answers are not the caller's. One task can be declined several times
+    /// before the first answer comes, and be taken when offered again.
+    private var declinedOffers: [Int64: Int] = [:]
     /// Heartbeats an answer has gone unconfirmed since its hub went away; past `maxRehomes` it is given up.
     private var rehomes: [Int64: Int] = [:]
     private static let maxRehomes = 30
@@ -129,7 +131,7 @@ public final class WorkerClient {
         case .task(let task):
             // A task held already comes again when the hub took it back (its lease or offer ran out).
             if links.count > 1 && !holding.contains(task.deliveryID) && holding.count >= registration.capacity {
-                declinedOffers.insert(task.deliveryID)
+                declinedOffers[task.deliveryID, default: 0] += 1
                 try send(
                     .reject(Reject(deliveryID: task.deliveryID, reason: "at capacity with another hub's tasks", busy: true)), on: link,
                     timeoutMs: Int(heartbeatMs), what: "room to decline an offer")
@@ -141,7 +143,11 @@ public final class WorkerClient {
         case .confirm(let confirm):
             // A decline goes back to the queue: its CONFIRM says pending. An answer of the same task
             // offered again since is the caller's, even if the decline's CONFIRM was lost.
-            if confirm.state == "pending", declinedOffers.remove(confirm.deliveryID) != nil { return nil }
+            if confirm.state == "pending", answersDecline(confirm.deliveryID) { return nil }
+            // Nothing this worker sent for a task it holds and has not answered is settled: a late answer of an earlier offer.
+            if links.count > 1, confirm.state != "in_progress", holding.contains(confirm.deliveryID), unconfirmed[confirm.deliveryID] == nil {
+                return nil
+            }
             // An ACCEPT's CONFIRM (in progress) settles nothing: a DONE sent since still waits for its own.
             if confirm.state != "in_progress" {
                 // With several hubs an answer may go to more than one: the first CONFIRM is the caller's.
@@ -166,7 +172,7 @@ public final class WorkerClient {
             }
         case .error(let error):
             if let id = error.deliveryID {
-                if declinedOffers.remove(id) != nil { return nil }
+                if answersDecline(id) { return nil }
                 // A late answer of a hub that had gone to an answer another hub confirmed already.
                 if links.count > 1 && unconfirmed[id] == nil && !holding.contains(id) { return nil }
                 // Another hub than the one that has it now (its own hub went away): another will confirm.
@@ -187,6 +193,13 @@ public final class WorkerClient {
         default: break
         }
         return nil
+    }
+
+    /// Whether an answer for `id` is that of a decline (counted off): one is still unanswered.
+    private func answersDecline(_ id: Int64) -> Bool {
+        guard let count = declinedOffers[id] else { return false }
+        declinedOffers[id] = count > 1 ? count - 1 : nil
+        return true
     }
 
     /// Whether a hub has been silent for three heartbeats (it sends one every heartbeat).

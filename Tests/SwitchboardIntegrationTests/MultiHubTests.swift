@@ -400,6 +400,43 @@ struct SeveralHubsWorkerClientTests {
         #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: 2, state: "done")))
     }
 
+    @Test("a task declined twice and then taken: the declines' late CONFIRMs leave its answer going to the hub that offered it")
+    func lateDeclineConfirms() throws {
+        let context = Context()
+        let hubA = try ScriptedHub(context), hubB = try ScriptedHub(context)
+        let client = try WorkerClient(
+            registration: Ready(workerID: "w", queues: ["support"], capacity: 1), endpoints: [hubA.socket.lastEndpoint, hubB.socket.lastEndpoint],
+            context: context)
+        defer { client.close() }
+        #expect(throws: ClientError.self) { try client.ready(timeoutMs: 100) }
+        for hub in [hubA, hubB] {
+            #expect(try hub.receive() == .ready(client.registration))
+            try hub.send(.welcome(Welcome(workerID: "w", heartbeatMs: 1000)))
+        }
+        try hubA.send(ScriptedHub.task(1))
+        #expect(Self.taskID(try client.next(timeoutMs: 2000)) == 1)
+        // Hub B offers task 2 twice while the worker is full: declined twice.
+        for _ in 0..<2 {
+            try hubB.send(ScriptedHub.task(2))
+            #expect(try client.next(timeoutMs: 300) == nil)
+            #expect(try hubB.receive() == .reject(Reject(deliveryID: 2, reason: "at capacity with another hub's tasks", busy: true)))
+        }
+        try client.done(1, outcome: "ok")
+        #expect(try hubA.receive() == .done(Done(deliveryID: 1, outcome: "ok")))
+        try hubA.send(.confirm(Confirm(deliveryID: 1, state: "done")))
+        #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: 1, state: "done")))
+        // The first decline is confirmed; the task is offered a third time and taken; then the second decline's CONFIRM comes.
+        try hubB.send(.confirm(Confirm(deliveryID: 2, state: "pending")))
+        try hubB.send(ScriptedHub.task(2))
+        #expect(Self.taskID(try client.next(timeoutMs: 2000)) == 2)
+        try hubB.send(.confirm(Confirm(deliveryID: 2, state: "pending")))
+        #expect(try client.next(timeoutMs: 300) == nil, "a decline's CONFIRM is not the caller's")
+        try client.done(2, outcome: "ok")
+        #expect(try hubB.receive() == .done(Done(deliveryID: 2, outcome: "ok")))
+        try hubB.send(.confirm(Confirm(deliveryID: 2, state: "done")))
+        #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: 2, state: "done")))
+    }
+
     @Test("a TASK that comes from one hub while `ready` still waits for another's WELCOME is kept for `next`")
     func taskBeforeEveryWelcome() throws {
         // Hub B welcomes the worker and offers it a task at once; hub A is slow to answer READY.
