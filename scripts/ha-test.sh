@@ -173,7 +173,7 @@ EOF
             wait $! || true
             sleep 3
         done
-    ) &
+    ) 2>/dev/null &  # the hub logs to its file; bash would report each kill of it here
     echo $! >"$RUN/hub$h-supervisor.pid"
     disown
 done
