@@ -78,44 +78,40 @@ struct HandOffTests {
         #expect(refusal(dispatcher.done(a, Done(deliveryID: 40, outcome: "ok"), now: 3)) == nil)
     }
 
-    @Test("a restored offer goes to the worker that claims it, though the store names another: the stopped hub offered it again unwritten")
-    func claimOfRestoredOfferOfAnother() {
+    /// A hub with workers a and b (capacity 2) connected, about to restore an adopted hub's offers.
+    func adoptingHub() -> (Dispatcher, PeerID, PeerID) {
         var dispatcher = Dispatcher(config: DispatchConfig(heartbeatTimeoutMs: 3000))
-        let (a, readyA) = worker("a", capacity: 2)
-        let (b, readyB) = worker("b", capacity: 2)
+        let (a, readyA) = worker("a", capacity: 2), (b, readyB) = worker("b", capacity: 2)
         _ = dispatcher.workerReady(a, readyA, now: 0)
         _ = dispatcher.workerReady(b, readyB, now: 0)
+        return (dispatcher, a, b)
+    }
+
+    /// READY again on a worker's connection listing tasks of a hub that went away.
+    func claim(_ name: String, _ ids: [Int64]) -> Ready { worker(name, capacity: 2, holding: ids).1 }
+
+    @Test("a restored offer goes to the worker that claims it, though the store names another: the stopped hub offered it again unwritten")
+    func claimOfRestoredOfferOfAnother() {
+        var (dispatcher, a, b) = adoptingHub()
         // The adopted hub's last written offer of 90 was to b; b declined it (busy), and the hub
         // offered it to a before it could write either.
         dispatcher.holdOffersForReclaim(now: 1)
         dispatcher.restoreOffered(task(90, attempts: 1), workerID: "b", now: 1)
-        var claimA = readyA
-        claimA.holding = [90]
-        let claimed = dispatcher.workerReady(a, claimA, now: 2)
+        let claimed = dispatcher.workerReady(a, claim("a", [90]), now: 2)
         #expect(transitions(claimed) == [.offered(deliveryID: 90, worker: "a", attempt: 2, leaseUntil: 2 + DispatchConfig().leaseMs)])
         #expect(offers(claimed).isEmpty, "a holds it: no TASK again")
         #expect(refusal(dispatcher.done(a, Done(deliveryID: 90, outcome: "ok"), now: 3)) == nil)
         // b, claiming nothing, does not get it back, nor does it time out for anyone.
-        var claimB = readyB
-        claimB.holding = [7]
-        #expect(!transitions(dispatcher.workerReady(b, claimB, now: 4)).contains { $0.deliveryID == 90 })
+        #expect(!transitions(dispatcher.workerReady(b, claim("b", [7]), now: 4)).contains { $0.deliveryID == 90 })
         #expect(!transitions(dispatcher.tick(now: 10_000)).contains { $0.deliveryID == 90 })
     }
 
     @Test("a restored offer claimed by its own worker is not taken by a later claim of another")
     func restoredOfferClaimedFirst() {
-        var dispatcher = Dispatcher(config: DispatchConfig(heartbeatTimeoutMs: 3000))
-        let (a, readyA) = worker("a", capacity: 2)
-        let (b, readyB) = worker("b", capacity: 2)
-        _ = dispatcher.workerReady(a, readyA, now: 0)
-        _ = dispatcher.workerReady(b, readyB, now: 0)
+        var (dispatcher, a, b) = adoptingHub()
         dispatcher.restoreOffered(task(91, attempts: 1), workerID: "b", now: 1)
-        var claimB = readyB
-        claimB.holding = [91]
-        #expect(transitions(dispatcher.workerReady(b, claimB, now: 2)).isEmpty)
-        var claimA = readyA
-        claimA.holding = [91]
-        #expect(transitions(dispatcher.workerReady(a, claimA, now: 3)).isEmpty)
+        #expect(transitions(dispatcher.workerReady(b, claim("b", [91]), now: 2)).isEmpty)
+        #expect(transitions(dispatcher.workerReady(a, claim("a", [91]), now: 3)).isEmpty)
         #expect(refusal(dispatcher.done(a, Done(deliveryID: 91, outcome: "ok"), now: 4))?.detail == RefusalDetail.heldElsewhere.rawValue)
         #expect(refusal(dispatcher.done(b, Done(deliveryID: 91, outcome: "ok"), now: 5)) == nil)
     }

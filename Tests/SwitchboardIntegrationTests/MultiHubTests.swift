@@ -366,75 +366,65 @@ struct SeveralHubsWorkerClientTests {
 
     static func taskID(_ event: WorkerClient.Event?) -> Int64? { if case .task(let task) = event { task.deliveryID } else { nil } }
 
-    @Test("a task offered again after a busy decline whose CONFIRM was lost: its DONE's CONFIRM is the caller's")
-    func doneConfirmAfterLostDeclineConfirm() throws {
-        let context = Context()
+    /// A worker of capacity 1 connected to two scripted hubs, both of which welcomed it, holding task 1 of hub A.
+    static func fullWorker(_ context: Context) throws -> (client: WorkerClient, hubA: ScriptedHub, hubB: ScriptedHub) {
         let hubA = try ScriptedHub(context), hubB = try ScriptedHub(context)
         let client = try WorkerClient(
             registration: Ready(workerID: "w", queues: ["support"], capacity: 1), endpoints: [hubA.socket.lastEndpoint, hubB.socket.lastEndpoint],
             context: context)
-        defer { client.close() }
         // One thread owns every socket here: the hubs answer READY once `ready` stopped waiting.
         #expect(throws: ClientError.self) { try client.ready(timeoutMs: 100) }
         for hub in [hubA, hubB] {
             #expect(try hub.receive() == .ready(client.registration))
             try hub.send(.welcome(Welcome(workerID: "w", heartbeatMs: 1000)))
         }
-        // Full with hub A's task, the worker declines hub B's, unseen by the caller.
         try hubA.send(ScriptedHub.task(1))
-        #expect(Self.taskID(try client.next(timeoutMs: 2000)) == 1)
+        #expect(taskID(try client.next(timeoutMs: 2000)) == 1)
+        return (client, hubA, hubB)
+    }
+
+    /// The worker answers `id` DONE; it must go to `hub`, whose CONFIRM must reach the caller.
+    static func complete(_ id: Int64, _ client: WorkerClient, via hub: ScriptedHub) throws {
+        try client.done(id, outcome: "ok")
+        #expect(try hub.receive() == .done(Done(deliveryID: id, outcome: "ok")))
+        try hub.send(.confirm(Confirm(deliveryID: id, state: "done")))
+        #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: id, state: "done")))
+    }
+
+    /// Hub B offers task 2 to the full worker: declined busy, unseen by the caller.
+    static func offerDeclined(_ client: WorkerClient, by hubB: ScriptedHub) throws {
         try hubB.send(ScriptedHub.task(2))
         #expect(try client.next(timeoutMs: 300) == nil)
         #expect(try hubB.receive() == .reject(Reject(deliveryID: 2, reason: "at capacity with another hub's tasks", busy: true)))
+    }
+
+    @Test("a task offered again after a busy decline whose CONFIRM was lost: its DONE's CONFIRM is the caller's")
+    func doneConfirmAfterLostDeclineConfirm() throws {
+        let (client, hubA, hubB) = try Self.fullWorker(Context())
+        defer { client.close() }
+        try Self.offerDeclined(client, by: hubB)
         // Hub B never confirms the decline (it stopped before writing it, say), and offers task 2
         // again once the worker has room.
-        try client.done(1, outcome: "ok")
-        #expect(try hubA.receive() == .done(Done(deliveryID: 1, outcome: "ok")))
-        try hubA.send(.confirm(Confirm(deliveryID: 1, state: "done")))
-        #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: 1, state: "done")))
+        try Self.complete(1, client, via: hubA)
         try hubB.send(ScriptedHub.task(2))
         #expect(Self.taskID(try client.next(timeoutMs: 2000)) == 2)
-        try client.done(2, outcome: "ok")
-        #expect(try hubB.receive() == .done(Done(deliveryID: 2, outcome: "ok")))
-        try hubB.send(.confirm(Confirm(deliveryID: 2, state: "done")))
-        #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: 2, state: "done")))
+        try Self.complete(2, client, via: hubB)
     }
 
     @Test("a task declined twice and then taken: the declines' late CONFIRMs leave its answer going to the hub that offered it")
     func lateDeclineConfirms() throws {
-        let context = Context()
-        let hubA = try ScriptedHub(context), hubB = try ScriptedHub(context)
-        let client = try WorkerClient(
-            registration: Ready(workerID: "w", queues: ["support"], capacity: 1), endpoints: [hubA.socket.lastEndpoint, hubB.socket.lastEndpoint],
-            context: context)
+        let (client, hubA, hubB) = try Self.fullWorker(Context())
         defer { client.close() }
-        #expect(throws: ClientError.self) { try client.ready(timeoutMs: 100) }
-        for hub in [hubA, hubB] {
-            #expect(try hub.receive() == .ready(client.registration))
-            try hub.send(.welcome(Welcome(workerID: "w", heartbeatMs: 1000)))
-        }
-        try hubA.send(ScriptedHub.task(1))
-        #expect(Self.taskID(try client.next(timeoutMs: 2000)) == 1)
-        // Hub B offers task 2 twice while the worker is full: declined twice.
-        for _ in 0..<2 {
-            try hubB.send(ScriptedHub.task(2))
-            #expect(try client.next(timeoutMs: 300) == nil)
-            #expect(try hubB.receive() == .reject(Reject(deliveryID: 2, reason: "at capacity with another hub's tasks", busy: true)))
-        }
-        try client.done(1, outcome: "ok")
-        #expect(try hubA.receive() == .done(Done(deliveryID: 1, outcome: "ok")))
-        try hubA.send(.confirm(Confirm(deliveryID: 1, state: "done")))
-        #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: 1, state: "done")))
+        try Self.offerDeclined(client, by: hubB)
+        try Self.offerDeclined(client, by: hubB)
+        try Self.complete(1, client, via: hubA)
         // The first decline is confirmed; the task is offered a third time and taken; then the second decline's CONFIRM comes.
         try hubB.send(.confirm(Confirm(deliveryID: 2, state: "pending")))
         try hubB.send(ScriptedHub.task(2))
         #expect(Self.taskID(try client.next(timeoutMs: 2000)) == 2)
         try hubB.send(.confirm(Confirm(deliveryID: 2, state: "pending")))
         #expect(try client.next(timeoutMs: 300) == nil, "a decline's CONFIRM is not the caller's")
-        try client.done(2, outcome: "ok")
-        #expect(try hubB.receive() == .done(Done(deliveryID: 2, outcome: "ok")))
-        try hubB.send(.confirm(Confirm(deliveryID: 2, state: "done")))
-        #expect(try client.next(timeoutMs: 2000) == .confirmed(Confirm(deliveryID: 2, state: "done")))
+        try Self.complete(2, client, via: hubB)
     }
 
     @Test("a TASK that comes from one hub while `ready` still waits for another's WELCOME is kept for `next`")
